@@ -1,0 +1,65 @@
+"""The one error tree of accel.
+
+Every error a user can cause (bad config, bad model, missing camera, unavailable backend) is an
+``AccelError``: the CLI prints its message on one line and exits with its ``exit_code``. Anything else
+reaching the user is a bug.
+
+    AccelError
+    ├── ConfigError      accel.toml, environment or CLI flags are wrong          (exit 2)
+    ├── ModelError       the model file is missing, corrupt or of an unknown family (exit 2)
+    ├── SourceError      the frame source cannot be opened or read              (exit 2)
+    ├── DelegateError    a backend is unknown, unavailable or failed            (exit 3)
+    ├── KernelError      a pre/post-processing kernel is unavailable or failed  (exit 3)
+    └── PowerError       a power meter is unavailable or failed                 (exit 3)
+"""
+
+from __future__ import annotations
+
+
+class AccelError(Exception):
+    """Base of all errors accel reports to a user: one line, what is wrong and what to do."""
+
+    exit_code: int = 2
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(AccelError):
+    """A config key, environment variable or CLI flag has a wrong name, type or value."""
+
+    exit_code = 2
+
+
+class ModelError(AccelError):
+    """The model file is missing, not a TFLite flatbuffer, truncated, or of an unsupported family."""
+
+    exit_code = 2
+
+
+class SourceError(AccelError):
+    """A frame source (image folder, video, camera) cannot be opened or read."""
+
+    exit_code = 2
+
+
+class DelegateError(AccelError):
+    """An inference backend is unknown, unavailable here, or failed while running."""
+
+    exit_code = 3
+
+
+class KernelError(AccelError):
+    """A pre/post-processing kernel set is unknown, unavailable, or failed."""
+
+    exit_code = 3
+
+
+class PowerError(AccelError):
+    """A power meter is unknown, unavailable, or failed."""
+
+    exit_code = 3
