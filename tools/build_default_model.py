@@ -1,0 +1,306 @@
+"""Build accel's embedded default detector: ``accel/data/default_detector.tflite``.
+
+The model is a small SSD-style single-shot detector with EfficientDet-Lite0's interface:
+
+* input ``images``: uint8 [1, 320, 320, 3], RGB; cast and rescaled to [-1, 1] inside the graph;
+* outputs of ``TFLite_Detection_PostProcess``, in the subgraph order of Model Maker's EfficientDet-Lite0
+  exports: scores [1, 25], boxes [1, 25, 4] (ymin, xmin, ymax, xmax, normalized), count [1],
+  classes [1, 25]; signature ``serving_default`` maps ``output_0..3`` to count, scores, classes, boxes.
+
+Steps (one function each, so a ``--train`` step can slot in between build and convert later):
+``build_network()`` -> ``make_anchors()`` -> ``convert()`` -> ``graft_postprocess()`` -> ``verify()``.
+The weights are a seeded random initialisation: the detector is NOT trained and its detections are
+meaningless until the training issue lands.
+
+Usage (needs the ``build`` extra: ``pip install -e '.[build]'``)::
+
+    python tools/build_default_model.py --out accel/data/default_detector.tflite --seed 0
+
+Determinism: the same seed and the same TensorFlow/Keras versions give a byte-identical file (checked
+with TF 2.21 / Keras 3.15); other versions may convert to slightly different bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before anything imports TensorFlow
+
+try:
+    from ai_edge_litert import schema_py_generated as schema
+except ImportError:  # a build-only environment: TensorFlow ships the same generated module
+    from tensorflow.lite.python import schema_py_generated as schema
+
+IMAGE_SIZE = 320
+FEATURE_MAPS = (20, 10)  # strides 16 and 32
+SCALES = (0.1, 0.3, 0.6)  # anchor size per feature map (plus one beyond the last, for the 2nd scale)
+ASPECT_RATIOS = (1.0, 2.0, 0.5)  # width / height
+ANCHORS_PER_CELL = 2 * len(ASPECT_RATIOS)
+NUM_CLASSES = 1  # "leaf"; the class head adds a background column 0
+LABELS = ("leaf",)
+# Depthwise-separable backbone blocks after the stride-2 stem: (output channels, stride).
+BACKBONE = ((32, 1), (64, 2), (64, 1), (128, 2), (128, 1), (192, 2), (192, 1), (256, 2))
+POSTPROCESS_OPTIONS: dict[str, Any] = {
+    "max_detections": 25,
+    "max_classes_per_detection": 1,
+    "detections_per_class": 100,
+    "use_regular_nms": False,
+    "nms_score_threshold": 1e-8,
+    "nms_iou_threshold": 0.5,
+    "num_classes": NUM_CLASSES,
+    "y_scale": 10.0,
+    "x_scale": 10.0,
+    "h_scale": 5.0,
+    "w_scale": 5.0,
+}
+# (tensor name, signature key, shape) in subgraph output order; the post-process op itself emits
+# boxes, classes, scores, count.
+OUTPUTS = (
+    ("detection_scores", "output_1", [1, 25]),
+    ("detection_boxes", "output_3", [1, 25, 4]),
+    ("num_detections", "output_0", [1]),
+    ("detection_classes", "output_2", [1, 25]),
+)
+_OP_OUTPUT_ORDER = ("detection_boxes", "detection_classes", "detection_scores", "num_detections")
+
+
+def build_network(seed: int) -> Any:
+    """Return the Keras detector: uint8 images -> raw box encodings [1,N,4], class scores [1,N,2]."""
+    import keras
+    from keras import layers
+
+    keras.utils.set_random_seed(seed)
+
+    def bn_relu6(x: Any, layer: Any) -> Any:
+        # He init keeps the activations' scale through the ReLUs: the BatchNorm layers are still
+        # identities (no training), and with Glorot init the signal fades to ~0 by the heads.
+        x = layer(x)
+        x = layers.BatchNormalization(name=f"{layer.name}_bn")(x)
+        return layers.ReLU(6.0, name=f"{layer.name}_relu6")(x)
+
+    def dw(stride: int, name: str) -> Any:
+        # Keras' "he_normal" takes fan-in = 9 x channels for a depthwise kernel; each output sees only 9.
+        init = keras.initializers.RandomNormal(stddev=float(np.sqrt(2.0 / 9.0)))
+        return layers.DepthwiseConv2D(
+            3, stride, "same", use_bias=False, depthwise_initializer=init, name=name
+        )
+
+    def separable(x: Any, filters: int, stride: int, name: str) -> Any:
+        x = bn_relu6(x, dw(stride, f"{name}_dw"))
+        pointwise = layers.Conv2D(
+            filters, 1, use_bias=False, kernel_initializer="he_normal", name=f"{name}_pw"
+        )
+        return bn_relu6(x, pointwise)
+
+    def head(x: Any, channels: int, name: str) -> Any:
+        # SSDLite head: depthwise 3x3, then a 1x1 projection. Outputs must vary with the image: with
+        # near-constant scores NMS would order ties arbitrarily and runtimes would disagree.
+        x = bn_relu6(x, dw(1, f"{name}_dw"))
+        x = layers.Conv2D(channels, 1, kernel_initializer="he_normal", name=f"{name}_proj")(x)
+        return layers.Reshape((-1, channels // ANCHORS_PER_CELL), name=f"{name}_flat")(x)
+
+    images = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 3), batch_size=1, dtype="uint8", name="images")
+    x = layers.Rescaling(1.0 / 127.5, offset=-1.0, dtype="float32", name="to_unit_range")(images)
+    x = bn_relu6(
+        x, layers.Conv2D(16, 3, 2, "same", use_bias=False, kernel_initializer="he_normal", name="stem")
+    )
+    features = []
+    for i, (filters, stride) in enumerate(BACKBONE):
+        x = separable(x, filters, stride, f"block{i}")
+        if x.shape[1] in FEATURE_MAPS and (i + 1 == len(BACKBONE) or BACKBONE[i + 1][1] == 2):
+            features.append(x)
+    if tuple(f.shape[1] for f in features) != FEATURE_MAPS:
+        raise ValueError(f"BACKBONE yields feature maps {[f.shape for f in features]}, want {FEATURE_MAPS}")
+    boxes = [head(f, ANCHORS_PER_CELL * 4, f"box{f.shape[1]}") for f in features]
+    logits = [head(f, ANCHORS_PER_CELL * (NUM_CLASSES + 1), f"cls{f.shape[1]}") for f in features]
+    box_encodings = layers.Concatenate(axis=1, name="box_encodings")(boxes)
+    # TFLite_Detection_PostProcess uses class predictions as scores as they are: sigmoid in the graph.
+    class_logits = layers.Concatenate(axis=1, name="class_logits")(logits)
+    scores = layers.Activation("sigmoid", name="class_predictions")(class_logits)
+    return keras.Model(images, {"box_encodings": box_encodings, "class_predictions": scores})
+
+
+def make_anchors() -> np.ndarray:
+    """Return SSD anchors [N, 4] (ycenter, xcenter, h, w; normalized), in the heads' output order."""
+    rows = []
+    for k, size in enumerate(FEATURE_MAPS):
+        scales = (SCALES[k], float(np.sqrt(SCALES[k] * SCALES[k + 1])))
+        for i in range(size):
+            for j in range(size):
+                for scale in scales:
+                    for ratio in ASPECT_RATIOS:
+                        root = float(np.sqrt(ratio))
+                        rows.append(((i + 0.5) / size, (j + 0.5) / size, scale / root, scale * root))
+    return np.asarray(rows, dtype=np.float32)
+
+
+def convert(model: Any) -> bytes:
+    """Convert the Keras model to a float32 .tflite with uint8 input and the two raw outputs.
+
+    ``from_keras_model`` freezes the variables and folds BatchNorm into the convolutions; it also
+    writes the ``serving_default`` signature (input key ``images``) that ``graft_postprocess`` edits.
+    """
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    with contextlib.redirect_stdout(io.StringIO()):  # Keras' export lists every captured variable
+        return bytes(converter.convert())
+
+
+class _AlignedBufferT(schema.BufferT):  # type: ignore[misc]
+    """A BufferT whose bytes are packed 16-byte aligned, as TFLite's own writer does."""
+
+    @classmethod
+    def of(cls, data: Any = None, offset: int = 0, size: int = 0) -> _AlignedBufferT:
+        buffer = cls()
+        buffer.data = None if data is None else np.asarray(data, dtype=np.uint8).tobytes()
+        buffer.offset, buffer.size = offset, size
+        return buffer
+
+    def Pack(self, builder: Any) -> int:  # flatbuffers names it so
+        data = None
+        if self.data is not None:
+            builder.StartVector(1, len(self.data), 16)
+            builder.head -= len(self.data)
+            builder.Bytes[builder.head : builder.head + len(self.data)] = self.data
+            data = builder.EndVector()
+        schema.BufferStart(builder)
+        if data is not None:
+            schema.BufferAddData(builder, data)
+        schema.BufferAddOffset(builder, self.offset)
+        schema.BufferAddSize(builder, self.size)
+        return int(schema.BufferEnd(builder))
+
+
+def graft_postprocess(tflite: bytes, anchors: np.ndarray, seed: int) -> bytes:
+    """Append TFLite_Detection_PostProcess to the converted model and make its outputs the model's."""
+    import flatbuffers
+    from flatbuffers import flexbuffers
+
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAs(tflite, 0))
+    model.buffers = [_AlignedBufferT.of(b.data, b.offset, b.size) for b in model.buffers]
+    graph = model.subgraphs[0]
+    signature = model.signatureDefs[0]
+    raw = {m.name.decode(): m.tensorIndex for m in signature.outputs}  # keys of the Keras outputs
+    box_index, score_index = raw["box_encodings"], raw["class_predictions"]
+    graph.tensors[box_index].name = "raw_outputs/box_encodings"
+    graph.tensors[score_index].name = "raw_outputs/class_predictions"
+
+    def add_tensor(name: str, shape: list[int], data: np.ndarray | None = None) -> int:
+        tensor = schema.TensorT()
+        tensor.name, tensor.shape, tensor.type = name, shape, schema.TensorType.FLOAT32
+        tensor.buffer = 0  # buffer 0 is the schema's empty sentinel
+        if data is not None:
+            tensor.buffer = len(model.buffers)
+            model.buffers.append(_AlignedBufferT.of(np.frombuffer(data.astype("<f4").tobytes(), np.uint8)))
+        graph.tensors.append(tensor)
+        return len(graph.tensors) - 1
+
+    anchor_index = add_tensor("anchors", list(anchors.shape), anchors)
+    out = {name: add_tensor(name, shape) for name, _, shape in OUTPUTS}
+
+    code = schema.OperatorCodeT()
+    code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.CUSTOM
+    code.customCode, code.version = "TFLite_Detection_PostProcess", 1
+    model.operatorCodes.append(code)
+    op = schema.OperatorT()
+    op.opcodeIndex = len(model.operatorCodes) - 1
+    op.inputs = [box_index, score_index, anchor_index]
+    op.outputs = [out[name] for name in _OP_OUTPUT_ORDER]
+    op.customOptions = list(flexbuffers.Dumps(POSTPROCESS_OPTIONS))
+    op.customOptionsFormat = schema.CustomOptionsFormat.FLEXBUFFERS
+    graph.operators.append(op)
+    graph.outputs = [out[name] for name, _, _ in OUTPUTS]
+
+    signature.outputs = []
+    for name, key, _ in sorted(OUTPUTS, key=lambda o: o[1]):
+        entry = schema.TensorMapT()
+        entry.name, entry.tensorIndex = key, out[name]
+        signature.outputs.append(entry)
+    model.description = (
+        "accel default detector: untrained SSD-style, EfficientDet-Lite0 interface; "
+        f"built by tools/build_default_model.py seed={seed}"
+    )
+    builder = flatbuffers.Builder(0)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def _check(ok: bool, what: str) -> None:
+    if not ok:
+        raise SystemExit(f"build_default_model: verification failed: {what}")
+
+
+def verify(path: Path, runs: int = 20) -> float:
+    """Run the model on a random image; check the four outputs; return the mean latency in ms."""
+    try:
+        from ai_edge_litert import interpreter as litert
+
+        interpreter_class = litert.Interpreter
+    except ImportError:  # build-only environment: TensorFlow's own (deprecated) interpreter
+        import tensorflow as tf
+
+        interpreter_class = tf.lite.Interpreter
+    with warnings.catch_warnings():  # tf.lite.Interpreter warns that it is deprecated
+        warnings.simplefilter("ignore")
+        interpreter = interpreter_class(model_path=str(path), num_threads=1)
+    interpreter.allocate_tensors()
+    interpreter.get_signature_list()
+    (inp,) = interpreter.get_input_details()
+    _check(inp["dtype"] == np.uint8 and list(inp["shape"]) == [1, IMAGE_SIZE, IMAGE_SIZE, 3], f"input {inp}")
+    image = np.random.default_rng(0).integers(0, 256, inp["shape"], dtype=np.uint8)
+    interpreter.set_tensor(inp["index"], image)
+    interpreter.invoke()
+    start = time.perf_counter()
+    for _ in range(runs):
+        interpreter.invoke()
+    latency_ms = (time.perf_counter() - start) * 1e3 / runs
+    details = interpreter.get_output_details()
+    got = [(d["name"], list(d["shape"])) for d in details]
+    _check(got == [(name, shape) for name, _, shape in OUTPUTS], f"outputs {got}")
+    values = {d["name"]: interpreter.get_tensor(d["index"]) for d in details}
+    count = int(values["num_detections"][0])
+    boxes = values["detection_boxes"][0, :count]
+    _check(0 < count <= 25, f"num_detections {count}")
+    _check(bool(np.isfinite(boxes).all() and np.abs(boxes).max() < 2.0), f"boxes out of range: {boxes}")
+    _check(bool((boxes[:, 2:] >= boxes[:, :2]).all()), f"boxes not (ymin, xmin, ymax, xmax): {boxes}")
+    classes = set(values["detection_classes"][0, :count].tolist())
+    _check(classes <= set(range(NUM_CLASSES)), f"classes {classes}")
+    return latency_ms
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("accel/data/default_detector.tflite"))
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    network = build_network(args.seed)
+    anchors = make_anchors()
+    _check(anchors.shape[0] == network.output["box_encodings"].shape[1], f"anchors {anchors.shape}")
+    flat = graft_postprocess(convert(network), anchors, args.seed)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_bytes(flat)
+    labels = args.out.with_name(args.out.stem + "_labels.txt")
+    labels.write_text("".join(f"{label}\n" for label in LABELS))
+    latency_ms = verify(args.out)
+    print(f"wrote {args.out} ({len(flat)} bytes) and {labels}")
+    print(
+        f"parameters: {network.count_params()}  anchors: {anchors.shape[0]}  "
+        f"latency: {latency_ms:.2f} ms (1 thread, mean of 20)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
