@@ -1,0 +1,36 @@
+"""accel: run a .tflite detector every configured way on the same camera frames and compare them.
+
+Importing accel touches no device, environment variable or warning filter; runtimes, cameras and
+OpenCV are imported inside their adapters when selected.
+"""
+
+from __future__ import annotations
+
+from accel.compare import compare, plan
+from accel.config import Config, load_config
+from accel.errors import (
+    AccelError,
+    ConfigError,
+    DelegateError,
+    KernelError,
+    ModelError,
+    PowerError,
+    SourceError,
+)
+from accel.model import ModelInfo, load_model
+
+__all__ = [
+    "AccelError",
+    "Config",
+    "ConfigError",
+    "DelegateError",
+    "KernelError",
+    "ModelError",
+    "ModelInfo",
+    "PowerError",
+    "SourceError",
+    "compare",
+    "load_config",
+    "load_model",
+    "plan",
+]

@@ -1,0 +1,106 @@
+"""How inference runs: the delegate contract, its registry and the built-in backends.
+
+A ``Delegate`` is a backend family (``cpu-reference``, ``xnnpack``, later GPU and external delegates).
+``variants(options)`` expands its accel.toml table into concrete ``Variant``s (e.g. one per thread count);
+``open(model, variant)`` returns a ``Runner`` that runs the model and says where its ops ran
+(``Placement``). Third-party delegates register under the entry-point group ``accel.delegates``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Mapping, Protocol
+
+from accel.errors import DelegateError
+from accel.plugins import Availability, Registry
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from accel.model import ModelInfo
+
+__all__ = ["REGISTRY", "Delegate", "Placement", "Runner", "Variant", "get_delegate"]
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A delegate with concrete options, e.g. ``xnnpack`` with ``threads=2``."""
+
+    delegate: str
+    options: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def label(self) -> str:
+        opts = " ".join(f"{k}={v}" for k, v in self.options)
+        return f"{self.delegate} {opts}".strip()
+
+    def option(self, key: str, default: Any = None) -> Any:
+        return dict(self.options).get(key, default)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a runner's ops ran: ``delegated_ops`` of ``total_ops`` on ``accelerator``; the rest fell back
+    to the CPU's builtin kernels (``fallback_ops``: op name -> count)."""
+
+    accelerator: str
+    delegated_ops: int
+    total_ops: int
+    fallback_ops: dict[str, int] = field(default_factory=dict)
+    detail: str = ""
+
+    @property
+    def fully_delegated(self) -> bool:
+        return self.delegated_ops == self.total_ops
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "accelerator": self.accelerator,
+            "delegated_ops": self.delegated_ops,
+            "total_ops": self.total_ops,
+            "fallback_ops": dict(self.fallback_ops),
+            "detail": self.detail,
+        }
+
+
+class Runner(Protocol):
+    """An opened model on one variant. ``run`` takes the input tensors in graph order and returns the
+    outputs in graph order (copies the caller may keep)."""
+
+    placement: Placement
+    runtime: str  # e.g. "ai-edge-litert 2.3.0"
+
+    def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]: ...
+
+    def close(self) -> None: ...
+
+
+class Delegate(Protocol):
+    """A backend family."""
+
+    name: str
+    summary: str
+
+    def probe(self) -> Availability: ...
+
+    def variants(self, options: Mapping[str, Any]) -> list[Variant]:
+        """Expand the delegate's accel.toml options into variants. Raises ``ConfigError`` naming the key."""
+        ...
+
+    def open(self, model: ModelInfo, variant: Variant) -> Runner: ...
+
+
+REGISTRY = Registry("accel.delegates")
+
+
+def get_delegate(name: str) -> Delegate:
+    """The delegate registered as ``name``; unknown or broken plugins raise ``DelegateError``."""
+    try:
+        factory = REGISTRY.load(name)
+    except LookupError:
+        raise DelegateError(f"unknown delegate {name!r}; known: {', '.join(REGISTRY.names())} "
+                            "(see 'accel delegates')") from None
+    except ImportError as exc:
+        raise DelegateError(f"{exc}; reinstall the package that provides it") from exc
+    delegate: Delegate = factory()
+    return delegate

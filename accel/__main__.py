@@ -1,0 +1,10 @@
+"""``python -m accel``: a thin shell around ``accel.cli.main``."""
+
+from __future__ import annotations
+
+import sys
+
+from accel.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,190 @@
+"""The command line: parses, calls library functions, prints. No experiment logic lives here.
+
+Every ``AccelError`` becomes one line on stderr and its exit code; any other traceback is a bug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, Sequence
+
+from accel.errors import AccelError, ConfigError
+
+_EPILOG = """precedence: command-line flags > ACCEL_* environment > accel.toml (or --config) > defaults.
+exit codes: 0 ok, 1 some variant failed, 2 bad input (config, model, source), 3 backend unavailable, 130 interrupted."""
+
+
+def _csv_ints(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    return values
+
+
+def _csv(text: str) -> list[str]:
+    return [v.strip() for v in text.split(",") if v.strip()]
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="accel", description="Run a .tflite detector every configured way on the "
+                                 "same camera frames and compare speed, cost and answers.", epilog=_EPILOG,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND")
+    c = sub.add_parser("compare", help="run every enabled backend on the same frames (the main job)",
+                       epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    c.add_argument("--model", help="the .tflite model (default: the embedded default detector)")
+    c.add_argument("--labels", help="labels file: one name per line, or 'ID NAME' lines")
+    c.add_argument("--source", help="synthetic[:WxH] | image:PATH (file or folder) | video:PATH | v4l2:N | "
+                   "picamera2[:N] (default: synthetic)")
+    c.add_argument("--frames", type=int, help="measured frames per variant, at least (default 100)")
+    c.add_argument("--seconds", type=float, help="measured seconds per variant, at least (default 2)")
+    c.add_argument("--warmup", type=int, help="unmeasured warm-up frames per variant (default 10)")
+    c.add_argument("--delegates", type=_csv, help="only these delegates, comma-separated (e.g. xnnpack,null)")
+    c.add_argument("--threads", type=_csv_ints, help="thread counts for xnnpack, comma-separated (e.g. 1,2,4)")
+    c.add_argument("--kernels", type=_csv, help="kernel sets to cross with every variant (e.g. numpy,opencv)")
+    c.add_argument("--resize", choices=["stretch", "letterbox"], help="how frames are fitted to the input")
+    c.add_argument("--threshold", type=float, help="detection score threshold (default 0.3)")
+    c.add_argument("--live", action="store_true", default=None,
+                   help="each variant pulls frames from the source itself (capture cost counts in its FPS)")
+    c.add_argument("--json", dest="json_path", help="write the result JSON here (default results/<time>/result.json)")
+    c.add_argument("--config", help="config file (default: $ACCEL_CONFIG, else ./accel.toml if present)")
+    c.add_argument("--in-process", action="store_true", help="run variants in this process (no isolation)")
+    i = sub.add_parser("inspect", help="what a model is: tensors, quantization, ops, parameters, family")
+    i.add_argument("model", help="the .tflite file")
+    i.add_argument("--family", default="auto", help="force the family (ssd, classifier)")
+    i.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    d = sub.add_parser("delegates", help="every known inference backend: available here or not, and why")
+    d.add_argument("--json", action="store_true", help="print JSON")
+    k = sub.add_parser("kernels", help="every known pre/post-processing kernel set: available or not, and why")
+    k.add_argument("--json", action="store_true", help="print JSON")
+    return ap
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``accel`` and ``python -m accel``; returns the exit code."""
+    args = _parser().parse_args(argv)
+    if args.command is None:
+        _parser().print_help()
+        return 2
+    from rich.console import Console
+
+    err = Console(stderr=True)
+    try:
+        handler = {"compare": _compare, "inspect": _inspect, "delegates": _delegates, "kernels": _kernels}
+        return handler[args.command](args)
+    except AccelError as exc:
+        err.print(f"[bold red]accel: error:[/] {exc}", highlight=False, soft_wrap=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err.print("accel: interrupted; variants finished so far are in the result JSON")
+        return 130
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from accel.compare import compare
+    from accel.config import load_config
+    from accel.report import legend, variants_table
+
+    overrides: dict[str, Any] = {
+        "model.path": args.model, "model.labels": args.labels, "pipeline.source": args.source,
+        "pipeline.frames": args.frames, "pipeline.seconds": args.seconds, "pipeline.warmup": args.warmup,
+        "pipeline.kernels": args.kernels, "pipeline.resize": args.resize, "pipeline.score_threshold": args.threshold,
+        "pipeline.live": args.live, "delegates": args.delegates,
+    }
+    config = load_config(args.config, overrides)
+    if args.threads is not None:
+        if not args.threads or min(args.threads) < 1:
+            raise ConfigError(f"option --threads: expected integers >= 1, got {args.threads}")
+        if "xnnpack" in config.delegates:
+            config.delegates["xnnpack"]["threads"] = args.threads
+    console = Console()
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as bar:
+        task = bar.add_task("capturing frames", total=None)
+
+        def on_event(kind: str, data: dict[str, Any]) -> None:
+            if kind == "start":
+                bar.update(task, description=f"[{data['index'] + 1}/{data['total']}] {data['variant']} + "
+                           f"{data['kernels']}", completed=0, total=None)
+            elif kind == "progress":
+                bar.update(task, completed=data["n"], total=max(data["n"], data["total"]))
+            elif kind in ("done", "skipped"):
+                ok = data["status"] == "ok"
+                line = (f"{data['fps']:.1f} FPS, inference {data['stages']['inference']['p50']:.2f} ms p50"
+                        if ok else f"{data['status']}: {data.get('error', '')}")
+                console.print(f"  {data['variant']} + {data['kernels']}: {line}", highlight=False)
+
+        doc, path = compare(config, on_event=on_event, isolate=not args.in_process, result_path=args.json_path)
+    console.print(variants_table(doc))
+    console.print(legend(doc), style="dim", highlight=False)
+    console.print(f"results: {path}", highlight=False)
+    failed = [v for v in doc["variants"] if v["status"] in ("failed", "crashed", "timeout")]
+    return 1 if failed else 0
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from accel.model import load_model
+    from accel.report import model_table
+
+    info = load_model(args.model, args.family).to_json()
+    if args.json:
+        print(json.dumps(info, indent=1))
+        return 0
+    console = Console()
+    for table in model_table(info):
+        console.print(table)
+    return 0
+
+
+def _plugins(kind: str, as_json: bool) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    rows = []
+    if kind == "delegates":
+        from accel.delegates import REGISTRY, get_delegate
+
+        for name in REGISTRY.names():
+            try:
+                d = get_delegate(name)
+                a = d.probe()
+                rows.append({"name": name, "available": a.ok, "detail": a.reason, "summary": d.summary})
+            except AccelError as exc:
+                rows.append({"name": name, "available": False, "detail": str(exc), "summary": ""})
+    else:
+        from accel.kernels import REGISTRY as KREG
+
+        for name in KREG.names():
+            try:
+                ks = KREG.load(name)()
+                a = ks.probe()
+                rows.append({"name": name, "available": a.ok, "detail": a.reason,
+                             "summary": (type(ks).__doc__ or "").strip().splitlines()[0]})
+            except Exception as exc:  # a broken third-party plugin is reported by name, not raised
+                rows.append({"name": name, "available": False, "detail": str(exc), "summary": ""})
+    if as_json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    t = Table(header_style="bold")
+    for col in ("name", "available", "why / runtime", "what it is"):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(r["name"], "[green]yes[/]" if r["available"] else "[red]no[/]", r["detail"], r["summary"])
+    Console().print(t)
+    return 0
+
+
+def _delegates(args: argparse.Namespace) -> int:
+    return _plugins("delegates", args.json)
+
+
+def _kernels(args: argparse.Namespace) -> int:
+    return _plugins("kernels", args.json)

@@ -1,0 +1,189 @@
+"""The main job: run every configured (delegate variant x kernel set) on the same frames.
+
+``plan`` expands the config into runs (and records backends that cannot run here, with why);
+``compare`` captures the frames once, runs each variant in its own process, and writes the result
+document after every variant.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from accel.agreement import agreement
+from accel.config import Config, option_where
+from accel.delegates import Variant, get_delegate
+from accel.errors import AccelError, ConfigError, DelegateError, KernelError, SourceError
+from accel.frames import Frame, PixelFormat
+from accel.labels import load_labels
+from accel.machine import machine_info
+from accel.model import ModelInfo, default_model_path, load_model
+from accel.pipeline import Settings, failure, get_kernels, run_variant
+from accel.results import ResultWriter, default_result_path
+from accel.worker import run_isolated
+
+__all__ = ["Plan", "compare", "plan"]
+
+_REPLAY_BUDGET_BYTES = 1 << 30  # distinct replay frames kept in memory; beyond that they repeat
+Event = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass
+class Plan:
+    runs: list[tuple[Variant, str]] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+
+
+def plan(config: Config) -> Plan:
+    """The runs a config asks for. Unknown names are config errors; unavailable backends are skipped
+    with their reason (they appear in the results as 'unavailable')."""
+    out = Plan()
+    kernel_sets = []
+    for name in config.pipeline["kernels"]:
+        try:
+            get_kernels(name)
+            kernel_sets.append(name)
+        except KernelError as exc:
+            if "unknown kernel set" in str(exc):
+                raise ConfigError(f"pipeline.kernels: {exc}") from None
+            out.skipped.append(failure(Variant(f"kernels:{name}"), name, exc, "unavailable"))
+    if not config.delegates:
+        raise ConfigError("no delegate is enabled: set enabled = true in a [delegates.NAME] table or pass --delegates")
+    for name, options in config.delegates.items():
+        try:
+            delegate = get_delegate(name)
+        except DelegateError as exc:
+            if "unknown delegate" in str(exc):
+                raise ConfigError(f"delegates: {exc}") from None
+            raise
+        try:
+            variants = delegate.variants(options)
+        except ConfigError as exc:
+            raise ConfigError(_locate(config, name, str(exc))) from None
+        available = delegate.probe()
+        for variant in variants:
+            for kernels in kernel_sets:
+                if available.ok:
+                    out.runs.append((variant, kernels))
+                else:
+                    out.skipped.append(failure(variant, kernels, available.reason, "unavailable"))
+    return out
+
+
+def _locate(config: Config, delegate: str, message: str) -> str:
+    """Put the file and line in front of a delegate's option error ('delegates.x.threads: ...')."""
+    m = re.match(rf"delegates\.{re.escape(delegate)}(?:\.(\w+))?: (.*)", message)
+    if not m:
+        return message
+    key = m.group(1)
+    if key is None:
+        known = re.search(r"unknown option '(\w+)'", m.group(2))
+        key = known.group(1) if known else None
+    return f"{option_where(config, delegate, key)}: {m.group(2)}"
+
+
+def _source_spec(config: Config, model: ModelInfo) -> Any:
+    """Source size: ``auto`` is 640x480 for synthetic scenes, the model's input size for the Pi camera's
+    lores stream (how Picamera2's own TFLite examples size it), and the native size otherwise."""
+    from accel.sources import SourceSpec, parse_source
+
+    p = config.pipeline
+    kind, target = parse_source(p["source"])
+    size = p["source_size"]
+    if kind == "synthetic" and re.fullmatch(r"\d+x\d+", target):
+        size = target
+    elif size == "auto":
+        h, w = model.input_size
+        size = {"synthetic": "640x480", "picamera2": f"{w}x{h}"}.get(kind, "native")
+    width, height = (int(v) for v in size.split("x")) if size != "native" else (None, None)
+    fmt = None if p["source_format"] == "auto" else PixelFormat.parse(p["source_format"])
+    return SourceSpec(kind=kind, target=target, width=width, height=height, format=fmt, seed=p["seed"], loop=True)
+
+
+def _capture(spec: Any, frames: int) -> tuple[list[Frame], dict[str, Any]]:
+    from accel.sources import capture, open_source
+
+    with open_source(spec) as source:
+        first = capture(source, 1)
+        keep = max(1, min(frames, _REPLAY_BUDGET_BYTES // max(1, first[0].data.nbytes)))
+        rest = capture(source, keep - 1) if keep > 1 else []
+        described = source.describe()
+    return first + rest, described
+
+
+def _labels(config: Config, model_path: Path) -> tuple[str, ...]:
+    if config.model["labels"]:
+        return load_labels(config.model["labels"])
+    if model_path == default_model_path():
+        return load_labels(model_path.with_name("default_detector_labels.txt"))
+    return ()
+
+
+def compare(config: Config, *, on_event: Event | None = None, isolate: bool = True,
+            result_path: str | Path | None = None) -> tuple[dict[str, Any], Path]:
+    """Run the comparison the config describes. Returns the result document and where it was written."""
+    emit = on_event or (lambda kind, data: None)
+    the_plan = plan(config)
+    model_path = Path(config.model["path"]) if config.model["path"] else default_model_path()
+    model = load_model(model_path, config.model["family"])
+    p = config.pipeline
+    settings = Settings(frames=p["frames"], seconds=p["seconds"], warmup=p["warmup"],
+                        score_threshold=p["score_threshold"], top_k=p["top_k"], resize=p["resize"], fill=p["fill"],
+                        input_range=config.model["input_range"], save_detections=config.output["save_detections"],
+                        labels=_labels(config, model_path), timeout_s=p["timeout_s"])
+    spec = _source_spec(config, model)
+    emit("capture", {"source": p["source"], "frames": p["frames"], "live": p["live"]})
+    if p["live"]:
+        frames, described = [], {"kind": spec.kind, "target": spec.target, "live": True}
+        settings = Settings(**{**settings.__dict__, "live_source": spec})
+    else:
+        frames, described = _capture(spec, p["frames"])
+    capture_ms = [round(f.capture_s * 1e3, 4) for f in frames]
+
+    path = Path(result_path or config.output["json"] or default_result_path(config.output["dir"]))
+    writer = ResultWriter(path, {
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": machine_info(),
+        "model": model.to_json(),
+        "config": config.to_json(),
+        "source": {**described, "replay": not p["live"], "distinct_frames": len(frames), "capture_ms": capture_ms},
+    })
+    for record in the_plan.skipped:
+        writer.add(record)
+        emit("skipped", record)
+    for i, (variant, kernels) in enumerate(the_plan.runs):
+        emit("start", {"variant": variant.label, "kernels": kernels, "index": i, "total": len(the_plan.runs)})
+
+        def progress(n: int, total: int, _label: str = variant.label) -> None:
+            emit("progress", {"variant": _label, "n": n, "total": total})
+
+        record = _run_one(model, variant, kernels, frames, settings, progress, isolate)
+        writer.add(record)
+        emit("done", record)
+    _add_agreement(writer.doc["variants"])
+    writer.finish(finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    return writer.doc, path
+
+
+def _run_one(model: ModelInfo, variant: Variant, kernels: str, frames: list[Frame], settings: Settings,
+             progress: Callable[[int, int], None], isolate: bool) -> dict[str, Any]:
+    if isolate:
+        return run_isolated(model, variant, kernels, frames, settings, progress)
+    try:
+        return run_variant(model, variant, kernels, frames, settings, progress)
+    except (AccelError, SourceError) as exc:
+        return failure(variant, kernels, exc)
+
+
+def _add_agreement(variants: list[dict[str, Any]]) -> None:
+    """Agreement of every variant's detections with cpu-reference's (same kernel set when there is one)."""
+    refs = [v for v in variants if v["delegate"] == "cpu-reference" and v["status"] == "ok"]
+    for v in variants:
+        if v["status"] != "ok" or not refs:
+            continue
+        ref = next((r for r in refs if r["kernels"] == v["kernels"]), refs[0])
+        v["agreement"] = {"reference": f"{ref['variant']} + {ref['kernels']}",
+                          "score": agreement(ref["detections"], v["detections"])}

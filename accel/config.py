@@ -1,0 +1,242 @@
+"""accel.toml, ``ACCEL_*`` environment variables and CLI flags, merged into one validated ``Config``.
+
+Precedence (highest first): CLI flags > ``ACCEL_*`` environment > accel.toml > defaults. The file is
+``--config PATH``, else ``$ACCEL_CONFIG``, else ``./accel.toml`` when it exists, else none (defaults).
+Unknown keys, wrong types and impossible values raise ``ConfigError`` naming the key path and, for the
+file, its line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from accel.errors import ConfigError
+
+__all__ = ["Config", "ENV_VARS", "load_config"]
+
+#: Environment variables and the config key each sets.
+ENV_VARS = {
+    "ACCEL_MODEL": "model.path",
+    "ACCEL_LABELS": "model.labels",
+    "ACCEL_SOURCE": "pipeline.source",
+    "ACCEL_FRAMES": "pipeline.frames",
+    "ACCEL_SECONDS": "pipeline.seconds",
+    "ACCEL_WARMUP": "pipeline.warmup",
+    "ACCEL_KERNELS": "pipeline.kernels",
+    "ACCEL_DELEGATES": "delegates",
+    "ACCEL_OUTPUT_DIR": "output.dir",
+}
+
+# key -> (type, default, check, what the check wants). Types: int, float, bool, str, list[str].
+_SCHEMA: dict[str, dict[str, tuple[str, Any, Any, str]]] = {
+    "model": {
+        "path": ("str", "", None, ""),
+        "labels": ("str", "", None, ""),
+        "family": ("str", "auto", ("auto", "ssd", "classifier"), ""),
+        "input_range": ("str", "auto", ("auto", "0,1", "-1,1", "0,255"), ""),
+    },
+    "pipeline": {
+        "source": ("str", "synthetic", None, ""),
+        "source_format": ("str", "auto", ("auto", "RGB", "RGB888", "BGR888", "XRGB8888", "XBGR8888",
+                                          "YUV420", "NV12"), ""),
+        "source_size": ("str", "auto", lambda v: v in ("auto", "native") or re.fullmatch(r"\d+x\d+", v),
+                        "'auto', 'native' or WIDTHxHEIGHT"),
+        "frames": ("int", 100, lambda v: v >= 1, ">= 1"),
+        "seconds": ("float", 2.0, lambda v: v >= 0, ">= 0"),
+        "warmup": ("int", 10, lambda v: v >= 0, ">= 0"),
+        "live": ("bool", False, None, ""),
+        "resize": ("str", "stretch", ("stretch", "letterbox"), ""),
+        "fill": ("int", 114, lambda v: 0 <= v <= 255, "0..255"),
+        "score_threshold": ("float", 0.3, lambda v: 0 <= v <= 1, "0..1"),
+        "top_k": ("int", 5, lambda v: v >= 1, ">= 1"),
+        "kernels": ("list[str]", ["numpy"], lambda v: len(v) >= 1, "a non-empty list"),
+        "seed": ("int", 0, None, ""),
+        "timeout_s": ("float", 600.0, lambda v: v > 0, "> 0"),
+    },
+    "output": {
+        "dir": ("str", "results", None, ""),
+        "json": ("str", "", None, ""),
+        "save_detections": ("int", 20, lambda v: v >= 0, ">= 0"),
+    },
+}
+_DEFAULT_DELEGATES: dict[str, dict[str, Any]] = {
+    "cpu-reference": {"enabled": True},
+    "xnnpack": {"enabled": True},
+    "null": {"enabled": False},
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    """The merged, validated configuration. ``delegates`` maps an enabled delegate's name to its options
+    (without ``enabled``), in file order."""
+
+    model: dict[str, Any]
+    pipeline: dict[str, Any]
+    output: dict[str, Any]
+    delegates: dict[str, dict[str, Any]]
+    source_file: str = ""
+    origins: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"model": self.model, "pipeline": self.pipeline, "output": self.output,
+                "delegates": self.delegates, "config_file": self.source_file}
+
+
+class _Where:
+    """Names a key's place for messages: 'accel.toml: pipeline.frames (line 12)'."""
+
+    def __init__(self, path: Path | None, text: str) -> None:
+        self.path, self.lines = path, text.splitlines()
+
+    def __call__(self, section: str, key: str | None = None) -> str:
+        dotted = f"{section}.{key}" if key else section
+        if self.path is None:
+            return dotted
+        line = self._line(section, key)
+        return f"{self.path.name}: {dotted}" + (f" (line {line})" if line else "")
+
+    def _line(self, section: str, key: str | None) -> int | None:
+        header = re.compile(r"^\s*\[\s*" + r"\s*\.\s*".join(re.escape(p) for p in section.split(".")) + r"\s*\]")
+        in_section = False
+        for no, line in enumerate(self.lines, 1):
+            if line.lstrip().startswith("["):
+                in_section = bool(header.match(line))
+                if in_section and key is None:
+                    return no
+                continue
+            if in_section and key and re.match(rf"^\s*\"?{re.escape(key)}\"?\s*=", line):
+                return no
+        return None
+
+
+def _check(value: Any, spec: tuple[str, Any, Any, str], where: str) -> Any:
+    kind, _, check, wants = spec
+    ok_type = {
+        "int": isinstance(value, int) and not isinstance(value, bool),
+        "float": isinstance(value, (int, float)) and not isinstance(value, bool),
+        "bool": isinstance(value, bool),
+        "str": isinstance(value, str),
+        "list[str]": isinstance(value, list) and all(isinstance(v, str) for v in value),
+    }[kind]
+    if not ok_type:
+        raise ConfigError(f"{where}: expected {kind.replace('list[str]', 'a list of strings')}, got {value!r}")
+    if kind == "float":
+        value = float(value)
+    if isinstance(check, tuple):
+        if value not in check:
+            raise ConfigError(f"{where}: expected one of {', '.join(check)}, got {value!r}")
+    elif check is not None and not check(value):
+        raise ConfigError(f"{where}: expected {wants}, got {value!r}")
+    return value
+
+
+def _parse_env(name: str, raw: str, kind: str) -> Any:
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind == "bool":
+            return raw.strip().lower() in ("1", "true", "yes", "on")
+    except ValueError:
+        raise ConfigError(f"environment {name}: expected {kind}, got {raw!r}") from None
+    if kind == "list[str]":
+        return [p.strip() for p in raw.split(",") if p.strip()]
+    return raw
+
+
+def _read_file(path: Path) -> tuple[dict[str, Any], str]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from exc
+    try:
+        return tomllib.loads(text), text
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path.name}: not valid TOML: {exc}") from exc
+
+
+def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None,
+                env: Mapping[str, str] | None = None) -> Config:
+    """Merge defaults, the config file, the environment and ``overrides`` (dotted keys from CLI flags,
+    e.g. ``{"pipeline.frames": 300, "delegates": ["xnnpack"]}``)."""
+    env = os.environ if env is None else env
+    chosen = path or env.get("ACCEL_CONFIG") or ("accel.toml" if Path("accel.toml").is_file() else None)
+    data: dict[str, Any] = {}
+    where = _Where(None, "")
+    if chosen:
+        p = Path(chosen)
+        if not p.is_file():
+            raise ConfigError(f"config file not found: {p}")
+        data, text = _read_file(p)
+        where = _Where(p, text)
+
+    known_sections = [*_SCHEMA, "delegates"]
+    for section in data:
+        if section not in known_sections:
+            raise ConfigError(f"{where(section)}: unknown section; known: {', '.join(known_sections)}")
+    values: dict[str, dict[str, Any]] = {}
+    for section, keys in _SCHEMA.items():
+        table = data.get(section, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where(section)}: expected a table [{section}]")
+        for key in table:
+            if key not in keys:
+                raise ConfigError(f"{where(section, key)}: unknown key; known: {', '.join(keys)}")
+        values[section] = {k: _check(table[k], spec, where(section, k)) if k in table else spec[1]
+                           for k, spec in keys.items()}
+
+    delegates = _delegate_tables(data.get("delegates", {}), where)
+    origins: dict[str, str] = {}
+    only: list[str] | None = None
+    for name, dotted in ENV_VARS.items():
+        if name in env:
+            if dotted == "delegates":
+                only = _parse_env(name, env[name], "list[str]")
+            else:
+                section, key = dotted.split(".")
+                spec = _SCHEMA[section][key]
+                values[section][key] = _check(_parse_env(name, env[name], spec[0]), spec, f"environment {name}")
+            origins[dotted] = f"environment {name}"
+    for dotted, value in (overrides or {}).items():
+        if value is None:
+            continue
+        if dotted == "delegates":
+            only = list(value)
+        else:
+            section, key = dotted.split(".")
+            values[section][key] = _check(value, _SCHEMA[section][key], f"option --{key.replace('_', '-')}")
+        origins[dotted] = "command line"
+    if only is not None:
+        delegates = {n: dict(delegates.get(n, {})) for n in only}
+    return Config(values["model"], values["pipeline"], values["output"], delegates,
+                  str(chosen or ""), origins)
+
+
+def _delegate_tables(raw: Any, where: _Where) -> dict[str, dict[str, Any]]:
+    """Enabled delegates and their options. Options are checked by each delegate's ``variants``."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where('delegates')}: expected tables like [delegates.xnnpack]")
+    merged = {name: dict(opts) for name, opts in _DEFAULT_DELEGATES.items()}
+    for name, table in raw.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where('delegates', name)}: expected a table [delegates.{name}]")
+        if "enabled" in table and not isinstance(table["enabled"], bool):
+            raise ConfigError(f"{where('delegates.' + name, 'enabled')}: expected true or false, "
+                              f"got {table['enabled']!r}")
+        merged[name] = {"enabled": True, **table} if name not in merged else {**merged[name], **table}
+    return {n: {k: v for k, v in t.items() if k != "enabled"} for n, t in merged.items() if t.get("enabled")}
+
+
+def option_where(config: Config, delegate: str, key: str | None = None) -> str:
+    """The place of a delegate option for messages, with the file line when there is one."""
+    if not config.source_file:
+        return f"delegates.{delegate}" + (f".{key}" if key else "")
+    text = Path(config.source_file).read_text(encoding="utf-8")
+    return _Where(Path(config.source_file), text)(f"delegates.{delegate}", key)

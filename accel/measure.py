@@ -1,0 +1,125 @@
+"""Measurement helpers: latency statistics, process/system CPU, memory, temperature and frequency.
+
+Figures the OS does not expose are ``None`` (reported "n/a"), never guessed.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+
+def stats_ms(samples_s: Sequence[float]) -> dict[str, float | None]:
+    """mean, p50, p90, p99, stdev, min, max in milliseconds of durations given in seconds.
+    Percentiles are numpy's linear interpolation; stdev is the sample standard deviation (ddof=1)."""
+    if len(samples_s) == 0:
+        return {k: None for k in ("mean", "p50", "p90", "p99", "stdev", "min", "max")}
+    a = np.asarray(samples_s, dtype=np.float64) * 1e3
+    p50, p90, p99 = np.percentile(a, [50, 90, 99])
+    return {
+        "mean": float(a.mean()),
+        "p50": float(p50),
+        "p90": float(p90),
+        "p99": float(p99),
+        "stdev": float(a.std(ddof=1)) if a.size > 1 else 0.0,
+        "min": float(a.min()),
+        "max": float(a.max()),
+    }
+
+
+def cpu_temperature_c() -> float | None:
+    """SoC/CPU temperature in degrees C: thermal_zone0 (millidegrees, as on a Pi), else psutil."""
+    zone = Path("/sys/class/thermal/thermal_zone0/temp")
+    try:
+        return int(zone.read_text().strip()) / 1000.0
+    except (OSError, ValueError):
+        pass
+    try:
+        import psutil
+
+        temps = psutil.sensors_temperatures()
+    except (AttributeError, OSError):
+        return None
+    for key in ("cpu_thermal", "coretemp", "k10temp", "soc_thermal", "acpitz"):
+        if temps.get(key):
+            return float(temps[key][0].current)
+    return None
+
+
+def cpu_frequency_mhz() -> float | None:
+    """Current CPU frequency in MHz where the OS exposes it (cpufreq), else None."""
+    try:
+        import psutil
+
+        freq = psutil.cpu_freq()
+    except (OSError, NotImplementedError, FileNotFoundError):
+        return None
+    return float(freq.current) if freq and freq.current else None
+
+
+@dataclass
+class _Snapshot:
+    wall: float
+    proc_cpu: float
+    sys_busy: float
+    sys_total: float
+
+
+class UsageMeter:
+    """CPU use of this process and of the whole system over a window, plus memory.
+
+    ``start()`` and ``stop()`` bracket the measured window; process CPU % is (user + system time) / wall
+    and can exceed 100 with several threads; system CPU % is busy time / all time over every core.
+    """
+
+    def __init__(self) -> None:
+        import psutil
+
+        self._psutil = psutil
+        self._proc = psutil.Process(os.getpid())
+        self._start: _Snapshot | None = None
+        self._temps: list[float] = []
+        self._freqs: list[float] = []
+
+    def _snap(self) -> _Snapshot:
+        t = self._proc.cpu_times()
+        s = self._psutil.cpu_times()
+        total = sum(s)
+        idle = s.idle + getattr(s, "iowait", 0.0)
+        return _Snapshot(time.perf_counter(), t.user + t.system, total - idle, total)
+
+    def start(self) -> None:
+        self._start = self._snap()
+        self.sample()
+
+    def sample(self) -> None:
+        """Record temperature and frequency now (called a few times per window, cheap)."""
+        temp, freq = cpu_temperature_c(), cpu_frequency_mhz()
+        if temp is not None:
+            self._temps.append(temp)
+        if freq is not None:
+            self._freqs.append(freq)
+
+    def stop(self) -> dict[str, Any]:
+        assert self._start is not None, "start() first"
+        self.sample()
+        end, begin = self._snap(), self._start
+        wall = max(end.wall - begin.wall, 1e-9)
+        sys_total = end.sys_total - begin.sys_total
+        peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # Linux: KiB
+        return {
+            "process_cpu_percent": 100.0 * (end.proc_cpu - begin.proc_cpu) / wall,
+            "system_cpu_percent": (100.0 * (end.sys_busy - begin.sys_busy) / sys_total) if sys_total > 0 else None,
+            "rss_mb": self._proc.memory_info().rss / 2**20,
+            "peak_rss_mb": peak_kib / 1024.0,
+            "temperature_c": {"start": self._temps[0], "end": self._temps[-1], "max": max(self._temps)}
+            if self._temps else None,
+            "cpu_mhz": {"mean": float(np.mean(self._freqs)), "min": min(self._freqs), "max": max(self._freqs)}
+            if self._freqs else None,
+        }

@@ -1,0 +1,212 @@
+"""One variant's measured run: preprocess -> inference -> postprocess over the frames, timed per stage.
+
+``run_variant`` is process-agnostic; ``accel.worker`` runs it in a child process so a crashing delegate
+takes down only its own variant.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from accel.delegates import Variant, get_delegate
+from accel.detections import Classification, Detections
+from accel.errors import AccelError, KernelError
+from accel.frames import Frame
+from accel.kernels import REGISTRY as KERNELS
+from accel.kernels import InputSpec, KernelSet, ResizeMode
+from accel.measure import UsageMeter, stats_ms
+from accel.model import Family, ModelInfo
+
+__all__ = ["Settings", "get_kernels", "input_spec", "run_variant"]
+
+_STAGES = ("capture", "preprocess", "inference", "postprocess")
+_RANGES = {"0,1": (0.0, 1.0), "-1,1": (-1.0, 1.0), "0,255": (0.0, 255.0)}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What every variant of a comparison shares."""
+
+    frames: int = 100
+    seconds: float = 2.0
+    warmup: int = 10
+    score_threshold: float = 0.3
+    top_k: int = 5
+    resize: str = "stretch"
+    fill: int = 114
+    input_range: str = "auto"
+    save_detections: int = 20
+    labels: tuple[str, ...] = ()
+    live_source: Any = None  # a SourceSpec when each variant pulls frames from the source itself
+    timeout_s: float = 600.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def input_spec(model: ModelInfo, resize: str = "stretch", fill: int = 114, input_range: str = "auto") -> InputSpec:
+    """How to feed the model's image input.
+
+    uint8 inputs take raw pixels (the converter's intent for image models: real = scale * (q - zp) spans
+    the training range); int8 inputs take ``round(r / scale) + zp`` with ``r`` the pixel mapped onto the
+    real range the quantization spans, snapped to (0, 1), (-1, 1) or (0, 255); float32 inputs take the
+    range from ``[model] input_range`` (auto: -1..1, the TensorFlow image-model convention).
+    """
+    t = model.image_input
+    h, w = model.input_size
+    mode = ResizeMode(resize)
+    if t.dtype == "uint8":
+        return InputSpec(h, w, "uint8", 1.0, 0, (0.0, 255.0), mode, fill)
+    if t.dtype == "int8":
+        scale = t.scale or 1.0
+        lo, hi = scale * (-128 - t.zero_point), scale * (127 - t.zero_point)
+        rng = _RANGES[input_range] if input_range != "auto" else _snap_range(lo, hi)
+        return InputSpec(h, w, "int8", scale, t.zero_point, rng, mode, fill)
+    if t.dtype == "float32":
+        rng = _RANGES[input_range] if input_range != "auto" else (-1.0, 1.0)
+        return InputSpec(h, w, "float32", 1.0, 0, rng, mode, fill)
+    raise KernelError(f"{model.path.name}: image input of dtype {t.dtype} is not supported "
+                      "(expected uint8, int8 or float32)")
+
+
+def _snap_range(lo: float, hi: float) -> tuple[float, float]:
+    return min(_RANGES.values(), key=lambda r: abs(r[0] - lo) + abs(r[1] - hi))
+
+
+def get_kernels(name: str) -> KernelSet:
+    """The kernel set ``name``, or ``KernelError`` saying why it cannot run here."""
+    try:
+        factory = KERNELS.load(name)
+    except LookupError:
+        raise KernelError(f"unknown kernel set {name!r}; known: {', '.join(KERNELS.names())}") from None
+    except ImportError as exc:
+        raise KernelError(str(exc)) from exc
+    kernels: KernelSet = factory()
+    available = kernels.probe()
+    if not available.ok:
+        raise KernelError(f"kernel set {name!r} is unavailable: {available.reason}")
+    return kernels
+
+
+def _postprocess(model: ModelInfo, kernels: KernelSet, outs: list[np.ndarray], geometry: Any,
+                 settings: Settings) -> Detections | Classification:
+    labels = settings.labels or None
+    if model.family is Family.SSD:
+        r = model.roles
+        return kernels.postprocess_ssd(outs[r["boxes"]], outs[r["classes"]], outs[r["scores"]], outs[r["count"]],
+                                       threshold=settings.score_threshold, geometry=geometry, labels=labels)
+    t = model.outputs[0]
+    return kernels.postprocess_classifier(outs[0], scale=t.scale, zero_point=t.zero_point,
+                                          top_k=settings.top_k, labels=labels)
+
+
+def run_variant(model: ModelInfo, variant: Variant, kernels_name: str, frames: list[Frame],
+                settings: Settings, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Measure one (delegate variant, kernel set) pair. Raises ``AccelError`` on failure; the caller
+    records it and goes on."""
+    kernels = get_kernels(kernels_name)
+    source = None
+    if settings.live_source is not None:
+        from accel.sources import open_source
+
+        source = open_source(settings.live_source)
+    try:
+        return _measure(model, variant, kernels, frames, settings, source, progress)
+    finally:
+        kernels.close()
+        if source is not None:
+            source.close()
+
+
+def _measure(model: ModelInfo, variant: Variant, kernels: KernelSet, frames: list[Frame], settings: Settings,
+             source: Any, progress: Callable[[int, int], None] | None) -> dict[str, Any]:
+    spec = input_spec(model, settings.resize, settings.fill, settings.input_range)
+
+    def next_frame(i: int) -> tuple[Frame, float]:
+        if source is None:
+            frame = frames[i % len(frames)]
+            return frame, frame.capture_s
+        t = time.perf_counter()
+        frame = source.read()
+        return frame, time.perf_counter() - t
+
+    t0 = time.perf_counter()
+    runner = get_delegate(variant.delegate).open(model, variant)
+    load_s = time.perf_counter() - t0
+    try:
+        frame, _ = next_frame(0)
+        tensor, _ = kernels.preprocess(frame, spec)
+        t0 = time.perf_counter()
+        runner.run([tensor])
+        first_s = time.perf_counter() - t0
+        for i in range(settings.warmup):
+            frame, _ = next_frame(i)
+            tensor, geometry = kernels.preprocess(frame, spec)
+            _postprocess(model, kernels, runner.run([tensor]), geometry, settings)
+
+        timings: dict[str, list[float]] = {s: [] for s in _STAGES}
+        detections: dict[int, Any] = {}
+        meter = UsageMeter()
+        meter.start()
+        start = time.perf_counter()
+        deadline = start + settings.timeout_s
+        n = 0
+        elapsed = 0.0
+        while (n < settings.frames or elapsed < settings.seconds) and time.perf_counter() < deadline:
+            frame, capture_s = next_frame(n)
+            ta = time.perf_counter()
+            tensor, geometry = kernels.preprocess(frame, spec)
+            tb = time.perf_counter()
+            outs = runner.run([tensor])
+            tc = time.perf_counter()
+            result = _postprocess(model, kernels, outs, geometry, settings)
+            td = time.perf_counter()
+            for stage, dt in zip(_STAGES, (capture_s, tb - ta, tc - tb, td - tc)):
+                timings[stage].append(dt)
+            if len(detections) < settings.save_detections and frame.index not in detections:
+                detections[frame.index] = result.to_json()
+            n += 1
+            elapsed = td - start
+            if progress is not None and n % 5 == 0:
+                progress(n, settings.frames)
+            if n % 50 == 0:
+                meter.sample()
+        usage = meter.stop()
+        wall = time.perf_counter() - start
+    finally:
+        runner.close()
+
+    inference_mean = float(np.mean(timings["inference"])) if n else 0.0
+    loop_stages = ("capture", "preprocess", "inference", "postprocess") if source else ("preprocess", "inference",
+                                                                                        "postprocess")
+    return {
+        "variant": variant.label,
+        "delegate": variant.delegate,
+        "options": dict(variant.options),
+        "kernels": kernels.name,
+        "status": "ok",
+        "runtime": runner.runtime,
+        "placement": runner.placement.to_json(),
+        "input": {"dtype": spec.dtype, "scale": spec.scale, "zero_point": spec.zero_point,
+                  "norm_range": list(spec.norm_range), "resize": spec.resize.value, "size": [spec.height, spec.width]},
+        "frames_measured": n,
+        "wall_s": wall,
+        "load_ms": load_s * 1e3,
+        "first_inference_ms": first_s * 1e3,
+        "fps": n / wall if wall > 0 else 0.0,
+        "fps_stages": sorted(loop_stages),
+        "inference_fps": 1.0 / inference_mean if inference_mean > 0 else 0.0,
+        "stages": {s: stats_ms(timings[s]) for s in _STAGES},
+        "usage": usage,
+        "detections": {str(k): v for k, v in detections.items()},
+        "raw_ms": {s: [round(v * 1e3, 4) for v in timings[s]] for s in _STAGES},
+    }
+
+
+def failure(variant: Variant, kernels_name: str, exc: BaseException | str, status: str = "failed") -> dict[str, Any]:
+    """The record of a variant that did not run to the end."""
+    message = str(exc) if isinstance(exc, (AccelError, str)) else f"{type(exc).__name__}: {exc}"
+    return {"variant": variant.label, "delegate": variant.delegate, "options": dict(variant.options),
+            "kernels": kernels_name, "status": status, "error": message}

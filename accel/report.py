@@ -1,0 +1,102 @@
+"""Terminal views of a result document and of a model (rich tables). Every figure comes from the document;
+a figure that was not measured prints as "n/a"."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+
+
+def _ms(stats: dict[str, Any] | None, key: str = "mean") -> str:
+    if not stats or stats.get(key) is None:
+        return "n/a"
+    return f"{stats[key]:.2f}"
+
+
+def _num(value: Any, fmt: str = "{:.1f}") -> str:
+    return "n/a" if value is None else fmt.format(value)
+
+
+def variants_table(doc: dict[str, Any]) -> Table:
+    """One row per variant: stage latencies, FPS, CPU, memory, agreement and op placement."""
+    model = doc.get("model", {})
+    source = doc.get("source", {})
+    mode = "replay" if source.get("replay", True) else "live"
+    title = (f"{model.get('path', '?').rsplit('/', 1)[-1]} on {doc.get('machine', {}).get('cpu', '?')} "
+             f"- {source.get('kind', '?')} source, {mode}")
+    t = Table(title=title, title_justify="left", header_style="bold")
+    for name, justify in [("variant", "left"), ("kernels", "left"), ("infer ms p50/p99", "right"),
+                          ("pre ms", "right"), ("post ms", "right"), ("capture ms", "right"), ("FPS", "right"),
+                          ("infer FPS", "right"), ("CPU %", "right"), ("peak RSS MB", "right"),
+                          ("agree", "right"), ("ops on accel", "right")]:
+        t.add_column(name, justify=justify)  # type: ignore[arg-type]
+    notes: list[str] = []
+    for v in doc.get("variants", []):
+        if v.get("status") != "ok":
+            notes.append(f"{v['variant']} + {v['kernels']}: {v['status']}: {v.get('error', '')}")
+            t.add_row(v["variant"], v["kernels"], Text(v["status"], style="red"), *[""] * 9)
+            continue
+        st = v["stages"]
+        usage = v.get("usage", {})
+        agree = v.get("agreement", {}).get("score")
+        place = v.get("placement", {})
+        t.add_row(
+            v["variant"], v["kernels"],
+            f"{_ms(st['inference'], 'p50')} / {_ms(st['inference'], 'p99')}",
+            _ms(st["preprocess"]), _ms(st["postprocess"]), _ms(st["capture"]),
+            f"{v['fps']:.1f}", f"{v['inference_fps']:.1f}",
+            _num(usage.get("process_cpu_percent"), "{:.0f}"),
+            _num(usage.get("peak_rss_mb"), "{:.0f}"),
+            _num(agree, "{:.0%}") if agree is not None else "n/a",
+            f"{place.get('delegated_ops', 0)}/{place.get('total_ops', 0)}",
+        )
+    if notes:
+        t.caption = "\n".join(notes)
+        t.caption_justify = "left"
+    return t
+
+
+def legend(doc: dict[str, Any]) -> str:
+    """What the columns mean, for the line under the table."""
+    replay = doc.get("source", {}).get("replay", True)
+    fps = ("FPS = frames / wall time of preprocess+inference+postprocess (replay: capture was done once "
+           "beforehand, its cost is the capture column)" if replay else
+           "FPS = frames / wall time of capture+preprocess+inference+postprocess (live)")
+    return (f"{fps}; infer FPS = 1 / mean inference time; CPU % is this process (100 = one core); "
+            "agree = detections matching cpu-reference (same class, IoU >= 0.5); "
+            "ops on accel = ops the delegate took / all ops.")
+
+
+def model_table(info: dict[str, Any]) -> list[Table]:
+    """Tables for ``accel inspect``: summary, tensors, op histogram."""
+    summary = Table(show_header=False, title="model", title_justify="left")
+    summary.add_column("key", style="bold")
+    summary.add_column("value")
+    summary.add_row("file", info["path"])
+    summary.add_row("size", f"{info['size_bytes'] / 1e6:.2f} MB ({info['size_bytes']} bytes)")
+    summary.add_row("sha256", info["sha256"])
+    summary.add_row("family", info["family"])
+    summary.add_row("parameters", f"{info['params'] / 1e6:.3f} M ({info['params']})")
+    summary.add_row("ops", str(sum(info["ops"].values())))
+    if info.get("description"):
+        summary.add_row("description", info["description"])
+    if info.get("roles"):
+        summary.add_row("output roles", ", ".join(f"{k}=output {v}" for k, v in info["roles"].items()))
+    if info.get("runtime"):
+        summary.add_row("runtime", info["runtime"])
+    tensors = Table(title="tensors", title_justify="left", header_style="bold")
+    for col in ("", "name", "shape", "dtype", "scale", "zero point"):
+        tensors.add_column(col)
+    for kind in ("inputs", "outputs"):
+        for t in info[kind]:
+            q = t.get("quantization", {})
+            tensors.add_row(kind[:-1], t["name"], str(t["shape"]), t["dtype"],
+                            f"{q['scale']:.6g}" if q else "-", str(q["zero_point"]) if q else "-")
+    ops = Table(title="op histogram", title_justify="left", header_style="bold")
+    ops.add_column("op")
+    ops.add_column("count", justify="right")
+    for name, count in sorted(info["ops"].items(), key=lambda kv: (-kv[1], kv[0])):
+        ops.add_row(name, str(count))
+    return [summary, tensors, ops]

@@ -1,0 +1,72 @@
+"""The result document: one versioned JSON per run, rewritten after every variant so a crash loses
+nothing already measured."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+
+def default_result_path(out_dir: str | Path) -> Path:
+    """``results/<YYYYmmdd-HHMMSS>/result.json`` (a new folder per run)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = Path(out_dir) / stamp
+    n = 1
+    while base.exists():
+        n += 1
+        base = Path(out_dir) / f"{stamp}-{n}"
+    return base / "result.json"
+
+
+class ResultWriter:
+    """Holds the document and writes it atomically (temp file + rename) on every change."""
+
+    def __init__(self, path: str | Path, header: dict[str, Any]) -> None:
+        self.path = Path(path)
+        self.doc: dict[str, Any] = {"schema": "accel.result", "schema_version": SCHEMA_VERSION,
+                                    **header, "variants": [], "complete": False}
+        self.write()
+
+    def add(self, variant: dict[str, Any]) -> None:
+        self.doc["variants"].append(variant)
+        self.write()
+
+    def finish(self, **fields: Any) -> None:
+        self.doc.update(fields)
+        self.doc["complete"] = True
+        self.write()
+
+    def write(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(self.doc, indent=1, default=_plain), encoding="utf-8")
+        os.replace(tmp, self.path)
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)
+
+
+def load_result(path: str | Path) -> dict[str, Any]:
+    """Read a result document, checking it is one and of a schema this version understands."""
+    from accel.errors import ConfigError
+
+    p = Path(path)
+    try:
+        doc = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read result {p}: {exc}") from exc
+    if not isinstance(doc, dict) or doc.get("schema") != "accel.result":
+        raise ConfigError(f"{p} is not an accel result document")
+    if doc.get("schema_version") != SCHEMA_VERSION:
+        raise ConfigError(f"{p} has result schema {doc.get('schema_version')}, this accel reads {SCHEMA_VERSION}")
+    return doc

@@ -1,0 +1,116 @@
+"""Each variant in its own process: delegates and vendor drivers crash (segfaults, aborts), and one
+variant's memory must not count against the next. The parent records "crashed: signal 11" or a timeout
+and goes on with the next variant.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import signal
+import tempfile
+import time
+import traceback
+from multiprocessing.connection import Connection
+from typing import Any, Callable
+
+from accel.delegates import Variant
+from accel.errors import AccelError
+from accel.frames import Frame
+from accel.model import ModelInfo
+from accel.pipeline import Settings, failure, run_variant
+
+__all__ = ["run_isolated"]
+
+
+def _child(conn: Connection, stderr_path: str, model: ModelInfo, variant: Variant, kernels: str,
+           frames: list[Frame], settings: Settings) -> None:
+    # Runtime chatter ("INFO: Created TensorFlow Lite XNNPACK delegate") goes to a file the parent reads
+    # back only when the child dies, so it can say what the driver printed.
+    fd = os.open(stderr_path, os.O_WRONLY | os.O_TRUNC)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+    def progress(n: int, total: int) -> None:
+        conn.send(("progress", n, total))
+
+    try:
+        _register(settings.extra.get("register", {}))
+        conn.send(("result", run_variant(model, variant, kernels, frames, settings, progress)))
+    except AccelError as exc:
+        conn.send(("result", failure(variant, kernels, exc)))
+    except Exception as exc:  # a plugin bug: recorded with its traceback, never shown raw to the user
+        record = failure(variant, kernels, exc)
+        record["traceback"] = traceback.format_exc()
+        conn.send(("result", record))
+    finally:
+        conn.close()
+
+
+def _register(plugins: dict[str, str]) -> None:
+    """Delegates registered by hand in the parent ('module:Class'), registered again in the child."""
+    import importlib
+
+    from accel.delegates import REGISTRY
+
+    for name, target in plugins.items():
+        module, _, attr = target.partition(":")
+        REGISTRY.register(name, getattr(importlib.import_module(module), attr))
+
+
+def _tail(path: str, lines: int = 3) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            text = [ln.strip() for ln in fh.read().splitlines() if ln.strip() and not ln.startswith("INFO:")]
+    except OSError:
+        return ""
+    return " | ".join(text[-lines:])
+
+
+def run_isolated(model: ModelInfo, variant: Variant, kernels: str, frames: list[Frame], settings: Settings,
+                 progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """``run_variant`` in a spawned child process, with a timeout (``settings.timeout_s`` plus start-up)."""
+    ctx = mp.get_context("spawn")
+    recv, send = ctx.Pipe(duplex=False)
+    with tempfile.NamedTemporaryFile(prefix="accel-worker-", suffix=".log", delete=False) as log:
+        stderr_path = log.name
+    proc = ctx.Process(target=_child, args=(send, stderr_path, model, variant, kernels, frames, settings),
+                       daemon=True)
+    try:
+        proc.start()
+        send.close()
+        deadline = time.monotonic() + settings.timeout_s + 60.0
+        result: dict[str, Any] | None = None
+        while result is None:
+            if time.monotonic() > deadline:
+                proc.kill()
+                proc.join()
+                return failure(variant, kernels, f"timed out after {settings.timeout_s:.0f} s "
+                                                 "(raise pipeline.timeout_s for slow backends)", "timeout")
+            if recv.poll(0.2):
+                try:
+                    msg = recv.recv()
+                except EOFError:
+                    break
+                if msg[0] == "progress" and progress is not None:
+                    progress(msg[1], msg[2])
+                elif msg[0] == "result":
+                    result = msg[1]
+            elif not proc.is_alive():
+                break
+        proc.join(timeout=30)
+        if result is not None:
+            return result
+        code = proc.exitcode
+        said = _tail(stderr_path)
+        if code is not None and code < 0:
+            name = signal.Signals(-code).name if -code in signal.Signals.__members__.values() else str(-code)
+            why = f"crashed: signal {-code} ({name})"
+        else:
+            why = f"worker exited with code {code} before reporting"
+        return failure(variant, kernels, why + (f"; it printed: {said}" if said else ""), "crashed")
+    finally:
+        recv.close()
+        if proc.is_alive():
+            proc.kill()
+        os.unlink(stderr_path)

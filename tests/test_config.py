@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from accel.config import load_config
+from accel.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "accel.toml"
+    p.write_text(text)
+    return p
+
+
+def test_example_file_is_valid_and_matches_defaults(tmp_path: Path) -> None:
+    example = load_config(REPO / "accel.toml", env={})
+    defaults = load_config(write(tmp_path, ""), env={})
+    assert example.pipeline == defaults.pipeline
+    assert example.model == defaults.model
+    assert example.output == defaults.output
+    assert list(example.delegates) == ["cpu-reference", "xnnpack"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param("[pipeline]\nframez = 3\n", "pipeline.framez (line 2): unknown key; known: source", id="unknown-key"),
+        pytest.param("[pipeline]\n\nframes = \"4x\"\n", "pipeline.frames (line 3): expected int, got '4x'",
+                     id="wrong-type"),
+        pytest.param("[pipeline]\nframes = 0\n", "pipeline.frames (line 2): expected >= 1, got 0", id="impossible"),
+        pytest.param("[pipeline]\nresize = \"crop\"\n", "expected one of stretch, letterbox, got 'crop'",
+                     id="enum"),
+        pytest.param("[pipelines]\n", "pipelines (line 1): unknown section", id="unknown-section"),
+        pytest.param("[delegates.xnnpack]\nenabled = \"yes\"\n", "delegates.xnnpack.enabled (line 2): expected "
+                     "true or false", id="enabled-type"),
+        pytest.param("[pipeline\n", "not valid TOML", id="syntax"),
+    ],
+)
+def test_bad_config_names_key_and_line(tmp_path: Path, text: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, text), env={})
+    assert expected in str(err.value)
+    assert err.value.exit_code == 2
+
+
+def test_precedence_cli_over_env_over_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "[pipeline]\nframes = 7\nseconds = 1.5\nwarmup = 3\n")
+    cfg = load_config(path, {"pipeline.frames": 9}, env={"ACCEL_FRAMES": "8", "ACCEL_SECONDS": "0.5"})
+    assert cfg.pipeline["frames"] == 9  # CLI
+    assert cfg.pipeline["seconds"] == 0.5  # environment
+    assert cfg.pipeline["warmup"] == 3  # file
+    assert cfg.pipeline["fill"] == 114  # default
+    assert cfg.origins["pipeline.frames"] == "command line"
+
+
+def test_env_bad_value_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="environment ACCEL_FRAMES: expected int"):
+        load_config(write(tmp_path, ""), env={"ACCEL_FRAMES": "many"})
+
+
+def test_delegate_toggles_and_selection(tmp_path: Path) -> None:
+    path = write(tmp_path, "[delegates.xnnpack]\nenabled = false\n[delegates.null]\nenabled = true\n")
+    assert list(load_config(path, env={}).delegates) == ["cpu-reference", "null"]
+    only = load_config(path, {"delegates": ["xnnpack"]}, env={})
+    assert list(only.delegates) == ["xnnpack"]
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.toml", env={})

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from accel.errors import ModelError
+from accel.model import Family, default_model_path, load_model
+
+
+def test_tiny_classifier_is_described_exactly(tiny_classifier: tuple[Path, np.ndarray, np.ndarray]) -> None:
+    path, weights, bias = tiny_classifier
+    info = load_model(path)
+    assert info.family is Family.CLASSIFIER
+    assert info.params == weights.size + bias.size  # 5*48 + 5, the int32 shape constant is not a parameter
+    assert info.ops == {"RESHAPE": 1, "FULLY_CONNECTED": 1}
+    assert info.inputs[0].shape == (1, 4, 4, 3) and info.inputs[0].dtype == "float32"
+    assert info.outputs[0].shape == (1, 5)
+    assert info.size_bytes == path.stat().st_size
+    assert info.description == "test classifier"
+
+
+def test_default_model_has_effdet_lite0_interface() -> None:
+    info = load_model(default_model_path())
+    assert info.family is Family.SSD
+    assert info.image_input.dtype == "uint8" and info.image_input.shape == (1, 320, 320, 3)
+    assert set(info.roles) == {"boxes", "classes", "scores", "count"}
+    assert info.outputs[info.roles["boxes"]].shape[-1] == 4
+    assert info.outputs[info.roles["count"]].shape == (1,)
+    assert info.size_bytes < 2_000_000
+
+
+def test_ssd_roles_follow_the_op_not_the_output_order(shared_dir: Path) -> None:
+    info = load_model(shared_dir / "models" / "ssd_mobilenet_v1_coco_quant_postprocess.tflite")
+    # TF1 export: the graph outputs are the op's outputs in slot order (README of shared/models).
+    assert info.roles == {"boxes": 0, "classes": 1, "scores": 2, "count": 3}
+    assert info.image_input.scale == pytest.approx(1 / 128) and info.image_input.zero_point == 128
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        pytest.param(lambda d: d / "missing.tflite", "model file not found", id="missing"),
+        pytest.param(lambda d: _write(d / "text.tflite", b"this is not a model\n"), "is not a TFLite model", id="text"),
+        pytest.param(lambda d: _write(d / "short.tflite", b"\x00\x00"), "is not a TFLite model", id="tiny"),
+        pytest.param(lambda d: _write(d / "cut.tflite", default_model_path().read_bytes()[:4096]), "truncated",
+                     id="truncated-head"),
+        pytest.param(lambda d: _write(d / "cut2.tflite", _cut_half()), "truncated", id="truncated-half"),
+        pytest.param(lambda d: d, "is a folder", id="folder"),
+    ],
+)
+def test_bad_model_files(tmp_path: Path, make, message: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ModelError, match=message) as err:
+        load_model(make(tmp_path))
+    assert err.value.exit_code == 2
+    assert "\n" not in str(err.value)
+
+
+def test_unsupported_family_lists_families(shared_dir: Path) -> None:
+    with pytest.raises(ModelError, match="supported: ssd, classifier"):
+        load_model(shared_dir / "models" / "yolov5n-int8.tflite")
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def _cut_half() -> bytes:
+    data = default_model_path().read_bytes()
+    return data[: len(data) // 2]

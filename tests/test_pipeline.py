@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from accel.compare import compare
+from accel.config import load_config
+from accel.delegates import REGISTRY, Variant
+from accel.delegates.fake import FakeDelegate, FakeScript
+from accel.frames import Frame, PixelFormat
+from accel.model import load_model
+from accel.pipeline import Settings, input_spec, run_variant
+from accel.worker import run_isolated
+
+
+def rgb_frames(n: int, size: int = 4, seed: int = 0) -> list[Frame]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        rgb = rng.integers(0, 256, size=(size, size, 3), dtype=np.uint8)
+        out.append(Frame(rgb, size, size, PixelFormat.RGB, size * 3, index=i, capture_s=0.001))
+    return out
+
+
+@pytest.mark.parametrize("delegate", ["cpu-reference", "xnnpack"])
+def test_classifier_answers_match_hand_computed_logits(tiny_classifier, delegate: str) -> None:  # type: ignore[no-untyped-def]
+    path, weights, bias = tiny_classifier
+    model = load_model(path)
+    frames = rgb_frames(6)
+    settings = Settings(frames=6, seconds=0.0, warmup=1, top_k=3, save_detections=6)
+    rec = run_variant(model, Variant(delegate, (("threads", 1),)), "numpy", frames, settings)
+    assert rec["status"] == "ok" and rec["frames_measured"] == 6
+    for f in frames:
+        x = f.data.astype(np.float64) / 127.5 - 1.0  # float32 input, auto range -1..1
+        logits = weights.astype(np.float64) @ x.ravel() + bias
+        expected = list(np.argsort(-logits, kind="stable")[:3])
+        got = [d["class_id"] for d in rec["detections"][str(f.index)]]
+        assert got == expected
+    for stage in ("preprocess", "inference", "postprocess"):
+        assert rec["stages"][stage]["mean"] > 0
+    assert rec["fps"] > 0 and rec["inference_fps"] > 0
+
+
+def test_run_meets_both_frame_and_time_limits(tiny_classifier) -> None:  # type: ignore[no-untyped-def]
+    model = load_model(tiny_classifier[0])
+    rec = run_variant(model, Variant("null"), "numpy", rgb_frames(3), Settings(frames=5, seconds=0.3, warmup=0))
+    assert rec["frames_measured"] >= 5
+    assert rec["wall_s"] >= 0.3
+
+
+@pytest.mark.parametrize(
+    ("dtype", "scale", "zp", "expected"),
+    [
+        pytest.param("uint8", 1 / 128, 128, ("uint8", 1.0, 0, (0.0, 255.0)), id="uint8-raw-pixels"),
+        pytest.param("int8", 1 / 255, -128, ("int8", 1 / 255, -128, (0.0, 1.0)), id="int8-0..1"),
+        pytest.param("int8", 1 / 127.5, -1, ("int8", 1 / 127.5, -1, (-1.0, 1.0)), id="int8--1..1"),
+    ],
+)
+def test_input_spec_from_quantization(tiny_classifier, dtype: str, scale: float, zp: int, expected) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    model = load_model(tiny_classifier[0])
+    model = replace(model, inputs=(replace(model.inputs[0], dtype=dtype, scale=scale, zero_point=zp),))
+    spec = input_spec(model)
+    assert (spec.dtype, spec.zero_point, spec.norm_range) == (expected[0], expected[2], expected[3])
+    assert spec.scale == pytest.approx(expected[1])
+
+
+def _compare_with_fake(tmp_path: Path, script: FakeScript) -> dict:  # type: ignore[type-arg]
+    REGISTRY.register("fake", lambda: FakeDelegate(script))
+    cfg = load_config(None, {"delegates": ["null", "fake", "cpu-reference"], "pipeline.frames": 8,
+                             "pipeline.seconds": 0.0, "pipeline.warmup": 0}, env={})
+    doc, path = compare(cfg, isolate=False, result_path=tmp_path / "r.json")
+    assert json.loads(path.read_text())["variants"] == json.loads(json.dumps(doc["variants"]))
+    return doc
+
+
+def test_failing_variant_is_recorded_and_run_goes_on(tmp_path: Path) -> None:
+    doc = _compare_with_fake(tmp_path, FakeScript(fail_at=3))
+    status = {v["variant"]: v["status"] for v in doc["variants"]}
+    assert status == {"null": "ok", "fake": "failed", "cpu-reference threads=1": "ok"}
+    fake = next(v for v in doc["variants"] if v["delegate"] == "fake")
+    assert "failed on run 3" in fake["error"]
+    assert doc["complete"] is True
+
+
+def test_unavailable_delegate_is_recorded_with_reason(tmp_path: Path) -> None:
+    doc = _compare_with_fake(tmp_path, FakeScript(unavailable="no GPU device: install a driver"))
+    fake = next(v for v in doc["variants"] if v["delegate"] == "fake")
+    assert fake["status"] == "unavailable" and fake["error"] == "no GPU device: install a driver"
+
+
+@pytest.mark.parametrize(("how", "signal_name", "printed"), [("segv", "SIGSEGV", None),
+                                                           ("abort", "SIGABRT", "free(): invalid size")])
+def test_crashing_delegate_is_isolated(tiny_classifier, how: str, signal_name: str, printed: str | None) -> None:  # type: ignore[no-untyped-def]
+    model = load_model(tiny_classifier[0])
+    settings = Settings(frames=3, seconds=0.0, warmup=0, extra={"register": {"crashy": "crashy_plugin:CrashyDelegate"}})
+    rec = run_isolated(model, Variant("crashy", (("how", how),)), "numpy", rgb_frames(2), settings)
+    assert rec["status"] == "crashed"
+    assert signal_name in rec["error"]
+    if printed:
+        assert printed in rec["error"]
+    ok = run_isolated(model, Variant("xnnpack", (("threads", 1),)), "numpy", rgb_frames(2), settings)
+    assert ok["status"] == "ok" and ok["usage"]["peak_rss_mb"] > 0
