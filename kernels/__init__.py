@@ -8,8 +8,9 @@ correctness reference every other set is tested against.
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, Sequence
+from typing import TYPE_CHECKING, Protocol
 
 from accel.plugins import Availability, Registry
 
