@@ -1,0 +1,195 @@
+"""Frame sources: where the frames of a comparison come from.
+
+A source is named by a short text (``--source`` on the command line, ``source`` in accel.toml):
+
+    synthetic            deterministic leaf scenes, 640x480 I420 (no hardware needed; the default)
+    synthetic:320x240    the same at another size
+    image:PATH           a picture, or a folder of pictures (sorted by name), looping
+    video:PATH           a video file through OpenCV, looping
+    v4l2:0               a USB/V4L2 camera (/dev/video0) through OpenCV
+    picamera2            the Raspberry Pi camera (camera 0) through Picamera2's lores stream
+    picamera2:1          the second Raspberry Pi camera
+
+``parse_source`` turns the text into ``(kind, target)``; a ``SourceSpec`` adds the requested size, pixel
+format, seed and looping; ``open_source`` opens it. Optional dependencies (OpenCV, picamera2) are imported
+only by the source that needs them. ``capture`` reads frames once for replay: every variant then sees the
+identical frames.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import time
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Protocol, Self, runtime_checkable
+
+from accel.errors import SourceError
+from accel.frames import Frame, PixelFormat
+
+__all__ = ["KINDS", "Source", "SourceSpec", "capture", "open_source", "parse_source"]
+
+KINDS: tuple[str, ...] = ("synthetic", "image", "video", "v4l2", "picamera2")
+_EXAMPLES = '"synthetic", "synthetic:640x480", "image:photos/", "video:clip.mp4", "v4l2:0", "picamera2"'
+_SIZE = re.compile(r"^(\d+)[xX](\d+)$")
+
+
+def _unknown_kind(kind: str, text: str) -> SourceError:
+    return SourceError(
+        f"unknown source kind {kind!r} in {text!r}: expected one of {', '.join(KINDS)}, e.g. {_EXAMPLES}"
+    )
+
+
+def parse_source(text: str) -> tuple[str, str]:
+    """Split a source text into ``(kind, target)``.
+
+    ``target`` is a path for ``image``/``video``, a device number for ``v4l2`` (``/dev/videoN`` is accepted
+    and becomes ``N``; empty means ``0``) and ``picamera2`` (empty means camera 0), and ``""`` or
+    ``"WxH"`` for ``synthetic``. Raises ``SourceError`` naming the valid kinds for an unknown kind or a
+    malformed target.
+    """
+    stripped = text.strip()
+    kind, _, target = stripped.partition(":")
+    kind = kind.strip().lower()
+    target = target.strip()
+    if kind not in KINDS:
+        raise _unknown_kind(kind, text)
+    if kind in ("image", "video") and not target:
+        raise SourceError(f"source {text!r}: {kind} needs a path, e.g. \"{kind}:path/to/file\"")
+    if kind == "v4l2":
+        target = target.removeprefix("/dev/video") or "0"
+    if kind in ("v4l2", "picamera2") and target and not target.isdigit():
+        raise SourceError(f"source {text!r}: expected a camera number after '{kind}:', e.g. \"{kind}:0\"")
+    if kind == "synthetic" and target and not _SIZE.match(target):
+        raise SourceError(f"source {text!r}: expected a size WIDTHxHEIGHT after 'synthetic:', e.g. 640x480")
+    return kind, target
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """What to open: ``kind`` and ``target`` as ``parse_source`` gives them, plus capture options.
+
+    ``width``/``height``: requested frame size (``None``: the source's native size; for ``synthetic`` a
+    ``WxH`` target is used when they are not given). ``format``: requested pixel format (``None``: the
+    source's natural one: I420 for synthetic and picamera2, RGB for images, B,G,R bytes for video and
+    V4L2). ``seed``: synthetic scenes. ``loop``: image and video sources start again when exhausted.
+    """
+
+    kind: str = "synthetic"
+    target: str = ""
+    width: int | None = None
+    height: int | None = None
+    format: PixelFormat | None = None
+    seed: int = 0
+    loop: bool = True
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise _unknown_kind(self.kind, f"{self.kind}:{self.target}")
+        for name in ("width", "height"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise SourceError(f"source {self.kind}: {name} must be a whole number >= 1, got {value!r}")
+
+    @classmethod
+    def from_text(cls, text: str, **options: Any) -> SourceSpec:
+        """``SourceSpec(*parse_source(text), **options)``."""
+        kind, target = parse_source(text)
+        return cls(kind, target, **options)
+
+    def size(self, default: tuple[int, int] | None = None) -> tuple[int | None, int | None]:
+        """The requested ``(width, height)``, from the fields or a ``WxH`` target, else ``default``."""
+        if self.width is not None or self.height is not None:
+            return self.width, self.height
+        match = _SIZE.match(self.target) if self.kind == "synthetic" else None
+        if match:
+            return int(match.group(1)), int(match.group(2))
+        return default if default is not None else (None, None)
+
+
+@runtime_checkable
+class Source(Protocol):
+    """A frame source. ``read`` returns the next frame; sources are context managers and ``close`` is
+    idempotent. ``describe`` returns what a result records about the source (kind, target, size, format,
+    stride, and for cameras the model)."""
+
+    name: str
+    format: PixelFormat
+    width: int
+    height: int
+
+    def read(self) -> Frame:
+        """The next frame. Raises ``SourceError`` when the source is exhausted (not looping) or fails."""
+        ...
+
+    def close(self) -> None: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+
+def open_source(spec: SourceSpec) -> Source:
+    """Open the source ``spec`` names. Raises ``SourceError`` (with the fix) when it cannot be opened,
+    including when its optional dependency (OpenCV, picamera2) is not installed."""
+    if spec.kind == "synthetic":
+        from accel.sources.synthetic import DEFAULT_SIZE, SyntheticSource
+
+        width, height = spec.size(DEFAULT_SIZE)
+        return SyntheticSource(
+            width or DEFAULT_SIZE[0], height or DEFAULT_SIZE[1], format=spec.format, seed=spec.seed
+        )
+    if spec.kind == "image":
+        from accel.sources.files import ImageSource
+
+        return ImageSource(spec.target, spec.width, spec.height, loop=spec.loop, format=spec.format)
+    if spec.kind == "video":
+        from accel.sources.files import VideoSource
+
+        return VideoSource(spec.target, spec.width, spec.height, loop=spec.loop, format=spec.format)
+    if spec.kind == "v4l2":
+        from accel.sources.camera import V4l2Source
+
+        return V4l2Source(int(spec.target or 0), spec.width, spec.height, format=spec.format)
+    from accel.sources.camera import Picamera2Source
+
+    return Picamera2Source(int(spec.target or 0), spec.width, spec.height, format=spec.format)
+
+
+def _import_cv2(what: str) -> Any:
+    """OpenCV, or a ``SourceError`` saying how to install it; imported only by the sources that use it."""
+    try:
+        import cv2
+    except ImportError as exc:
+        raise SourceError(
+            f"{what} needs OpenCV, which is not installed ({exc}): pip install 'accel[video]'"
+        ) from exc
+    return cv2
+
+
+def capture(source: Source, n: int) -> list[Frame]:
+    """Read ``n`` frames for replay.
+
+    Each read is timed with ``time.perf_counter``; the time goes into ``Frame.capture_s`` unless the
+    source set it, and ``Frame.timestamp`` is stamped with ``time.monotonic()`` after the read unless the
+    source set it.
+    """
+    if n < 0:
+        raise ValueError(f"capture: n must be >= 0, got {n}")
+    frames: list[Frame] = []
+    for _ in range(n):
+        start = time.perf_counter()
+        frame = source.read()
+        elapsed = time.perf_counter() - start
+        now = time.monotonic()
+        if not frame.capture_s or not frame.timestamp:
+            frame = dataclasses.replace(
+                frame, capture_s=frame.capture_s or elapsed, timestamp=frame.timestamp or now
+            )
+        frames.append(frame)
+    return frames

@@ -1,0 +1,206 @@
+"""Live cameras: a V4L2 (USB) camera through OpenCV, and the Raspberry Pi camera through Picamera2.
+
+The Pi camera is read from Picamera2's *lores* stream, sized near the model input, so the ISP does the
+downscaling for free: on a Pi 4 (VC4 ISP) the lores stream must be YUV420 (I420; Y plane stride x h, then
+U and V planes (stride/2) x (h/2)); a Pi 5 (PiSP) can also give RGB888 (B,G,R bytes) or XRGB8888 (B,G,R,A).
+Rows may be padded: the stride comes from ``picam2.stream_configuration("lores")["stride"]`` and frames
+keep the padded buffer with that stride, which preprocessing kernels honour.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import numpy as np
+
+from accel.errors import SourceError
+from accel.frames import Frame, PixelFormat
+from accel.sources import _import_cv2
+from accel.sources.synthetic import default_stride, encode_rgb
+
+__all__ = ["LORES_FORMATS", "Picamera2Source", "V4l2Source"]
+
+#: Pixel formats a lores stream can be asked for (RGB ones on a Pi 5 only).
+LORES_FORMATS = (PixelFormat.YUV420, PixelFormat.RGB888, PixelFormat.XRGB8888)
+_NO_CAMERA = "no Raspberry Pi camera found (picamera2: {msg}): check the ribbon cable and " \
+             "'rpicam-hello --list-cameras'"
+
+
+class V4l2Source:
+    """A V4L2 camera (``/dev/videoN``) through ``cv2.VideoCapture(N, cv2.CAP_V4L2)``. Frames are (H, W, 3)
+    ``RGB888`` (B,G,R bytes, as OpenCV gives them) at the size the driver accepted, which ``describe``
+    reports next to the requested one."""
+
+    name = "v4l2"
+
+    def __init__(self, device: int = 0, width: int | None = None, height: int | None = None,
+                 *, format: PixelFormat | None = None) -> None:
+        self.device = device
+        self.node = f"/dev/video{device}"
+        self.format = format or PixelFormat.RGB888
+        self._requested = (width, height)
+        self._cv2 = cv2 = _import_cv2(f"camera {self.node}")
+        if not Path(self.node).exists():
+            raise SourceError(f"no camera at {self.node}: the device does not exist (list cameras with "
+                              f"'v4l2-ctl --list-devices'; a Raspberry Pi camera module is 'picamera2')")
+        self._cap = cv2.VideoCapture(device, cv2.CAP_V4L2)
+        if not self._cap.isOpened():
+            self._cap.release()
+            raise SourceError(f"no camera at {self.node}: OpenCV could not open it (in use by another "
+                              f"program, not a capture device, or no permission: add yourself to 'video')")
+        if width:
+            self._cap.set(cv2.CAP_PROP_FRAME_WIDTH, width)
+        if height:
+            self._cap.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
+        self.width = int(self._cap.get(cv2.CAP_PROP_FRAME_WIDTH))
+        self.height = int(self._cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        self.stride = default_stride(self.width, self.format)
+        self._pos = 0
+        self._closed = False
+
+    def read(self) -> Frame:
+        """The next frame from the camera."""
+        if self._closed:
+            raise SourceError(f"camera {self.node} is closed")
+        start = time.perf_counter()
+        ok, bgr = self._cap.read()
+        if not ok or bgr is None:
+            raise SourceError(f"camera {self.node} delivered no frame (unplugged, or in use by another program)")
+        height, width = bgr.shape[:2]
+        if self.format is PixelFormat.RGB888:
+            data, stride = bgr, width * 3
+        else:
+            data, stride = encode_rgb(bgr[..., ::-1], self.format)
+        frame = Frame(data, width, height, self.format, stride, timestamp=time.monotonic(),
+                      capture_s=time.perf_counter() - start, index=self._pos)
+        self._pos += 1
+        return frame
+
+    def close(self) -> None:
+        """Release the camera (idempotent)."""
+        if not self._closed:
+            self._closed = True
+            self._cap.release()
+
+    def describe(self) -> dict[str, Any]:
+        """What a result records: the device, requested and delivered size, format."""
+        backend = "" if self._closed else str(self._cap.getBackendName())
+        return {"kind": "v4l2", "target": str(self.device), "device": self.node, "width": self.width,
+                "height": self.height, "requested_size": list(self._requested), "format": self.format.value,
+                "stride": self.stride, "backend": backend}
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+def _default_factory(camera_num: int) -> Any:
+    try:
+        from picamera2 import Picamera2
+    except ImportError as exc:
+        raise SourceError(
+            f"picamera2 is not installed ({exc}): on Raspberry Pi OS run 'sudo apt install python3-picamera2' "
+            f"and create the venv with --system-site-packages"
+        ) from exc
+    return Picamera2(camera_num)
+
+
+class Picamera2Source:
+    """The Raspberry Pi camera's lores stream through Picamera2.
+
+    The lores stream is configured at the requested size (default 640x480; odd sides rounded up to even)
+    in ``format`` (YUV420 by default; RGB888/XRGB8888 on a Pi 5), beside a main stream at least that big.
+    Each ``read`` is one ``capture_buffer("lores")``, reshaped with the stream's stride: (h * 3 // 2,
+    stride) for YUV420, (h, stride) for the RGB formats. ``factory(camera_num)`` makes the Picamera2 object
+    (tests pass a stand-in); by default ``picamera2.Picamera2``, imported only here.
+    """
+
+    name = "picamera2"
+
+    def __init__(self, camera_num: int = 0, width: int | None = None, height: int | None = None,
+                 *, format: PixelFormat | None = None, factory: Callable[[int], Any] | None = None) -> None:
+        self.camera_num = camera_num
+        self.format = format or PixelFormat.YUV420
+        if self.format not in LORES_FORMATS:
+            raise SourceError(f"picamera2: the lores stream cannot deliver {self.format.value}; valid: "
+                              f"{', '.join(f.value for f in LORES_FORMATS)} (the RGB ones on a Pi 5 only)")
+        w, h = width or 640, height or 480
+        lores = (w + w % 2, h + h % 2)
+        self._closed = True  # until the camera is open, close() has nothing to do
+        try:
+            self._cam = (factory or _default_factory)(camera_num)
+        except SourceError:
+            raise
+        except Exception as exc:  # picamera2 raises RuntimeError, IndexError, ... when there is no camera
+            raise SourceError(_NO_CAMERA.format(msg=str(exc) or type(exc).__name__)) from exc
+        self._closed = False
+        self._started = False
+        try:
+            config = self._cam.create_preview_configuration(
+                main={"size": (max(lores[0], 640), max(lores[1], 480))},
+                lores={"size": lores, "format": self.format.value},
+            )
+            self._cam.configure(config)
+            stream = self._cam.stream_configuration("lores")
+            self.width, self.height = (int(v) for v in stream["size"])
+            self.stride = int(stream["stride"])
+            self._cam.start()
+            self._started = True
+        except Exception as exc:
+            self.close()
+            raise SourceError(f"picamera2 camera {camera_num}: cannot configure a {lores[0]}x{lores[1]} "
+                              f"{self.format.value} lores stream: {exc}") from exc
+        self.model = str(self._cam.camera_properties.get("Model", "unknown"))
+        self._rows = self.height * 3 // 2 if self.format is PixelFormat.YUV420 else self.height
+        self._pos = 0
+
+    def read(self) -> Frame:
+        """The next lores frame, keeping the stream's row padding."""
+        if self._closed:
+            raise SourceError(f"picamera2 camera {self.camera_num} is closed")
+        start = time.perf_counter()
+        try:
+            buffer = self._cam.capture_buffer("lores")
+        except Exception as exc:
+            raise SourceError(f"picamera2 camera {self.camera_num}: capture failed: {exc}") from exc
+        flat = np.asarray(buffer, dtype=np.uint8).reshape(-1)
+        need = self._rows * self.stride
+        if flat.size < need:
+            raise SourceError(f"picamera2 camera {self.camera_num}: lores buffer has {flat.size} bytes, "
+                              f"expected {need} ({self._rows} rows x stride {self.stride})")
+        data = flat[:need].reshape(self._rows, self.stride)
+        frame = Frame(data, self.width, self.height, self.format, self.stride, timestamp=time.monotonic(),
+                      capture_s=time.perf_counter() - start, index=self._pos)
+        self._pos += 1
+        return frame
+
+    def close(self) -> None:
+        """Stop and close the camera, once (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self._started:
+                self._cam.stop()
+        finally:
+            self._cam.close()
+
+    def describe(self) -> dict[str, Any]:
+        """What a result records: camera number and model, lores size, format and stride."""
+        return {"kind": "picamera2", "target": str(self.camera_num), "camera_model": self.model,
+                "width": self.width, "height": self.height, "format": self.format.value,
+                "stride": self.stride, "stream": "lores"}
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
