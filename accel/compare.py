@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from accel.agreement import agreement
 from accel.config import Config, option_where
@@ -136,6 +137,7 @@ def compare(config: Config, *, on_event: Event | None = None, isolate: bool = Tr
                         labels=_labels(config, model_path), timeout_s=p["timeout_s"])
     spec = _source_spec(config, model)
     emit("capture", {"source": p["source"], "frames": p["frames"], "live": p["live"]})
+    frames: list[Frame]
     if p["live"]:
         frames, described = [], {"kind": spec.kind, "target": spec.target, "live": True}
         settings = Settings(**{**settings.__dict__, "live_source": spec})

@@ -267,8 +267,9 @@ def _classify(m: _Parsed, family: str) -> ModelInfo:
             raise ModelError(str(exc)) from exc
     roles = _ssd_roles(m) if fam is Family.SSD else {"logits": 0}
     outputs = m.outputs
-    if fam is Family.SSD and isinstance(m.post_options.get("max_detections"), int):
-        outputs = _ssd_shapes(outputs, roles, int(m.post_options["max_detections"]))  # type: ignore[arg-type]
+    max_detections = m.post_options.get("max_detections")
+    if fam is Family.SSD and isinstance(max_detections, int):
+        outputs = _ssd_shapes(outputs, roles, max_detections)
     base = {k: v for k, v in m.__dict__.items() if k not in ("post_outputs", "post_options", "outputs")}
     return ModelInfo(family=fam, roles=roles, postprocess_options=m.post_options, outputs=outputs, **base)
 
@@ -293,7 +294,7 @@ def _ssd_roles(m: _Parsed) -> dict[str, int]:
     (boxes, classes, scores, count); match the graph outputs to those tensors by tensor index."""
     by_tensor = {t.index: pos for pos, t in enumerate(m.outputs)}
     roles: dict[str, int] = {}
-    for role, tensor_index in zip(_SSD_ROLES, m.post_outputs):
+    for role, tensor_index in zip(_SSD_ROLES, m.post_outputs, strict=False):
         if tensor_index in by_tensor:
             roles[role] = by_tensor[tensor_index]
     if len(roles) == 4:

@@ -7,8 +7,9 @@ takes down only its own variant.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -163,7 +164,7 @@ def _measure(model: ModelInfo, variant: Variant, kernels: KernelSet, frames: lis
             tc = time.perf_counter()
             result = _postprocess(model, kernels, outs, geometry, settings)
             td = time.perf_counter()
-            for stage, dt in zip(_STAGES, (capture_s, tb - ta, tc - tb, td - tc)):
+            for stage, dt in zip(_STAGES, (capture_s, tb - ta, tc - tb, td - tc), strict=True):
                 timings[stage].append(dt)
             if len(detections) < settings.save_detections and frame.index not in detections:
                 detections[frame.index] = result.to_json()

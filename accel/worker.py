@@ -11,8 +11,9 @@ import signal
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
 from multiprocessing.connection import Connection
-from typing import Any, Callable
+from typing import Any
 
 from accel.delegates import Variant
 from accel.errors import AccelError

@@ -8,8 +8,9 @@ A ``Delegate`` is a backend family (``cpu-reference``, ``xnnpack``, later GPU an
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from accel.errors import DelegateError
 from accel.plugins import Availability, Registry

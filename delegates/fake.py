@@ -6,8 +6,9 @@ Not registered as an entry point; tests add it with ``REGISTRY.register("fake", 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 

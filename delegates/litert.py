@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -91,7 +92,7 @@ class InterpreterRunner:
 
     def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         it = self._it
-        for index, tensor in zip(self._inputs, inputs):
+        for index, tensor in zip(self._inputs, inputs, strict=False):
             it.set_tensor(index, tensor)
         it.invoke()
         return [it.get_tensor(i) for i in self._outputs]

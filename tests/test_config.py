@@ -28,7 +28,8 @@ def test_example_file_is_valid_and_matches_defaults(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        pytest.param("[pipeline]\nframez = 3\n", "pipeline.framez (line 2): unknown key; known: source", id="unknown-key"),
+        pytest.param("[pipeline]\nframez = 3\n", "pipeline.framez (line 2): unknown key; known: source",
+                     id="unknown-key"),
         pytest.param("[pipeline]\n\nframes = \"4x\"\n", "pipeline.frames (line 3): expected int, got '4x'",
                      id="wrong-type"),
         pytest.param("[pipeline]\nframes = 0\n", "pipeline.frames (line 2): expected >= 1, got 0", id="impossible"),

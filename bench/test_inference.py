@@ -1,0 +1,73 @@
+"""Inference per delegate variant, and the harness's pre/post-processing stages per kernel set."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from accel.config import Config
+from accel.delegates import Variant, get_delegate
+from accel.model import Family, ModelInfo
+from accel.pipeline import Settings, _postprocess, get_kernels, input_spec
+
+
+def _spec(config: Config, model: ModelInfo) -> Any:
+    return input_spec(model, config.pipeline["resize"], config.pipeline["fill"], config.model["input_range"])
+
+
+def test_inference(benchmark: Any, variant: Variant, model: ModelInfo, frames: list[Any], config: Config) -> None:
+    kernels = get_kernels("numpy")
+    tensor, _ = kernels.preprocess(frames[0], _spec(config, model))
+    runner = get_delegate(variant.delegate).open(model, variant)
+    try:
+        benchmark.group = "inference"
+        benchmark.pedantic(runner.run, args=([tensor],), rounds=50, warmup_rounds=5, iterations=1)
+    finally:
+        runner.close()
+    mean = benchmark.stats.stats.mean
+    benchmark.extra_info.update({"delegate": variant.delegate, **dict(variant.options),
+                                 "model": model.path.name, "fps": 1.0 / mean,
+                                 "placement": runner.placement.to_json()})
+
+
+def test_preprocess(benchmark: Any, kernels_name: str, model: ModelInfo, frames: list[Any], config: Config) -> None:
+    kernels = get_kernels(kernels_name)
+    spec = _spec(config, model)
+    frame = frames[0]
+    benchmark.group = "preprocess"
+    benchmark.pedantic(kernels.preprocess, args=(frame, spec), rounds=50, warmup_rounds=3, iterations=1)
+    benchmark.extra_info.update({"kernels": kernels_name, "format": frame.format.value,
+                                 "from": [frame.width, frame.height], "to": [spec.width, spec.height],
+                                 "fps": 1.0 / benchmark.stats.stats.mean})
+
+
+def test_postprocess(benchmark: Any, kernels_name: str, model: ModelInfo, frames: list[Any], config: Config) -> None:
+    kernels = get_kernels(kernels_name)
+    variant = Variant("xnnpack", (("threads", 1),))
+    runner = get_delegate("xnnpack").open(model, variant)
+    tensor, geometry = kernels.preprocess(frames[0], _spec(config, model))
+    outs = runner.run([tensor])
+    runner.close()
+    settings = Settings(score_threshold=config.pipeline["score_threshold"], top_k=config.pipeline["top_k"])
+    benchmark.group = "postprocess"
+    benchmark.pedantic(_postprocess, args=(model, kernels, outs, geometry, settings), rounds=200,
+                       warmup_rounds=10, iterations=1)
+    benchmark.extra_info.update({"kernels": kernels_name, "family": model.family.value,
+                                 "fps": 1.0 / benchmark.stats.stats.mean})
+    assert model.family in (Family.SSD, Family.CLASSIFIER)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_xnnpack_matches_litert_benchmark_tool(benchmark: Any, threads: int, model: ModelInfo) -> None:
+    """accel's xnnpack inference timing next to LiteRT's benchmark_litert_model.py, same model/threads."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+    from vs_litert_benchmark import compare
+
+    result = benchmark.pedantic(compare, args=(str(model.path), threads, 3, 200), rounds=1, iterations=1)
+    benchmark.group = "vs benchmark_litert_model"
+    benchmark.extra_info.update(result)
+    assert abs(result["ratio"] - 1.0) <= 0.05, result
