@@ -39,6 +39,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--labels", help="labels file: one name per line, or 'ID NAME' lines")
     c.add_argument("--source", help="synthetic[:WxH] | image:PATH (file or folder) | video:PATH | v4l2:N | "
                    "picamera2[:N] (default: synthetic)")
+    c.add_argument("--source-format", help="pixel format the source delivers: RGB, RGB888 (B,G,R in memory), "
+                   "BGR888, XRGB8888, XBGR8888, YUV420, NV12 (default: the source's own)")
+    c.add_argument("--source-size", help="capture size WIDTHxHEIGHT, 'native' or 'auto' (default)")
     c.add_argument("--frames", type=int, help="measured frames per variant, at least (default 100)")
     c.add_argument("--seconds", type=float, help="measured seconds per variant, at least (default 2)")
     c.add_argument("--warmup", type=int, help="unmeasured warm-up frames per variant (default 10)")
@@ -93,6 +96,7 @@ def _compare(args: argparse.Namespace) -> int:
 
     overrides: dict[str, Any] = {
         "model.path": args.model, "model.labels": args.labels, "pipeline.source": args.source,
+        "pipeline.source_format": args.source_format, "pipeline.source_size": args.source_size,
         "pipeline.frames": args.frames, "pipeline.seconds": args.seconds, "pipeline.warmup": args.warmup,
         "pipeline.kernels": args.kernels, "pipeline.resize": args.resize, "pipeline.score_threshold": args.threshold,
         "pipeline.live": args.live, "delegates": args.delegates,
@@ -104,6 +108,8 @@ def _compare(args: argparse.Namespace) -> int:
         if "xnnpack" in config.delegates:
             config.delegates["xnnpack"]["threads"] = args.threads
     console = Console()
+    if not console.is_terminal:  # logs and pipes: don't squeeze the table into 80 columns
+        console = Console(width=150)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as bar:
         task = bar.add_task("capturing frames", total=None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich import box
 from rich.table import Table
 from rich.text import Text
 
@@ -26,31 +27,26 @@ def variants_table(doc: dict[str, Any]) -> Table:
     mode = "replay" if source.get("replay", True) else "live"
     title = (f"{model.get('path', '?').rsplit('/', 1)[-1]} on {doc.get('machine', {}).get('cpu', '?')} "
              f"- {source.get('kind', '?')} source, {mode}")
-    t = Table(title=title, title_justify="left", header_style="bold")
-    for name, justify in [("variant", "left"), ("kernels", "left"), ("infer ms p50/p99", "right"),
-                          ("pre ms", "right"), ("post ms", "right"), ("capture ms", "right"), ("FPS", "right"),
-                          ("infer FPS", "right"), ("CPU %", "right"), ("peak RSS MB", "right"),
-                          ("agree", "right"), ("ops on accel", "right")]:
-        t.add_column(name, justify=justify)  # type: ignore[arg-type]
+    t = Table(title=title, title_justify="left", header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
+    t.add_column("variant", no_wrap=True)
+    t.add_column("kernels", no_wrap=True)
+    for name in ("infer ms p50", "p99", "pre ms", "post ms", "FPS", "CPU %", "RSS MB", "agree", "on accel"):
+        t.add_column(name, justify="right")
     notes: list[str] = []
     for v in doc.get("variants", []):
         if v.get("status") != "ok":
             notes.append(f"{v['variant']} + {v['kernels']}: {v['status']}: {v.get('error', '')}")
-            t.add_row(v["variant"], v["kernels"], Text(v["status"], style="red"), *[""] * 9)
+            t.add_row(v["variant"], v["kernels"], Text(v["status"], style="red"), *[""] * 8)
             continue
         st = v["stages"]
         usage = v.get("usage", {})
         agree = v.get("agreement", {}).get("score")
         place = v.get("placement", {})
         t.add_row(
-            v["variant"], v["kernels"],
-            f"{_ms(st['inference'], 'p50')} / {_ms(st['inference'], 'p99')}",
-            _ms(st["preprocess"]), _ms(st["postprocess"]), _ms(st["capture"]),
-            f"{v['fps']:.1f}", f"{v['inference_fps']:.1f}",
-            _num(usage.get("process_cpu_percent"), "{:.0f}"),
-            _num(usage.get("peak_rss_mb"), "{:.0f}"),
-            _num(agree, "{:.0%}") if agree is not None else "n/a",
-            f"{place.get('delegated_ops', 0)}/{place.get('total_ops', 0)}",
+            v["variant"], v["kernels"], _ms(st["inference"], "p50"), _ms(st["inference"], "p99"),
+            _ms(st["preprocess"]), _ms(st["postprocess"]), f"{v['fps']:.1f}",
+            _num(usage.get("process_cpu_percent"), "{:.0f}"), _num(usage.get("peak_rss_mb"), "{:.0f}"),
+            _num(agree, "{:.0%}"), f"{place.get('delegated_ops', 0)}/{place.get('total_ops', 0)}",
         )
     if notes:
         t.caption = "\n".join(notes)
@@ -60,13 +56,17 @@ def variants_table(doc: dict[str, Any]) -> Table:
 
 def legend(doc: dict[str, Any]) -> str:
     """What the columns mean, for the line under the table."""
-    replay = doc.get("source", {}).get("replay", True)
-    fps = ("FPS = frames / wall time of preprocess+inference+postprocess (replay: capture was done once "
-           "beforehand, its cost is the capture column)" if replay else
-           "FPS = frames / wall time of capture+preprocess+inference+postprocess (live)")
-    return (f"{fps}; infer FPS = 1 / mean inference time; CPU % is this process (100 = one core); "
-            "agree = detections matching cpu-reference (same class, IoU >= 0.5); "
-            "ops on accel = ops the delegate took / all ops.")
+    source = doc.get("source", {})
+    capture = source.get("capture_ms") or []
+    if source.get("replay", True):
+        mean = f"{sum(capture) / len(capture):.2f} ms" if capture else "n/a"
+        fps = (f"FPS = frames / wall time of preprocess + inference + postprocess; frames were captured once "
+               f"({mean} per frame) and replayed identically to every variant")
+    else:
+        fps = "FPS = frames / wall time of capture + preprocess + inference + postprocess (live)"
+    return (f"{fps}. CPU % = this variant's process (100 = one core). RSS = its peak resident memory. "
+            "agree = detections matching cpu-reference (same class, IoU >= 0.5). "
+            "on accel = ops the delegate took / all ops.")
 
 
 def model_table(info: dict[str, Any]) -> list[Table]:

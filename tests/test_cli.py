@@ -1,0 +1,109 @@
+"""The CLI as a user meets it: bad input gets one clear line and exit code 2, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from accel.model import default_model_path
+
+
+def accel(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "accel", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=300)
+
+
+def _one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert "Traceback" not in proc.stderr
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("accel: error: ")
+    return lines[0]
+
+
+def _setup(tmp: Path, case: str) -> list[str]:
+    model = default_model_path().read_bytes()
+    if case == "truncated-model":
+        (tmp / "cut.tflite").write_bytes(model[: len(model) // 3])
+        return ["compare", "--model", "cut.tflite"]
+    if case == "text-as-model":
+        (tmp / "notes.tflite").write_text("these are my notes, not a model\n")
+        return ["compare", "--model", "notes.tflite"]
+    if case == "missing-model":
+        return ["compare", "--model", "effdet0.tflite"]
+    if case == "bad-config-key":
+        (tmp / "accel.toml").write_text("[pipeline]\nframes = 10\nthreads = 4\n")
+        return ["compare"]
+    if case == "bad-delegate-option":
+        (tmp / "accel.toml").write_text("[delegates.xnnpack]\nthreads = [\"4x\"]\n")
+        return ["compare"]
+    if case == "unknown-delegate":
+        return ["compare", "--delegates", "xnnpack,warp-drive"]
+    if case == "unreadable-image-folder":
+        (tmp / "photos").mkdir()
+        (tmp / "photos" / "readme.txt").write_text("no pictures here")
+        return ["compare", "--source", "image:photos"]
+    if case == "missing-image-folder":
+        return ["compare", "--source", "image:nowhere"]
+    if case == "unknown-source":
+        return ["compare", "--source", "webcam"]
+    if case == "inspect-text":
+        (tmp / "x.tflite").write_text("hello")
+        return ["inspect", "x.tflite"]
+    raise AssertionError(case)
+
+
+@pytest.mark.parametrize(
+    ("case", "says"),
+    [
+        ("truncated-model", "truncated"),
+        ("text-as-model", "is not a TFLite model"),
+        ("missing-model", "model file not found: effdet0.tflite"),
+        ("bad-config-key", "accel.toml: pipeline.threads (line 3): unknown key"),
+        ("bad-delegate-option", "accel.toml: delegates.xnnpack.threads (line 2): expected a list of integers"),
+        ("unknown-delegate", "unknown delegate 'warp-drive'"),
+        ("unreadable-image-folder", "photos"),
+        ("missing-image-folder", "nowhere"),
+        ("unknown-source", "webcam"),
+        ("inspect-text", "is not a TFLite model"),
+    ],
+)
+def test_bad_input_gets_one_line_and_exit_2(tmp_path: Path, case: str, says: str) -> None:
+    proc = accel(*_setup(tmp_path, case), cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert says in _one_error_line(proc)
+    assert not (tmp_path / "results").exists()  # nothing half-written for a run that never started
+
+
+def test_compare_writes_result_and_table(tmp_path: Path) -> None:
+    out = tmp_path / "r.json"
+    proc = accel("compare", "--frames", "5", "--seconds", "0", "--warmup", "1", "--threads", "1",
+                 "--json", str(out), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(out.read_text())
+    assert doc["schema_version"] == 1 and doc["complete"] is True
+    assert [v["variant"] for v in doc["variants"]] == ["cpu-reference threads=1", "xnnpack threads=1"]
+    for v in doc["variants"]:
+        assert v["status"] == "ok" and v["frames_measured"] == 5 and v["fps"] > 0
+        assert v["runtime"].startswith("ai-edge-litert")
+        assert len(v["raw_ms"]["inference"]) == 5
+    assert doc["model"]["sha256"] and doc["machine"]["python"]
+    assert "xnnpack threads=1" in proc.stdout and "infer ms" in proc.stdout
+
+
+def test_inspect_json(tmp_path: Path) -> None:
+    proc = accel("inspect", str(default_model_path()), "--json", cwd=tmp_path)
+    assert proc.returncode == 0
+    info = json.loads(proc.stdout)
+    assert info["family"] == "ssd" and info["inputs"][0]["shape"] == [1, 320, 320, 3]
+
+
+def test_delegates_lists_every_backend(tmp_path: Path) -> None:
+    proc = accel("delegates", "--json", cwd=tmp_path)
+    rows = {r["name"]: r for r in json.loads(proc.stdout)}
+    assert {"cpu-reference", "xnnpack", "null"} <= set(rows)
+    assert rows["xnnpack"]["available"] is True
