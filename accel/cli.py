@@ -122,7 +122,8 @@ def _compare(args: argparse.Namespace) -> int:
                 bar.update(task, completed=data["n"], total=max(data["n"], data["total"]))
             elif kind in ("done", "skipped"):
                 ok = data["status"] == "ok"
-                line = (f"{data['fps']:.1f} FPS, inference {data['stages']['inference']['p50']:.2f} ms p50"
+                line = (f"{data['fps']:.1f} FPS, inference {data['stages']['inference']['p50']:.2f} ms p50 "
+                        f"(model load {data['load_ms']:.0f} ms, first inference {data['first_inference_ms']:.1f} ms)"
                         if ok else f"{data['status']}: {data.get('error', '')}")
                 console.print(f"  {data['variant']} + {data['kernels']}: {line}", highlight=False)
 

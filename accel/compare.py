@@ -28,7 +28,7 @@ from accel.worker import run_isolated
 
 __all__ = ["Plan", "compare", "plan"]
 
-_REPLAY_BUDGET_BYTES = 1 << 30  # distinct replay frames kept in memory; beyond that they repeat
+_REPLAY_BUDGET_BYTES = 512 << 20  # distinct replay frames kept in memory; beyond that they repeat
 Event = Callable[[str, dict[str, Any]], None]
 
 

@@ -64,6 +64,18 @@ def cpu_frequency_mhz() -> float | None:
     return float(freq.current) if freq and freq.current else None
 
 
+def _peak_rss_kib() -> int:
+    """Peak resident memory of this process in KiB. Linux's VmHWM belongs to the address space, so it
+    starts afresh in a spawned worker; ``ru_maxrss`` survives execve and would report the parent's peak."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
 @dataclass
 class _Snapshot:
     wall: float
@@ -113,7 +125,7 @@ class UsageMeter:
         end, begin = self._snap(), self._start
         wall = max(end.wall - begin.wall, 1e-9)
         sys_total = end.sys_total - begin.sys_total
-        peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # Linux: KiB
+        peak_kib = _peak_rss_kib()
         return {
             "process_cpu_percent": 100.0 * (end.proc_cpu - begin.proc_cpu) / wall,
             "system_cpu_percent": (100.0 * (end.sys_busy - begin.sys_busy) / sys_total) if sys_total > 0 else None,

@@ -64,7 +64,8 @@ def legend(doc: dict[str, Any]) -> str:
                f"({mean} per frame) and replayed identically to every variant")
     else:
         fps = "FPS = frames / wall time of capture + preprocess + inference + postprocess (live)"
-    return (f"{fps}. CPU % = this variant's process (100 = one core). RSS = its peak resident memory. "
+    return (f"{fps}. CPU % = this variant's process (100 = one core). "
+            "RSS = its peak resident memory, replayed frames included. "
             "agree = detections matching cpu-reference (same class, IoU >= 0.5). "
             "on accel = ops the delegate took / all ops.")
 

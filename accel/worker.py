@@ -12,8 +12,12 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import replace
+from multiprocessing import shared_memory
 from multiprocessing.connection import Connection
 from typing import Any
+
+import numpy as np
 
 from accel.delegates import Variant
 from accel.errors import AccelError
@@ -24,8 +28,33 @@ from accel.pipeline import Settings, failure, run_variant
 __all__ = ["run_isolated"]
 
 
+def _share(frames: list[Frame]) -> tuple[shared_memory.SharedMemory | None, list[tuple[Any, ...]]]:
+    """Put the replay frames' pixels in one shared-memory block, so every child maps the same pages
+    instead of receiving (and holding) a pickled copy."""
+    total = sum(f.data.nbytes for f in frames)
+    if total == 0:
+        return None, []
+    shm = shared_memory.SharedMemory(create=True, size=total)
+    layout, offset = [], 0
+    for f in frames:
+        view = np.ndarray(f.data.shape, f.data.dtype, buffer=shm.buf, offset=offset)
+        view[...] = f.data
+        layout.append((offset, f.data.shape, f.data.dtype.str, replace(f, data=np.empty(0, np.uint8))))
+        offset += f.data.nbytes
+    return shm, layout
+
+
+def _unshare(name: str | None, layout: list[tuple[Any, ...]]) -> tuple[Any, list[Frame]]:
+    if name is None:
+        return None, []
+    shm = shared_memory.SharedMemory(name=name)
+    frames = [replace(meta, data=np.ndarray(shape, np.dtype(dtype), buffer=shm.buf, offset=offset))
+              for offset, shape, dtype, meta in layout]
+    return shm, frames
+
+
 def _child(conn: Connection, stderr_path: str, model: ModelInfo, variant: Variant, kernels: str,
-           frames: list[Frame], settings: Settings) -> None:
+           shm_name: str | None, layout: list[tuple[Any, ...]], settings: Settings) -> None:
     # Runtime chatter ("INFO: Created TensorFlow Lite XNNPACK delegate") goes to a file the parent reads
     # back only when the child dies, so it can say what the driver printed.
     fd = os.open(stderr_path, os.O_WRONLY | os.O_TRUNC)
@@ -35,6 +64,7 @@ def _child(conn: Connection, stderr_path: str, model: ModelInfo, variant: Varian
     def progress(n: int, total: int) -> None:
         conn.send(("progress", n, total))
 
+    shm, frames = _unshare(shm_name, layout)
     try:
         _register(settings.extra.get("register", {}))
         conn.send(("result", run_variant(model, variant, kernels, frames, settings, progress)))
@@ -46,6 +76,9 @@ def _child(conn: Connection, stderr_path: str, model: ModelInfo, variant: Varian
         conn.send(("result", record))
     finally:
         conn.close()
+        del frames
+        if shm is not None:
+            shm.close()
 
 
 def _register(plugins: dict[str, str]) -> None:
@@ -75,8 +108,9 @@ def run_isolated(model: ModelInfo, variant: Variant, kernels: str, frames: list[
     recv, send = ctx.Pipe(duplex=False)
     with tempfile.NamedTemporaryFile(prefix="accel-worker-", suffix=".log", delete=False) as log:
         stderr_path = log.name
-    proc = ctx.Process(target=_child, args=(send, stderr_path, model, variant, kernels, frames, settings),
-                       daemon=True)
+    shm, layout = _share(frames)
+    proc = ctx.Process(target=_child, daemon=True,
+                       args=(send, stderr_path, model, variant, kernels, shm and shm.name, layout, settings))
     try:
         proc.start()
         send.close()
@@ -115,3 +149,6 @@ def run_isolated(model: ModelInfo, variant: Variant, kernels: str, frames: list[
         if proc.is_alive():
             proc.kill()
         os.unlink(stderr_path)
+        if shm is not None:
+            shm.close()
+            shm.unlink()
