@@ -67,7 +67,7 @@ def test_xnnpack_matches_litert_benchmark_tool(benchmark: Any, threads: int, mod
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
     from vs_litert_benchmark import compare
 
-    result = benchmark.pedantic(compare, args=(str(model.path), threads, 3, 200), rounds=1, iterations=1)
     benchmark.group = "vs benchmark_litert_model"
+    result = benchmark.pedantic(compare, args=(str(model.path), threads, 3, 200), rounds=1, iterations=1)
     benchmark.extra_info.update(result)
     assert abs(result["ratio"] - 1.0) <= 0.05, result  # like for like; the pipeline ratio is informative
