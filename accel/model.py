@@ -14,6 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -82,6 +83,7 @@ class ModelInfo:
     roles: dict[str, int] = field(default_factory=dict)
     description: str = ""
     postprocess_options: dict[str, object] = field(default_factory=dict)
+    decode_hints: dict[str, Any] = field(default_factory=dict)  # extra DecodeSpec fields (anchors, scales, ...)
 
     @property
     def image_input(self) -> TensorInfo:

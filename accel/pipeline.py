@@ -18,11 +18,11 @@ from accel.detections import Classification, Detections
 from accel.errors import AccelError, KernelError
 from accel.frames import Frame
 from accel.kernels import REGISTRY as KERNELS
-from accel.kernels import InputSpec, KernelSet, ResizeMode
+from accel.kernels import DecodeSpec, InputSpec, KernelSet, ResizeMode
 from accel.measure import UsageMeter, stats_ms
-from accel.model import Family, ModelInfo
+from accel.model import ModelInfo
 
-__all__ = ["Settings", "get_kernels", "input_spec", "run_variant"]
+__all__ = ["Settings", "decode_spec", "get_kernels", "input_spec", "run_variant"]
 
 _STAGES = ("capture", "preprocess", "inference", "postprocess")
 _RANGES = {"0,1": (0.0, 1.0), "-1,1": (-1.0, 1.0), "0,255": (0.0, 255.0)}
@@ -36,6 +36,8 @@ class Settings:
     seconds: float = 2.0
     warmup: int = 10
     score_threshold: float = 0.3
+    iou_threshold: float = 0.5
+    max_detections: int = 100
     top_k: int = 5
     resize: str = "stretch"
     fill: int = 114
@@ -91,16 +93,19 @@ def get_kernels(name: str) -> KernelSet:
     return kernels
 
 
+def decode_spec(model: ModelInfo, settings: Settings) -> DecodeSpec:
+    """How this model's outputs become answers (family, thresholds, quantization of each output role)."""
+    quant = {role: (model.outputs[pos].scale, model.outputs[pos].zero_point)
+             for role, pos in model.roles.items() if model.outputs[pos].quantized}
+    return DecodeSpec(family=model.family.value, input_size=model.input_size,
+                      score_threshold=settings.score_threshold, iou_threshold=settings.iou_threshold,
+                      max_detections=settings.max_detections, top_k=settings.top_k, labels=settings.labels,
+                      quant=quant, **model.decode_hints)
+
+
 def _postprocess(model: ModelInfo, kernels: KernelSet, outs: list[np.ndarray], geometry: Any,
-                 settings: Settings) -> Detections | Classification:
-    labels = settings.labels or None
-    if model.family is Family.SSD:
-        r = model.roles
-        return kernels.postprocess_ssd(outs[r["boxes"]], outs[r["classes"]], outs[r["scores"]], outs[r["count"]],
-                                       threshold=settings.score_threshold, geometry=geometry, labels=labels)
-    t = model.outputs[0]
-    return kernels.postprocess_classifier(outs[0], scale=t.scale, zero_point=t.zero_point,
-                                          top_k=settings.top_k, labels=labels)
+                 spec: DecodeSpec) -> Detections | Classification:
+    return kernels.postprocess({role: outs[pos] for role, pos in model.roles.items()}, spec, geometry)
 
 
 def run_variant(model: ModelInfo, variant: Variant, kernels_name: str, frames: list[Frame],
@@ -124,6 +129,7 @@ def run_variant(model: ModelInfo, variant: Variant, kernels_name: str, frames: l
 def _measure(model: ModelInfo, variant: Variant, kernels: KernelSet, frames: list[Frame], settings: Settings,
              source: Any, progress: Callable[[int, int], None] | None) -> dict[str, Any]:
     spec = input_spec(model, settings.resize, settings.fill, settings.input_range)
+    dspec = decode_spec(model, settings)
 
     def next_frame(i: int) -> tuple[Frame, float]:
         if source is None:
@@ -145,7 +151,7 @@ def _measure(model: ModelInfo, variant: Variant, kernels: KernelSet, frames: lis
         for i in range(settings.warmup):
             frame, _ = next_frame(i)
             tensor, geometry = kernels.preprocess(frame, spec)
-            _postprocess(model, kernels, runner.run([tensor]), geometry, settings)
+            _postprocess(model, kernels, runner.run([tensor]), geometry, dspec)
 
         timings: dict[str, list[float]] = {s: [] for s in _STAGES}
         detections: dict[int, Any] = {}
@@ -162,7 +168,7 @@ def _measure(model: ModelInfo, variant: Variant, kernels: KernelSet, frames: lis
             tb = time.perf_counter()
             outs = runner.run([tensor])
             tc = time.perf_counter()
-            result = _postprocess(model, kernels, outs, geometry, settings)
+            result = _postprocess(model, kernels, outs, geometry, dspec)
             td = time.perf_counter()
             for stage, dt in zip(_STAGES, (capture_s, tb - ta, tc - tb, td - tc), strict=True):
                 timings[stage].append(dt)

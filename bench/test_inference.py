@@ -9,7 +9,7 @@ import pytest
 from accel.config import Config
 from accel.delegates import Variant, get_delegate
 from accel.model import Family, ModelInfo
-from accel.pipeline import Settings, _postprocess, get_kernels, input_spec
+from accel.pipeline import Settings, _postprocess, decode_spec, get_kernels, input_spec
 
 
 def _spec(config: Config, model: ModelInfo) -> Any:
@@ -51,7 +51,7 @@ def test_postprocess(benchmark: Any, kernels_name: str, model: ModelInfo, frames
     runner.close()
     settings = Settings(score_threshold=config.pipeline["score_threshold"], top_k=config.pipeline["top_k"])
     benchmark.group = "postprocess"
-    benchmark.pedantic(_postprocess, args=(model, kernels, outs, geometry, settings), rounds=200,
+    benchmark.pedantic(_postprocess, args=(model, kernels, outs, geometry, decode_spec(model, settings)), rounds=200,
                        warmup_rounds=10, iterations=1)
     benchmark.extra_info.update({"kernels": kernels_name, "family": model.family.value,
                                  "fps": 1.0 / benchmark.stats.stats.mean})

@@ -8,19 +8,21 @@ correctness reference every other set is tested against.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
 
 from accel.plugins import Availability, Registry
 
 if TYPE_CHECKING:
-    import numpy as np
 
     from accel.detections import Classification, Detections
     from accel.frames import Frame
 
 __all__ = [
+    "DecodeSpec",
     "Geometry",
     "InputSpec",
     "KernelSet",
@@ -70,6 +72,34 @@ class Geometry:
     offset_y: float = 0.0
 
 
+@dataclass(frozen=True, eq=False)
+class DecodeSpec:
+    """How to turn one model's raw outputs into answers; built once per model by the pipeline.
+
+    ``family`` is one of ``ssd`` (outputs of ``TFLite_Detection_PostProcess``: roles boxes, classes, scores,
+    count), ``ssd-raw`` (roles ``encodings`` [1,N,4] and ``scores`` [1,N,C(+1)]; ``anchors`` [N,4] as
+    (ycenter, xcenter, h, w) normalized), ``yolov5`` (role ``predictions`` [1,N,5+C]: cx, cy, w, h, objectness,
+    class scores), ``yolov8`` (role ``predictions`` [1,4+C,N]: cx, cy, w, h, class scores) and ``classifier``
+    (role ``logits`` [1,C]). ``quant`` gives (scale, zero_point) of every quantized output role.
+    Boxes come out normalized to the original frame through ``geometry``.
+    """
+
+    family: str
+    input_size: tuple[int, int]  # (height, width) of the model input
+    score_threshold: float = 0.3
+    iou_threshold: float = 0.5
+    max_detections: int = 100
+    top_k: int = 5
+    labels: tuple[str, ...] = ()
+    quant: Mapping[str, tuple[float, int]] = field(default_factory=dict)
+    anchors: np.ndarray | None = None
+    box_scales: tuple[float, float, float, float] = (10.0, 10.0, 5.0, 5.0)  # y, x, h, w
+    box_order: str = "yxhw"  # ssd-raw encodings: "yxhw" (TF Object Detection API) or "xywh"
+    score_activation: str = "sigmoid"  # ssd-raw scores: "sigmoid", "softmax" or "none" (already probabilities)
+    background_class: bool = True  # ssd-raw: score column 0 is the background class
+    class_agnostic_nms: bool = False
+
+
 class KernelSet(Protocol):
     """A family of pre/post-processing kernels (numpy, OpenCV, OpenCL, ...)."""
 
@@ -81,27 +111,11 @@ class KernelSet(Protocol):
         """Frame -> model input tensor of shape (1, H, W, 3) in ``spec.dtype``, plus its geometry."""
         ...
 
-    def postprocess_ssd(
-        self,
-        boxes: np.ndarray,
-        classes: np.ndarray,
-        scores: np.ndarray,
-        count: np.ndarray,
-        *,
-        threshold: float,
-        geometry: Geometry,
-        labels: Sequence[str] | None = None,
-    ) -> Detections: ...
-
-    def postprocess_classifier(
-        self,
-        output: np.ndarray,
-        *,
-        scale: float,
-        zero_point: int,
-        top_k: int,
-        labels: Sequence[str] | None = None,
-    ) -> Classification: ...
+    def postprocess(
+        self, outputs: Mapping[str, np.ndarray], spec: DecodeSpec, geometry: Geometry
+    ) -> Detections | Classification:
+        """Raw outputs by role -> detections (boxes normalized to the frame) or a classification."""
+        ...
 
     def close(self) -> None: ...
 

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from accel.detections import Classification, Detections
 from accel.errors import KernelError
 from accel.frames import Frame, PixelFormat
-from accel.kernels import Geometry, InputSpec, ResizeMode
+from accel.kernels import DecodeSpec, Geometry, InputSpec, ResizeMode
 from accel.plugins import Availability
 
 #: BT.601 limited range. Rows R, G, B; columns (Y - 16), (U - 128), (V - 128).
@@ -356,12 +356,25 @@ def classify_topk(
     return Classification(ids, v[ids].astype(np.float32), _label_tuple(ids, labels))
 
 
+def postprocess(
+    outputs: Mapping[str, np.ndarray], spec: DecodeSpec, geometry: Geometry
+) -> Detections | Classification:
+    """The reference post-processing of every family, shared by kernel sets that do not replace it."""
+    labels = spec.labels or None
+    if spec.family == "ssd":
+        return ssd_detections(outputs["boxes"], outputs["classes"], outputs["scores"], outputs["count"],
+                              threshold=spec.score_threshold, geometry=geometry, labels=labels)
+    if spec.family == "classifier":
+        scale, zero_point = spec.quant.get("logits", (0.0, 0))
+        return classify_topk(outputs["logits"], scale=scale, zero_point=zero_point, top_k=spec.top_k, labels=labels)
+    raise KernelError(f"the numpy kernels cannot post-process family {spec.family!r}")
+
+
 class NumpyKernels:
     """The reference kernel set: plain numpy, always available, exact rather than fast."""
 
     name = "numpy"
-    postprocess_ssd = staticmethod(ssd_detections)
-    postprocess_classifier = staticmethod(classify_topk)
+
 
     def probe(self) -> Availability:
         return Availability.yes()
@@ -376,6 +389,12 @@ class NumpyKernels:
             else:
                 rgb = resize_bilinear(rgb, spec.height, spec.width)
         return to_input_tensor(rgb, spec), geometry
+
+    def postprocess(
+        self, outputs: Mapping[str, np.ndarray], spec: DecodeSpec, geometry: Geometry
+    ) -> Detections | Classification:
+        """Raw outputs by role -> answers, by ``spec.family`` (see ``DecodeSpec``)."""
+        return postprocess(outputs, spec, geometry)
 
     def close(self) -> None:
         """Nothing to release."""

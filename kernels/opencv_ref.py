@@ -18,9 +18,8 @@ from accel.errors import KernelError
 from accel.frames import Frame, PixelFormat
 from accel.kernels import Geometry, InputSpec, ResizeMode
 from accel.kernels.numpy_ref import (
-    classify_topk,
     letterbox_placement,
-    ssd_detections,
+    postprocess,
     to_input_tensor,
     to_rgb,
 )
@@ -40,8 +39,7 @@ class OpenCvKernels:
     """Colour conversion and resize with OpenCV; post-processing shared with the numpy reference."""
 
     name = "opencv"
-    postprocess_ssd = staticmethod(ssd_detections)
-    postprocess_classifier = staticmethod(classify_topk)
+    postprocess = staticmethod(postprocess)
 
     def __init__(self) -> None:
         self._module: Any = None

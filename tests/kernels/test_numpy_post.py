@@ -9,7 +9,7 @@ import pytest
 
 from accel.detections import Detections
 from accel.errors import KernelError
-from accel.kernels import Geometry
+from accel.kernels import DecodeSpec, Geometry
 from accel.kernels.numpy_ref import NumpyKernels, classify_topk, ssd_detections
 
 # Three rows as TFLite_Detection_PostProcess writes them: (ymin, xmin, ymax, xmax), float classes, scores.
@@ -158,9 +158,8 @@ def test_classify_topk(
 
 def test_classify_labels_and_kernel_set_delegation() -> None:
     output = np.array([[0.1, 0.7, 0.2]], np.float32)
-    result = NumpyKernels().postprocess_classifier(
-        output, scale=0.0, zero_point=0, top_k=2, labels=["cat", "dog"]
-    )
+    spec = DecodeSpec(family="classifier", input_size=(4, 4), top_k=2, labels=("cat", "dog"))
+    result = NumpyKernels().postprocess({"logits": output}, spec, Geometry())
     assert result.class_ids.tolist() == [1, 2]
     assert result.labels == ("dog", "2")
 
