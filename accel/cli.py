@@ -48,7 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--delegates", type=_csv, help="only these delegates, comma-separated (e.g. xnnpack,null)")
     c.add_argument("--threads", type=_csv_ints, help="thread counts for xnnpack, comma-separated (e.g. 1,2,4)")
     c.add_argument("--kernels", type=_csv, help="kernel sets to cross with every variant (e.g. numpy,opencv)")
-    c.add_argument("--resize", choices=["stretch", "letterbox"], help="how frames are fitted to the input")
+    c.add_argument("--resize", choices=["auto", "stretch", "letterbox"],
+                   help="how frames are fitted to the input (auto: letterbox for YOLO, stretch otherwise)")
     c.add_argument("--threshold", type=float, help="detection score threshold (default 0.3)")
     c.add_argument("--live", action="store_true", default=None,
                    help="each variant pulls frames from the source itself (capture cost counts in its FPS)")

@@ -134,7 +134,9 @@ def compare(config: Config, *, on_event: Event | None = None, isolate: bool = Tr
     settings = Settings(frames=p["frames"], seconds=p["seconds"], warmup=p["warmup"],
                         score_threshold=p["score_threshold"], top_k=p["top_k"], resize=p["resize"], fill=p["fill"],
                         input_range=config.model["input_range"], save_detections=config.output["save_detections"],
-                        labels=_labels(config, model_path), timeout_s=p["timeout_s"])
+                        labels=_labels(config, model_path), timeout_s=p["timeout_s"],
+                        iou_threshold=config.decode["iou_threshold"], max_detections=config.decode["max_detections"],
+                        decode=dict(config.decode))
     spec = _source_spec(config, model)
     emit("capture", {"source": p["source"], "frames": p["frames"], "live": p["live"]})
     frames: list[Frame]

@@ -38,7 +38,7 @@ _SCHEMA: dict[str, dict[str, tuple[str, Any, Any, str]]] = {
     "model": {
         "path": ("str", "", None, ""),
         "labels": ("str", "", None, ""),
-        "family": ("str", "auto", ("auto", "ssd", "classifier"), ""),
+        "family": ("str", "auto", ("auto", "ssd", "ssd-raw", "yolov5", "yolov8", "classifier"), ""),
         "input_range": ("str", "auto", ("auto", "0,1", "-1,1", "0,255"), ""),
     },
     "pipeline": {
@@ -51,13 +51,30 @@ _SCHEMA: dict[str, dict[str, tuple[str, Any, Any, str]]] = {
         "seconds": ("float", 2.0, lambda v: v >= 0, ">= 0"),
         "warmup": ("int", 10, lambda v: v >= 0, ">= 0"),
         "live": ("bool", False, None, ""),
-        "resize": ("str", "stretch", ("stretch", "letterbox"), ""),
+        "resize": ("str", "auto", ("auto", "stretch", "letterbox"), ""),
         "fill": ("int", 114, lambda v: 0 <= v <= 255, "0..255"),
         "score_threshold": ("float", 0.3, lambda v: 0 <= v <= 1, "0..1"),
         "top_k": ("int", 5, lambda v: v >= 1, ">= 1"),
         "kernels": ("list[str]", ["numpy"], lambda v: len(v) >= 1, "a non-empty list"),
         "seed": ("int", 0, None, ""),
         "timeout_s": ("float", 600.0, lambda v: v > 0, "> 0"),
+    },
+    "decode": {
+        "iou_threshold": ("float", 0.5, lambda v: 0 < v <= 1, "0 < value <= 1"),
+        "max_detections": ("int", 100, lambda v: v >= 1, ">= 1"),
+        "box_scales": ("list[float]", [], lambda v: len(v) == 0 or (len(v) == 4 and min(v) > 0),
+                       "[] (auto) or four positive numbers [y, x, h, w]"),
+        "box_order": ("str", "auto", ("auto", "yxhw", "xywh"), ""),
+        "score_activation": ("str", "auto", ("auto", "sigmoid", "softmax", "none"), ""),
+        "background_class": ("str", "auto", ("auto", "yes", "no"), ""),
+        "anchors": ("str", "auto", ("auto", "model", "generate"), ""),
+        "anchor_min_scale": ("float", 0.2, lambda v: 0 < v <= 1, "0 < value <= 1"),
+        "anchor_max_scale": ("float", 0.95, lambda v: 0 < v <= 1, "0 < value <= 1"),
+        "anchor_aspect_ratios": ("list[float]", [1.0, 2.0, 0.5, 3.0, 0.3333], lambda v: len(v) >= 1 and min(v) > 0,
+                                 "a non-empty list of positive numbers"),
+        "anchor_feature_maps": ("list[int]", [], lambda v: all(x >= 1 for x in v), "a list of sizes >= 1"),
+        "anchor_reduce_lowest": ("bool", True, None, ""),
+        "anchor_interpolated_scale": ("float", 1.0, lambda v: v >= 0, ">= 0"),
     },
     "output": {
         "dir": ("str", "results", None, ""),
@@ -79,13 +96,14 @@ class Config:
 
     model: dict[str, Any]
     pipeline: dict[str, Any]
+    decode: dict[str, Any]
     output: dict[str, Any]
     delegates: dict[str, dict[str, Any]]
     source_file: str = ""
     origins: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {"model": self.model, "pipeline": self.pipeline, "output": self.output,
+        return {"model": self.model, "pipeline": self.pipeline, "decode": self.decode, "output": self.output,
                 "delegates": self.delegates, "config_file": self.source_file}
 
 
@@ -124,11 +142,17 @@ def _check(value: Any, spec: tuple[str, Any, Any, str], where: str) -> Any:
         "bool": isinstance(value, bool),
         "str": isinstance(value, str),
         "list[str]": isinstance(value, list) and all(isinstance(v, str) for v in value),
+        "list[int]": isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value),
+        "list[float]": isinstance(value, list)
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value),
     }[kind]
     if not ok_type:
-        raise ConfigError(f"{where}: expected {kind.replace('list[str]', 'a list of strings')}, got {value!r}")
+        names = {"list[str]": "a list of strings", "list[int]": "a list of integers", "list[float]": "a list of numbers"}
+        raise ConfigError(f"{where}: expected {names.get(kind, kind)}, got {value!r}")
     if kind == "float":
         value = float(value)
+    elif kind == "list[float]":
+        value = [float(v) for v in value]
     if isinstance(check, tuple):
         if value not in check:
             raise ConfigError(f"{where}: expected one of {', '.join(check)}, got {value!r}")
@@ -216,7 +240,7 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
         origins[dotted] = "command line"
     if only is not None:
         delegates = {n: dict(delegates.get(n, {})) for n in only}
-    return Config(values["model"], values["pipeline"], values["output"], delegates,
+    return Config(values["model"], values["pipeline"], values["decode"], values["output"], delegates,
                   str(chosen or ""), origins)
 
 

@@ -39,13 +39,14 @@ class Settings:
     iou_threshold: float = 0.5
     max_detections: int = 100
     top_k: int = 5
-    resize: str = "stretch"
+    resize: str = "auto"
     fill: int = 114
     input_range: str = "auto"
     save_detections: int = 20
     labels: tuple[str, ...] = ()
     live_source: Any = None  # a SourceSpec when each variant pulls frames from the source itself
     timeout_s: float = 600.0
+    decode: dict[str, Any] = field(default_factory=dict)  # the [decode] table of accel.toml
     extra: dict[str, Any] = field(default_factory=dict)
 
 
