@@ -147,7 +147,8 @@ def _check(value: Any, spec: tuple[str, Any, Any, str], where: str) -> Any:
         and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value),
     }[kind]
     if not ok_type:
-        names = {"list[str]": "a list of strings", "list[int]": "a list of integers", "list[float]": "a list of numbers"}
+        names = {"list[str]": "a list of strings", "list[int]": "a list of integers",
+                 "list[float]": "a list of numbers"}
         raise ConfigError(f"{where}: expected {names.get(kind, kind)}, got {value!r}")
     if kind == "float":
         value = float(value)

@@ -50,17 +50,20 @@ class Settings:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def input_spec(model: ModelInfo, resize: str = "stretch", fill: int = 114, input_range: str = "auto") -> InputSpec:
+def input_spec(model: ModelInfo, resize: str = "auto", fill: int = 114, input_range: str = "auto") -> InputSpec:
     """How to feed the model's image input.
 
     uint8 inputs take raw pixels (the converter's intent for image models: real = scale * (q - zp) spans
     the training range); int8 inputs take ``round(r / scale) + zp`` with ``r`` the pixel mapped onto the
     real range the quantization spans, snapped to (0, 1), (-1, 1) or (0, 255); float32 inputs take the
-    range from ``[model] input_range`` (auto: -1..1, the TensorFlow image-model convention).
+    range from ``[model] input_range`` (auto: 0..1 for YOLO exports, else -1..1, the TensorFlow
+    image-model convention). Resize ``auto`` letterboxes YOLO models (as they were trained) and stretches
+    the others.
     """
     t = model.image_input
     h, w = model.input_size
-    mode = ResizeMode(resize)
+    yolo = model.family.value.startswith("yolo")
+    mode = ResizeMode(resize) if resize != "auto" else (ResizeMode.LETTERBOX if yolo else ResizeMode.STRETCH)
     if t.dtype == "uint8":
         return InputSpec(h, w, "uint8", 1.0, 0, (0.0, 255.0), mode, fill)
     if t.dtype == "int8":
@@ -69,7 +72,7 @@ def input_spec(model: ModelInfo, resize: str = "stretch", fill: int = 114, input
         rng = _RANGES[input_range] if input_range != "auto" else _snap_range(lo, hi)
         return InputSpec(h, w, "int8", scale, t.zero_point, rng, mode, fill)
     if t.dtype == "float32":
-        rng = _RANGES[input_range] if input_range != "auto" else (-1.0, 1.0)
+        rng = _RANGES[input_range] if input_range != "auto" else ((0.0, 1.0) if yolo else (-1.0, 1.0))
         return InputSpec(h, w, "float32", 1.0, 0, rng, mode, fill)
     raise KernelError(f"{model.path.name}: image input of dtype {t.dtype} is not supported "
                       "(expected uint8, int8 or float32)")

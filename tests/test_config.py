@@ -33,7 +33,7 @@ def test_example_file_is_valid_and_matches_defaults(tmp_path: Path) -> None:
         pytest.param("[pipeline]\n\nframes = \"4x\"\n", "pipeline.frames (line 3): expected int, got '4x'",
                      id="wrong-type"),
         pytest.param("[pipeline]\nframes = 0\n", "pipeline.frames (line 2): expected >= 1, got 0", id="impossible"),
-        pytest.param("[pipeline]\nresize = \"crop\"\n", "expected one of stretch, letterbox, got 'crop'",
+        pytest.param("[pipeline]\nresize = \"crop\"\n", "expected one of auto, stretch, letterbox, got 'crop'",
                      id="enum"),
         pytest.param("[pipelines]\n", "pipelines (line 1): unknown section", id="unknown-section"),
         pytest.param("[delegates.xnnpack]\nenabled = \"yes\"\n", "delegates.xnnpack.enabled (line 2): expected "
