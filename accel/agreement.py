@@ -22,30 +22,49 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
 
 
-def _frame_agreement(ref: list[dict[str, Any]], other: list[dict[str, Any]], iou: float) -> float:
+def _frame_matches(ref: list[dict[str, Any]], other: list[dict[str, Any]], iou: float) -> tuple[float, list[float],
+                                                                                        list[float]]:
+    """Detection F1 of one frame against the reference, and the IoU and |score difference| of each match
+    (greedy, best IoU first, same class, IoU >= ``iou``)."""
     if not ref and not other:
-        return 1.0
+        return 1.0, [], []
     if "box" not in (ref or other)[0]:  # classifications: top-1 equal
-        return 1.0 if ref and other and ref[0]["class_id"] == other[0]["class_id"] else 0.0
+        same = bool(ref and other and ref[0]["class_id"] == other[0]["class_id"])
+        drift = [abs(ref[0]["score"] - other[0]["score"])] if same else []
+        return (1.0 if same else 0.0), [], drift
     a = np.array([d["box"] for d in ref], dtype=np.float64).reshape(-1, 4)
     b = np.array([d["box"] for d in other], dtype=np.float64).reshape(-1, 4)
     m = iou_matrix(a, b)
     same = np.array([[r["class_id"] == o["class_id"] for o in other] for r in ref], dtype=bool).reshape(m.shape)
     m = np.where(same & (m >= iou), m, 0.0)
-    matches = 0
-    while m.size and m.max() > 0:  # greedy: best pair first, each box used once
+    ious, drift = [], []
+    while m.size and m.max() > 0:
         i, j = np.unravel_index(int(m.argmax()), m.shape)
-        matches += 1
+        ious.append(float(m[i, j]))
+        drift.append(abs(ref[i]["score"] - other[j]["score"]))
         m[i, :] = 0
         m[:, j] = 0
-    return 2.0 * matches / (len(ref) + len(other))
+    return 2.0 * len(ious) / (len(ref) + len(other)), ious, drift
 
 
-def agreement(ref: dict[str, list[dict[str, Any]]], other: dict[str, list[dict[str, Any]]],
-              iou: float = 0.5) -> float | None:
-    """Mean over the frames both saved of the detection F1 against the reference (same class, IoU >= iou);
-    for classifiers, the share of frames with the same top-1 class. ``None`` when no frame is shared."""
+def agreement(ref: dict[str, list[dict[str, Any]]], other: dict[str, list[dict[str, Any]]], iou: float = 0.5,
+              threshold: float = 0.0) -> dict[str, Any] | None:
+    """How far ``other``'s answers are from ``ref``'s on the frames both saved, counting detections scoring
+    >= ``threshold``: ``score`` = mean per-frame detection F1 (same class, IoU >= ``iou``; for classifiers
+    the share of frames with the same top-1 class), ``mean_iou`` of the matched boxes, ``score_drift`` = mean
+    |score difference| of matches. ``None`` when no frame is shared."""
     shared = sorted(set(ref) & set(other))
     if not shared:
         return None
-    return float(np.mean([_frame_agreement(ref[k], other[k], iou) for k in shared]))
+
+    def kept(dets: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [d for d in dets if d["score"] >= threshold]
+
+    f1s, ious, drift = [], [], []
+    for k in shared:
+        f1, i, d = _frame_matches(kept(ref[k]), kept(other[k]), iou)
+        f1s.append(f1)
+        ious += i
+        drift += d
+    return {"score": float(np.mean(f1s)), "mean_iou": float(np.mean(ious)) if ious else None,
+            "score_drift": float(np.mean(drift)) if drift else None, "frames": len(shared)}

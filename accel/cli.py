@@ -53,6 +53,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--threshold", type=float, help="detection score threshold (default 0.3)")
     c.add_argument("--live", action="store_true", default=None,
                    help="each variant pulls frames from the source itself (capture cost counts in its FPS)")
+    c.add_argument("--dataset", help="COCO-format dataset folder (images + instances JSON): every variant's "
+                   "accuracy (AP, AP50, AP75, precision, recall) on its images")
     c.add_argument("--json", dest="json_path", help="write the result JSON here (default results/<time>/result.json)")
     c.add_argument("--config", help="config file (default: $ACCEL_CONFIG, else ./accel.toml if present)")
     c.add_argument("--in-process", action="store_true", help="run variants in this process (no isolation)")
@@ -60,6 +62,14 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("model", help="the .tflite file")
     i.add_argument("--family", default="auto", help="force the family (ssd, classifier)")
     i.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    ds = sub.add_parser("dataset", help="datasets: write the synthetic scenes as a COCO dataset")
+    dsub = ds.add_subparsers(dest="dataset_command", metavar="ACTION", required=True)
+    synth = dsub.add_parser("synth", help="write synthetic scenes (PNG) and their boxes (COCO JSON) to a folder")
+    synth.add_argument("--out", required=True, help="the dataset folder to write")
+    synth.add_argument("--frames", type=int, default=200, help="number of scenes (default 200)")
+    synth.add_argument("--seed", type=int, default=1000,
+                       help="scene seed (default 1000; the default model was trained on other seeds)")
+    synth.add_argument("--size", default="640x480", help="WIDTHxHEIGHT (default 640x480)")
     d = sub.add_parser("delegates", help="every known inference backend: available here or not, and why")
     d.add_argument("--json", action="store_true", help="print JSON")
     k = sub.add_parser("kernels", help="every known pre/post-processing kernel set: available or not, and why")
@@ -77,7 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     err = Console(stderr=True)
     try:
-        handler = {"compare": _compare, "inspect": _inspect, "delegates": _delegates, "kernels": _kernels}
+        handler = {"compare": _compare, "inspect": _inspect, "delegates": _delegates, "kernels": _kernels,
+                   "dataset": _dataset}
         return handler[args.command](args)
     except AccelError as exc:
         err.print(f"[bold red]accel: error:[/] {exc}", highlight=False, soft_wrap=True)
@@ -100,7 +111,7 @@ def _compare(args: argparse.Namespace) -> int:
         "pipeline.source_format": args.source_format, "pipeline.source_size": args.source_size,
         "pipeline.frames": args.frames, "pipeline.seconds": args.seconds, "pipeline.warmup": args.warmup,
         "pipeline.kernels": args.kernels, "pipeline.resize": args.resize, "pipeline.score_threshold": args.threshold,
-        "pipeline.live": args.live, "delegates": args.delegates,
+        "pipeline.live": args.live, "delegates": args.delegates, "accuracy.dataset": args.dataset,
     }
     config = load_config(args.config, overrides)
     if args.threads is not None:
@@ -134,6 +145,21 @@ def _compare(args: argparse.Namespace) -> int:
     console.print(f"results: {path}", highlight=False)
     failed = [v for v in doc["variants"] if v["status"] in ("failed", "crashed", "timeout")]
     return 1 if failed else 0
+
+
+def _dataset(args: argparse.Namespace) -> int:
+    import re
+
+    from accel.dataset import write_synthetic
+
+    if not re.fullmatch(r"\d+x\d+", args.size):
+        raise ConfigError(f"option --size: expected WIDTHxHEIGHT, got {args.size!r}")
+    if args.frames < 1:
+        raise ConfigError(f"option --frames: expected >= 1, got {args.frames}")
+    w, h = (int(v) for v in args.size.split("x"))
+    path = write_synthetic(args.out, args.frames, args.seed, (w, h))
+    print(f"wrote {args.frames} scenes and {path}")
+    return 0
 
 
 def _inspect(args: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -105,14 +105,29 @@ def _source_spec(config: Config, model: ModelInfo) -> Any:
 
 
 def _capture(spec: Any, frames: int) -> tuple[list[Frame], dict[str, Any]]:
-    from accel.sources import capture, open_source
+    from accel.sources import open_source
 
-    with open_source(spec) as source:
+    return _capture_from(open_source(spec), frames)
+
+
+def _capture_from(source: Any, frames: int) -> tuple[list[Frame], dict[str, Any]]:
+    """Read the replay frames: ``frames`` of them, or as many as fit the replay memory budget."""
+    from accel.sources import capture
+
+    with source:
         first = capture(source, 1)
         keep = max(1, min(frames, _REPLAY_BUDGET_BYTES // max(1, first[0].data.nbytes)))
         rest = capture(source, keep - 1) if keep > 1 else []
         described = source.describe()
     return first + rest, described
+
+
+def _check_labels(labels: tuple[str, ...], model: ModelInfo, config: Config) -> None:
+    n = getattr(model, "num_classes", None)
+    if labels and n is not None and len(labels) != n:
+        where = config.model["labels"] or "the default labels file"
+        raise ConfigError(f"labels file {where} has {len(labels)} names but {model.path.name} has {n} classes "
+                          "(a labels file with a background line '???' or 'background' first is counted without it)")
 
 
 def _labels(config: Config, model_path: Path) -> tuple[str, ...]:
@@ -137,10 +152,24 @@ def compare(config: Config, *, on_event: Event | None = None, isolate: bool = Tr
                         labels=_labels(config, model_path), timeout_s=p["timeout_s"],
                         iou_threshold=config.decode["iou_threshold"], max_detections=config.decode["max_detections"],
                         decode=dict(config.decode))
+    _check_labels(settings.labels, model, config)
+    dataset, classes = None, {}
+    if config.accuracy["dataset"]:
+        from accel.dataset import DatasetSource, category_map, load_dataset
+
+        if p["live"]:
+            raise ConfigError("--dataset replays the dataset's images: it cannot be combined with --live")
+        dataset = load_dataset(config.accuracy["dataset"])
+        classes = category_map(settings.labels, getattr(model, "num_classes", None), dataset.categories)
+        # Every image is decoded down to the evaluation threshold and kept, so AP sees the low-score tail.
+        settings = replace(settings, score_threshold=min(p["score_threshold"], config.accuracy["eval_score_threshold"]),
+                           save_detections=len(dataset.images), frames=max(p["frames"], len(dataset.images)))
     spec = _source_spec(config, model)
     emit("capture", {"source": p["source"], "frames": p["frames"], "live": p["live"]})
     frames: list[Frame]
-    if p["live"]:
+    if dataset is not None:
+        frames, described = _capture_from(DatasetSource(dataset), len(dataset.images))
+    elif p["live"]:
         frames, described = [], {"kind": spec.kind, "target": spec.target, "live": True}
         settings = Settings(**{**settings.__dict__, "live_source": spec})
     else:
@@ -154,6 +183,9 @@ def compare(config: Config, *, on_event: Event | None = None, isolate: bool = Tr
         "model": model.to_json(),
         "config": config.to_json(),
         "source": {**described, "replay": not p["live"], "distinct_frames": len(frames), "capture_ms": capture_ms},
+        **({"dataset": {"root": str(dataset.root), "annotations": str(dataset.annotations),
+                        "images": len(dataset.images), "categories": dataset.categories,
+                        "class_to_category": classes}} if dataset is not None else {}),
     })
     for record in the_plan.skipped:
         writer.add(record)
@@ -167,7 +199,9 @@ def compare(config: Config, *, on_event: Event | None = None, isolate: bool = Tr
         record = _run_one(model, variant, kernels, frames, settings, progress, isolate)
         writer.add(record)
         emit("done", record)
-    _add_agreement(writer.doc["variants"])
+    _add_agreement(writer.doc["variants"], p["score_threshold"], config.accuracy["iou"])
+    if dataset is not None:
+        _add_accuracy(writer.doc["variants"], dataset, classes, p["score_threshold"])
     writer.finish(finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     return writer.doc, path
 
@@ -182,12 +216,21 @@ def _run_one(model: ModelInfo, variant: Variant, kernels: str, frames: list[Fram
         return failure(variant, kernels, exc)
 
 
-def _add_agreement(variants: list[dict[str, Any]]) -> None:
+def _add_agreement(variants: list[dict[str, Any]], threshold: float, iou: float) -> None:
     """Agreement of every variant's detections with cpu-reference's (same kernel set when there is one)."""
     refs = [v for v in variants if v["delegate"] == "cpu-reference" and v["status"] == "ok"]
     for v in variants:
         if v["status"] != "ok" or not refs:
             continue
         ref = next((r for r in refs if r["kernels"] == v["kernels"]), refs[0])
-        v["agreement"] = {"reference": f"{ref['variant']} + {ref['kernels']}",
-                          "score": agreement(ref["detections"], v["detections"])}
+        found = agreement(ref["detections"], v["detections"], iou=iou, threshold=threshold)
+        v["agreement"] = {"reference": f"{ref['variant']} + {ref['kernels']}", **(found or {"score": None})}
+
+
+def _add_accuracy(variants: list[dict[str, Any]], dataset: Any, classes: dict[int, int], threshold: float) -> None:
+    from accel.dataset import evaluate
+
+    for v in variants:
+        if v["status"] == "ok":
+            dets = {int(k): d for k, d in v["detections"].items()}
+            v["accuracy"] = evaluate(dataset, dets, classes, threshold)

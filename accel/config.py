@@ -31,6 +31,7 @@ ENV_VARS = {
     "ACCEL_KERNELS": "pipeline.kernels",
     "ACCEL_DELEGATES": "delegates",
     "ACCEL_OUTPUT_DIR": "output.dir",
+    "ACCEL_DATASET": "accuracy.dataset",
 }
 
 # key -> (type, default, check, what the check wants). Types: int, float, bool, str, list[str].
@@ -76,6 +77,11 @@ _SCHEMA: dict[str, dict[str, tuple[str, Any, Any, str]]] = {
         "anchor_reduce_lowest": ("bool", True, None, ""),
         "anchor_interpolated_scale": ("float", 1.0, lambda v: v >= 0, ">= 0"),
     },
+    "accuracy": {
+        "dataset": ("str", "", None, ""),
+        "eval_score_threshold": ("float", 0.01, lambda v: 0 <= v <= 1, "0..1"),
+        "iou": ("float", 0.5, lambda v: 0 < v <= 1, "0 < value <= 1"),
+    },
     "output": {
         "dir": ("str", "results", None, ""),
         "json": ("str", "", None, ""),
@@ -97,13 +103,15 @@ class Config:
     model: dict[str, Any]
     pipeline: dict[str, Any]
     decode: dict[str, Any]
+    accuracy: dict[str, Any]
     output: dict[str, Any]
     delegates: dict[str, dict[str, Any]]
     source_file: str = ""
     origins: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {"model": self.model, "pipeline": self.pipeline, "decode": self.decode, "output": self.output,
+        return {"model": self.model, "pipeline": self.pipeline, "decode": self.decode,
+                "accuracy": self.accuracy, "output": self.output,
                 "delegates": self.delegates, "config_file": self.source_file}
 
 
@@ -241,7 +249,8 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
         origins[dotted] = "command line"
     if only is not None:
         delegates = {n: dict(delegates.get(n, {})) for n in only}
-    return Config(values["model"], values["pipeline"], values["decode"], values["output"], delegates,
+    return Config(values["model"], values["pipeline"], values["decode"], values["accuracy"], values["output"],
+                  delegates,
                   str(chosen or ""), origins)
 
 

@@ -20,6 +20,12 @@ def _num(value: Any, fmt: str = "{:.1f}") -> str:
     return "n/a" if value is None else fmt.format(value)
 
 
+def _accuracy(acc: dict[str, Any] | None) -> tuple[str, ...]:
+    if not acc:
+        return ("n/a",) * 4
+    return tuple(f"{acc[k]:.3f}" for k in ("AP50", "AP", "precision", "recall"))
+
+
 def variants_table(doc: dict[str, Any]) -> Table:
     """One row per variant: stage latencies, FPS, CPU, memory, agreement and op placement."""
     model = doc.get("model", {})
@@ -28,15 +34,17 @@ def variants_table(doc: dict[str, Any]) -> Table:
     title = (f"{model.get('path', '?').rsplit('/', 1)[-1]} on {doc.get('machine', {}).get('cpu', '?')} "
              f"- {source.get('kind', '?')} source, {mode}")
     t = Table(title=title, title_justify="left", header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
+    accuracy = any("accuracy" in v for v in doc.get("variants", []))
     t.add_column("variant", no_wrap=True)
     t.add_column("kernels", no_wrap=True)
-    for name in ("infer ms p50", "p99", "pre ms", "post ms", "FPS", "CPU %", "RSS MB", "agree", "on accel"):
+    quality = ("AP50", "AP", "P", "R") if accuracy else ("agree",)
+    for name in ("infer ms p50", "p99", "pre ms", "post ms", "FPS", "CPU %", "RSS MB", *quality, "on accel"):
         t.add_column(name, justify="right")
     notes: list[str] = []
     for v in doc.get("variants", []):
         if v.get("status") != "ok":
             notes.append(f"{v['variant']} + {v['kernels']}: {v['status']}: {v.get('error', '')}")
-            t.add_row(v["variant"], v["kernels"], Text(v["status"], style="red"), *[""] * 8)
+            t.add_row(v["variant"], v["kernels"], Text(v["status"], style="red"), *[""] * (7 + len(quality)))
             continue
         st = v["stages"]
         usage = v.get("usage", {})
@@ -46,7 +54,8 @@ def variants_table(doc: dict[str, Any]) -> Table:
             v["variant"], v["kernels"], _ms(st["inference"], "p50"), _ms(st["inference"], "p99"),
             _ms(st["preprocess"]), _ms(st["postprocess"]), f"{v['fps']:.1f}",
             _num(usage.get("process_cpu_percent"), "{:.0f}"), _num(usage.get("peak_rss_mb"), "{:.0f}"),
-            _num(agree, "{:.0%}"), f"{place.get('delegated_ops', 0)}/{place.get('total_ops', 0)}",
+            *(_accuracy(v.get("accuracy")) if accuracy else (_num(agree, "{:.0%}"),)),
+            f"{place.get('delegated_ops', 0)}/{place.get('total_ops', 0)}",
         )
     if notes:
         t.caption = "\n".join(notes)
@@ -64,9 +73,14 @@ def legend(doc: dict[str, Any]) -> str:
                f"({mean} per frame) and replayed identically to every variant")
     else:
         fps = "FPS = frames / wall time of capture + preprocess + inference + postprocess (live)"
+    if "dataset" in doc:
+        thr = doc.get("config", {}).get("pipeline", {}).get("score_threshold")
+        quality = (f"AP50, AP = COCO average precision at IoU 0.5 and 0.5:0.95 (pycocotools) over "
+                   f"{doc['dataset']['images']} images; P, R = precision and recall at score >= {thr}. ")
+    else:
+        quality = "agree = detections matching cpu-reference's (same class, IoU >= 0.5). "
     return (f"{fps}. CPU % = this variant's process (100 = one core). "
-            "RSS = its peak resident memory, replayed frames included. "
-            "agree = detections matching cpu-reference (same class, IoU >= 0.5). "
+            f"RSS = its peak resident memory, replayed frames included. {quality}"
             "on accel = ops the delegate took / all ops.")
 
 
