@@ -35,8 +35,8 @@ def _frame_matches(ref: list[dict[str, Any]], other: list[dict[str, Any]], iou: 
     a = np.array([d["box"] for d in ref], dtype=np.float64).reshape(-1, 4)
     b = np.array([d["box"] for d in other], dtype=np.float64).reshape(-1, 4)
     m = iou_matrix(a, b)
-    same = np.array([[r["class_id"] == o["class_id"] for o in other] for r in ref], dtype=bool).reshape(m.shape)
-    m = np.where(same & (m >= iou), m, 0.0)
+    same_class = np.array([[r["class_id"] == o["class_id"] for o in other] for r in ref], bool).reshape(m.shape)
+    m = np.where(same_class & (m >= iou), m, 0.0)
     ious, drift = [], []
     while m.size and m.max() > 0:
         i, j = np.unravel_index(int(m.argmax()), m.shape)

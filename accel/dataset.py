@@ -242,7 +242,8 @@ def write_synthetic(out: str | Path, frames: int, seed: int = 1000, size: tuple[
     (root / "images").mkdir(parents=True, exist_ok=True)
     (root / "annotations").mkdir(exist_ok=True)
     w, h = size
-    images, annotations = [], []
+    images: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
     for i in range(frames):
         scene = render_scene(i, seed=seed, width=w, height=h)
         name = f"{i:06d}.png"
