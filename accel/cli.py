@@ -60,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--in-process", action="store_true", help="run variants in this process (no isolation)")
     i = sub.add_parser("inspect", help="what a model is: tensors, quantization, ops, parameters, family")
     i.add_argument("model", help="the .tflite file")
-    i.add_argument("--family", default="auto", help="force the family (ssd, classifier)")
+    i.add_argument("--family", default="auto", help="force the family (ssd, ssd-raw, yolov5, yolov8, classifier)")
     i.add_argument("--json", action="store_true", help="print JSON instead of tables")
     ds = sub.add_parser("dataset", help="datasets: write the synthetic scenes as a COCO dataset")
     dsub = ds.add_subparsers(dest="dataset_command", metavar="ACTION", required=True)

@@ -65,7 +65,7 @@ _SCHEMA: dict[str, dict[str, tuple[str, Any, Any, str]]] = {
         "max_detections": ("int", 100, lambda v: v >= 1, ">= 1"),
         "box_scales": ("list[float]", [], lambda v: len(v) == 0 or (len(v) == 4 and min(v) > 0),
                        "[] (auto) or four positive numbers [y, x, h, w]"),
-        "box_order": ("str", "auto", ("auto", "yxhw", "xywh"), ""),
+        "box_order": ("str", "auto", ("auto", "yxhw", "xywh", "xyxy", "yxyx"), ""),
         "score_activation": ("str", "auto", ("auto", "sigmoid", "softmax", "none"), ""),
         "background_class": ("str", "auto", ("auto", "yes", "no"), ""),
         "anchors": ("str", "auto", ("auto", "model", "generate"), ""),

@@ -35,6 +35,9 @@ class Family(enum.Enum):
     """Model families accel knows how to pre- and post-process."""
 
     SSD = "ssd"  # detector ending in TFLite_Detection_PostProcess (EfficientDet-Lite, SSD MobileNet)
+    SSD_RAW = "ssd-raw"  # SSD without the post-process op: box encodings [1,N,4] + class scores [1,N,C(+1)]
+    YOLOV5 = "yolov5"  # one output [1, N, 5 + C]: cx, cy, w, h, objectness, class scores
+    YOLOV8 = "yolov8"  # one output [1, 4 + C, N]: cx, cy, w, h, class scores (YOLOv8, YOLO11)
     CLASSIFIER = "classifier"  # image classifier: one [1, C] output
 
     @classmethod
@@ -69,8 +72,10 @@ class TensorInfo:
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """What a model is. ``roles`` maps a role name (boxes, classes, scores, count; logits) to the
-    position of that output in the graph's output list (the order a runtime returns them in)."""
+    """What a model is. ``roles`` maps a role name (ssd: boxes, classes, scores, count; ssd-raw: encodings,
+    scores, anchors; yolo: predictions; classifier: logits) to the position of that output in the graph's
+    output list (the order a runtime returns them in). ``num_classes``: real classes, background excluded
+    (None when the model does not say)."""
 
     path: Path
     size_bytes: int
@@ -84,6 +89,7 @@ class ModelInfo:
     description: str = ""
     postprocess_options: dict[str, object] = field(default_factory=dict)
     decode_hints: dict[str, Any] = field(default_factory=dict)  # extra DecodeSpec fields (anchors, scales, ...)
+    num_classes: int | None = None
 
     @property
     def image_input(self) -> TensorInfo:
@@ -105,6 +111,7 @@ class ModelInfo:
             "size_bytes": self.size_bytes,
             "sha256": self.sha256,
             "family": self.family.value,
+            "num_classes": self.num_classes,
             "params": self.params,
             "inputs": [t.to_json() for t in self.inputs],
             "outputs": [t.to_json() for t in self.outputs],
@@ -248,32 +255,29 @@ def _flex_options(raw: bytes) -> dict[str, object]:
 
 
 def _classify(m: _Parsed, family: str) -> ModelInfo:
+    """The model's family (detected by ``accel.families``, or forced by ``family``), roles and hints."""
+    from accel.families import detect
+
     known = ", ".join(f.value for f in Family)
     if not m.inputs or len(m.inputs[0].shape) != 4 or m.inputs[0].shape[3] != 3:
         shape = list(m.inputs[0].shape) if m.inputs else "none"
         raise ModelError(f"{m.path}: expected one image input [1, H, W, 3], found {shape}; "
                          f"accel supports these families: {known}")
-    if family == "auto":
-        if m.post_outputs:
-            fam = Family.SSD
-        elif len(m.outputs) == 1 and _is_class_vector(m.outputs[0].shape):
-            fam = Family.CLASSIFIER
-        else:
-            shapes = ", ".join(str(list(t.shape)) for t in m.outputs)
-            raise ModelError(f"{m.path}: unrecognised model family (outputs {shapes}); supported: {known}. "
-                             "Set [model] family in accel.toml if it is one of them")
-    else:
+    if family != "auto":
         try:
-            fam = Family.parse(family)
+            Family.parse(family)
         except ValueError as exc:
             raise ModelError(str(exc)) from exc
-    roles = _ssd_roles(m) if fam is Family.SSD else {"logits": 0}
+    found = detect(m, family)
+    fam = Family.parse(found.family)
+    roles = found.roles
     outputs = m.outputs
     max_detections = m.post_options.get("max_detections")
     if fam is Family.SSD and isinstance(max_detections, int):
         outputs = _ssd_shapes(outputs, roles, max_detections)
     base = {k: v for k, v in m.__dict__.items() if k not in ("post_outputs", "post_options", "outputs")}
-    return ModelInfo(family=fam, roles=roles, postprocess_options=m.post_options, outputs=outputs, **base)
+    return ModelInfo(family=fam, roles=roles, postprocess_options=m.post_options, outputs=outputs,
+                     decode_hints=found.hints, num_classes=found.num_classes, **base)
 
 
 def _ssd_shapes(outputs: tuple[TensorInfo, ...], roles: dict[str, int], m: int) -> tuple[TensorInfo, ...]:

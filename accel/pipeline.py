@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from accel.anchors import ssd_raw_anchors
 from accel.delegates import Variant, get_delegate
 from accel.detections import Classification, Detections
 from accel.errors import AccelError, KernelError
@@ -20,7 +21,7 @@ from accel.frames import Frame
 from accel.kernels import REGISTRY as KERNELS
 from accel.kernels import DecodeSpec, InputSpec, KernelSet, ResizeMode
 from accel.measure import UsageMeter, stats_ms
-from accel.model import ModelInfo
+from accel.model import Family, ModelInfo
 
 __all__ = ["Settings", "decode_spec", "get_kernels", "input_spec", "run_variant"]
 
@@ -98,13 +99,28 @@ def get_kernels(name: str) -> KernelSet:
 
 
 def decode_spec(model: ModelInfo, settings: Settings) -> DecodeSpec:
-    """How this model's outputs become answers (family, thresholds, quantization of each output role)."""
+    """How this model's outputs become answers: family, thresholds, quantization of each output role, and
+    the decoding the model implies (``model.decode_hints``) overridden by every ``[decode]`` key set to a
+    value other than auto (``box_scales = []``, ``"auto"``). ssd-raw anchors: ``anchors = "model"`` takes
+    the model's (an error when it has none), ``"generate"`` always generates them from the ``anchor_*``
+    keys (``accel.anchors``), ``"auto"`` takes the model's when it has them, else generates."""
     quant = {role: (model.outputs[pos].scale, model.outputs[pos].zero_point)
              for role, pos in model.roles.items() if model.outputs[pos].quantized}
+    d = settings.decode
+    fields: dict[str, Any] = dict(model.decode_hints)
+    if d.get("box_scales"):
+        fields["box_scales"] = tuple(float(v) for v in d["box_scales"])
+    for key in ("box_order", "score_activation"):
+        if d.get(key, "auto") != "auto":
+            fields[key] = d[key]
+    if d.get("background_class", "auto") != "auto":
+        fields["background_class"] = d["background_class"] == "yes"
+    if model.family is Family.SSD_RAW:
+        fields["anchors"] = ssd_raw_anchors(model, d)
     return DecodeSpec(family=model.family.value, input_size=model.input_size,
                       score_threshold=settings.score_threshold, iou_threshold=settings.iou_threshold,
                       max_detections=settings.max_detections, top_k=settings.top_k, labels=settings.labels,
-                      quant=quant, **model.decode_hints)
+                      quant=quant, **fields)
 
 
 def _postprocess(model: ModelInfo, kernels: KernelSet, outs: list[np.ndarray], geometry: Any,

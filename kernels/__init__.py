@@ -94,7 +94,7 @@ class DecodeSpec:
     quant: Mapping[str, tuple[float, int]] = field(default_factory=dict)
     anchors: np.ndarray | None = None
     box_scales: tuple[float, float, float, float] = (10.0, 10.0, 5.0, 5.0)  # y, x, h, w
-    box_order: str = "yxhw"  # ssd-raw encodings: "yxhw" (TF Object Detection API) or "xywh"
+    box_order: str = "yxhw"  # ssd-raw: "yxhw"|"xywh" (TF coding, exp sizes) or "xyxy"|"yxyx" (corner offsets)
     score_activation: str = "sigmoid"  # ssd-raw scores: "sigmoid", "softmax" or "none" (already probabilities)
     background_class: bool = True  # ssd-raw: score column 0 is the background class
     class_agnostic_nms: bool = False

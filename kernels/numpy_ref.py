@@ -22,6 +22,7 @@ from accel.detections import Classification, Detections
 from accel.errors import KernelError
 from accel.frames import Frame, PixelFormat
 from accel.kernels import DecodeSpec, Geometry, InputSpec, ResizeMode
+from accel.kernels.decode import decode_raw
 from accel.plugins import Availability
 
 #: BT.601 limited range. Rows R, G, B; columns (Y - 16), (U - 128), (V - 128).
@@ -356,10 +357,8 @@ def classify_topk(
     return Classification(ids, v[ids].astype(np.float32), _label_tuple(ids, labels))
 
 
-def postprocess(
-    outputs: Mapping[str, np.ndarray], spec: DecodeSpec, geometry: Geometry
-) -> Detections | Classification:
-    """The reference post-processing of every family, shared by kernel sets that do not replace it."""
+def postprocess(outputs: Mapping[str, np.ndarray], spec: DecodeSpec, geometry: Geometry) -> Detections | Classification:
+    """The reference post-processing of every family (ssd-raw, yolov5, yolov8: ``kernels.decode``)."""
     labels = spec.labels or None
     if spec.family == "ssd":
         return ssd_detections(outputs["boxes"], outputs["classes"], outputs["scores"], outputs["count"],
@@ -367,7 +366,7 @@ def postprocess(
     if spec.family == "classifier":
         scale, zero_point = spec.quant.get("logits", (0.0, 0))
         return classify_topk(outputs["logits"], scale=scale, zero_point=zero_point, top_k=spec.top_k, labels=labels)
-    raise KernelError(f"the numpy kernels cannot post-process family {spec.family!r}")
+    return decode_raw(outputs, spec, geometry)  # a family it does not know raises KernelError
 
 
 class NumpyKernels:

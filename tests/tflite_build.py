@@ -2,10 +2,16 @@
 
 ``classifier(weights, bias)`` makes a float32 model: image [1, H, W, 3] -> RESHAPE [1, H*W*3] ->
 FULLY_CONNECTED -> logits [1, C]. Its outputs are computable by hand: ``W @ x.ravel() + b``.
+
+``detector(outputs)`` makes a model of any output layout: image [1, H, W, 3] (float32, uint8 or int8;
+quantized inputs are DEQUANTIZEd) -> MEAN over H, W -> [1, 3], then per output either FULLY_CONNECTED ->
+RESHAPE (-> SOFTMAX / LOGISTIC) (-> QUANTIZE), whose values are ``W @ mean_rgb + b`` (just ``b`` with the
+default zero weights), or a constant (int8 -> DEQUANTIZE) -> RESHAPE, like an anchor tensor.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import flatbuffers
@@ -71,3 +77,126 @@ def classifier(path: Path, weights: np.ndarray, bias: np.ndarray, hw: tuple[int,
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     path.write_bytes(bytes(builder.Output()))
     return path
+
+
+@dataclass(frozen=True)
+class Out:
+    """One output of ``detector``: its name, shape and values (``bias``: the FULLY_CONNECTED bias, or the
+    constant itself when ``const``). ``dtype``/``quant`` quantize it at the end (QUANTIZE op), ``activation``
+    ("softmax" / "logistic") runs before that; a ``const`` output with ``quant`` is stored int8 and
+    DEQUANTIZEd in the graph. ``weights`` [K, 3] multiply the image's mean R, G, B (0 by default)."""
+
+    name: str
+    shape: tuple[int, ...]
+    bias: np.ndarray
+    dtype: str = "float32"
+    quant: tuple[float, int] | None = None
+    activation: str = ""
+    const: bool = False
+    weights: np.ndarray | None = None
+
+
+class _Graph:
+    def __init__(self) -> None:
+        self.tensors: list[s.TensorT] = []
+        self.buffers: list[s.BufferT] = [_buffer()]
+        self.ops: list[s.OperatorT] = []
+        self.codes: list[int] = []
+
+    def tensor(self, name: str, shape: tuple[int, ...] | list[int], dtype: str, data: np.ndarray | None = None,
+               quant: tuple[float, int] | None = None) -> int:
+        self.buffers.append(_buffer(data))
+        t = _tensor(name, list(shape), _TYPES[dtype], len(self.buffers) - 1)
+        if quant is not None:
+            q = s.QuantizationParametersT()
+            q.scale, q.zeroPoint = [float(quant[0])], [int(quant[1])]
+            t.quantization = q
+        self.tensors.append(t)
+        return len(self.tensors) - 1
+
+    def op(self, code: int, inputs: list[int], outputs: list[int], options_type: int = 0,
+           options: object = None) -> None:
+        if code not in self.codes:
+            self.codes.append(code)
+        op = s.OperatorT()
+        op.opcodeIndex, op.inputs, op.outputs = self.codes.index(code), inputs, outputs
+        if options is not None:
+            op.builtinOptionsType, op.builtinOptions = options_type, options
+        self.ops.append(op)
+
+    def reshape(self, x: int, shape: tuple[int, ...], dtype: str, name: str,
+                quant: tuple[float, int] | None = None) -> int:
+        shape_t = self.tensor(f"{name}/shape", [len(shape)], "int32", np.array(shape, np.int32))
+        out = self.tensor(name, shape, dtype, quant=quant)
+        options = s.ReshapeOptionsT()
+        options.newShape = list(shape)
+        self.op(s.BuiltinOperator.RESHAPE, [x, shape_t], [out], s.BuiltinOptions.ReshapeOptions, options)
+        return out
+
+
+_TYPES = {"float32": s.TensorType.FLOAT32, "int32": s.TensorType.INT32, "uint8": s.TensorType.UINT8,
+          "int8": s.TensorType.INT8}
+
+
+def detector(path: Path, outputs: list[Out], hw: tuple[int, int] = (8, 8), input_dtype: str = "float32",
+             input_quant: tuple[float, int] = (1 / 255, 0), description: str = "test detector") -> Path:
+    """A model whose outputs are the given layouts with known values (see the module docstring)."""
+    g = _Graph()
+    h, w = hw
+    quantized = input_dtype != "float32"
+    image = g.tensor("image", (1, h, w, 3), input_dtype, quant=input_quant if quantized else None)
+    x = image
+    if quantized:
+        x = g.tensor("image/float", (1, h, w, 3), "float32")
+        g.op(s.BuiltinOperator.DEQUANTIZE, [image], [x])
+    axes = g.tensor("axes", [2], "int32", np.array([1, 2], np.int32))
+    mean = g.tensor("mean_rgb", (1, 3), "float32")
+    g.op(s.BuiltinOperator.MEAN, [x, axes], [mean], s.BuiltinOptions.ReducerOptions, s.ReducerOptionsT())
+    graph_outputs = [_output(g, mean, o) for o in outputs]
+    model = s.ModelT()
+    model.version, model.description = 3, description.encode()
+    model.operatorCodes = [_opcode(c) for c in g.codes]
+    sub = s.SubGraphT()
+    sub.tensors, sub.operators, sub.inputs, sub.outputs, sub.name = g.tensors, g.ops, [image], graph_outputs, b"main"
+    model.subgraphs, model.buffers = [sub], g.buffers
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    path.write_bytes(bytes(builder.Output()))
+    return path
+
+
+def _output(g: _Graph, mean: int, o: Out) -> int:
+    size = int(np.prod(o.shape))
+    bias = np.asarray(o.bias, np.float32).reshape(-1)
+    assert bias.size == size, (o.name, bias.size, size)
+    if o.const:
+        if o.quant is not None:
+            q = np.clip(np.round(bias / o.quant[0]) + o.quant[1], -128, 127).astype(np.int8)
+            stored = g.tensor(f"{o.name}/const", (size // o.shape[-1], o.shape[-1]), "int8", q, o.quant)
+            x = g.tensor(f"{o.name}/dequantized", (size // o.shape[-1], o.shape[-1]), "float32")
+            g.op(s.BuiltinOperator.DEQUANTIZE, [stored], [x])
+        else:
+            x = g.tensor(f"{o.name}/const", (size // o.shape[-1], o.shape[-1]), "float32", bias)
+        return g.reshape(x, o.shape, "float32", o.name)
+    weights = np.zeros((size, 3), np.float32) if o.weights is None else np.asarray(o.weights, np.float32)
+    wt = g.tensor(f"{o.name}/weights", (size, 3), "float32", weights)
+    bt = g.tensor(f"{o.name}/bias", (size,), "float32", bias)
+    flat = g.tensor(f"{o.name}/flat", (1, size), "float32")
+    g.op(s.BuiltinOperator.FULLY_CONNECTED, [mean, wt, bt], [flat], s.BuiltinOptions.FullyConnectedOptions,
+         s.FullyConnectedOptionsT())
+    last = o.quant is None and not o.activation
+    x = g.reshape(flat, o.shape, "float32", o.name if last else f"{o.name}/raw")
+    if o.activation:
+        y = g.tensor(o.name if o.quant is None else f"{o.name}/act", o.shape, "float32")
+        if o.activation == "softmax":
+            options = s.SoftmaxOptionsT()
+            options.beta = 1.0
+            g.op(s.BuiltinOperator.SOFTMAX, [x], [y], s.BuiltinOptions.SoftmaxOptions, options)
+        else:
+            g.op(s.BuiltinOperator.LOGISTIC, [x], [y])
+        x = y
+    if o.quant is not None:
+        y = g.tensor(o.name, o.shape, o.dtype, quant=o.quant)
+        g.op(s.BuiltinOperator.QUANTIZE, [x], [y])
+        x = y
+    return x
