@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from accel.errors import AccelError, ConfigError
@@ -62,6 +63,14 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("model", help="the .tflite file")
     i.add_argument("--family", default="auto", help="force the family (ssd, ssd-raw, yolov5, yolov8, classifier)")
     i.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    mo = sub.add_parser("models", help="architecture-faithful benchmark models (untrained; needs the build extra)")
+    msub = mo.add_subparsers(dest="models_command", metavar="ACTION", required=True)
+    msub.add_parser("list", help="the models `accel models build` can write")
+    mb = msub.add_parser("build", help="write a model: same ops, shapes and cost as the published one")
+    mb.add_argument("name", help="a name from `accel models list`")
+    mb.add_argument("--precision", default="fp32", help="fp32 | fp16 | int8, or several comma-separated")
+    mb.add_argument("--out", default="models", help="a .tflite path or a folder (default ./models)")
+    mb.add_argument("--seed", type=int, default=0, help="weight seed (default 0)")
     ds = sub.add_parser("dataset", help="datasets: write the synthetic scenes as a COCO dataset")
     dsub = ds.add_subparsers(dest="dataset_command", metavar="ACTION", required=True)
     synth = dsub.add_parser("synth", help="write synthetic scenes (PNG) and their boxes (COCO JSON) to a folder")
@@ -88,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     err = Console(stderr=True)
     try:
         handler = {"compare": _compare, "inspect": _inspect, "delegates": _delegates, "kernels": _kernels,
-                   "dataset": _dataset}
+                   "dataset": _dataset, "models": _models}
         return handler[args.command](args)
     except AccelError as exc:
         err.print(f"[bold red]accel: error:[/] {exc}", highlight=False, soft_wrap=True)
@@ -147,6 +156,33 @@ def _compare(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _models(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from accel import zoo
+
+    if args.models_command == "list":
+        t = Table(header_style="bold")
+        t.add_column("name")
+        t.add_column("twin of")
+        for name in zoo.NAMES:
+            t.add_row(name, zoo.describe(name))
+        Console().print(t)
+        return 0
+    precisions = _csv(args.precision)
+    bad = [p for p in precisions if p not in zoo.PRECISIONS]
+    if bad or not precisions:
+        raise ConfigError(f"option --precision: expected {', '.join(zoo.PRECISIONS)}, got {args.precision!r}")
+    out = args.out
+    if len(precisions) > 1 and out.endswith(".tflite"):
+        raise ConfigError("option --out: several precisions need a folder, not a .tflite path")
+    for precision in precisions:
+        path = zoo.build(args.name, precision, Path(out), seed=args.seed)
+        print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
+    return 0
+
+
 def _dataset(args: argparse.Namespace) -> int:
     import re
 
@@ -165,14 +201,21 @@ def _dataset(args: argparse.Namespace) -> int:
 def _inspect(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from accel.costs import model_costs
+    from accel.gpu_ops import gpu_support
     from accel.model import load_model
     from accel.report import model_table
 
-    info = load_model(args.model, args.family).to_json()
+    model = load_model(args.model, args.family)
+    info = model.to_json()
+    info["costs"] = model_costs(model.path).to_json()
+    info["gpu_delegate"] = gpu_support(model.ops)
     if args.json:
         print(json.dumps(info, indent=1))
         return 0
     console = Console()
+    if not console.is_terminal:
+        console = Console(width=120)
     for table in model_table(info):
         console.print(table)
     return 0

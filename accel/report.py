@@ -94,6 +94,15 @@ def model_table(info: dict[str, Any]) -> list[Table]:
     summary.add_row("sha256", info["sha256"])
     summary.add_row("family", info["family"])
     summary.add_row("parameters", f"{info['params'] / 1e6:.3f} M ({info['params']})")
+    costs = info.get("costs")
+    if costs:
+        summary.add_row("MACs", f"{costs['macs'] / 1e6:.1f} M ({costs['flops'] / 1e9:.3f} GFLOPs = 2 x MACs)")
+        if costs.get("other_flops"):
+            summary.add_row("other FLOPs", f"{costs['other_flops'] / 1e6:.1f} M (element-wise, pooling, activations)")
+    gpu = info.get("gpu_delegate")
+    if gpu:
+        summary.add_row("GPU delegate", f"{gpu['gpu_ops']}/{gpu['total_ops']} ops it can take"
+                        + ("" if gpu["fully_delegated"] else f"; on CPU: {', '.join(sorted(gpu['cpu']))}"))
     summary.add_row("ops", str(sum(info["ops"].values())))
     if info.get("description"):
         summary.add_row("description", info["description"])
@@ -112,6 +121,11 @@ def model_table(info: dict[str, Any]) -> list[Table]:
     ops = Table(title="op histogram", title_justify="left", header_style="bold")
     ops.add_column("op")
     ops.add_column("count", justify="right")
+    ops.add_column("MACs", justify="right")
+    ops.add_column("GPU delegate")
+    macs = (info.get("costs") or {}).get("macs_by_op", {})
+    on_gpu = (info.get("gpu_delegate") or {}).get("gpu", {})
     for name, count in sorted(info["ops"].items(), key=lambda kv: (-kv[1], kv[0])):
-        ops.add_row(name, str(count))
+        ops.add_row(name, str(count), f"{macs[name] / 1e6:.1f} M" if macs.get(name) else "",
+                    ("yes" if name in on_gpu else "no") if info.get("gpu_delegate") else "")
     return [summary, tensors, ops]

@@ -1,0 +1,287 @@
+"""Edit .tflite flatbuffers with the schema's object API: add or remove TFLite_Detection_PostProcess.
+
+* ``read_model`` / ``write_model``: bytes <-> ``ModelT`` (weights re-packed 16-byte aligned, file id ``TFL3``).
+* ``add_constant``: append a constant tensor (and its buffer) to a subgraph.
+* ``graft_postprocess``: append the detection post-process op to a network that ends in raw box encodings
+  [1, N, 4] and class scores [1, N, C(+1)], given the anchors [N, 4] (ycenter, xcenter, h, w; normalized)
+  and the op's options; its four outputs become the model's.
+* ``strip_postprocess``: the reverse. GPU delegates cannot run that custom op (and LiteRT's CompiledModel fails
+  on it), so users remove it: the model's outputs become the op's inputs (box encodings, class scores), decode
+  and NMS then happen outside. The anchors stay in the file as a constant tensor; its index and the op's
+  options are recorded in the model's metadata (``accel.postprocess``, JSON) and read back by ``read_anchors``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from accel.errors import ModelError
+
+try:
+    from ai_edge_litert import schema_py_generated as schema
+except ImportError:  # a build-only environment: TensorFlow ships the same generated module
+    from tensorflow.lite.python import schema_py_generated as schema  # type: ignore[no-redef]
+
+__all__ = ["POSTPROCESS_OP", "ROLES", "Stripped", "add_constant", "graft_postprocess", "read_anchors",
+           "read_model", "strip_postprocess", "write_model"]
+
+POSTPROCESS_OP = "TFLite_Detection_PostProcess"
+ROLES = ("boxes", "classes", "scores", "count")  # the op's output slots, in its fixed order
+OUTPUT_NAMES = {"boxes": "detection_boxes", "classes": "detection_classes", "scores": "detection_scores",
+                "count": "num_detections"}  # the TF Object Detection API's names
+METADATA_KEY = "accel.postprocess"
+_TYPES = {np.dtype("float32"): schema.TensorType.FLOAT32, np.dtype("uint8"): schema.TensorType.UINT8,
+          np.dtype("int8"): schema.TensorType.INT8, np.dtype("int32"): schema.TensorType.INT32,
+          np.dtype("float16"): schema.TensorType.FLOAT16, np.dtype("int64"): schema.TensorType.INT64}
+
+
+class _AlignedBufferT(schema.BufferT):  # type: ignore[misc]
+    """A BufferT whose bytes are packed 16-byte aligned, as TFLite's own writer does."""
+
+    @classmethod
+    def of(cls, data: Any = None, offset: int = 0, size: int = 0) -> _AlignedBufferT:
+        buffer = cls()
+        buffer.data = None if data is None else np.asarray(data, dtype=np.uint8).tobytes()
+        buffer.offset, buffer.size = offset, size
+        return buffer
+
+    def Pack(self, builder: Any) -> int:  # noqa: N802 - flatbuffers names it so
+        data = None
+        if self.data:
+            builder.StartVector(1, len(self.data), 16)
+            builder.head -= len(self.data)
+            builder.Bytes[builder.head : builder.head + len(self.data)] = self.data
+            data = builder.EndVector()
+        schema.BufferStart(builder)
+        if data is not None:
+            schema.BufferAddData(builder, data)
+        schema.BufferAddOffset(builder, self.offset)
+        schema.BufferAddSize(builder, self.size)
+        return int(schema.BufferEnd(builder))
+
+
+def read_model(data: bytes | str | Path) -> Any:
+    """Parse a .tflite file (path or bytes) into a mutable ``schema.ModelT``."""
+    buf = Path(data).read_bytes() if isinstance(data, (str, Path)) else bytes(data)
+    if len(buf) < 8 or buf[4:8] != b"TFL3":
+        raise ModelError("not a TFLite model (no 'TFL3' flatbuffer identifier); expected a .tflite file")
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAs(buf, 0))
+    model.buffers = [_AlignedBufferT.of(b.data, b.offset, b.size) for b in model.buffers]
+    return model
+
+
+def write_model(model: Any) -> bytes:
+    """Serialise a ``ModelT`` to .tflite bytes."""
+    import flatbuffers
+
+    model.buffers = [b if isinstance(b, _AlignedBufferT) else _AlignedBufferT.of(b.data, b.offset, b.size)
+                     for b in model.buffers]
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def add_constant(model: Any, name: str, value: np.ndarray, *, subgraph: int = 0,
+                 quantization: tuple[float, int] | None = None) -> int:
+    """Append a constant tensor holding ``value``; return its tensor index."""
+    value = np.ascontiguousarray(value)
+    if value.dtype not in _TYPES:
+        raise ModelError(f"add_constant {name!r}: dtype {value.dtype} unsupported; use one of "
+                         f"{', '.join(sorted(str(t) for t in _TYPES))}")
+    tensor = schema.TensorT()
+    tensor.name, tensor.shape, tensor.type = name, list(value.shape), _TYPES[value.dtype]
+    tensor.buffer = len(model.buffers)
+    if quantization is not None:
+        q = schema.QuantizationParametersT()
+        q.scale, q.zeroPoint = [float(quantization[0])], [int(quantization[1])]
+        tensor.quantization = q
+    model.buffers.append(_AlignedBufferT.of(np.frombuffer(value.tobytes(), np.uint8)))
+    graph = model.subgraphs[subgraph]
+    graph.tensors.append(tensor)
+    return len(graph.tensors) - 1
+
+
+def _opcode_name(model: Any, index: int) -> str:
+    oc = model.operatorCodes[index]
+    if max(oc.builtinCode, oc.deprecatedBuiltinCode) == schema.BuiltinOperator.CUSTOM:
+        return (oc.customCode or b"").decode() if isinstance(oc.customCode, bytes) else str(oc.customCode)
+    return ""
+
+
+def _resolve(model: Any, ref: int | str) -> int:
+    """A tensor index from an index, a signature output key or a tensor name."""
+    if isinstance(ref, int):
+        return ref
+    for sig in model.signatureDefs or []:
+        for m in sig.outputs or []:
+            if (m.name.decode() if isinstance(m.name, bytes) else m.name) == ref:
+                return int(m.tensorIndex)
+    for i, t in enumerate(model.subgraphs[0].tensors):
+        if (t.name.decode() if isinstance(t.name, bytes) else t.name) == ref:
+            return i
+    raise ModelError(f"no output or tensor named {ref!r} in the model")
+
+
+def graft_postprocess(model_bytes: bytes, anchors: np.ndarray, options: Mapping[str, Any], *,
+                      box_encodings: int | str, class_predictions: int | str,
+                      output_order: Sequence[str] = ROLES, description: str | None = None) -> bytes:
+    """Append TFLite_Detection_PostProcess; its outputs (named as ``OUTPUT_NAMES``) become the model's,
+    in ``output_order`` (a permutation of ``ROLES``). ``box_encodings`` / ``class_predictions`` name the op's
+    inputs by tensor index, signature output key or tensor name; ``anchors`` is float32 [N, 4]
+    (ycenter, xcenter, h, w), stored uint8-quantized when the box encodings are uint8."""
+    from flatbuffers import flexbuffers
+
+    model = read_model(model_bytes)
+    graph = model.subgraphs[0]
+    box_index, score_index = _resolve(model, box_encodings), _resolve(model, class_predictions)
+    n = graph.tensors[box_index].shape[1]
+    if anchors.shape != (n, 4):
+        raise ModelError(f"anchors: expected shape ({n}, 4) to match the box encodings, got {anchors.shape}")
+    box_type = graph.tensors[box_index].type
+    if box_type not in (schema.TensorType.FLOAT32, schema.TensorType.UINT8):
+        raise ModelError(f"box encodings have tensor type {box_type}; {POSTPROCESS_OP} takes float32 or uint8 "
+                         "(convert with uint8 or float outputs)")
+    if box_type == schema.TensorType.UINT8:
+        # With uint8 box encodings the op reads the anchors as uint8 too (as TF1 quantized exports store them).
+        lo, hi = min(0.0, float(anchors.min())), float(anchors.max())
+        scale = (hi - lo) / 255.0 or 1.0
+        zero_point = int(round(-lo / scale))
+        quantized = np.clip(np.round(anchors / scale) + zero_point, 0, 255).astype(np.uint8)
+        anchor_index = add_constant(model, "anchors", quantized, quantization=(scale, zero_point))
+    else:
+        anchor_index = add_constant(model, "anchors", anchors.astype(np.float32))
+    out = {}
+    for role in ROLES:
+        tensor = schema.TensorT()
+        tensor.name, tensor.type, tensor.buffer = OUTPUT_NAMES[role], schema.TensorType.FLOAT32, 0
+        graph.tensors.append(tensor)
+        out[role] = len(graph.tensors) - 1
+    code = schema.OperatorCodeT()
+    code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.CUSTOM
+    code.customCode, code.version = POSTPROCESS_OP, 1
+    model.operatorCodes.append(code)
+    op = schema.OperatorT()
+    op.opcodeIndex = len(model.operatorCodes) - 1
+    op.inputs, op.outputs = [box_index, score_index, anchor_index], [out[r] for r in ROLES]
+    op.customOptions = list(flexbuffers.Dumps(dict(options)))
+    op.customOptionsFormat = schema.CustomOptionsFormat.FLEXBUFFERS
+    graph.operators.append(op)
+    graph.outputs = [out[r] for r in output_order]
+    for sig in model.signatureDefs or []:
+        sig.outputs = []
+        for role in output_order:
+            entry = schema.TensorMapT()
+            entry.name, entry.tensorIndex = OUTPUT_NAMES[role], out[role]
+            sig.outputs.append(entry)
+    if description is not None:
+        model.description = description
+    return write_model(model)
+
+
+@dataclass(frozen=True)
+class Stripped:
+    """A model without its post-process op, and what is needed to decode its raw outputs."""
+
+    model: bytes
+    options: dict[str, Any]
+    anchors_index: int
+    anchors: np.ndarray  # float32 [N, 4]: ycenter, xcenter, h, w (normalized), dequantized if it was uint8
+
+
+def strip_postprocess(model_bytes: bytes) -> Stripped:
+    """Remove TFLite_Detection_PostProcess: outputs become box encodings [1,N,4] and class scores [1,N,C+1]."""
+    from flatbuffers import flexbuffers
+
+    model = read_model(model_bytes)
+    graph = model.subgraphs[0]
+    found = [i for i, op in enumerate(graph.operators) if _opcode_name(model, op.opcodeIndex) == POSTPROCESS_OP]
+    if len(found) != 1:
+        raise ModelError(f"expected one {POSTPROCESS_OP} op in the model, found {len(found)}")
+    op = graph.operators.pop(found[0])
+    box_index, score_index, anchor_index = (int(t) for t in op.inputs[:3])
+    raw = bytes(bytearray(op.customOptions)) if op.customOptions is not None else b""
+    options = {str(k): v for k, v in flexbuffers.Loads(raw).items()} if raw else {}
+    if not any(o.opcodeIndex == op.opcodeIndex for o in graph.operators):
+        _drop_opcode(model, op.opcodeIndex)
+    remap = _drop_tensors(model, {int(t) for t in op.outputs})
+    box_index, score_index, anchor_index = remap[box_index], remap[score_index], remap[anchor_index]
+    graph.outputs = [box_index, score_index]
+    for sig in model.signatureDefs or []:
+        sig.outputs = []
+        for key, index in (("box_encodings", box_index), ("class_predictions", score_index)):
+            entry = schema.TensorMapT()
+            entry.name, entry.tensorIndex = key, index
+            sig.outputs.append(entry)
+    _set_metadata(model, {"anchors_tensor": anchor_index, "postprocess_options": options})
+    data = write_model(model)
+    return Stripped(data, options, anchor_index, read_anchors(data))
+
+
+def read_anchors(model_bytes: bytes) -> np.ndarray:
+    """The anchors [N, 4] (float32) recorded by ``strip_postprocess`` in a stripped model."""
+    m = schema.Model.GetRootAs(model_bytes, 0)
+    for i in range(m.MetadataLength()):
+        entry = m.Metadata(i)
+        if (entry.Name() or b"").decode() == METADATA_KEY:
+            info = json.loads(m.Buffers(entry.Buffer()).DataAsNumpy().tobytes())
+            return _tensor_value(m, m.Subgraphs(0).Tensors(int(info["anchors_tensor"])))
+    raise ModelError(f"no {METADATA_KEY} metadata: the model was not stripped by accel.tflite_edit")
+
+
+def _tensor_value(m: Any, t: Any) -> np.ndarray:
+    dtype = {schema.TensorType.FLOAT32: np.float32, schema.TensorType.UINT8: np.uint8}.get(t.Type())
+    if dtype is None:
+        raise ModelError(f"anchors tensor has type {t.Type()}; expected float32 or uint8")
+    value = np.frombuffer(m.Buffers(t.Buffer()).DataAsNumpy().tobytes(), dtype).reshape(t.ShapeAsNumpy())
+    q = t.Quantization()
+    if dtype is np.uint8 and q is not None and q.ScaleLength():
+        return ((value.astype(np.float32) - float(q.ZeroPoint(0))) * float(q.Scale(0))).astype(np.float32)
+    return value.astype(np.float32)
+
+
+def _set_metadata(model: Any, info: Mapping[str, Any]) -> None:
+    model.metadata = [e for e in (model.metadata or []) if e.name not in (METADATA_KEY, METADATA_KEY.encode())]
+    entry = schema.MetadataT()
+    entry.name, entry.buffer = METADATA_KEY, len(model.buffers)
+    model.buffers.append(_AlignedBufferT.of(np.frombuffer(json.dumps(info, default=float).encode(), np.uint8)))
+    model.metadata.append(entry)
+
+
+def _drop_opcode(model: Any, index: int) -> None:
+    model.operatorCodes.pop(index)
+    for graph in model.subgraphs:
+        for op in graph.operators:
+            if op.opcodeIndex > index:
+                op.opcodeIndex -= 1
+
+
+def _drop_tensors(model: Any, drop: set[int]) -> dict[int, int]:
+    """Remove tensors of subgraph 0 that no op reads or writes any more; return old -> new indices."""
+    graph = model.subgraphs[0]
+    remap: dict[int, int] = {}
+    kept: list[Any] = []
+    for i, t in enumerate(graph.tensors):
+        if i not in drop:
+            remap[i] = len(kept)
+            kept.append(t)
+    graph.tensors = kept
+
+    def fix(indices: Any) -> list[int]:
+        return [remap[int(i)] if int(i) >= 0 else int(i) for i in indices if int(i) not in drop]
+
+    for op in graph.operators:
+        op.inputs, op.outputs = fix(op.inputs), fix(op.outputs)
+        if op.intermediates is not None:
+            op.intermediates = fix(op.intermediates)
+    graph.inputs, graph.outputs = fix(graph.inputs), fix(graph.outputs)
+    for sig in model.signatureDefs or []:
+        if sig.subgraphIndex == 0:
+            for m in (sig.inputs or []) + (sig.outputs or []):
+                m.tensorIndex = remap.get(int(m.tensorIndex), m.tensorIndex)
+    return remap
