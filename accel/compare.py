@@ -19,7 +19,7 @@ from accel.config import Config, option_where
 from accel.delegates import Variant, get_delegate
 from accel.errors import AccelError, ConfigError, DelegateError, KernelError, SourceError
 from accel.frames import Frame, PixelFormat
-from accel.labels import load_labels
+from accel.labels import find_labels, load_labels
 from accel.machine import machine_info
 from accel.model import ModelInfo, default_model_path, load_model
 from accel.pipeline import Settings, failure, get_kernels, run_variant
@@ -130,13 +130,11 @@ def _check_labels(labels: tuple[str, ...], model: ModelInfo, config: Config) -> 
                           "(a labels file with a background line '???' or 'background' first is counted without it)")
 
 
-def _labels(config: Config, model_path: Path) -> tuple[str, ...]:
+def _labels(config: Config, model: ModelInfo) -> tuple[tuple[str, ...], str]:
+    """The labels file given, else labels found with the model (embedded, or beside it)."""
     if config.model["labels"]:
-        return load_labels(config.model["labels"])
-    if model_path == default_model_path():
-        return load_labels(model_path.with_name("default_detector_labels.txt"))
-    return ()
-
+        return load_labels(config.model["labels"]), config.model["labels"]
+    return find_labels(model.path, model.num_classes)
 
 def compare(config: Config, *, on_event: Event | None = None, isolate: bool = True,
             result_path: str | Path | None = None) -> tuple[dict[str, Any], Path]:
@@ -145,11 +143,12 @@ def compare(config: Config, *, on_event: Event | None = None, isolate: bool = Tr
     the_plan = plan(config)
     model_path = Path(config.model["path"]) if config.model["path"] else default_model_path()
     model = load_model(model_path, config.model["family"])
+    labels, labels_from = _labels(config, model)
     p = config.pipeline
     settings = Settings(frames=p["frames"], seconds=p["seconds"], warmup=p["warmup"],
                         score_threshold=p["score_threshold"], top_k=p["top_k"], resize=p["resize"], fill=p["fill"],
                         input_range=config.model["input_range"], save_detections=config.output["save_detections"],
-                        labels=_labels(config, model_path), timeout_s=p["timeout_s"],
+                        labels=labels, timeout_s=p["timeout_s"],
                         iou_threshold=config.decode["iou_threshold"], max_detections=config.decode["max_detections"],
                         decode=dict(config.decode))
     _check_labels(settings.labels, model, config)
@@ -180,7 +179,7 @@ def compare(config: Config, *, on_event: Event | None = None, isolate: bool = Tr
     writer = ResultWriter(path, {
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": machine_info(),
-        "model": model.to_json(),
+        "model": {**model.to_json(), "labels": list(labels), "labels_from": labels_from},
         "config": config.to_json(),
         "source": {**described, "replay": not p["live"], "distinct_frames": len(frames), "capture_ms": capture_ms},
         **({"dataset": {"root": str(dataset.root), "annotations": str(dataset.annotations),
