@@ -47,7 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--seconds", type=float, help="measured seconds per variant, at least (default 2)")
     c.add_argument("--warmup", type=int, help="unmeasured warm-up frames per variant (default 10)")
     c.add_argument("--delegates", type=_csv, help="only these delegates, comma-separated (e.g. xnnpack,null)")
-    c.add_argument("--threads", type=_csv_ints, help="thread counts for xnnpack, comma-separated (e.g. 1,2,4)")
+    c.add_argument("--threads", type=_csv_ints,
+                   help="thread counts for xnnpack and litert-cpu, comma-separated (e.g. 1,2,4)")
     c.add_argument("--kernels", type=_csv, help="kernel sets to cross with every variant (e.g. numpy,opencv)")
     c.add_argument("--resize", choices=["auto", "stretch", "letterbox"],
                    help="how frames are fitted to the input (auto: letterbox for YOLO, stretch otherwise)")
@@ -126,8 +127,9 @@ def _compare(args: argparse.Namespace) -> int:
     if args.threads is not None:
         if not args.threads or min(args.threads) < 1:
             raise ConfigError(f"option --threads: expected integers >= 1, got {args.threads}")
-        if "xnnpack" in config.delegates:
-            config.delegates["xnnpack"]["threads"] = args.threads
+        for name in ("xnnpack", "litert-cpu"):
+            if name in config.delegates:
+                config.delegates[name]["threads"] = args.threads
     console = Console()
     if not console.is_terminal:  # logs and pipes: don't squeeze the table into 80 columns
         console = Console(width=150)

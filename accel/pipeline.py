@@ -192,6 +192,9 @@ def _measure(model: ModelInfo, variant: Variant, kernels: KernelSet, frames: lis
             td = time.perf_counter()
             for stage, dt in zip(_STAGES, (capture_s, tb - ta, tc - tb, td - tc), strict=True):
                 timings[stage].append(dt)
+            invoke_s = getattr(runner, "last_invoke_s", None)
+            if invoke_s is not None:
+                timings.setdefault("invoke", []).append(invoke_s)
             if len(detections) < settings.save_detections and frame.index not in detections:
                 detections[frame.index] = result.to_json()
             n += 1
@@ -225,10 +228,10 @@ def _measure(model: ModelInfo, variant: Variant, kernels: KernelSet, frames: lis
         "fps": n / wall if wall > 0 else 0.0,
         "fps_stages": sorted(loop_stages),
         "inference_fps": 1.0 / inference_mean if inference_mean > 0 else 0.0,
-        "stages": {s: stats_ms(timings[s]) for s in _STAGES},
+        "stages": {s: stats_ms(v) for s, v in timings.items()},
         "usage": usage,
         "detections": {str(k): v for k, v in detections.items()},
-        "raw_ms": {s: [round(v * 1e3, 4) for v in timings[s]] for s in _STAGES},
+        "raw_ms": {s: [round(x * 1e3, 4) for x in v] for s, v in timings.items()},
     }
 
 

@@ -70,6 +70,8 @@ class Runner(Protocol):
 
     placement: Placement
     runtime: str  # e.g. "ai-edge-litert 2.3.0"
+    # Optional: seconds the runtime call itself took in the last run (no input/output copies), recorded as
+    # the "invoke" stage when a runner provides it.
 
     def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]: ...
 

@@ -8,6 +8,7 @@ which one ran is recorded in every result. The Interpreter applies XNNPACK by de
 from __future__ import annotations
 
 import os
+import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -94,7 +95,9 @@ class InterpreterRunner:
         it = self._it
         for index, tensor in zip(self._inputs, inputs, strict=False):
             it.set_tensor(index, tensor)
+        t0 = time.perf_counter()
         it.invoke()
+        self.last_invoke_s = time.perf_counter() - t0
         return [it.get_tensor(i) for i in self._outputs]
 
     def close(self) -> None:

@@ -1,0 +1,99 @@
+"""LiteRT's new API, ``CompiledModel``, on the CPU: ``litert-cpu``.
+
+It is what LiteRT's own ``benchmark_litert_model.py`` times, and the API whose GPU accelerator a later
+backend uses. Input and output buffers are created once and reused; outputs come back in the graph's
+output order (matched by tensor index, not by signature key order).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from accel.delegates import Placement, Variant
+from accel.delegates.litert import _check_keys, _threads_option
+from accel.errors import ConfigError, DelegateError, ModelError
+from accel.model import ModelInfo
+from accel.plugins import Availability
+
+_KERNEL_MODES = ("xnnpack", "reference", "builtin")
+
+
+class CompiledModelRunner:
+    """A model compiled for the CPU with ``CompiledModel``."""
+
+    def __init__(self, model: ModelInfo, *, threads: int, kernel_mode: str) -> None:
+        from importlib import metadata
+
+        from ai_edge_litert.compiled_model import CompiledModel
+        from ai_edge_litert.cpu_kernel_mode import CpuKernelMode
+        from ai_edge_litert.hardware_accelerator import HardwareAccelerator
+        from ai_edge_litert.options import CpuOptions, Options
+
+        self.runtime = f"ai-edge-litert {metadata.version('ai-edge-litert')} CompiledModel"
+        options = Options(hardware_accelerators=HardwareAccelerator.CPU,
+                          cpu_options=CpuOptions(num_threads=threads,
+                                                 kernel_mode=CpuKernelMode[kernel_mode.upper()]))
+        try:
+            self._m = CompiledModel.from_file(str(model.path), options=options)
+            self._sig = next(iter(self._m.get_signature_list()))
+            ins = self._m.get_input_tensor_details(self._sig)
+            outs = self._m.get_output_tensor_details(self._sig)
+        except (RuntimeError, ValueError, StopIteration) as exc:
+            raise ModelError(f"LiteRT CompiledModel cannot load {model.path.name}: {exc}") from exc
+        by_index = {d["index"]: name for name, d in outs.items()}
+        missing = [t.name for t in model.outputs if t.index not in by_index]
+        if missing or len(ins) != len(model.inputs):
+            raise DelegateError(f"{model.path.name}: its signature does not expose the graph outputs {missing}")
+        self._in_names = list(ins)
+        self._out = [(by_index[t.index], int(np.prod(outs[by_index[t.index]]["shape"])), t.dtype,
+                      tuple(outs[by_index[t.index]]["shape"])) for t in model.outputs]
+        self._in_bufs = {n: self._m.create_input_buffer_by_name(self._sig, n) for n in self._in_names}
+        self._out_bufs = {n: self._m.create_output_buffer_by_name(self._sig, n) for n, *_ in self._out}
+        full = bool(self._m.is_fully_accelerated())
+        self.placement = Placement("litert-cpu", model.op_count, model.op_count, {},
+                                   f"CompiledModel CPU, kernel mode {kernel_mode}, is_fully_accelerated={full}")
+
+    def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        for name, tensor in zip(self._in_names, inputs, strict=False):
+            self._in_bufs[name].write(tensor)
+        t0 = time.perf_counter()
+        self._m.run_by_name(self._sig, self._in_bufs, self._out_bufs)
+        self.last_invoke_s = time.perf_counter() - t0
+        return [self._out_bufs[n].read(size, dtype).reshape(shape) for n, size, dtype, shape in self._out]
+
+    def close(self) -> None:
+        if getattr(self, "_m", None) is not None:
+            self._m.close()
+            self._m = None
+
+
+class LiteRtCpuDelegate:
+    """LiteRT ``CompiledModel`` on the CPU, swept over thread counts."""
+
+    name = "litert-cpu"
+    summary = "LiteRT CompiledModel API on the CPU (what benchmark_litert_model.py times)"
+
+    def probe(self) -> Availability:
+        try:
+            from ai_edge_litert import compiled_model  # noqa: F401
+        except ImportError as exc:
+            return Availability.no(f"ai-edge-litert's CompiledModel does not import ({exc}): "
+                                   "pip install ai-edge-litert")
+        return Availability.yes("ai-edge-litert CompiledModel")
+
+    def variants(self, options: Mapping[str, Any]) -> list[Variant]:
+        key = f"delegates.{self.name}"
+        _check_keys(options, key, {"threads", "kernel_mode"})
+        mode = options.get("kernel_mode", "xnnpack")
+        if mode not in _KERNEL_MODES:
+            raise ConfigError(f"{key}.kernel_mode: expected one of {', '.join(_KERNEL_MODES)}, got {mode!r}")
+        extra = (("kernel_mode", mode),) if mode != "xnnpack" else ()
+        return [Variant(self.name, (("threads", t), *extra)) for t in _threads_option(options, key)]
+
+    def open(self, model: ModelInfo, variant: Variant) -> CompiledModelRunner:
+        return CompiledModelRunner(model, threads=variant.option("threads"),
+                                   kernel_mode=variant.option("kernel_mode", "xnnpack"))
