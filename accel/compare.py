@@ -45,7 +45,7 @@ def plan(config: Config) -> Plan:
     kernel_sets = []
     for name in config.pipeline["kernels"]:
         try:
-            get_kernels(name)
+            get_kernels(name, config.kernels.get(name))
             kernel_sets.append(name)
         except KernelError as exc:
             if "unknown kernel set" in str(exc):
@@ -150,7 +150,7 @@ def compare(config: Config, *, on_event: Event | None = None, isolate: bool = Tr
                         input_range=config.model["input_range"], save_detections=config.output["save_detections"],
                         labels=labels, timeout_s=p["timeout_s"],
                         iou_threshold=config.decode["iou_threshold"], max_detections=config.decode["max_detections"],
-                        decode=dict(config.decode))
+                        decode=dict(config.decode), kernel_options=config.kernels)
     _check_labels(settings.labels, model, config)
     dataset, classes = None, {}
     if config.accuracy["dataset"]:

@@ -106,12 +106,13 @@ class Config:
     accuracy: dict[str, Any]
     output: dict[str, Any]
     delegates: dict[str, dict[str, Any]]
+    kernels: dict[str, dict[str, Any]] = field(default_factory=dict)  # [kernels.NAME] constructor options
     source_file: str = ""
     origins: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {"model": self.model, "pipeline": self.pipeline, "decode": self.decode,
-                "accuracy": self.accuracy, "output": self.output,
+                "accuracy": self.accuracy, "output": self.output, "kernels": self.kernels,
                 "delegates": self.delegates, "config_file": self.source_file}
 
 
@@ -211,7 +212,7 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
         data, text = _read_file(p)
         where = _Where(p, text)
 
-    known_sections = [*_SCHEMA, "delegates"]
+    known_sections = [*_SCHEMA, "delegates", "kernels"]
     for section in data:
         if section not in known_sections:
             raise ConfigError(f"{where(section)}: unknown section; known: {', '.join(known_sections)}")
@@ -227,6 +228,9 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
                            for k, spec in keys.items()}
 
     delegates = _delegate_tables(data.get("delegates", {}), where)
+    kernel_options = data.get("kernels", {})
+    if not isinstance(kernel_options, dict) or not all(isinstance(v, dict) for v in kernel_options.values()):
+        raise ConfigError(f"{where('kernels')}: expected tables like [kernels.opencl]")
     origins: dict[str, str] = {}
     only: list[str] | None = None
     for name, dotted in ENV_VARS.items():
@@ -250,8 +254,7 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
     if only is not None:
         delegates = {n: dict(delegates.get(n, {})) for n in only}
     return Config(values["model"], values["pipeline"], values["decode"], values["accuracy"], values["output"],
-                  delegates,
-                  str(chosen or ""), origins)
+                  delegates, {k: dict(v) for k, v in kernel_options.items()}, str(chosen or ""), origins)
 
 
 def _delegate_tables(raw: Any, where: _Where) -> dict[str, dict[str, Any]]:

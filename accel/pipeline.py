@@ -6,6 +6,7 @@ takes down only its own variant.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ import numpy as np
 from accel.anchors import ssd_raw_anchors
 from accel.delegates import Variant, get_delegate
 from accel.detections import Classification, Detections
-from accel.errors import AccelError, KernelError
+from accel.errors import AccelError, ConfigError, KernelError
 from accel.frames import Frame
 from accel.kernels import REGISTRY as KERNELS
 from accel.kernels import DecodeSpec, InputSpec, KernelSet, ResizeMode
@@ -48,6 +49,7 @@ class Settings:
     live_source: Any = None  # a SourceSpec when each variant pulls frames from the source itself
     timeout_s: float = 600.0
     decode: dict[str, Any] = field(default_factory=dict)  # the [decode] table of accel.toml
+    kernel_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # [kernels.NAME] tables
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -83,15 +85,21 @@ def _snap_range(lo: float, hi: float) -> tuple[float, float]:
     return min(_RANGES.values(), key=lambda r: abs(r[0] - lo) + abs(r[1] - hi))
 
 
-def get_kernels(name: str) -> KernelSet:
-    """The kernel set ``name``, or ``KernelError`` saying why it cannot run here."""
+def get_kernels(name: str, options: dict[str, Any] | None = None) -> KernelSet:
+    """The kernel set ``name`` built with its ``[kernels.NAME]`` options, or ``KernelError`` saying why it
+    cannot run here (``ConfigError`` for an option it does not take)."""
     try:
         factory = KERNELS.load(name)
     except LookupError:
         raise KernelError(f"unknown kernel set {name!r}; known: {', '.join(KERNELS.names())}") from None
     except ImportError as exc:
         raise KernelError(str(exc)) from exc
-    kernels: KernelSet = factory()
+    try:
+        kernels: KernelSet = factory(**(options or {}))
+    except TypeError as exc:
+        found = re.search(r"unexpected keyword argument '(\w+)'", str(exc))
+        key = found.group(1) if found else next(iter(options or {}), None) if "no arguments" in str(exc) else None
+        raise ConfigError(f"kernels.{name}: unknown option {key!r}" if key else f"kernels.{name}: {exc}") from None
     available = kernels.probe()
     if not available.ok:
         raise KernelError(f"kernel set {name!r} is unavailable: {available.reason}")
@@ -132,7 +140,7 @@ def run_variant(model: ModelInfo, variant: Variant, kernels_name: str, frames: l
                 settings: Settings, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Measure one (delegate variant, kernel set) pair. Raises ``AccelError`` on failure; the caller
     records it and goes on."""
-    kernels = get_kernels(kernels_name)
+    kernels = get_kernels(kernels_name, settings.kernel_options.get(kernels_name))
     source = None
     if settings.live_source is not None:
         from accel.sources import open_source
@@ -174,6 +182,7 @@ def _measure(model: ModelInfo, variant: Variant, kernels: KernelSet, frames: lis
             _postprocess(model, kernels, runner.run([tensor]), geometry, dspec)
 
         timings: dict[str, list[float]] = {s: [] for s in _STAGES}
+        split = getattr(kernels, "last_timings", None)
         detections: dict[int, Any] = {}
         meter = UsageMeter()
         meter.start()
@@ -186,12 +195,18 @@ def _measure(model: ModelInfo, variant: Variant, kernels: KernelSet, frames: lis
             ta = time.perf_counter()
             tensor, geometry = kernels.preprocess(frame, spec)
             tb = time.perf_counter()
+            if split is not None:
+                for key, value in split().items():
+                    timings.setdefault(f"preprocess_{key[:-3]}", []).append(value / 1e3)
             outs = runner.run([tensor])
             tc = time.perf_counter()
             result = _postprocess(model, kernels, outs, geometry, dspec)
             td = time.perf_counter()
             for stage, dt in zip(_STAGES, (capture_s, tb - ta, tc - tb, td - tc), strict=True):
                 timings[stage].append(dt)
+            if split is not None:  # kernel sets that run on a device: transfers apart from kernel time
+                for key, value in split().items():
+                    timings.setdefault(f"postprocess_{key[:-3]}", []).append(value / 1e3)
             invoke_s = getattr(runner, "last_invoke_s", None)
             if invoke_s is not None:
                 timings.setdefault("invoke", []).append(invoke_s)
@@ -216,6 +231,7 @@ def _measure(model: ModelInfo, variant: Variant, kernels: KernelSet, frames: lis
         "delegate": variant.delegate,
         "options": dict(variant.options),
         "kernels": kernels.name,
+        "kernels_info": kernels.describe() if hasattr(kernels, "describe") else {},
         "status": "ok",
         "runtime": runner.runtime,
         "placement": runner.placement.to_json(),

@@ -107,3 +107,30 @@ def test_delegates_lists_every_backend(tmp_path: Path) -> None:
     rows = {r["name"]: r for r in json.loads(proc.stdout)}
     assert {"cpu-reference", "xnnpack", "null"} <= set(rows)
     assert rows["xnnpack"]["available"] is True
+
+
+def test_kernel_set_options_from_config(tmp_path: Path) -> None:
+    (tmp_path / "accel.toml").write_text("[kernels.numpy]\nthreads = 2\n")
+    proc = accel("compare", "--frames", "2", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "kernels.numpy: unknown option 'threads'" in _one_error_line(proc)
+
+
+@pytest.mark.opencl
+def test_opencl_device_from_config_and_transfer_split(tmp_path: Path) -> None:
+    from accel.pipeline import get_kernels
+
+    try:
+        ks = get_kernels("opencl")
+        device = ks.describe()["device"]  # type: ignore[attr-defined]
+    except Exception as exc:  # no pyopencl or no device here
+        pytest.skip(f"no OpenCL device: {exc}")
+    (tmp_path / "accel.toml").write_text(f'[kernels.opencl]\ndevice = "{device[:6]}"\n[pipeline]\n'
+                                         'kernels = ["opencl"]\n[delegates.cpu-reference]\nenabled = false\n')
+    out = tmp_path / "r.json"
+    proc = accel("compare", "--frames", "3", "--seconds", "0", "--threads", "1", "--json", str(out), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    v = json.loads(out.read_text())["variants"][0]
+    assert v["kernels_info"]["device"] == device
+    assert {"preprocess_upload", "preprocess_kernel", "preprocess_download"} <= set(v["stages"])
+    assert "postprocess_kernel" not in v["stages"]  # the ssd family is decoded by the numpy reference

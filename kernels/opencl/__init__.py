@@ -141,6 +141,8 @@ class OpenClKernels:
     ) -> Detections | Classification:
         """Raw outputs by role -> answers: ssd-raw and YOLO on the device, ssd and classifier by numpy."""
         if spec.family not in _post.DEVICE_FAMILIES:
+            if self._runtime is not None:  # nothing ran on the device: no transfer or kernel time to report
+                self._runtime.timings = {}
             return numpy_postprocess(outputs, spec, geometry)
         rt = self.runtime
         rt.begin()
