@@ -41,11 +41,11 @@ _TYPES = {np.dtype("float32"): schema.TensorType.FLOAT32, np.dtype("uint8"): sch
           np.dtype("float16"): schema.TensorType.FLOAT16, np.dtype("int64"): schema.TensorType.INT64}
 
 
-class _AlignedBufferT(schema.BufferT):  # type: ignore[misc]
+class AlignedBuffer(schema.BufferT):  # type: ignore[misc]
     """A BufferT whose bytes are packed 16-byte aligned, as TFLite's own writer does."""
 
     @classmethod
-    def of(cls, data: Any = None, offset: int = 0, size: int = 0) -> _AlignedBufferT:
+    def of(cls, data: Any = None, offset: int = 0, size: int = 0) -> AlignedBuffer:
         buffer = cls()
         buffer.data = None if data is None else np.asarray(data, dtype=np.uint8).tobytes()
         buffer.offset, buffer.size = offset, size
@@ -53,7 +53,7 @@ class _AlignedBufferT(schema.BufferT):  # type: ignore[misc]
 
     def Pack(self, builder: Any) -> int:  # noqa: N802 - flatbuffers names it so
         data = None
-        if self.data:
+        if self.data is not None:
             builder.StartVector(1, len(self.data), 16)
             builder.head -= len(self.data)
             builder.Bytes[builder.head : builder.head + len(self.data)] = self.data
@@ -72,7 +72,7 @@ def read_model(data: bytes | str | Path) -> Any:
     if len(buf) < 8 or buf[4:8] != b"TFL3":
         raise ModelError("not a TFLite model (no 'TFL3' flatbuffer identifier); expected a .tflite file")
     model = schema.ModelT.InitFromObj(schema.Model.GetRootAs(buf, 0))
-    model.buffers = [_AlignedBufferT.of(b.data, b.offset, b.size) for b in model.buffers]
+    model.buffers = [AlignedBuffer.of(b.data, b.offset, b.size) for b in model.buffers]
     return model
 
 
@@ -80,7 +80,7 @@ def write_model(model: Any) -> bytes:
     """Serialise a ``ModelT`` to .tflite bytes."""
     import flatbuffers
 
-    model.buffers = [b if isinstance(b, _AlignedBufferT) else _AlignedBufferT.of(b.data, b.offset, b.size)
+    model.buffers = [b if isinstance(b, AlignedBuffer) else AlignedBuffer.of(b.data, b.offset, b.size)
                      for b in model.buffers]
     builder = flatbuffers.Builder(1024)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
@@ -101,7 +101,7 @@ def add_constant(model: Any, name: str, value: np.ndarray, *, subgraph: int = 0,
         q = schema.QuantizationParametersT()
         q.scale, q.zeroPoint = [float(quantization[0])], [int(quantization[1])]
         tensor.quantization = q
-    model.buffers.append(_AlignedBufferT.of(np.frombuffer(value.tobytes(), np.uint8)))
+    model.buffers.append(AlignedBuffer.of(np.frombuffer(value.tobytes(), np.uint8)))
     graph = model.subgraphs[subgraph]
     graph.tensors.append(tensor)
     return len(graph.tensors) - 1
@@ -249,7 +249,7 @@ def _set_metadata(model: Any, info: Mapping[str, Any]) -> None:
     model.metadata = [e for e in (model.metadata or []) if e.name not in (METADATA_KEY, METADATA_KEY.encode())]
     entry = schema.MetadataT()
     entry.name, entry.buffer = METADATA_KEY, len(model.buffers)
-    model.buffers.append(_AlignedBufferT.of(np.frombuffer(json.dumps(info, default=float).encode(), np.uint8)))
+    model.buffers.append(AlignedBuffer.of(np.frombuffer(json.dumps(info, default=float).encode(), np.uint8)))
     model.metadata.append(entry)
 
 

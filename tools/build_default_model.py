@@ -52,6 +52,8 @@ except ImportError:  # a build-only environment: TensorFlow ships the same gener
 
 import train_default_model as training  # tools/ is on sys.path when this file runs as a script
 
+from accel.tflite_edit import AlignedBuffer  # buffers packed 16-byte aligned, as TFLite's writer does
+
 IMAGE_SIZE = 320
 FEATURE_MAPS = (20, 10)  # strides 16 and 32
 SCALES = (0.1, 0.3, 0.6)  # anchor size per feature map (plus one beyond the last, for the 2nd scale)
@@ -210,38 +212,13 @@ def convert_int8(model: Any, calibration: np.ndarray) -> bytes:
         return bytes(converter.convert())
 
 
-class _AlignedBufferT(schema.BufferT):  # type: ignore[misc]
-    """A BufferT whose bytes are packed 16-byte aligned, as TFLite's own writer does."""
-
-    @classmethod
-    def of(cls, data: Any = None, offset: int = 0, size: int = 0) -> _AlignedBufferT:
-        buffer = cls()
-        buffer.data = None if data is None else np.asarray(data, dtype=np.uint8).tobytes()
-        buffer.offset, buffer.size = offset, size
-        return buffer
-
-    def Pack(self, builder: Any) -> int:  # flatbuffers names it so
-        data = None
-        if self.data is not None:
-            builder.StartVector(1, len(self.data), 16)
-            builder.head -= len(self.data)
-            builder.Bytes[builder.head : builder.head + len(self.data)] = self.data
-            data = builder.EndVector()
-        schema.BufferStart(builder)
-        if data is not None:
-            schema.BufferAddData(builder, data)
-        schema.BufferAddOffset(builder, self.offset)
-        schema.BufferAddSize(builder, self.size)
-        return int(schema.BufferEnd(builder))
-
-
 def graft_postprocess(tflite: bytes, anchors: np.ndarray, description: str) -> bytes:
     """Append TFLite_Detection_PostProcess to the converted model and make its outputs the model's."""
     import flatbuffers
     from flatbuffers import flexbuffers
 
     model = schema.ModelT.InitFromObj(schema.Model.GetRootAs(tflite, 0))
-    model.buffers = [_AlignedBufferT.of(b.data, b.offset, b.size) for b in model.buffers]
+    model.buffers = [AlignedBuffer.of(b.data, b.offset, b.size) for b in model.buffers]
     graph = model.subgraphs[0]
     signature = model.signatureDefs[0]
     raw = {m.name.decode(): m.tensorIndex for m in signature.outputs}  # keys of the Keras outputs
@@ -255,7 +232,7 @@ def graft_postprocess(tflite: bytes, anchors: np.ndarray, description: str) -> b
         tensor.buffer = 0  # buffer 0 is the schema's empty sentinel
         if data is not None:
             tensor.buffer = len(model.buffers)
-            model.buffers.append(_AlignedBufferT.of(np.frombuffer(data.astype("<f4").tobytes(), np.uint8)))
+            model.buffers.append(AlignedBuffer.of(np.frombuffer(data.astype("<f4").tobytes(), np.uint8)))
         graph.tensors.append(tensor)
         return len(graph.tensors) - 1
 
