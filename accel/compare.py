@@ -189,13 +189,22 @@ def compare(config: Config, *, on_event: Event | None = None, isolate: bool = Tr
     for record in the_plan.skipped:
         writer.add(record)
         emit("skipped", record)
+    prepared: dict[str, ModelInfo] = {}
     for i, (variant, kernels) in enumerate(the_plan.runs):
         emit("start", {"variant": variant.label, "kernels": kernels, "index": i, "total": len(the_plan.runs)})
 
         def progress(n: int, total: int, _label: str = variant.label) -> None:
             emit("progress", {"variant": _label, "n": n, "total": total})
 
-        record = _run_one(model, variant, kernels, frames, settings, progress, isolate)
+        try:
+            ran = _model_for(variant.delegate, model, prepared)
+        except AccelError as exc:
+            ran, record = None, failure(variant, kernels, exc)
+        if ran is not None:
+            record = _run_one(ran, variant, kernels, frames, settings, progress, isolate)
+            if ran is not model:
+                record["model_ran"] = {"path": str(ran.path), "sha256": ran.sha256, "family": ran.family.value,
+                                       "why": f"{variant.delegate} runs the network without its post-process op"}
         writer.add(record)
         emit("done", record)
     _add_agreement(writer.doc["variants"], p["score_threshold"], config.accuracy["iou"])
@@ -203,6 +212,14 @@ def compare(config: Config, *, on_event: Event | None = None, isolate: bool = Tr
         _add_accuracy(writer.doc["variants"], dataset, classes, p["score_threshold"])
     writer.finish(finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     return writer.doc, path
+
+
+def _model_for(delegate: str, model: ModelInfo, prepared: dict[str, ModelInfo]) -> ModelInfo:
+    """The model a delegate runs: its ``prepare_model`` result when it has one (computed once)."""
+    if delegate not in prepared:
+        prepare = getattr(get_delegate(delegate), "prepare_model", None)
+        prepared[delegate] = prepare(model) if prepare is not None else model
+    return prepared[delegate]
 
 
 def _run_one(model: ModelInfo, variant: Variant, kernels: str, frames: list[Frame], settings: Settings,

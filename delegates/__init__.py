@@ -92,6 +92,10 @@ class Delegate(Protocol):
 
     def open(self, model: ModelInfo, variant: Variant) -> Runner: ...
 
+    # Optional: ``prepare_model(model) -> ModelInfo`` returns the model the delegate runs instead (e.g.
+    # litert-gpu runs a detector's network without TFLite_Detection_PostProcess, decoded as ssd-raw).
+    # ``accel compare`` calls it in the parent before the delegate's variants run and records what ran.
+
 
 REGISTRY = Registry("accel.delegates")
 

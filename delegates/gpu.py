@@ -1,0 +1,175 @@
+"""LiteRT's GPU accelerator through ``CompiledModel``: ``litert-gpu``.
+
+The wheel's accelerator is WebGPU (Dawn) over Vulkan; drivers abort the process rather than fail, so the
+probe compiles a model in a subprocess. Models ending in ``TFLite_Detection_PostProcess`` abort under
+``GPU|CPU`` (shared/FACTS.md): ``prepare_model`` splits the op off (``accel.tflite_edit.strip_postprocess``),
+so the network runs on the GPU and decoding happens in the kernel set, as for the ssd-raw family. The caller
+(compare) must run the prepared model; ``open`` refuses a model that still has the op.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from accel.delegates import Placement, Variant
+from accel.delegates.litert import _check_keys
+from accel.errors import ConfigError, DelegateError, ModelError
+from accel.model import ModelInfo, default_model_path, load_model
+from accel.plugins import Availability
+
+__all__ = ["LiteRtGpuDelegate", "prepare_model"]
+
+_POSTPROCESS = "TFLite_Detection_PostProcess"
+_PROBE_TIMEOUT_S = 120.0
+# Compiles a model for the GPU alone (no CPU fallback): success means an adapter exists and took the graph.
+_PROBE = """
+import sys
+from ai_edge_litert.compiled_model import CompiledModel
+from ai_edge_litert.hardware_accelerator import HardwareAccelerator
+from ai_edge_litert.options import Options
+m = CompiledModel.from_file(sys.argv[1], options=Options(hardware_accelerators=HardwareAccelerator.GPU))
+print("fully_accelerated", bool(m.is_fully_accelerated()))
+"""
+
+
+def cache_dir() -> Path:
+    """Where split models are kept, keyed by the original model's sha256."""
+    return Path.home() / ".cache" / "accel" / "split"
+
+
+def prepare_model(model: ModelInfo, folder: Path | None = None) -> ModelInfo:
+    """The model litert-gpu runs: ``model`` itself, or for a post-process detector its network alone
+    (outputs: box encodings, class scores) described as ssd-raw with the original's anchors and box scales."""
+    if _POSTPROCESS not in model.ops:
+        return model
+    from accel.tflite_edit import strip_postprocess
+
+    path = (folder or cache_dir()) / f"{model.sha256[:16]}-{Path(model.path).stem}-nopp.tflite"
+    if not path.is_file():
+        stripped = strip_postprocess(Path(model.path).read_bytes())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(stripped.model)
+        tmp.replace(path)  # atomic: parallel workers never read half a file
+    from accel.tflite_edit import read_anchors
+
+    split = load_model(path, "ssd-raw")
+    hints = {**split.decode_hints, "anchors": read_anchors(path.read_bytes())}
+    if "box_scales" in model.decode_hints:
+        hints["box_scales"] = model.decode_hints["box_scales"]
+    return replace(split, decode_hints=hints)
+
+
+class GpuRunner:
+    """A model compiled for the GPU with ``CompiledModel``; outputs in graph order, buffers reused."""
+
+    def __init__(self, model: ModelInfo, options: Any, what: str) -> None:
+        from importlib import metadata
+
+        from ai_edge_litert.compiled_model import CompiledModel
+
+        self.runtime = f"ai-edge-litert {metadata.version('ai-edge-litert')} CompiledModel"
+        try:
+            self._m = CompiledModel.from_file(str(model.path), options=options)
+            self._sig = next(iter(self._m.get_signature_list()))
+            ins = self._m.get_input_tensor_details(self._sig)
+            outs = self._m.get_output_tensor_details(self._sig)
+        except (RuntimeError, ValueError, StopIteration) as exc:
+            raise ModelError(f"LiteRT CompiledModel ({what}) cannot load {model.path.name}: {exc}") from exc
+        by_index = {d["index"]: name for name, d in outs.items()}
+        missing = [t.name for t in model.outputs if t.index not in by_index]
+        if missing or len(ins) != len(model.inputs):
+            raise DelegateError(f"{model.path.name}: its signature does not expose the graph outputs {missing}")
+        self._in_names = list(ins)
+        self._out = [(by_index[t.index], int(np.prod(outs[by_index[t.index]]["shape"])), t.dtype,
+                      tuple(outs[by_index[t.index]]["shape"])) for t in model.outputs]
+        self._in_bufs = {n: self._m.create_input_buffer_by_name(self._sig, n) for n in self._in_names}
+        self._out_bufs = {n: self._m.create_output_buffer_by_name(self._sig, n) for n, *_ in self._out}
+        self.fully_accelerated = bool(self._m.is_fully_accelerated())
+        self.placement = Placement("litert-gpu", 0, model.op_count)
+
+    def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        for name, tensor in zip(self._in_names, inputs, strict=False):
+            self._in_bufs[name].write(tensor)
+        t0 = time.perf_counter()
+        self._m.run_by_name(self._sig, self._in_bufs, self._out_bufs)
+        self.last_invoke_s = time.perf_counter() - t0
+        return [self._out_bufs[n].read(size, dtype).reshape(shape) for n, size, dtype, shape in self._out]
+
+    def close(self) -> None:
+        if getattr(self, "_m", None) is not None:
+            self._m.close()
+            self._m = None
+
+
+class LiteRtGpuDelegate:
+    """LiteRT ``CompiledModel`` on the GPU accelerator (WebGPU over Vulkan), optionally with CPU fallback."""
+
+    name = "litert-gpu"
+    summary = "LiteRT CompiledModel on the GPU (WebGPU/Vulkan); fallback = true adds CPU for unsupported ops"
+
+    def probe(self) -> Availability:
+        try:
+            from ai_edge_litert import compiled_model  # noqa: F401
+        except ImportError as exc:
+            return Availability.no(f"ai-edge-litert's CompiledModel does not import ({exc}): "
+                                   "pip install ai-edge-litert")
+        probe_model = prepare_model(load_model(default_model_path()))
+        try:
+            proc = subprocess.run([sys.executable, "-c", _PROBE, str(probe_model.path)], capture_output=True,
+                                  text=True, timeout=_PROBE_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            return Availability.no(f"no Vulkan adapter (compiling a probe model took over {_PROBE_TIMEOUT_S:.0f} s)")
+        said = [ln.strip() for ln in (proc.stderr + proc.stdout).splitlines() if ln.strip()]
+        adapter = next((ln for ln in said if "adapter" in ln.lower() and "selected" in ln.lower()), "")
+        if proc.returncode == 0 and "fully_accelerated True" in proc.stdout:
+            return Availability.yes(adapter[adapter.find("Selected adapter"):] or "LiteRT GPU accelerator")
+        why = next((ln for ln in reversed(said) if "adapter" in ln.lower()), said[-1] if said else "")
+        if proc.returncode < 0:
+            why = f"the probe crashed with signal {-proc.returncode}" + (f": {why}" if why else "")
+        return Availability.no(f"no Vulkan adapter ({why or 'the GPU accelerator took no ops'}); install a Vulkan "
+                               "driver with shaderUniform*ArrayDynamicIndexing (Pi 5 v3dv, or Mesa >= 24 lavapipe)")
+
+    def prepare_model(self, model: ModelInfo) -> ModelInfo:
+        """The model this delegate runs in place of ``model`` (called by ``accel compare`` before running)."""
+        return prepare_model(model)
+
+    def variants(self, options: Mapping[str, Any]) -> list[Variant]:
+        key = f"delegates.{self.name}"
+        _check_keys(options, key, {"precision", "fallback"})
+        precisions = options.get("precision", ["fp16"])
+        precisions = [precisions] if isinstance(precisions, str) else precisions
+        if not isinstance(precisions, list) or not precisions or not all(p in ("fp16", "fp32") for p in precisions):
+            raise ConfigError(f"{key}.precision: expected fp16 or fp32 (or a list of them), got {precisions!r}")
+        fallback = options.get("fallback", False)
+        if not isinstance(fallback, bool):
+            raise ConfigError(f"{key}.fallback: expected true or false, got {fallback!r}")
+        extra = (("fallback", True),) if fallback else ()
+        return [Variant(self.name, (("precision", p), *extra)) for p in precisions]
+
+    def open(self, model: ModelInfo, variant: Variant) -> GpuRunner:
+        if _POSTPROCESS in model.ops:
+            raise DelegateError(f"litert-gpu: {model.path.name} ends in {_POSTPROCESS}, which aborts LiteRT's GPU "
+                                "path; run the split model from accel.delegates.gpu.prepare_model instead")
+        from ai_edge_litert.gpu_options import GpuOptions
+        from ai_edge_litert.hardware_accelerator import HardwareAccelerator
+        from ai_edge_litert.options import Options
+
+        fallback = bool(variant.option("fallback", False))
+        accel = HardwareAccelerator.GPU | HardwareAccelerator.CPU if fallback else HardwareAccelerator.GPU
+        options = Options(hardware_accelerators=accel,
+                          gpu_options=GpuOptions(enforce_f32=variant.option("precision") == "fp32"))
+        runner = GpuRunner(model, options, f"GPU{'|CPU' if fallback else ''}")
+        full = runner.fully_accelerated
+        detail = f"CompiledModel GPU{'|CPU' if fallback else ''}, {variant.option('precision')}, " \
+                 f"is_fully_accelerated={full}" + ("" if full else ": fell back to CPU for some or all ops")
+        runner.placement = Placement("litert-gpu", model.op_count if full else 0, model.op_count, {}, detail)
+        return runner

@@ -1,0 +1,240 @@
+"""gpu-delegate and external (classic Interpreter + load_delegate), and litert-gpu (CompiledModel on the GPU).
+
+The library-loaded delegates run against tests/delegate_stub/stub_delegate.c: a real TFLite external delegate
+(the ABI, no accelerator) that rejects unknown options, claims no nodes and writes every key=value it received
+to $STUB_DELEGATE_RECORD. Expected GPU-delegate keys come from shared/FACTS.md (the delegate's own option list).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from accel.delegates import get_delegate
+from accel.errors import ConfigError
+from accel.model import default_model_path
+
+STUB_SOURCE = Path(__file__).parent / "delegate_stub" / "stub_delegate.c"
+
+
+@pytest.fixture(scope="session")
+def stub_library(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    compiler = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    if compiler is None:
+        pytest.skip("no C compiler (cc/gcc/clang) to build the stub external delegate")
+    out = tmp_path_factory.mktemp("stub") / "stub.so"
+    subprocess.run([compiler, "-shared", "-fPIC", "-o", str(out), str(STUB_SOURCE)], check=True)
+    return out
+
+
+@pytest.mark.parametrize(("friendly", "expected"), [
+    ({}, {}),
+    ({"precision": "fp16"}, {"is_precision_loss_allowed": "1"}),
+    ({"precision": "fp32"}, {"is_precision_loss_allowed": "0"}),
+    ({"inference_preference": "sustained-speed"}, {"inference_preference": "1"}),
+    ({"inference_priority1": "min-latency", "inference_priority3": "min-memory"},
+     {"inference_priority1": "2", "inference_priority3": "3"}),
+    ({"backend": "opencl"}, {"experimental_flags": "3"}),  # quantized (the delegate's default) | OpenCL only
+    ({"backend": "gl", "quantized": False}, {"experimental_flags": "4"}),
+    ({"quantized": True}, {"experimental_flags": "1"}),
+    ({"max_delegated_partitions": 2}, {"max_delegated_partitions": "2"}),
+    ({"serialization_dir": "/tmp/c", "model_token": "m1"},
+     {"experimental_flags": "9", "serialization_dir": "/tmp/c", "model_token": "m1"}),
+    ({"serialization_dir": "/tmp/c"}, {"experimental_flags": "9", "serialization_dir": "/tmp/c", "model_token": "tok"}),
+], ids=["nothing-set", "fp16", "fp32", "preference", "priorities", "opencl", "gl-unquantized", "quantized",
+        "partitions", "cache", "cache-derived-token"])
+def test_gpu_delegate_options_map_only_what_was_set(friendly: dict, expected: dict) -> None:  # type: ignore[type-arg]
+    from accel.delegates.external import gpu_delegate_options
+
+    assert gpu_delegate_options(friendly, model_token="tok") == expected
+
+
+@pytest.mark.parametrize(("delegate", "options", "message"), [
+    ("gpu-delegate", {"backend": "vulkan"}, r"delegates.gpu-delegate.backend: expected one of opencl, gl"),
+    ("gpu-delegate", {"precision": "int8"}, r"delegates.gpu-delegate.precision: expected fp16 or fp32"),
+    ("gpu-delegate", {"speed": 1}, r"delegates.gpu-delegate: unknown option 'speed'"),
+    ("external", {}, r"delegates.external: no library"),
+    ("external", {"tpu": {"options": {"a": "1"}}}, r"delegates.external.tpu.library: expected the path"),
+    ("external", {"tpu": {"library": "x.so", "options": {"a": [1]}}}, r"delegates.external.tpu.options: expected"),
+], ids=["unknown-backend", "bad-precision", "unknown-key", "external-empty", "no-library", "options-not-strings"])
+def test_bad_options_name_the_key(delegate: str, options: dict, message: str) -> None:  # type: ignore[type-arg]
+    with pytest.raises(ConfigError, match=message):
+        get_delegate(delegate).variants(options)
+
+
+def test_external_variants_are_named_by_instance() -> None:
+    variants = get_delegate("external").variants({"edgetpu": {"library": "/x/libedgetpu.so.1",
+                                                              "options": {"device": "usb", "verbose": True}}})
+    assert [v.label for v in variants] == ["external edgetpu"]
+    assert dict(variants[0].option("options")) == {"device": "usb", "verbose": "true"}
+    flat = get_delegate("external").variants({"library": "/x/libedgetpu.so.1"})
+    assert [v.label for v in flat] == ["external libedgetpu.so.1"]
+
+
+def test_gpu_delegate_probe_says_where_it_looked_and_how_to_build(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from accel.delegates import external
+
+    monkeypatch.setenv("LD_LIBRARY_PATH", str(tmp_path / "libs"))
+    monkeypatch.chdir(tmp_path)
+    if external.find_gpu_delegate() is not None:
+        pytest.skip(f"this machine has a GPU delegate at {external.find_gpu_delegate()}")
+    found = get_delegate("gpu-delegate").probe()
+    assert not found.ok
+    assert f"libtensorflowlite_gpu_delegate.so not found in {tmp_path / 'libs'}, /usr/local/lib" in found.reason
+    assert "bazel build -c opt --config=elinux_aarch64 --copt=-DCL_DELEGATE_NO_GL" in found.reason
+
+
+@pytest.fixture(scope="module")
+def compared(stub_library: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, list[str]]:  # type: ignore[type-arg]
+    """One `accel compare` run: cpu-reference, two external instances (one with an unknown option) and
+    gpu-delegate pointed at the stub."""
+    folder = tmp_path_factory.mktemp("external")
+    (folder / "accel.toml").write_text(f"""
+[delegates.external.stub]
+library = "{stub_library}"
+options = {{verbose = "1"}}
+
+[delegates.external.bad]
+library = "{stub_library}"
+options = {{bogus = "1"}}
+
+[delegates.gpu-delegate]
+library = "{stub_library}"
+precision = "fp16"
+inference_priority1 = "min-latency"
+""")
+    record = folder / "received.txt"
+    out = folder / "out.json"
+    args = ["compare", "--model", str(default_model_path()), "--delegates", "cpu-reference,external,gpu-delegate",
+            "--config", str(folder / "accel.toml"), "--frames", "3", "--seconds", "0", "--warmup", "0",
+            "--json", str(out)]
+    proc = subprocess.run([sys.executable, "-m", "accel", *args], cwd=folder, capture_output=True, text=True,
+                          env={**os.environ, "STUB_DELEGATE_RECORD": str(record)}, timeout=600)
+    assert proc.returncode in (0, 1), proc.stderr  # 1: a variant failed ("external bad", on purpose)
+    return json.loads(out.read_text()), record.read_text().splitlines()
+
+
+def _variant(doc: dict, label: str) -> dict:  # type: ignore[type-arg]
+    return next(v for v in doc["variants"] if v["variant"] == label)
+
+
+def test_external_runs_and_shows_nothing_was_delegated(compared: tuple[dict, list[str]]) -> None:  # type: ignore[type-arg]
+    doc, _ = compared
+    stub = _variant(doc, "external stub")
+    assert stub["status"] == "ok"
+    assert stub["placement"]["accelerator"] == "external stub"
+    assert stub["placement"]["delegated_ops"] == 0
+    assert stub["placement"]["total_ops"] == _variant(doc, "cpu-reference threads=1")["placement"]["total_ops"]
+    assert "nothing was delegated" in stub["placement"]["detail"]
+    assert stub["agreement"]["reference"].startswith("cpu-reference")
+    assert stub["agreement"]["score"] == 1.0  # the same CPU kernels ran every op
+
+
+def test_external_unknown_option_fails_only_its_variant(compared: tuple[dict, list[str]]) -> None:  # type: ignore[type-arg]
+    doc, _ = compared
+    bad = _variant(doc, "external bad")
+    assert bad["status"] == "failed"
+    assert "stub delegate: unknown option 'bogus'" in bad["error"]
+    assert {v["variant"]: v["status"] for v in doc["variants"] if v["variant"] != "external bad"} == {
+        "cpu-reference threads=1": "ok", "external stub": "ok",
+        "gpu-delegate precision=fp16 inference_priority1=min-latency": "ok"}
+
+
+def test_gpu_delegate_passes_mapped_keys_only(compared: tuple[dict, list[str]]) -> None:  # type: ignore[type-arg]
+    doc, received = compared
+    gpu = _variant(doc, "gpu-delegate precision=fp16 inference_priority1=min-latency")
+    assert gpu["placement"]["delegated_ops"] == 0
+    # The stub appends one line per key per creation: the external instances' then gpu-delegate's.
+    gpu_keys = [line for line in received if line.split("=")[0] not in ("verbose", "bogus")]
+    assert sorted(gpu_keys) == ["inference_priority1=2", "is_precision_loss_allowed=1"]
+
+
+def test_prepare_model_splits_the_postprocess_op_and_keeps_its_anchors(tmp_path: Path) -> None:
+    from accel.delegates.gpu import prepare_model
+    from accel.model import load_model
+
+    original = load_model(default_model_path())
+    split = prepare_model(original, tmp_path)
+    assert split.family.value == "ssd-raw"
+    assert "TFLite_Detection_PostProcess" not in split.ops
+    n = original.decode_hints["anchors"].shape[0]
+    assert [t.shape for t in split.outputs] == [(1, n, 4), (1, n, original.num_classes + 1)]
+    # Anchors folded from the op's input in the original == anchors read back from the split file's metadata.
+    np.testing.assert_allclose(split.decode_hints["anchors"], original.decode_hints["anchors"], atol=1e-6)
+    assert split.decode_hints["box_scales"] == original.decode_hints["box_scales"]
+    assert prepare_model(original, tmp_path).path == split.path  # cached by the model's sha256
+    assert prepare_model(split, tmp_path) is split  # nothing to split
+
+
+def test_litert_gpu_refuses_an_unsplit_postprocess_model() -> None:
+    from accel.delegates import Variant
+    from accel.errors import DelegateError
+    from accel.model import load_model
+
+    with pytest.raises(DelegateError, match="run the split model from accel.delegates.gpu.prepare_model"):
+        get_delegate("litert-gpu").open(load_model(default_model_path()),
+                                        Variant("litert-gpu", (("precision", "fp16"),)))
+
+
+@pytest.fixture(scope="module")
+def gpu_adapter() -> str:
+    found = get_delegate("litert-gpu").probe()
+    if not found.ok:
+        assert found.reason.startswith("no Vulkan adapter ("), found.reason
+        pytest.skip(f"litert-gpu: {found.reason}")
+    return found.reason
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("fallback", [False, True], ids=["gpu", "gpu+cpu"])
+def test_litert_gpu_runs_the_split_model_like_the_cpu(gpu_adapter: str, fallback: bool, tmp_path: Path) -> None:
+    from accel.delegates import Variant
+    from accel.delegates.gpu import prepare_model
+    from accel.model import load_model
+
+    split = prepare_model(load_model(default_model_path()), tmp_path)
+    x = np.random.default_rng(3).integers(0, 256, (1, 320, 320, 3), dtype=np.uint8)
+    ref = get_delegate("cpu-reference").open(split, Variant("cpu-reference", (("threads", 1),)))
+    opts = (("precision", "fp32"), *((("fallback", True),) if fallback else ()))
+    gpu = get_delegate("litert-gpu").open(split, Variant("litert-gpu", opts))
+    try:
+        want, got = ref.run([x]), gpu.run([x])
+        assert "is_fully_accelerated=True" in gpu.placement.detail
+        for a, b in zip(want, got, strict=True):
+            np.testing.assert_allclose(b, a, atol=2e-3)
+    finally:
+        ref.close()
+        gpu.close()
+
+
+@pytest.mark.gpu
+def test_litert_gpu_runs_the_split_detector_through_compare(tmp_path: Path) -> None:
+    """The default detector ends in TFLite_Detection_PostProcess: compare runs its network on the GPU and
+    decodes it as ssd-raw, and the answers agree with cpu-reference's on the same frames."""
+    import json
+    import subprocess
+    import sys
+
+    from accel.delegates import get_delegate
+
+    available = get_delegate("litert-gpu").probe()
+    if not available.ok:
+        pytest.skip(f"no GPU adapter here: {available.reason}")
+    out = tmp_path / "r.json"
+    proc = subprocess.run([sys.executable, "-m", "accel", "compare", "--delegates", "cpu-reference,litert-gpu",
+                           "--frames", "5", "--seconds", "0", "--warmup", "1", "--json", str(out)],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    gpu = next(v for v in json.loads(out.read_text())["variants"] if v["delegate"] == "litert-gpu")
+    assert gpu["status"] == "ok"
+    assert gpu["model_ran"]["family"] == "ssd-raw"
+    assert "is_fully_accelerated=True" in gpu["placement"]["detail"]
+    assert gpu["agreement"]["score"] >= 0.9 and gpu["agreement"]["mean_iou"] >= 0.9
