@@ -48,10 +48,15 @@ def variants_table(doc: dict[str, Any]) -> Table:
             continue
         st = v["stages"]
         usage = v.get("usage", {})
+        label = v["variant"]
+        if (v.get("adapter") or {}).get("software"):
+            label += " [software GPU]"
+        if "fell back" in (v.get("placement") or {}).get("detail", ""):
+            label += " [CPU fallback]"
         agree = v.get("agreement", {}).get("score")
         place = v.get("placement", {})
         t.add_row(
-            v["variant"], v["kernels"], _ms(st["inference"], "p50"), _ms(st["inference"], "p99"),
+            Text(label), v["kernels"], _ms(st["inference"], "p50"), _ms(st["inference"], "p99"),
             _ms(st["preprocess"]), _ms(st["postprocess"]), f"{v['fps']:.1f}",
             _num(usage.get("process_cpu_percent"), "{:.0f}"), _num(usage.get("peak_rss_mb"), "{:.0f}"),
             *(_accuracy(v.get("accuracy")) if accuracy else (_num(agree, "{:.0%}"),)),

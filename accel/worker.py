@@ -27,6 +27,9 @@ from accel.pipeline import Settings, failure, run_variant
 
 __all__ = ["run_isolated"]
 
+_STARTUP_S = 120.0  # spawning Python and importing a runtime on a slow Pi SD card
+_MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(128 << 20)}
+
 
 def _share(frames: list[Frame]) -> tuple[shared_memory.SharedMemory | None, list[tuple[Any, ...]]]:
     """Put the replay frames' pixels in one shared-memory block, so every child maps the same pages
@@ -67,6 +70,7 @@ def _child(conn: Connection, stderr_path: str, model: ModelInfo, variant: Varian
     shm, frames = _unshare(shm_name, layout)
     try:
         _register(settings.extra.get("register", {}))
+        conn.send(("started",))  # imports done: the variant's own time limit starts now
         conn.send(("result", run_variant(model, variant, kernels, frames, settings, progress)))
     except AccelError as exc:
         conn.send(("result", failure(variant, kernels, exc)))
@@ -92,6 +96,22 @@ def _register(plugins: dict[str, str]) -> None:
         REGISTRY.register(name, getattr(importlib.import_module(module), attr))
 
 
+def _adapter(path: str) -> dict[str, Any] | None:
+    """The GPU adapter a runtime reported choosing (LiteRT's WebGPU accelerator prints "Selected adapter:
+    NAME (...), arch=..., vendor=..., backend=Vulkan, adapterType=CPU / Software")."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            lines = [ln for ln in fh.read().splitlines() if "Selected adapter:" in ln]
+    except OSError:
+        return None
+    if not lines:
+        return None
+    text = lines[-1].split("Selected adapter:", 1)[1].strip()
+    fields = dict(part.split("=", 1) for part in text.split(", ") if "=" in part)
+    return {"name": text.split(", arch=")[0], "backend": fields.get("backend"),
+            "type": fields.get("adapterType"), "software": "software" in text.lower()}
+
+
 def _tail(path: str, lines: int = 3) -> str:
     try:
         with open(path, encoding="utf-8", errors="replace") as fh:
@@ -112,22 +132,38 @@ def run_isolated(model: ModelInfo, variant: Variant, kernels: str, frames: list[
     proc = ctx.Process(target=_child, daemon=True,
                        args=(send, stderr_path, model, variant, kernels, shm and shm.name, layout, settings))
     try:
-        proc.start()
+        # glibc serves large allocations with mmap below an adaptive threshold that a fresh process has not
+        # raised yet: every frame's temporaries were then mapped and unmapped, making pre-processing ~60%
+        # slower in a worker than in a long-running process. Pin it so every variant runs alike.
+        saved = {k: os.environ.get(k) for k in _MALLOC_ENV}
+        os.environ.update({k: os.environ.get(k) or v for k, v in _MALLOC_ENV.items()})
+        try:
+            proc.start()
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
         send.close()
-        deadline = time.monotonic() + settings.timeout_s + 60.0
+        # Until the child says it started (Python and the runtime imported), allow a start-up grace.
+        deadline = time.monotonic() + _STARTUP_S
         result: dict[str, Any] | None = None
         while result is None:
             if time.monotonic() > deadline:
                 proc.kill()
                 proc.join()
-                return failure(variant, kernels, f"timed out after {settings.timeout_s:.0f} s "
-                                                 "(raise pipeline.timeout_s for slow backends)", "timeout")
+                said = _tail(stderr_path)
+                why = f"timed out after {settings.timeout_s:g} s (raise pipeline.timeout_s for slow backends)"
+                return failure(variant, kernels, why + (f"; it printed: {said}" if said else ""), "timeout")
             if recv.poll(0.2):
                 try:
                     msg = recv.recv()
                 except EOFError:
                     break
-                if msg[0] == "progress" and progress is not None:
+                if msg[0] == "started":
+                    deadline = time.monotonic() + settings.timeout_s
+                elif msg[0] == "progress" and progress is not None:
                     progress(msg[1], msg[2])
                 elif msg[0] == "result":
                     result = msg[1]
@@ -135,6 +171,9 @@ def run_isolated(model: ModelInfo, variant: Variant, kernels: str, frames: list[
                 break
         proc.join(timeout=30)
         if result is not None:
+            adapter = _adapter(stderr_path)
+            if adapter:
+                result["adapter"] = adapter
             return result
         code = proc.exitcode
         said = _tail(stderr_path)

@@ -1,10 +1,11 @@
-"""A delegate that kills its own process the way a broken GPU driver does (SIGSEGV / abort)."""
+"""A delegate that kills its own process the way a broken GPU driver does (SIGSEGV / abort), or hangs."""
 
 from __future__ import annotations
 
 import os
 import signal
 import sys
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,6 +24,8 @@ class _Runner:
         self._how = how
 
     def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        if self._how == "hang":  # a driver stuck in a wait that never returns
+            time.sleep(3600)
         if self._how == "abort":
             sys.stderr.write("free(): invalid size\n")
             sys.stderr.flush()

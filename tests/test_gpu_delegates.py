@@ -246,5 +246,18 @@ def test_litert_gpu_runs_the_split_detector_through_compare(tmp_path: Path) -> N
     gpu = next(v for v in json.loads(out.read_text())["variants"] if v["delegate"] == "litert-gpu")
     assert gpu["status"] == "ok"
     assert gpu["model_ran"]["family"] == "ssd-raw"
+    assert gpu["adapter"]["backend"] == "Vulkan"  # the adapter that ran is in the record
     assert "is_fully_accelerated=True" in gpu["placement"]["detail"]
     assert gpu["agreement"]["score"] >= 0.9 and gpu["agreement"]["mean_iou"] >= 0.9
+
+
+def test_adapter_line_is_parsed_from_the_worker_log(tmp_path: Path) -> None:
+    from accel.worker import _adapter
+
+    log = tmp_path / "w.log"
+    log.write_text("INFO: something\nSelected adapter: llvmpipe (LLVM 15.0.6, 256 bits), arch=software, "
+                   "vendor=mesa, backend=Vulkan, adapterType=CPU / Software\n")
+    assert _adapter(str(log)) == {"name": "llvmpipe (LLVM 15.0.6, 256 bits)", "backend": "Vulkan",
+                                  "type": "CPU / Software", "software": True}
+    log.write_text("no adapter here\n")
+    assert _adapter(str(log)) is None

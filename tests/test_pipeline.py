@@ -105,3 +105,17 @@ def test_crashing_delegate_is_isolated(tiny_classifier, how: str, signal_name: s
         assert printed in rec["error"]
     ok = run_isolated(model, Variant("xnnpack", (("threads", 1),)), "numpy", rgb_frames(2), settings)
     assert ok["status"] == "ok" and ok["usage"]["peak_rss_mb"] > 0
+
+
+def test_hanging_delegate_times_out_and_the_next_variant_runs(tiny_classifier) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    model = load_model(tiny_classifier[0])
+    settings = Settings(frames=3, seconds=0.0, warmup=0, timeout_s=2.0,
+                        extra={"register": {"crashy": "crashy_plugin:CrashyDelegate"}})
+    start = time.monotonic()
+    rec = run_isolated(model, Variant("crashy", (("how", "hang"),)), "numpy", rgb_frames(2), settings)
+    assert rec["status"] == "timeout" and "timed out after 2 s" in rec["error"]
+    assert time.monotonic() - start < 60  # the limit counts from the worker's start, not from spawning
+    ok = run_isolated(model, Variant("xnnpack", (("threads", 1),)), "numpy", rgb_frames(2), settings)
+    assert ok["status"] == "ok"

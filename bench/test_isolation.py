@@ -1,0 +1,35 @@
+"""What running each variant in its own process costs: the same variant in-process and in a spawned worker
+(frames in shared memory), interleaved rounds, medians. The target is under 2% of inference time for a
+model of about 5 ms (cpu-reference on the default model is about 4 ms here)."""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+from accel.delegates import Variant
+from accel.model import ModelInfo
+from accel.pipeline import Settings, run_variant
+from accel.worker import run_isolated
+
+
+def _per_frame_ms(record: dict[str, Any]) -> float:
+    return 1e3 * record["wall_s"] / record["frames_measured"]
+
+
+def test_isolation_overhead(benchmark: Any, model: ModelInfo, frames: list[Any]) -> None:
+    variant = Variant("cpu-reference", (("threads", 1),))
+    settings = Settings(frames=150, seconds=0.0, warmup=10)
+
+    def rounds() -> dict[str, float]:
+        inproc, isolated = [], []
+        for _ in range(3):
+            inproc.append(_per_frame_ms(run_variant(model, variant, "numpy", frames, settings)))
+            isolated.append(_per_frame_ms(run_isolated(model, variant, "numpy", frames, settings)))
+        a, b = statistics.median(inproc), statistics.median(isolated)
+        return {"in_process_ms_per_frame": a, "isolated_ms_per_frame": b, "overhead": b / a - 1.0}
+
+    benchmark.group = "isolation"
+    result = benchmark.pedantic(rounds, rounds=1, iterations=1)
+    benchmark.extra_info.update(result)
+    assert result["overhead"] <= 0.02, result
