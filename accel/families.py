@@ -149,6 +149,8 @@ def _ssd_raw(m: _Parsed, graph: Graph) -> Detected:
             hints["anchors"] = centers
             if coding != "yxhw":  # corner anchors come with corner offsets in anchor units (STM32 model zoo)
                 hints["box_order"], hints["box_scales"] = coding, (1.0, 1.0, 1.0, 1.0)
+    if "anchors" not in hints:
+        hints.update(_stripped_hints(m.path))
     scores = m.outputs[roles["scores"]]
     columns = int(scores.shape[-1])
     if graph.activation(scores.index) or _probability_range(scores):
@@ -157,6 +159,22 @@ def _ssd_raw(m: _Parsed, graph: Graph) -> Detected:
         hints["score_activation"] = "sigmoid"  # raw logits: the TF Object Detection API's SSD score converter
     hints["background_class"] = columns > 1  # TF OD API and STM32 exports put background in column 0
     return Detected("ssd-raw", roles, hints, columns - 1 if columns > 1 else columns)
+
+
+def _stripped_hints(path: Path) -> dict[str, Any]:
+    """Anchors and box scales of a detector whose post-process op accel removed (``accel.tflite_edit``
+    records them in the model's metadata), so the split file runs on its own."""
+    from accel.tflite_edit import read_postprocess
+
+    try:
+        anchors, options = read_postprocess(Path(path).read_bytes())
+    except (ModelError, OSError, ValueError, KeyError):
+        return {}
+    hints: dict[str, Any] = {"anchors": np.asarray(anchors, np.float32).reshape(-1, 4)}
+    keys = ("y_scale", "x_scale", "h_scale", "w_scale")
+    if all(k in options for k in keys):
+        hints["box_scales"] = tuple(float(options[k]) for k in keys)
+    return hints
 
 
 def _probability_range(t: TensorInfo) -> bool:

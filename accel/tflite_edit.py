@@ -223,15 +223,22 @@ def strip_postprocess(model_bytes: bytes) -> Stripped:
     return Stripped(data, options, anchor_index, read_anchors(data))
 
 
-def read_anchors(model_bytes: bytes) -> np.ndarray:
-    """The anchors [N, 4] (float32) recorded by ``strip_postprocess`` in a stripped model."""
+def read_postprocess(model_bytes: bytes) -> tuple[np.ndarray, dict[str, Any]]:
+    """The anchors [N, 4] (float32, ycenter/xcenter/h/w) and the removed op's options recorded by
+    ``strip_postprocess`` in a stripped model; ``ModelError`` when the model was not stripped by accel."""
     m = schema.Model.GetRootAs(model_bytes, 0)
     for i in range(m.MetadataLength()):
         entry = m.Metadata(i)
         if (entry.Name() or b"").decode() == METADATA_KEY:
             info = json.loads(m.Buffers(entry.Buffer()).DataAsNumpy().tobytes())
-            return _tensor_value(m, m.Subgraphs(0).Tensors(int(info["anchors_tensor"])))
+            anchors = _tensor_value(m, m.Subgraphs(0).Tensors(int(info["anchors_tensor"])))
+            return anchors, dict(info.get("postprocess_options") or {})
     raise ModelError(f"no {METADATA_KEY} metadata: the model was not stripped by accel.tflite_edit")
+
+
+def read_anchors(model_bytes: bytes) -> np.ndarray:
+    """The anchors [N, 4] (float32) recorded by ``strip_postprocess`` in a stripped model."""
+    return read_postprocess(model_bytes)[0]
 
 
 def _tensor_value(m: Any, t: Any) -> np.ndarray:

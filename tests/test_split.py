@@ -1,0 +1,31 @@
+"""A detector split at TFLite_Detection_PostProcess (what GPU users run) decodes, as ssd-raw, to the
+in-graph op's detections on the same frames."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from accel.agreement import agreement
+from accel.delegates import Variant
+from accel.model import Family, default_model_path, load_model
+from accel.pipeline import Settings, run_variant
+from accel.sources import SourceSpec, capture, open_source
+from accel.tflite_edit import strip_postprocess
+
+
+def test_split_model_runs_on_its_own_and_agrees_with_the_op(tmp_path: Path) -> None:
+    split_path = tmp_path / "split.tflite"
+    split_path.write_bytes(strip_postprocess(default_model_path().read_bytes()).model)
+    split = load_model(split_path)
+    assert split.family is Family.SSD_RAW
+    assert split.decode_hints["anchors"].shape == (3000, 4)
+    assert split.decode_hints["box_scales"] == (10.0, 10.0, 5.0, 5.0)  # the op's options, from the metadata
+    with open_source(SourceSpec(kind="synthetic", width=640, height=480)) as src:
+        frames = capture(src, 8)
+    settings = Settings(frames=8, seconds=0.0, warmup=0, save_detections=8, max_detections=25)
+    variant = Variant("xnnpack", (("threads", 1),))
+    whole = run_variant(load_model(default_model_path()), variant, "numpy", frames, settings)
+    alone = run_variant(split, variant, "numpy", frames, settings)
+    found = agreement(whole["detections"], alone["detections"], threshold=0.3)
+    assert found is not None and found["frames"] == 8
+    assert found["score"] >= 0.99 and found["mean_iou"] >= 0.99
