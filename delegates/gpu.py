@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from accel.delegates import Placement, Variant
 from accel.delegates.litert import _check_keys
-from accel.errors import ConfigError, DelegateError, ModelError
+from accel.delegates.litert_compiled import CompiledModelRunner
+from accel.errors import ConfigError, DelegateError
 from accel.model import ModelInfo, default_model_path, load_model
 from accel.plugins import Availability
 
@@ -66,48 +64,6 @@ def prepare_model(model: ModelInfo, folder: Path | None = None) -> ModelInfo:
     if "box_scales" in model.decode_hints:
         hints["box_scales"] = model.decode_hints["box_scales"]
     return replace(split, decode_hints=hints)
-
-
-class GpuRunner:
-    """A model compiled for the GPU with ``CompiledModel``; outputs in graph order, buffers reused."""
-
-    def __init__(self, model: ModelInfo, options: Any, what: str) -> None:
-        from importlib import metadata
-
-        from ai_edge_litert.compiled_model import CompiledModel
-
-        self.runtime = f"ai-edge-litert {metadata.version('ai-edge-litert')} CompiledModel"
-        try:
-            self._m = CompiledModel.from_file(str(model.path), options=options)
-            self._sig = next(iter(self._m.get_signature_list()))
-            ins = self._m.get_input_tensor_details(self._sig)
-            outs = self._m.get_output_tensor_details(self._sig)
-        except (RuntimeError, ValueError, StopIteration) as exc:
-            raise ModelError(f"LiteRT CompiledModel ({what}) cannot load {model.path.name}: {exc}") from exc
-        by_index = {d["index"]: name for name, d in outs.items()}
-        missing = [t.name for t in model.outputs if t.index not in by_index]
-        if missing or len(ins) != len(model.inputs):
-            raise DelegateError(f"{model.path.name}: its signature does not expose the graph outputs {missing}")
-        self._in_names = list(ins)
-        self._out = [(by_index[t.index], int(np.prod(outs[by_index[t.index]]["shape"])), t.dtype,
-                      tuple(outs[by_index[t.index]]["shape"])) for t in model.outputs]
-        self._in_bufs = {n: self._m.create_input_buffer_by_name(self._sig, n) for n in self._in_names}
-        self._out_bufs = {n: self._m.create_output_buffer_by_name(self._sig, n) for n, *_ in self._out}
-        self.fully_accelerated = bool(self._m.is_fully_accelerated())
-        self.placement = Placement("litert-gpu", 0, model.op_count)
-
-    def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
-        for name, tensor in zip(self._in_names, inputs, strict=False):
-            self._in_bufs[name].write(tensor)
-        t0 = time.perf_counter()
-        self._m.run_by_name(self._sig, self._in_bufs, self._out_bufs)
-        self.last_invoke_s = time.perf_counter() - t0
-        return [self._out_bufs[n].read(size, dtype).reshape(shape) for n, size, dtype, shape in self._out]
-
-    def close(self) -> None:
-        if getattr(self, "_m", None) is not None:
-            self._m.close()
-            self._m = None
 
 
 class LiteRtGpuDelegate:
@@ -155,7 +111,7 @@ class LiteRtGpuDelegate:
         extra = (("fallback", True),) if fallback else ()
         return [Variant(self.name, (("precision", p), *extra)) for p in precisions]
 
-    def open(self, model: ModelInfo, variant: Variant) -> GpuRunner:
+    def open(self, model: ModelInfo, variant: Variant) -> CompiledModelRunner:
         if _POSTPROCESS in model.ops:
             raise DelegateError(f"litert-gpu: {model.path.name} ends in {_POSTPROCESS}, which aborts LiteRT's GPU "
                                 "path; run the split model from accel.delegates.gpu.prepare_model instead")
@@ -167,7 +123,7 @@ class LiteRtGpuDelegate:
         accel = HardwareAccelerator.GPU | HardwareAccelerator.CPU if fallback else HardwareAccelerator.GPU
         options = Options(hardware_accelerators=accel,
                           gpu_options=GpuOptions(enforce_f32=variant.option("precision") == "fp32"))
-        runner = GpuRunner(model, options, f"GPU{'|CPU' if fallback else ''}")
+        runner = CompiledModelRunner(model, options, f"GPU{'|CPU' if fallback else ''}")
         full = runner.fully_accelerated
         detail = f"CompiledModel GPU{'|CPU' if fallback else ''}, {variant.option('precision')}, " \
                  f"is_fully_accelerated={full}" + ("" if full else ": fell back to CPU for some or all ops")

@@ -23,27 +23,23 @@ _KERNEL_MODES = ("xnnpack", "reference", "builtin")
 
 
 class CompiledModelRunner:
-    """A model compiled for the CPU with ``CompiledModel``."""
+    """A model compiled with ``CompiledModel`` for the accelerators in ``options`` (``what`` names them in
+    messages); outputs in graph order, buffers reused. The delegate sets ``placement`` from
+    ``fully_accelerated``."""
 
-    def __init__(self, model: ModelInfo, *, threads: int, kernel_mode: str) -> None:
+    def __init__(self, model: ModelInfo, options: Any, what: str) -> None:
         from importlib import metadata
 
         from ai_edge_litert.compiled_model import CompiledModel
-        from ai_edge_litert.cpu_kernel_mode import CpuKernelMode
-        from ai_edge_litert.hardware_accelerator import HardwareAccelerator
-        from ai_edge_litert.options import CpuOptions, Options
 
         self.runtime = f"ai-edge-litert {metadata.version('ai-edge-litert')} CompiledModel"
-        options = Options(hardware_accelerators=HardwareAccelerator.CPU,
-                          cpu_options=CpuOptions(num_threads=threads,
-                                                 kernel_mode=CpuKernelMode[kernel_mode.upper()]))
         try:
             self._m = CompiledModel.from_file(str(model.path), options=options)
             self._sig = next(iter(self._m.get_signature_list()))
             ins = self._m.get_input_tensor_details(self._sig)
             outs = self._m.get_output_tensor_details(self._sig)
         except (RuntimeError, ValueError, StopIteration) as exc:
-            raise ModelError(f"LiteRT CompiledModel cannot load {model.path.name}: {exc}") from exc
+            raise ModelError(f"LiteRT CompiledModel ({what}) cannot load {model.path.name}: {exc}") from exc
         by_index = {d["index"]: name for name, d in outs.items()}
         missing = [t.name for t in model.outputs if t.index not in by_index]
         if missing or len(ins) != len(model.inputs):
@@ -53,9 +49,8 @@ class CompiledModelRunner:
                       tuple(outs[by_index[t.index]]["shape"])) for t in model.outputs]
         self._in_bufs = {n: self._m.create_input_buffer_by_name(self._sig, n) for n in self._in_names}
         self._out_bufs = {n: self._m.create_output_buffer_by_name(self._sig, n) for n, *_ in self._out}
-        full = bool(self._m.is_fully_accelerated())
-        self.placement = Placement("litert-cpu", model.op_count, model.op_count, {},
-                                   f"CompiledModel CPU, kernel mode {kernel_mode}, is_fully_accelerated={full}")
+        self.fully_accelerated = bool(self._m.is_fully_accelerated())
+        self.placement = Placement(what, 0, model.op_count)
 
     def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         for name, tensor in zip(self._in_names, inputs, strict=False):
@@ -95,5 +90,16 @@ class LiteRtCpuDelegate:
         return [Variant(self.name, (("threads", t), *extra)) for t in _threads_option(options, key)]
 
     def open(self, model: ModelInfo, variant: Variant) -> CompiledModelRunner:
-        return CompiledModelRunner(model, threads=variant.option("threads"),
-                                   kernel_mode=variant.option("kernel_mode", "xnnpack"))
+        from ai_edge_litert.cpu_kernel_mode import CpuKernelMode
+        from ai_edge_litert.hardware_accelerator import HardwareAccelerator
+        from ai_edge_litert.options import CpuOptions, Options
+
+        mode = variant.option("kernel_mode", "xnnpack")
+        options = Options(hardware_accelerators=HardwareAccelerator.CPU,
+                          cpu_options=CpuOptions(num_threads=variant.option("threads"),
+                                                 kernel_mode=CpuKernelMode[mode.upper()]))
+        runner = CompiledModelRunner(model, options, "CPU")
+        runner.placement = Placement("litert-cpu", model.op_count, model.op_count, {},
+                                     f"CompiledModel CPU, kernel mode {mode}, "
+                                     f"is_fully_accelerated={runner.fully_accelerated}")
+        return runner
