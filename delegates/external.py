@@ -15,17 +15,14 @@ from __future__ import annotations
 
 import hashlib
 import os
-import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from accel.delegates import Placement, Variant
-from accel.delegates.litert import _check_keys, _delegated_nodes, _threads_option, find_runtime
+from accel.delegates.litert import InterpreterRunner, _check_keys, _delegated_nodes, _threads_option, find_runtime
 from accel.errors import ConfigError, DelegateError, ModelError
 from accel.model import ModelInfo
 from accel.plugins import Availability
@@ -98,8 +95,9 @@ def gpu_delegate_options(friendly: Mapping[str, Any], model_token: str = "") -> 
     return out
 
 
-class LibraryRunner:
-    """A model in the classic Interpreter with a delegate loaded from ``library``."""
+class LibraryRunner(InterpreterRunner):
+    """A model in the classic Interpreter with a delegate loaded from ``library`` (``run`` is the
+    Interpreter's)."""
 
     def __init__(self, model: ModelInfo, library: str, options: Mapping[str, str], *, accelerator: str,
                  threads: int) -> None:
@@ -127,9 +125,9 @@ class LibraryRunner:
                              f"{first}") from exc
         self._inputs = [d["index"] for d in self._it.get_input_details()]
         self._outputs = [d["index"] for d in self._it.get_output_details()]
-        self.placement = self._placement(accelerator, {int(n["index"]) for n in ours})
+        self.placement = self._library_placement(accelerator, {int(n["index"]) for n in ours})
 
-    def _placement(self, accelerator: str, ours: set[int]) -> Placement:
+    def _library_placement(self, accelerator: str, ours: set[int]) -> Placement:
         nodes = self._it._get_ops_details()
         original = [n for n in nodes if n["op_name"] != "DELEGATE"]
         partitions = [n for n in nodes if n["op_name"] == "DELEGATE" and int(n["index"]) in ours]
@@ -142,15 +140,6 @@ class LibraryRunner:
         else:
             detail = f"{len(partitions)} delegate partition(s); " + rest
         return Placement(accelerator, len(taken), len(original), dict(fallback), detail)
-
-    def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
-        it = self._it
-        for index, tensor in zip(self._inputs, inputs, strict=False):
-            it.set_tensor(index, tensor)
-        t0 = time.perf_counter()
-        it.invoke()
-        self.last_invoke_s = time.perf_counter() - t0
-        return [it.get_tensor(i) for i in self._outputs]
 
     def close(self) -> None:
         # The Interpreter must go before the delegate it holds a pointer to.

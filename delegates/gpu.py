@@ -18,7 +18,7 @@ from typing import Any
 
 from accel.delegates import Placement, Variant
 from accel.delegates.litert import _check_keys
-from accel.delegates.litert_compiled import CompiledModelRunner
+from accel.delegates.litert_compiled import CompiledModelRunner, compiled_model_available
 from accel.errors import ConfigError, DelegateError
 from accel.model import ModelInfo, default_model_path, load_model
 from accel.plugins import Availability
@@ -73,11 +73,9 @@ class LiteRtGpuDelegate:
     summary = "LiteRT CompiledModel on the GPU (WebGPU/Vulkan); fallback = true adds CPU for unsupported ops"
 
     def probe(self) -> Availability:
-        try:
-            from ai_edge_litert import compiled_model  # noqa: F401
-        except ImportError as exc:
-            return Availability.no(f"ai-edge-litert's CompiledModel does not import ({exc}): "
-                                   "pip install ai-edge-litert")
+        importable = compiled_model_available()
+        if not importable.ok:
+            return importable
         probe_model = prepare_model(load_model(default_model_path()))
         try:
             proc = subprocess.run([sys.executable, "-c", _PROBE, str(probe_model.path)], capture_output=True,

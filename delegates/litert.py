@@ -142,6 +142,13 @@ class _LiteRtCpu:
     name = ""
     summary = ""
     _xnnpack = True
+    _sweep = True  # no `threads` option: sweep 1..cores (False: one thread)
+
+    def variants(self, options: Mapping[str, Any]) -> list[Variant]:
+        key = f"delegates.{self.name}"
+        _check_keys(options, key, {"threads"})
+        threads = _threads_option(options, key) if "threads" in options or self._sweep else [1]
+        return [Variant(self.name, (("threads", t),)) for t in threads]
 
     def probe(self) -> Availability:
         try:
@@ -160,12 +167,7 @@ class CpuReferenceDelegate(_LiteRtCpu):
     name = "cpu-reference"
     summary = "TFLite builtin CPU kernels, XNNPACK off (the reference every backend is compared with)"
     _xnnpack = False
-
-    def variants(self, options: Mapping[str, Any]) -> list[Variant]:
-        key = f"delegates.{self.name}"
-        _check_keys(options, key, {"threads"})
-        threads = _threads_option(options, key) if "threads" in options else [1]
-        return [Variant(self.name, (("threads", t),)) for t in threads]
+    _sweep = False
 
 
 class XnnpackDelegate(_LiteRtCpu):
@@ -174,8 +176,3 @@ class XnnpackDelegate(_LiteRtCpu):
     name = "xnnpack"
     summary = "XNNPACK CPU delegate (LiteRT's default), one variant per thread count"
     _xnnpack = True
-
-    def variants(self, options: Mapping[str, Any]) -> list[Variant]:
-        key = f"delegates.{self.name}"
-        _check_keys(options, key, {"threads"})
-        return [Variant(self.name, (("threads", t),)) for t in _threads_option(options, key)]

@@ -22,6 +22,15 @@ from accel.plugins import Availability
 _KERNEL_MODES = ("xnnpack", "reference", "builtin")
 
 
+def compiled_model_available() -> Availability:
+    """Whether LiteRT's CompiledModel API imports here."""
+    try:
+        from ai_edge_litert import compiled_model  # noqa: F401
+    except ImportError as exc:
+        return Availability.no(f"ai-edge-litert's CompiledModel does not import ({exc}): pip install ai-edge-litert")
+    return Availability.yes("ai-edge-litert CompiledModel")
+
+
 class CompiledModelRunner:
     """A model compiled with ``CompiledModel`` for the accelerators in ``options`` (``what`` names them in
     messages); outputs in graph order, buffers reused. The delegate sets ``placement`` from
@@ -73,12 +82,7 @@ class LiteRtCpuDelegate:
     summary = "LiteRT CompiledModel API on the CPU (what benchmark_litert_model.py times)"
 
     def probe(self) -> Availability:
-        try:
-            from ai_edge_litert import compiled_model  # noqa: F401
-        except ImportError as exc:
-            return Availability.no(f"ai-edge-litert's CompiledModel does not import ({exc}): "
-                                   "pip install ai-edge-litert")
-        return Availability.yes("ai-edge-litert CompiledModel")
+        return compiled_model_available()
 
     def variants(self, options: Mapping[str, Any]) -> list[Variant]:
         key = f"delegates.{self.name}"

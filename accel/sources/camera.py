@@ -20,7 +20,7 @@ import numpy as np
 from accel.errors import SourceError
 from accel.frames import Frame, PixelFormat
 from accel.sources import _import_cv2
-from accel.sources.synthetic import default_stride, encode_rgb
+from accel.sources.synthetic import bgr_frame, default_stride
 
 __all__ = ["LORES_FORMATS", "Picamera2Source", "V4l2Source"]
 
@@ -70,13 +70,7 @@ class V4l2Source:
         ok, bgr = self._cap.read()
         if not ok or bgr is None:
             raise SourceError(f"camera {self.node} delivered no frame (unplugged, or in use by another program)")
-        height, width = bgr.shape[:2]
-        if self.format is PixelFormat.RGB888:
-            data, stride = bgr, width * 3
-        else:
-            data, stride = encode_rgb(bgr[..., ::-1], self.format)
-        frame = Frame(data, width, height, self.format, stride, timestamp=time.monotonic(),
-                      capture_s=time.perf_counter() - start, index=self._pos)
+        frame = bgr_frame(bgr, self.format, None, start, self._pos)
         self._pos += 1
         return frame
 

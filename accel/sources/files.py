@@ -21,7 +21,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from accel.errors import SourceError
 from accel.frames import Box, Frame, PixelFormat
 from accel.sources import _import_cv2
-from accel.sources.synthetic import default_stride, encode_rgb
+from accel.sources.synthetic import bgr_frame, default_stride, encode_rgb
 
 __all__ = ["ImageSource", "VideoSource", "load_yolo_labels"]
 
@@ -234,12 +234,7 @@ class VideoSource:
                     raise SourceError(f"video source {self.path}: no frame after reopening it to loop")
         if (self.width, self.height) != (bgr.shape[1], bgr.shape[0]):
             bgr = self._cv2.resize(bgr, (self.width, self.height), interpolation=self._cv2.INTER_LINEAR)
-        if self.format is PixelFormat.RGB888:
-            data, stride = bgr, self.width * 3
-        else:
-            data, stride = encode_rgb(bgr[..., ::-1], self.format, self.stride)
-        frame = Frame(data, self.width, self.height, self.format, stride, timestamp=time.monotonic(),
-                      capture_s=time.perf_counter() - start, index=self._pos)
+        frame = bgr_frame(bgr, self.format, self.stride, start, self._pos)
         self._pos += 1
         return frame
 

@@ -58,6 +58,18 @@ def default_stride(width: int, fmt: PixelFormat) -> int:
     return -(-width // 64) * 64
 
 
+def bgr_frame(bgr: np.ndarray, fmt: PixelFormat, stride: int | None, start: float, index: int) -> Frame:
+    """An OpenCV image (B,G,R bytes, i.e. picamera2's RGB888) as a Frame of ``fmt``; ``start`` is the
+    ``perf_counter`` time the capture began."""
+    height, width = bgr.shape[:2]
+    if fmt is PixelFormat.RGB888:
+        data, row = bgr, width * 3
+    else:
+        data, row = encode_rgb(bgr[..., ::-1], fmt, stride)
+    return Frame(data, width, height, fmt, row, timestamp=time.monotonic(),
+                 capture_s=time.perf_counter() - start, index=index)
+
+
 def encode_rgb(rgb: np.ndarray, fmt: PixelFormat, stride: int | None = None) -> tuple[np.ndarray, int]:
     """Lay out an (H, W, 3) uint8 RGB image as a camera buffer of format ``fmt``; returns ``(data, stride)``.
 
