@@ -123,7 +123,7 @@ def _capture_from(source: Any, frames: int) -> tuple[list[Frame], dict[str, Any]
 
 
 def _check_labels(labels: tuple[str, ...], model: ModelInfo, config: Config) -> None:
-    n = getattr(model, "num_classes", None)
+    n = model.num_classes
     if labels and n is not None and len(labels) != n:
         where = config.model["labels"] or "the default labels file"
         raise ConfigError(f"labels file {where} has {len(labels)} names but {model.path.name} has {n} classes "
@@ -159,7 +159,7 @@ def compare(config: Config, *, on_event: Event | None = None, isolate: bool = Tr
         if p["live"]:
             raise ConfigError("--dataset replays the dataset's images: it cannot be combined with --live")
         dataset = load_dataset(config.accuracy["dataset"])
-        classes = category_map(settings.labels, getattr(model, "num_classes", None), dataset.categories)
+        classes = category_map(settings.labels, model.num_classes, dataset.categories)
         # Every image is decoded down to the evaluation threshold and kept, so AP sees the low-score tail.
         settings = replace(settings, score_threshold=min(p["score_threshold"], config.accuracy["eval_score_threshold"]),
                            save_detections=len(dataset.images), frames=max(p["frames"], len(dataset.images)))
