@@ -16,6 +16,7 @@ from typing import Any
 
 from accel.agreement import agreement
 from accel.config import Config, option_where
+from accel.delegates import REGISTRY as DELEGATES
 from accel.delegates import Variant, get_delegate
 from accel.errors import AccelError, ConfigError, DelegateError, KernelError, SourceError
 from accel.frames import Frame, PixelFormat
@@ -150,7 +151,8 @@ def compare(config: Config, *, on_event: Event | None = None, isolate: bool = Tr
                         input_range=config.model["input_range"], save_detections=config.output["save_detections"],
                         labels=labels, timeout_s=p["timeout_s"],
                         iou_threshold=config.decode["iou_threshold"], max_detections=config.decode["max_detections"],
-                        decode=dict(config.decode), kernel_options=config.kernels)
+                        decode=dict(config.decode), kernel_options=config.kernels,
+                        extra={"register": DELEGATES.by_hand()})
     _check_labels(settings.labels, model, config)
     dataset, classes = None, {}
     if config.accuracy["dataset"]:
@@ -197,11 +199,15 @@ def compare(config: Config, *, on_event: Event | None = None, isolate: bool = Tr
             emit("progress", {"variant": _label, "n": n, "total": total})
 
         try:
-            ran = _model_for(variant.delegate, model, prepared)
+            ran = _model_for(variant, model, prepared)
         except AccelError as exc:
             ran, record = None, failure(variant, kernels, exc)
         if ran is not None:
+            cache = _cache_path(variant, ran)
+            was_empty = cache is not None and _empty(cache)
             record = _run_one(ran, variant, kernels, frames, settings, progress, isolate)
+            if cache is not None:
+                record["cache"] = _second_start(ran, variant, kernels, frames, settings, isolate, cache, was_empty)
             if ran is not model:
                 record["model_ran"] = {"path": str(ran.path), "sha256": ran.sha256, "family": ran.family.value,
                                        "why": f"{variant.delegate} runs the network without its post-process op"}
@@ -214,12 +220,36 @@ def compare(config: Config, *, on_event: Event | None = None, isolate: bool = Tr
     return writer.doc, path
 
 
-def _model_for(delegate: str, model: ModelInfo, prepared: dict[str, ModelInfo]) -> ModelInfo:
-    """The model a delegate runs: its ``prepare_model`` result when it has one (computed once)."""
-    if delegate not in prepared:
-        prepare = getattr(get_delegate(delegate), "prepare_model", None)
-        prepared[delegate] = prepare(model) if prepare is not None else model
-    return prepared[delegate]
+def _model_for(variant: Variant, model: ModelInfo, prepared: dict[str, ModelInfo]) -> ModelInfo:
+    """The model a variant runs: its delegate's ``prepare_model`` result when it has one (computed once)."""
+    if variant.label not in prepared:
+        prepare = getattr(get_delegate(variant.delegate), "prepare_model", None)
+        prepared[variant.label] = prepare(model, variant) if prepare is not None else model
+    return prepared[variant.label]
+
+
+def _cache_path(variant: Variant, model: ModelInfo) -> Path | None:
+    find = getattr(get_delegate(variant.delegate), "cache_path", None)
+    return find(model, variant) if find is not None else None
+
+
+def _empty(path: Path) -> bool:
+    return not path.exists() or (path.is_dir() and not any(path.iterdir())) or (path.is_file() and
+                                                                                  path.stat().st_size == 0)
+
+
+def _second_start(model: ModelInfo, variant: Variant, kernels: str, frames: list[Frame], settings: Settings,
+                  isolate: bool, cache: Path, was_empty: bool) -> dict[str, Any]:
+    """Start the variant again in a fresh process, now that its cache (serialized kernels, packed weights)
+    exists: creation and first inference only, the cost an application pays at every later start."""
+    again = _run_one(model, variant, kernels, frames[:1],
+                     replace(settings, frames=0, seconds=0.0, warmup=0, save_detections=0), lambda n, t: None, isolate)
+    second: dict[str, Any] = {k: again[k] for k in ("load_ms", "first_inference_ms") if k in again}
+    if again["status"] != "ok":
+        second["error"] = f"{again['status']}: {again.get('error', '')}"
+    if again.get("teardown"):
+        second["teardown"] = again["teardown"]
+    return {"path": str(cache), "was_empty": was_empty, "filled": not _empty(cache), "second_start": second}
 
 
 def _run_one(model: ModelInfo, variant: Variant, kernels: str, frames: list[Frame], settings: Settings,

@@ -136,10 +136,19 @@ def _postprocess(model: ModelInfo, kernels: KernelSet, outs: list[np.ndarray], g
     return kernels.postprocess({role: outs[pos] for role, pos in model.roles.items()}, spec, geometry)
 
 
+FrameHook = Callable[[str, Any], None]
+
+
 def run_variant(model: ModelInfo, variant: Variant, kernels_name: str, frames: list[Frame],
-                settings: Settings, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+                settings: Settings, progress: Callable[[int, int], None] | None = None,
+                on_frame: FrameHook | None = None) -> dict[str, Any]:
     """Measure one (delegate variant, kernel set) pair. Raises ``AccelError`` on failure; the caller
-    records it and goes on."""
+    records it and goes on.
+
+    ``on_frame`` streams the measurement as it happens: ``("init", {load_ms, first_inference_ms})`` after the
+    first inference, ``("window", start)`` when the measured loop
+    starts (monotonic seconds), then ``("frame", (seconds since start, {stage: seconds}))`` per frame, so a
+    caller keeps what was measured even if the process dies before the record is returned."""
     kernels = get_kernels(kernels_name, settings.kernel_options.get(kernels_name))
     source = None
     if settings.live_source is not None:
@@ -147,7 +156,7 @@ def run_variant(model: ModelInfo, variant: Variant, kernels_name: str, frames: l
 
         source = open_source(settings.live_source)
     try:
-        return _measure(model, variant, kernels, frames, settings, source, progress)
+        return _measure(model, variant, kernels, frames, settings, source, progress, on_frame)
     finally:
         kernels.close()
         if source is not None:
@@ -155,7 +164,7 @@ def run_variant(model: ModelInfo, variant: Variant, kernels_name: str, frames: l
 
 
 def _measure(model: ModelInfo, variant: Variant, kernels: KernelSet, frames: list[Frame], settings: Settings,
-             source: Any, progress: Callable[[int, int], None] | None) -> dict[str, Any]:
+             source: Any, progress: Callable[[int, int], None] | None, on_frame: FrameHook | None) -> dict[str, Any]:
     spec = input_spec(model, settings.resize, settings.fill, settings.input_range)
     dspec = decode_spec(model, settings)
 
@@ -176,6 +185,8 @@ def _measure(model: ModelInfo, variant: Variant, kernels: KernelSet, frames: lis
         t0 = time.perf_counter()
         runner.run([tensor])
         first_s = time.perf_counter() - t0
+        if on_frame is not None:
+            on_frame("init", {"load_ms": load_s * 1e3, "first_inference_ms": first_s * 1e3})
         for i in range(settings.warmup):
             frame, _ = next_frame(i)
             tensor, geometry = kernels.preprocess(frame, spec)
@@ -184,9 +195,13 @@ def _measure(model: ModelInfo, variant: Variant, kernels: KernelSet, frames: lis
         timings: dict[str, list[float]] = {s: [] for s in _STAGES}
         split = getattr(kernels, "last_timings", None)
         detections: dict[int, Any] = {}
+        frame_end: list[float] = []
         meter = UsageMeter()
         meter.start()
+        window_start = time.monotonic()
         start = time.perf_counter()
+        if on_frame is not None:
+            on_frame("window", window_start)
         deadline = start + settings.timeout_s
         n = 0
         elapsed = 0.0
@@ -210,6 +225,9 @@ def _measure(model: ModelInfo, variant: Variant, kernels: KernelSet, frames: lis
             invoke_s = getattr(runner, "last_invoke_s", None)
             if invoke_s is not None:
                 timings.setdefault("invoke", []).append(invoke_s)
+            frame_end.append(td - start)
+            if on_frame is not None:
+                on_frame("frame", (td - start, {k: v[-1] for k, v in timings.items() if v}))
             if len(detections) < settings.save_detections and frame.index not in detections:
                 detections[frame.index] = result.to_json()
             n += 1
@@ -218,8 +236,8 @@ def _measure(model: ModelInfo, variant: Variant, kernels: KernelSet, frames: lis
                 progress(n, settings.frames)
             if n % 50 == 0:
                 meter.sample()
-        usage = meter.stop()
         wall = time.perf_counter() - start
+        usage = meter.stop()
     finally:
         runner.close()
 
@@ -239,6 +257,7 @@ def _measure(model: ModelInfo, variant: Variant, kernels: KernelSet, frames: lis
                   "norm_range": list(spec.norm_range), "resize": spec.resize.value, "size": [spec.height, spec.width]},
         "frames_measured": n,
         "wall_s": wall,
+        "window": {"start": window_start, "end": window_start + wall},
         "load_ms": load_s * 1e3,
         "first_inference_ms": first_s * 1e3,
         "fps": n / wall if wall > 0 else 0.0,
@@ -248,6 +267,7 @@ def _measure(model: ModelInfo, variant: Variant, kernels: KernelSet, frames: lis
         "usage": usage,
         "detections": {str(k): v for k, v in detections.items()},
         "raw_ms": {s: [round(x * 1e3, 4) for x in v] for s, v in timings.items()},
+        "frame_end": [round(t, 5) for t in frame_end],
     }
 
 

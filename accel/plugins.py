@@ -34,6 +34,11 @@ class Registry:
         """Add a plugin by hand (tests, embedding); it shadows an entry point of the same name."""
         self._extra[name] = factory
 
+    def by_hand(self) -> dict[str, str]:
+        """Plugins registered by hand that a spawned worker can import again: name -> 'module:QualName'."""
+        return {name: f"{f.__module__}:{f.__qualname__}" for name, f in self._extra.items()
+                if isinstance(f, type) and "<locals>" not in f.__qualname__ and f.__module__ != "__main__"}
+
     def _entry_points(self) -> dict[str, metadata.EntryPoint]:
         return {ep.name: ep for ep in metadata.entry_points(group=self.group)}
 

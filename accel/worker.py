@@ -22,6 +22,7 @@ import numpy as np
 from accel.delegates import Variant
 from accel.errors import AccelError
 from accel.frames import Frame
+from accel.measure import stats_ms
 from accel.model import ModelInfo
 from accel.pipeline import Settings, failure, run_variant
 
@@ -67,11 +68,14 @@ def _child(conn: Connection, stderr_path: str, model: ModelInfo, variant: Varian
     def progress(n: int, total: int) -> None:
         conn.send(("progress", n, total))
 
+    def on_frame(kind: str, data: Any) -> None:
+        conn.send((kind, data))
+
     shm, frames = _unshare(shm_name, layout)
     try:
         _register(settings.extra.get("register", {}))
         conn.send(("started",))  # imports done: the variant's own time limit starts now
-        conn.send(("result", run_variant(model, variant, kernels, frames, settings, progress)))
+        conn.send(("result", run_variant(model, variant, kernels, frames, settings, progress, on_frame)))
     except AccelError as exc:
         conn.send(("result", failure(variant, kernels, exc)))
     except Exception as exc:  # a plugin bug: recorded with its traceback, never shown raw to the user
@@ -121,6 +125,40 @@ def _tail(path: str, lines: int = 3) -> str:
     return " | ".join(text[-lines:])
 
 
+def _signal(code: int) -> str:
+    name = signal.Signals(-code).name if -code in signal.Signals.__members__.values() else str(-code)
+    return f"signal {-code} ({name})"
+
+
+class _Streamed:
+    """The frames a worker reported as it measured them: what a variant that crashes or hangs part-way
+    still leaves behind (its stage timings and measured window up to the last frame)."""
+
+    def __init__(self) -> None:
+        self.start: float | None = None
+        self.init: dict[str, float] = {}
+        self.ends: list[float] = []
+        self.stages: dict[str, list[float]] = {}
+
+    def frame(self, end: float, stages: dict[str, float]) -> None:
+        self.ends.append(end)
+        for stage, seconds in stages.items():
+            self.stages.setdefault(stage, []).append(seconds)
+
+    def keep(self, record: dict[str, Any]) -> dict[str, Any]:
+        record.update(self.init)
+        if self.start is None or not self.ends:
+            return record
+        wall = self.ends[-1]
+        record["error"] += f" (after {len(self.ends)} measured frames, whose timings are kept)"
+        return {**record, "frames_measured": len(self.ends), "wall_s": wall, "partial": True,
+                "window": {"start": self.start, "end": self.start + wall},
+                "fps": len(self.ends) / wall if wall > 0 else 0.0,
+                "stages": {s: stats_ms(v) for s, v in self.stages.items()},
+                "raw_ms": {s: [round(x * 1e3, 4) for x in v] for s, v in self.stages.items()},
+                "frame_end": [round(t, 5) for t in self.ends]}
+
+
 def run_isolated(model: ModelInfo, variant: Variant, kernels: str, frames: list[Frame], settings: Settings,
                  progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """``run_variant`` in a spawned child process, with a timeout (``settings.timeout_s`` plus start-up)."""
@@ -149,19 +187,27 @@ def run_isolated(model: ModelInfo, variant: Variant, kernels: str, frames: list[
         # Until the child says it started (Python and the runtime imported), allow a start-up grace.
         deadline = time.monotonic() + _STARTUP_S
         result: dict[str, Any] | None = None
+        streamed = _Streamed()
         while result is None:
             if time.monotonic() > deadline:
                 proc.kill()
                 proc.join()
                 said = _tail(stderr_path)
                 why = f"timed out after {settings.timeout_s:g} s (raise pipeline.timeout_s for slow backends)"
-                return failure(variant, kernels, why + (f"; it printed: {said}" if said else ""), "timeout")
+                why += f"; it printed: {said}" if said else ""
+                return streamed.keep(failure(variant, kernels, why, "timeout"))
             if recv.poll(0.2):
                 try:
                     msg = recv.recv()
                 except EOFError:
                     break
-                if msg[0] == "started":
+                if msg[0] == "frame":
+                    streamed.frame(*msg[1])
+                elif msg[0] == "window":
+                    streamed.start = msg[1]
+                elif msg[0] == "init":
+                    streamed.init = msg[1]
+                elif msg[0] == "started":
                     deadline = time.monotonic() + settings.timeout_s
                 elif msg[0] == "progress" and progress is not None:
                     progress(msg[1], msg[2])
@@ -170,19 +216,20 @@ def run_isolated(model: ModelInfo, variant: Variant, kernels: str, frames: list[
             elif not proc.is_alive():
                 break
         proc.join(timeout=30)
+        code = proc.exitcode
+        said = _tail(stderr_path)
         if result is not None:
             adapter = _adapter(stderr_path)
             if adapter:
                 result["adapter"] = adapter
+            if code is not None and code < 0:  # measured, then the runtime crashed while tearing down
+                result["teardown"] = f"crashed at exit: {_signal(code)}" + (f"; it printed: {said}" if said else "")
             return result
-        code = proc.exitcode
-        said = _tail(stderr_path)
         if code is not None and code < 0:
-            name = signal.Signals(-code).name if -code in signal.Signals.__members__.values() else str(-code)
-            why = f"crashed: signal {-code} ({name})"
+            why = f"crashed: {_signal(code)}"
         else:
             why = f"worker exited with code {code} before reporting"
-        return failure(variant, kernels, why + (f"; it printed: {said}" if said else ""), "crashed")
+        return streamed.keep(failure(variant, kernels, why + (f"; it printed: {said}" if said else ""), "crashed"))
     finally:
         recv.close()
         if proc.is_alive():

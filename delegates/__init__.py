@@ -92,9 +92,12 @@ class Delegate(Protocol):
 
     def open(self, model: ModelInfo, variant: Variant) -> Runner: ...
 
-    # Optional: ``prepare_model(model) -> ModelInfo`` returns the model the delegate runs instead (e.g.
-    # litert-gpu runs a detector's network without TFLite_Detection_PostProcess, decoded as ssd-raw).
-    # ``accel compare`` calls it in the parent before the delegate's variants run and records what ran.
+    # Optional: ``prepare_model(model, variant) -> ModelInfo`` returns the model the variant runs instead
+    # (e.g. litert-gpu runs a detector's network without TFLite_Detection_PostProcess, decoded as ssd-raw).
+    # ``accel compare`` calls it in the parent before the variant runs and records what ran.
+    # Optional: ``cache_path(model, variant) -> Path | None``: a file or folder the variant's start-up
+    # fills (serialized GPU kernels, packed weights). ``accel compare`` then times a second start in a
+    # fresh process, so the table shows what the cache saves.
 
 
 REGISTRY = Registry("accel.delegates")

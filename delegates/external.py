@@ -219,6 +219,11 @@ class GpuDelegate:
                 out.append(LibraryVariant(self.name, opts, title))
         return out
 
+    def cache_path(self, model: ModelInfo, variant: Variant) -> Path | None:
+        """The kernel-serialization folder (``serialization_dir``) the delegate reads and writes, or None."""
+        folder = variant.option("serialization_dir")
+        return Path(folder) if folder else None
+
     def open(self, model: ModelInfo, variant: Variant) -> LibraryRunner:
         opts = dict(variant.options)
         library = opts.pop("library", "") or find_gpu_delegate()

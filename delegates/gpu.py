@@ -4,7 +4,8 @@ The wheel's accelerator is WebGPU (Dawn) over Vulkan; drivers abort the process 
 probe compiles a model in a subprocess. Models ending in ``TFLite_Detection_PostProcess`` abort under
 ``GPU|CPU`` (shared/FACTS.md): ``prepare_model`` splits the op off (``accel.tflite_edit.strip_postprocess``),
 so the network runs on the GPU and decoding happens in the kernel set, as for the ssd-raw family. The caller
-(compare) must run the prepared model; ``open`` refuses a model that still has the op.
+(compare) must run the prepared model; ``open`` refuses a model that still has the op, unless the variant
+asks for it with ``split = false`` (to measure the whole graph, abort included, in its worker).
 """
 
 from __future__ import annotations
@@ -92,13 +93,14 @@ class LiteRtGpuDelegate:
         return Availability.no(f"no Vulkan adapter ({why or 'the GPU accelerator took no ops'}); install a Vulkan "
                                "driver with shaderUniform*ArrayDynamicIndexing (Pi 5 v3dv, or Mesa >= 24 lavapipe)")
 
-    def prepare_model(self, model: ModelInfo) -> ModelInfo:
-        """The model this delegate runs in place of ``model`` (called by ``accel compare`` before running)."""
-        return prepare_model(model)
+    def prepare_model(self, model: ModelInfo, variant: Variant) -> ModelInfo:
+        """The model ``variant`` runs in place of ``model`` (called by ``accel compare`` before running):
+        the split network unless the variant has ``split = false``."""
+        return prepare_model(model) if variant.option("split", True) else model
 
     def variants(self, options: Mapping[str, Any]) -> list[Variant]:
         key = f"delegates.{self.name}"
-        _check_keys(options, key, {"precision", "fallback"})
+        _check_keys(options, key, {"precision", "fallback", "split"})
         precisions = options.get("precision", ["fp16"])
         precisions = [precisions] if isinstance(precisions, str) else precisions
         if not isinstance(precisions, list) or not precisions or not all(p in ("fp16", "fp32") for p in precisions):
@@ -106,11 +108,15 @@ class LiteRtGpuDelegate:
         fallback = options.get("fallback", False)
         if not isinstance(fallback, bool):
             raise ConfigError(f"{key}.fallback: expected true or false, got {fallback!r}")
-        extra = (("fallback", True),) if fallback else ()
+        split = options.get("split", True)
+        if not isinstance(split, bool):
+            raise ConfigError(f"{key}.split: expected true or false, got {split!r}")
+        extra: tuple[tuple[str, bool], ...] = (("fallback", True),) if fallback else ()
+        extra += (("split", False),) if not split else ()
         return [Variant(self.name, (("precision", p), *extra)) for p in precisions]
 
     def open(self, model: ModelInfo, variant: Variant) -> CompiledModelRunner:
-        if _POSTPROCESS in model.ops:
+        if _POSTPROCESS in model.ops and variant.option("split", True):
             raise DelegateError(f"litert-gpu: {model.path.name} ends in {_POSTPROCESS}, which aborts LiteRT's GPU "
                                 "path; run the split model from accel.delegates.gpu.prepare_model instead")
         from ai_edge_litert.gpu_options import GpuOptions

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -86,12 +87,24 @@ class LiteRtCpuDelegate:
 
     def variants(self, options: Mapping[str, Any]) -> list[Variant]:
         key = f"delegates.{self.name}"
-        _check_keys(options, key, {"threads", "kernel_mode"})
+        _check_keys(options, key, {"threads", "kernel_mode", "weight_cache"})
         mode = options.get("kernel_mode", "xnnpack")
         if mode not in _KERNEL_MODES:
             raise ConfigError(f"{key}.kernel_mode: expected one of {', '.join(_KERNEL_MODES)}, got {mode!r}")
-        extra = (("kernel_mode", mode),) if mode != "xnnpack" else ()
+        cache = options.get("weight_cache", "")
+        if not isinstance(cache, str):
+            raise ConfigError(f"{key}.weight_cache: expected a folder path, got {cache!r}")
+        extra: tuple[tuple[str, Any], ...] = (("kernel_mode", mode),) if mode != "xnnpack" else ()
+        extra += (("weight_cache", cache),) if cache else ()
         return [Variant(self.name, (("threads", t), *extra)) for t in _threads_option(options, key)]
+
+    def cache_path(self, model: ModelInfo, variant: Variant) -> Path | None:
+        """The XNNPACK weight-cache file this variant reads and writes (``weight_cache`` folder), or None.
+        One file per model and thread count: the cache holds packed weights for one graph."""
+        folder = variant.option("weight_cache")
+        if not folder:
+            return None
+        return Path(folder) / f"{model.path.stem}-{model.sha256[:16]}-t{variant.option('threads')}.xnnpack_cache"
 
     def open(self, model: ModelInfo, variant: Variant) -> CompiledModelRunner:
         from ai_edge_litert.cpu_kernel_mode import CpuKernelMode
@@ -99,9 +112,13 @@ class LiteRtCpuDelegate:
         from ai_edge_litert.options import CpuOptions, Options
 
         mode = variant.option("kernel_mode", "xnnpack")
+        cache = self.cache_path(model, variant)
+        if cache is not None:
+            cache.parent.mkdir(parents=True, exist_ok=True)
         options = Options(hardware_accelerators=HardwareAccelerator.CPU,
                           cpu_options=CpuOptions(num_threads=variant.option("threads"),
-                                                 kernel_mode=CpuKernelMode[mode.upper()]))
+                                                 kernel_mode=CpuKernelMode[mode.upper()],
+                                                 xnnpack_weight_cache_path=str(cache or "")))
         runner = CompiledModelRunner(model, options, "CPU")
         runner.placement = Placement("litert-cpu", model.op_count, model.op_count, {},
                                      f"CompiledModel CPU, kernel mode {mode}, "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import sys
@@ -19,11 +20,18 @@ from accel.plugins import Availability
 class _Runner:
     runtime = "crashy"
 
-    def __init__(self, model: ModelInfo, how: str) -> None:
+    def __init__(self, model: ModelInfo, how: str, after: int) -> None:
         self.placement = Placement("crashy", 0, model.op_count)
         self._how = how
+        self._left = after  # runs that succeed before it crashes (the first inference is one of them)
+        self._shape = tuple(model.outputs[0].shape)
 
     def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        if self._how == "at-exit":  # runs fine; the runtime's teardown crashes the process at exit
+            return [np.zeros(self._shape, np.float32)]
+        if self._left > 0:
+            self._left -= 1
+            return [np.zeros(self._shape, np.float32)]
         if self._how == "hang":  # a driver stuck in a wait that never returns
             time.sleep(3600)
         if self._how == "abort":
@@ -45,7 +53,15 @@ class CrashyDelegate:
         return Availability.yes()
 
     def variants(self, options: Mapping[str, Any]) -> list[Variant]:
-        return [Variant(self.name, (("how", options.get("how", "segv")),))]
+        return [Variant(self.name, (("how", options.get("how", "segv")), ("after", options.get("after", 0))))]
 
     def open(self, model: ModelInfo, variant: Variant) -> _Runner:
-        return _Runner(model, variant.option("how"))
+        if variant.option("how") == "at-exit":
+            atexit.register(_abort_at_exit)
+        return _Runner(model, variant.option("how"), variant.option("after", 0))
+
+
+def _abort_at_exit() -> None:
+    sys.stderr.write("corrupted size vs. prev_size\n")
+    sys.stderr.flush()
+    os.kill(os.getpid(), signal.SIGABRT)

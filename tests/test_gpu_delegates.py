@@ -261,3 +261,48 @@ def test_adapter_line_is_parsed_from_the_worker_log(tmp_path: Path) -> None:
                                   "type": "CPU / Software", "software": True}
     log.write_text("no adapter here\n")
     assert _adapter(str(log)) is None
+
+
+@pytest.mark.gpu
+def test_litert_gpu_whole_postprocess_graph_ends_as_a_recorded_outcome(gpu_adapter: str, tmp_path: Path) -> None:
+    """split = false runs the detector whole under GPU|CPU, the path on which LiteRT has aborted with
+    "free(): invalid size" for SSD detectors (shared/FACTS.md). With LiteRT 2.3.0 on lavapipe it completes
+    for accel's models (the op falls back to the CPU); wherever it aborts, the abort is the variant's
+    outcome. Either way the comparison completes and the reference variant is intact on disk."""
+    import json
+
+    config = tmp_path / "accel.toml"
+    config.write_text("[delegates.cpu-reference]\nenabled = true\n[delegates.litert-gpu]\nenabled = true\n"
+                      "precision = \"fp32\"\nfallback = true\nsplit = false\n")
+    out = tmp_path / "r.json"
+    proc = subprocess.run([sys.executable, "-m", "accel", "compare", "--config", str(config), "--frames", "3",
+                           "--seconds", "0", "--warmup", "0", "--json", str(out)],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    doc = json.loads(out.read_text())
+    gpu = next(v for v in doc["variants"] if v["delegate"] == "litert-gpu")
+    assert gpu["variant"] == "litert-gpu precision=fp32 fallback=True split=False"
+    assert "model_ran" not in gpu  # the original graph ran, post-process op and all
+    if gpu["status"] == "crashed":
+        assert "SIGABRT" in gpu["error"]
+    else:
+        assert gpu["status"] == "ok"
+        assert "fell back to CPU" in gpu["placement"]["detail"]  # the op cannot run on the GPU
+    ref = next(v for v in doc["variants"] if v["delegate"] == "cpu-reference")
+    assert ref["status"] == "ok" and ref["frames_measured"] == 3 and doc["complete"]
+
+
+@pytest.mark.parametrize(("options", "labels"), [
+    pytest.param({}, ["litert-gpu precision=fp16"], id="default-split"),
+    pytest.param({"split": False, "fallback": True}, ["litert-gpu precision=fp16 fallback=True split=False"],
+                 id="whole-graph"),
+])
+def test_litert_gpu_split_option(options: dict, labels: list[str]) -> None:  # type: ignore[type-arg]
+    assert [v.label for v in get_delegate("litert-gpu").variants(options)] == labels
+
+
+def test_litert_gpu_split_option_must_be_boolean() -> None:
+    from accel.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="delegates.litert-gpu.split: expected true or false"):
+        get_delegate("litert-gpu").variants({"split": "no"})

@@ -119,3 +119,60 @@ def test_hanging_delegate_times_out_and_the_next_variant_runs(tiny_classifier) -
     assert time.monotonic() - start < 60  # the limit counts from the worker's start, not from spawning
     ok = run_isolated(model, Variant("xnnpack", (("threads", 1),)), "numpy", rgb_frames(2), settings)
     assert ok["status"] == "ok"
+
+
+def test_frames_stream_to_the_caller_as_they_are_measured(tiny_classifier) -> None:  # type: ignore[no-untyped-def]
+    model = load_model(tiny_classifier[0])
+    seen: list[tuple[str, object]] = []
+    rec = run_variant(model, Variant("null"), "numpy", rgb_frames(3), Settings(frames=6, seconds=0.0, warmup=0),
+                      on_frame=lambda kind, data: seen.append((kind, data)))
+    assert seen[0] == ("init", {"load_ms": rec["load_ms"], "first_inference_ms": rec["first_inference_ms"]})
+    assert seen[1] == ("window", rec["window"]["start"])
+    frames = [data for kind, data in seen if kind == "frame"]
+    assert len(frames) == rec["frames_measured"] == 6
+    # Each streamed frame carries the same durations the record's per-frame lists hold, in order.
+    assert [round(stages["inference"] * 1e3, 4) for _, stages in frames] == rec["raw_ms"]["inference"]
+    assert [round(end, 5) for end, _ in frames] == rec["frame_end"]
+    assert rec["window"]["end"] - rec["window"]["start"] == pytest.approx(rec["wall_s"])
+    assert rec["frame_end"][-1] <= rec["wall_s"]
+
+
+def test_a_crash_part_way_keeps_the_frames_measured_before_it(tiny_classifier) -> None:  # type: ignore[no-untyped-def]
+    model = load_model(tiny_classifier[0])
+    register = {"register": {"crashy": "crashy_plugin:CrashyDelegate"}}
+    settings = Settings(frames=50, seconds=0.0, warmup=0, extra=register)
+    # after=6: the first inference and 5 measured frames succeed, the 6th measured frame's run segfaults.
+    rec = run_isolated(model, Variant("crashy", (("how", "segv"), ("after", 6))), "numpy", rgb_frames(2), settings)
+    assert rec["status"] == "crashed" and "SIGSEGV" in rec["error"]
+    assert rec["partial"] is True and rec["frames_measured"] == 5
+    assert "after 5 measured frames" in rec["error"]
+    assert len(rec["raw_ms"]["inference"]) == len(rec["frame_end"]) == 5
+    assert rec["stages"]["preprocess"]["mean"] > 0
+    assert rec["window"]["start"] < rec["window"]["end"]
+
+
+def test_crash_and_hang_are_outcomes_and_the_others_stay_on_disk(tmp_path: Path) -> None:
+    """Through compare, in worker processes: the segfaulting and hanging variants are recorded, and the
+    variants before and after them are intact in the file on disk."""
+    REGISTRY.register("crashy", __import__("crashy_plugin").CrashyDelegate)
+    REGISTRY.register("hangs", __import__("crashy_plugin").CrashyDelegate)
+    cfg = load_config(None, {"delegates": ["null", "crashy", "hangs", "cpu-reference"], "pipeline.frames": 4,
+                             "pipeline.seconds": 0.0, "pipeline.warmup": 0, "pipeline.timeout_s": 3.0}, env={})
+    cfg.delegates["hangs"] = {"how": "hang"}
+    doc, path = compare(cfg, result_path=tmp_path / "r.json")
+    on_disk = json.loads(path.read_text())
+    status = {v["variant"]: v["status"] for v in on_disk["variants"]}
+    assert status == {"null": "ok", "crashy how=segv after=0": "crashed", "crashy how=hang after=0": "timeout",
+                      "cpu-reference threads=1": "ok"}
+    assert on_disk["complete"] is True
+    ref = next(v for v in on_disk["variants"] if v["delegate"] == "cpu-reference")
+    assert ref["frames_measured"] == 4 and ref["stages"]["inference"]["mean"] > 0
+
+
+def test_a_crash_at_exit_after_reporting_keeps_the_result_and_says_so(tiny_classifier) -> None:  # type: ignore[no-untyped-def]
+    model = load_model(tiny_classifier[0])
+    settings = Settings(frames=3, seconds=0.0, warmup=0, extra={"register": {"crashy": "crashy_plugin:CrashyDelegate"}})
+    rec = run_isolated(model, Variant("crashy", (("how", "at-exit"),)), "numpy", rgb_frames(2), settings)
+    assert rec["status"] == "ok" and rec["frames_measured"] == 3
+    assert rec["teardown"].startswith("crashed at exit: signal 6 (SIGABRT)")
+    assert "corrupted size vs. prev_size" in rec["teardown"]
