@@ -17,13 +17,15 @@ def _spec(config: Config, model: ModelInfo) -> Any:
     return input_spec(model, config.pipeline["resize"], config.pipeline["fill"], config.model["input_range"])
 
 
-def test_inference(benchmark: Any, variant: Variant, model: ModelInfo, frames: list[Any], config: Config) -> None:
+def test_inference(benchmark: Any, variant: Variant, model: ModelInfo, frames: list[Any], config: Config,
+                   power: Any) -> None:
     kernels = get_kernels("numpy")
     tensor, _ = kernels.preprocess(frames[0], _spec(config, model))
     runner = get_delegate(variant.delegate).open(model, variant)
     try:
         benchmark.group = "inference"
-        benchmark.pedantic(runner.run, args=([tensor],), rounds=50, warmup_rounds=5, iterations=1)
+        with power.measure(benchmark):  # W and J/frame in extra_info when this machine has a meter
+            benchmark.pedantic(runner.run, args=([tensor],), rounds=50, warmup_rounds=5, iterations=1)
     finally:
         runner.close()
     mean = benchmark.stats.stats.mean

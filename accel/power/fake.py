@@ -1,0 +1,63 @@
+"""A scriptable fake meter for tests and dry runs: watts (or a cumulative energy counter) as a function of
+time. Not an entry point; tests add it with ``REGISTRY.register("fake", ...)`` or use it directly."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from accel.errors import PowerError
+from accel.plugins import Availability
+from accel.power import MeterBase, MeterKind, Reading
+
+
+def steps(*points: tuple[float, float]) -> Callable[[float], float]:
+    """A step function: ``steps((0, 2.0), (5, 6.0))`` is 2 W before t=5 and 6 W from t=5 on."""
+    ordered = sorted(points)
+
+    def watts(t: float) -> float:
+        value = ordered[0][1]
+        for start, w in ordered:
+            if t >= start:
+                value = w
+        return value
+
+    return watts
+
+
+class ScriptedMeter(MeterBase):
+    """Readings from ``watts(t)`` (kind "power") or ``energy(t)`` (kind "energy") at ``clock()``.
+    ``fail_at`` makes read number N (0-based) raise ``PowerError``; ``unavailable`` makes probe() say no."""
+
+    def __init__(self, watts: Callable[[float], float] | None = None,
+                 energy: Callable[[float], float] | None = None, clock: Callable[[], float] = time.monotonic,
+                 min_interval_s: float = 0.0, read_cost_s: float = 0.0, estimated: bool = False,
+                 name: str = "fake", fail_at: int | None = None, unavailable: str | None = None) -> None:
+        if (watts is None) == (energy is None):
+            raise ValueError("give exactly one of watts= or energy=")
+        self.name = name
+        self.kind: MeterKind = "power" if watts is not None else "energy"
+        self.estimated = estimated
+        self.min_interval_s = min_interval_s
+        self._watts, self._energy, self._clock = watts, energy, clock
+        self._cost, self._fail_at, self._unavailable = read_cost_s, fail_at, unavailable
+        self.reads = 0
+        self.closed_count = 0
+
+    def probe(self) -> Availability:
+        return Availability.no(self._unavailable) if self._unavailable else Availability.yes("scripted")
+
+    def read(self) -> Reading:
+        if self._fail_at is not None and self.reads >= self._fail_at:
+            raise PowerError(f"fake meter failed on read {self.reads}")
+        self.reads += 1
+        if self._cost:
+            time.sleep(self._cost)
+        t = self._clock()
+        if self._watts is not None:
+            return Reading(t, watts=self._watts(t))
+        assert self._energy is not None
+        return Reading(t, energy_j=self._energy(t))
+
+    def _close(self) -> None:
+        self.closed_count += 1

@@ -1,0 +1,283 @@
+"""Sampling a meter in the background, and turning samples into energy, per-variant power and JSON.
+
+A ``Sampler`` reads the meter on a thread at ``rate_hz`` (never faster than the meter's own read cost)
+and, at ~1 Hz, temperature/frequency/throttling. Timestamps are monotonic seconds, the clock of every
+``window`` in the result document, so attribution is a pure function of the samples and a window:
+warm-up before ``start`` and anything after ``end`` never count.
+
+Between samples power is linear (trapezoidal integration, interpolated at the window's edges) and held
+constant beyond the first/last sample; an energy counter is interpolated the same way and differenced.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from types import TracebackType
+from typing import Any
+
+from accel.errors import ConfigError, PowerError
+from accel.power import PowerMeter, Reading
+from accel.power.thermal import ThermalSample, read_thermal
+
+__all__ = ["Sampler", "attribute", "energy_between", "idle_baseline", "mean_watts", "power_json",
+           "timeline_json"]
+
+_MAX_CONSECUTIVE_ERRORS = 5
+
+
+class Sampler:
+    """Background sampling of ``meter`` (may be None: thermal only) at ``rate_hz`` and of ``thermal()``
+    at ``thermal_hz`` (``thermal=None``: none). A context manager; ``start()``/``stop()`` are idempotent.
+
+    The power interval is ``max(1/rate_hz, meter.min_interval_s, last read's duration)``: a slow meter is
+    read back to back at worst, never overlapped. Each reading is stamped with ``clock()`` at the middle
+    of its read. A meter that fails 5 times in a row stops being read; ``errors`` keeps the messages.
+    A final reading is taken at ``stop()`` so a window ending just before it is covered."""
+
+    def __init__(self, meter: PowerMeter | None, rate_hz: float = 10.0,
+                 thermal: Callable[[], ThermalSample] | None = read_thermal, thermal_hz: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if not rate_hz > 0 or not thermal_hz > 0:
+            raise ConfigError(f"power.rate_hz: expected a rate > 0, got {rate_hz!r} (thermal {thermal_hz!r})")
+        if meter is not None and meter.kind == "log":
+            raise PowerError(f"meter {meter.name!r} is a log read after the run, not sampled live")
+        self.meter = meter
+        self.rate_hz = float(rate_hz)
+        self.thermal_hz = float(thermal_hz)
+        self._thermal = thermal
+        self._clock = clock
+        self._readings: list[Reading] = []
+        self._thermals: list[ThermalSample] = []
+        self.errors: list[str] = []
+        self.interval_s = 1.0 / self.rate_hz
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------------------
+    def start(self) -> Sampler:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="accel-power-sampler", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._thread is not None and not self._stop.is_set():
+            self._stop.set()
+            self._thread.join()
+
+    def __enter__(self) -> Sampler:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # -- data --------------------------------------------------------------------------------------------
+    @property
+    def readings(self) -> list[Reading]:
+        """A copy of the power readings so far, in time order."""
+        with self._lock:
+            return list(self._readings)
+
+    @property
+    def thermal_samples(self) -> list[ThermalSample]:
+        """A copy of the thermal samples so far, in time order."""
+        with self._lock:
+            return list(self._thermals)
+
+    # -- the thread --------------------------------------------------------------------------------------
+    def _read_power(self, meter: PowerMeter) -> float:
+        """One reading; returns its duration in seconds."""
+        t0 = time.monotonic()
+        c0 = self._clock()
+        try:
+            reading = meter.read()
+        except Exception as exc:  # the thread must not die silently: the message goes to ``errors``
+            self.errors.append(f"{meter.name}: {exc}")
+        else:
+            with self._lock:
+                self._readings.append(replace(reading, t=(c0 + self._clock()) / 2))
+        return time.monotonic() - t0
+
+    def _read_thermal(self, thermal: Callable[[], ThermalSample]) -> float:
+        t0 = time.monotonic()
+        c0 = self._clock()
+        try:
+            sample = thermal()
+        except Exception as exc:
+            self.errors.append(f"thermal: {exc}")
+        else:
+            with self._lock:
+                self._thermals.append(replace(sample, t=(c0 + self._clock()) / 2))
+        return time.monotonic() - t0
+
+    def _run(self) -> None:
+        meter, thermal = self.meter, self._thermal
+        next_power = next_thermal = time.monotonic()
+        failures = 0
+        while True:
+            now = time.monotonic()
+            if meter is not None and now >= next_power:
+                errors = len(self.errors)
+                cost = self._read_power(meter)
+                failures = failures + 1 if len(self.errors) > errors else 0
+                if failures >= _MAX_CONSECUTIVE_ERRORS:
+                    self.errors.append(f"{meter.name}: stopped reading after {failures} failures in a row")
+                    meter = None
+                self.interval_s = max(1.0 / self.rate_hz, getattr(self.meter, "min_interval_s", 0.0), cost)
+                next_power = now + self.interval_s
+            if thermal is not None and now >= next_thermal:
+                next_thermal = now + max(1.0 / self.thermal_hz, self._read_thermal(thermal))
+            due = min(next_power if meter is not None else float("inf"),
+                      next_thermal if thermal is not None else float("inf"))
+            if due == float("inf"):
+                self._stop.wait()
+            elif self._stop.wait(max(0.0, due - time.monotonic())):
+                break
+            if self._stop.is_set():
+                break
+        if meter is not None:
+            self._read_power(meter)
+
+
+# -- pure functions over samples ---------------------------------------------------------------------------
+def _points(samples: Sequence[Reading], attr: str) -> list[tuple[float, float]]:
+    return sorted((r.t, float(v)) for r in samples if (v := getattr(r, attr)) is not None)
+
+
+def _power_at(points: Sequence[tuple[float, float]], i: int, t: float) -> float:
+    """Power at ``t`` inside segment ``points[i]..points[i+1]`` (linear), or held beyond the ends."""
+    if i < 0:
+        return points[0][1]
+    if i >= len(points) - 1:
+        return points[-1][1]
+    (t0, p0), (t1, p1) = points[i], points[i + 1]
+    return p0 if t1 == t0 else p0 + (p1 - p0) * (t - t0) / (t1 - t0)
+
+
+def _segment(points: Sequence[tuple[float, float]], t: float) -> int:
+    """Index i with points[i].t <= t < points[i+1].t; -1 before the first point, len-1 from the last on."""
+    i = -1
+    for j, (tj, _) in enumerate(points):
+        if tj <= t:
+            i = j
+        else:
+            break
+    return i
+
+
+def _counter_at(points: Sequence[tuple[float, float]], t: float) -> float:
+    """Counter value at ``t``: linear between readings, extrapolated with the nearest segment's slope."""
+    i = min(max(_segment(points, t), 0), len(points) - 2)
+    (t0, e0), (t1, e1) = points[i], points[i + 1]
+    return e0 if t1 == t0 else e0 + (e1 - e0) * (t - t0) / (t1 - t0)
+
+
+def energy_between(samples: Sequence[Reading], t0: float, t1: float) -> float | None:
+    """Joules between monotonic times ``t0`` and ``t1``. Readings with ``energy_j`` (a counter) are
+    interpolated at both ends and differenced (needs 2 readings); otherwise watts are integrated by the
+    trapezoidal rule with linear interpolation at the window's edges (needs 1). None without enough."""
+    if t1 < t0:
+        raise ValueError(f"window ends before it starts: [{t0}, {t1}]")
+    counter = _points(samples, "energy_j")
+    if counter:
+        return _counter_at(counter, t1) - _counter_at(counter, t0) if len(counter) >= 2 else None
+    power = _points(samples, "watts")
+    if not power:
+        return None
+    edges = [t0, *(t for t, _ in power if t0 < t < t1), t1]
+    values = [_power_at(power, _segment(power, t), t) for t in edges]
+    return sum((b - a) * (pa + pb) / 2 for a, b, pa, pb in zip(edges, edges[1:], values, values[1:], strict=False))
+
+
+def mean_watts(samples: Sequence[Reading], t0: float, t1: float) -> float | None:
+    """Mean watts over ``[t0, t1]`` (energy / duration); None without samples or for an empty window."""
+    energy = energy_between(samples, t0, t1)
+    return energy / (t1 - t0) if energy is not None and t1 > t0 else None
+
+
+def attribute(samples: Sequence[Reading], start: float, end: float, frames: int, idle_w: float | None,
+              meter: PowerMeter) -> dict[str, Any]:
+    """A variant's ``power`` record (docs/results.md) over its measured window ``[start, end]``:
+    ``meter``, ``estimated``, ``samples`` (readings inside the window), ``gross_w`` (mean watts),
+    ``net_w`` (gross minus the idle baseline ``idle_w``), ``energy_j``, ``j_per_frame``,
+    ``net_j_per_frame`` and ``fps_per_w`` (frames per second per gross watt). Figures that cannot be
+    computed (no samples, no frames, no baseline) are None."""
+    duration = end - start
+    energy = energy_between(samples, start, end) if duration > 0 else None
+    gross = energy / duration if energy is not None else None
+    net = gross - idle_w if gross is not None and idle_w is not None else None
+    per_frame = frames > 0 and energy is not None
+    return {
+        "meter": meter.name,
+        "estimated": bool(meter.estimated),
+        "samples": sum(1 for r in samples if start <= r.t <= end),
+        "gross_w": gross,
+        "net_w": net,
+        "energy_j": energy,
+        "j_per_frame": energy / frames if per_frame and energy is not None else None,
+        "net_j_per_frame": net * duration / frames if per_frame and net is not None else None,
+        "fps_per_w": frames / duration / gross if frames > 0 and gross else None,
+    }
+
+
+def idle_baseline(source: Sampler | PowerMeter, seconds: float, rate_hz: float = 10.0,
+                  wait: Callable[[float], None] = time.sleep,
+                  clock: Callable[[], float] = time.monotonic) -> dict[str, Any]:
+    """Idle watts: wait ``seconds`` doing nothing while ``source`` is sampled and average over that span.
+    ``source`` is a running ``Sampler`` (the idle span then lands in its timeline) or a meter, sampled
+    by a temporary one at ``rate_hz``. Returns ``{"seconds", "watts"}`` (watts None without samples)."""
+    if not seconds > 0:
+        raise ConfigError(f"power.idle_s: expected seconds > 0, got {seconds!r}")
+    sampler = source if isinstance(source, Sampler) else Sampler(source, rate_hz, thermal=None, clock=clock)
+    own = sampler is not source
+    if own:
+        sampler.start()
+    t0 = clock()
+    wait(seconds)
+    t1 = clock()
+    if own:
+        sampler.stop()
+    return {"seconds": t1 - t0, "watts": mean_watts(sampler.readings, t0, t1)}
+
+
+def timeline_json(samples: Sequence[Reading], digits: int = 4) -> list[list[float]]:
+    """The result document's ``power.samples``: ``[[t, watts], ...]`` in time order. Counter readings
+    without watts get the mean watts since the previous counter reading."""
+    out: list[list[float]] = []
+    prev: Reading | None = None
+    for r in sorted(samples, key=lambda r: r.t):
+        watts = r.watts
+        if watts is None and r.energy_j is not None and prev is not None and prev.energy_j is not None \
+                and r.t > prev.t:
+            watts = (r.energy_j - prev.energy_j) / (r.t - prev.t)
+        if watts is not None:
+            out.append([round(r.t, digits), round(watts, digits)])
+        prev = r
+    return out
+
+
+def power_json(meter: PowerMeter | None, samples: Sequence[Reading], rate_hz: float,
+               idle: dict[str, Any] | None = None, why: str | None = None) -> dict[str, Any]:
+    """The result document's top-level ``power``: ``meter`` (name or None), ``estimated``, ``why`` (the
+    reason when no meter), ``rate_hz``, ``idle`` (``idle_baseline``'s dict), ``samples`` (timeline) and
+    ``energy_j`` over the whole sampled span."""
+    ordered = sorted(samples, key=lambda r: r.t)
+    energy = energy_between(ordered, ordered[0].t, ordered[-1].t) if ordered else None
+    return {
+        "meter": meter.name if meter is not None else None,
+        "estimated": bool(meter.estimated) if meter is not None else False,
+        "why": why if meter is None else None,
+        "rate_hz": rate_hz,
+        "idle": idle,
+        "samples": timeline_json(ordered),
+        "energy_j": energy,
+    }
