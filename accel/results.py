@@ -9,7 +9,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Versions ``load_result`` reads: version 1 lacks ``clock``, ``power``, ``thermal`` and ``window``.
+READABLE_VERSIONS = (1, 2)
 
 
 def default_result_path(out_dir: str | Path) -> Path:
@@ -67,6 +69,9 @@ def load_result(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"cannot read result {p}: {exc}") from exc
     if not isinstance(doc, dict) or doc.get("schema") != "accel.result":
         raise ConfigError(f"{p} is not an accel result document")
-    if doc.get("schema_version") != SCHEMA_VERSION:
-        raise ConfigError(f"{p} has result schema {doc.get('schema_version')}, this accel reads {SCHEMA_VERSION}")
+    version = doc.get("schema_version")
+    if version not in READABLE_VERSIONS:
+        lo, hi = READABLE_VERSIONS[0], READABLE_VERSIONS[-1]
+        raise ConfigError(f"{p} has result schema {version}; this accel reads {lo}-{hi}: "
+                          "re-run accel compare or upgrade accel")
     return doc

@@ -3,11 +3,14 @@ a figure that was not measured prints as "n/a"."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from rich import box
 from rich.table import Table
 from rich.text import Text
+
+from accel.report import figures as f
 
 
 def _ms(stats: dict[str, Any] | None, key: str = "mean") -> str:
@@ -27,24 +30,29 @@ def _accuracy(acc: dict[str, Any] | None) -> tuple[str, ...]:
 
 
 def variants_table(doc: dict[str, Any]) -> Table:
-    """One row per variant: stage latencies, FPS, CPU, memory, agreement and op placement."""
+    """One row per variant: stage latencies, FPS, CPU, memory, power (with a meter), agreement and op
+    placement."""
     model = doc.get("model", {})
     source = doc.get("source", {})
     mode = "replay" if source.get("replay", True) else "live"
-    title = (f"{model.get('path', '?').rsplit('/', 1)[-1]} on {doc.get('machine', {}).get('cpu', '?')} "
+    title = (f"{model.get('path', '?').rsplit('/', 1)[-1]} on {f.host(doc)} "
              f"- {source.get('kind', '?')} source, {mode}")
     t = Table(title=title, title_justify="left", header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
     accuracy = any("accuracy" in v for v in doc.get("variants", []))
     t.add_column("variant", no_wrap=True)
     t.add_column("kernels", no_wrap=True)
     quality = ("AP50", "AP", "P", "R") if accuracy else ("agree",)
-    for name in ("infer ms p50", "p99", "pre ms", "post ms", "FPS", "CPU %", "RSS MB", *quality, "on accel"):
+    metered = f.has_meter(doc)
+    power_cols = ("W", "J/frame", "FPS/W") if metered else ()
+    for name in ("infer ms p50", "p99", "pre ms", "post ms", "FPS", "CPU %", "RSS MB", *power_cols, *quality,
+                 "on accel"):
         t.add_column(name, justify="right")
     notes: list[str] = []
     for v in doc.get("variants", []):
         if v.get("status") != "ok":
             notes.append(f"{v['variant']} + {v['kernels']}: {v['status']}: {v.get('error', '')}")
-            t.add_row(v["variant"], v["kernels"], Text(v["status"], style="red"), *[""] * (7 + len(quality)))
+            t.add_row(v["variant"], v["kernels"], Text(v["status"], style="red"),
+                      *[""] * (7 + len(power_cols) + len(quality)))
             continue
         st = v["stages"]
         usage = v.get("usage", {})
@@ -53,12 +61,19 @@ def variants_table(doc: dict[str, Any]) -> Table:
             label += " [software GPU]"
         if "fell back" in (v.get("placement") or {}).get("detail", ""):
             label += " [CPU fallback]"
+        throttled = f.throttle(v)
+        if throttled:
+            notes.append(f"{v['variant']} + {v['kernels']}: {throttled} during the run: its figures may be low")
+        mark = f.estimated(doc, v)
+        power = (f.watts(v, mark, "{:.2f}", "gross_w"), f.watts(v, mark, "{:.3f}", "j_per_frame"),
+                 f.watts(v, mark, "{:.2f}", "fps_per_w")) if metered else ()
         agree = v.get("agreement", {}).get("score")
         place = v.get("placement", {})
         t.add_row(
-            Text(label), v["kernels"], _ms(st["inference"], "p50"), _ms(st["inference"], "p99"),
+            Text(label + (f" [{throttled}]" if throttled else ""), style="yellow" if throttled else ""),
+            v["kernels"], _ms(st["inference"], "p50"), _ms(st["inference"], "p99"),
             _ms(st["preprocess"]), _ms(st["postprocess"]), f"{v['fps']:.1f}",
-            _num(usage.get("process_cpu_percent"), "{:.0f}"), _num(usage.get("peak_rss_mb"), "{:.0f}"),
+            _num(usage.get("process_cpu_percent"), "{:.0f}"), _num(usage.get("peak_rss_mb"), "{:.0f}"), *power,
             *(_accuracy(v.get("accuracy")) if accuracy else (_num(agree, "{:.0%}"),)),
             f"{place.get('delegated_ops', 0)}/{place.get('total_ops', 0)}",
         )
@@ -86,7 +101,35 @@ def legend(doc: dict[str, Any]) -> str:
         quality = "agree = detections matching cpu-reference's (same class, IoU >= 0.5). "
     return (f"{fps}. CPU % = this variant's process (100 = one core). "
             f"RSS = its peak resident memory, replayed frames included. {quality}"
-            "on accel = ops the delegate took / all ops.")
+            f"on accel = ops the delegate took / all ops. {power_legend(doc)}")
+
+
+def power_legend(doc: dict[str, Any]) -> str:
+    """What the power columns mean, or why there are none."""
+    if not f.has_meter(doc):
+        return f"power: n/a ({f.power_why(doc)})."
+    meter = f.get(doc, "power", "meter") or "?"
+    text = (f"W = mean power over the variant's measured window ({meter}; {f.idle_line(doc)}); J/frame = energy / "
+            "frames; FPS/W = FPS / W.")
+    if any(f.estimated(doc, v) for v in doc.get("variants", [])):
+        text += " ~ = estimated from CPU load by a model, not measured."
+    return text
+
+
+def compare_table(docs: Sequence[dict[str, Any]]) -> Table:
+    """Several runs side by side: one row per (variant, run), ratios against the first run."""
+    from accel.report.markdown import compare_rows
+
+    headers, rows = compare_rows(docs)
+    t = Table(title="runs compared (x = this run / run 1)", title_justify="left", header_style="bold",
+              box=box.SIMPLE_HEAD, pad_edge=False)
+    for i, h in enumerate(headers):
+        t.add_column(h, justify="left" if i < 2 else "right", no_wrap=i == 0)
+    for row in rows:
+        t.add_row(*row)
+    t.caption = "\n".join(f"run {i + 1}: {f.run_label(d)}" for i, d in enumerate(docs))
+    t.caption_justify = "left"
+    return t
 
 
 def model_table(info: dict[str, Any]) -> list[Table]:

@@ -1,0 +1,125 @@
+"""HTML: one self-contained page (inline CSS, charts as inline SVG, images as data: URIs, no script, no
+external request) with the charts, the tables, the machine and the detections preview of one or more runs."""
+
+from __future__ import annotations
+
+import base64
+import html
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from accel.report import figures as f
+from accel.report import markdown, plots, preview
+
+_CSS = """
+body { font: 14px/1.45 system-ui, sans-serif; margin: 1.5em auto; max-width: 1100px; color: #222; padding: 0 1em; }
+h1 { font-size: 1.5em; } h2 { font-size: 1.25em; margin-top: 2em; border-bottom: 1px solid #ddd; }
+h3 { font-size: 1.05em; margin-top: 1.5em; }
+table { border-collapse: collapse; margin: .5em 0; font-size: 13px; }
+th, td { border: 1px solid #ddd; padding: 3px 7px; } th { background: #f4f4f4; }
+td.n { text-align: right; font-variant-numeric: tabular-nums; }
+figure.chart { margin: 1em 0; } figure.chart svg { max-width: 100%; height: auto; }
+.na { color: #8a4b00; background: #fff4e5; padding: 4px 8px; border-left: 3px solid #f0a040; }
+.legend, .machine { color: #555; font-size: 13px; }
+.strip img { max-width: 100%; display: block; } .strip figcaption { font-size: 12px; color: #555; }
+"""
+_TITLES = {"fps": "FPS per variant", "stages": "Stage breakdown", "threads": "FPS vs threads",
+           "latency": "Latency histograms", "timeline": "Power and temperature over time",
+           "pareto": "FPS vs J/frame (Pareto front)"}
+
+
+def render_html(docs: Sequence[dict[str, Any]], bases: Sequence[Path | None]) -> str:
+    """The page for ``docs``; ``bases[i]`` is the folder of run i's result.json (for its saved frames)."""
+    plots.require()
+    title = (f"{f.model_name(docs[0])} on {f.host(docs[0])}" if len(docs) == 1
+             else f"{len(docs)} runs compared")
+    body = [f"<h1>accel report: {_e(title)}</h1>"]
+    if len(docs) > 1:
+        body.append(_compare(docs))
+    for i, (doc, base) in enumerate(zip(docs, bases, strict=True)):
+        body.append(_run(doc, base, f"r{i + 1}", f"Run {i + 1}: " if len(docs) > 1 else ""))
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{_e(title)}</title><style>{_CSS}</style></head>\n<body>\n" + "\n".join(body)
+            + "\n</body></html>\n")
+
+
+def _compare(docs: Sequence[dict[str, Any]]) -> str:
+    headers, rows = markdown.compare_rows(docs)
+    runs = "".join(f"<li>{_e(f.run_label(d))}</li>" for d in docs)
+    fig, _ = plots.chart(docs, "compare")
+    return (f"<h2>Runs compared</h2><ol>{runs}</ol>{_table(headers, rows, 2)}"
+            "<p class=\"legend\">(1.15x) = this run's figure / run 1's; variants matched by variant label and "
+            f"kernel set.</p>{_figure('compare', 'FPS per variant, runs side by side', fig, None, 'cmp')}")
+
+
+def _run(doc: dict[str, Any], base: Path | None, prefix: str, heading: str) -> str:
+    headers, rows, notes = markdown.summary_rows(doc)
+    parts = [f"<h2>{_e(heading)}{_e(f.model_name(doc))} on {_e(f.host(doc))}, {_e(str(doc.get('created', '?')))}</h2>"]
+    if not doc.get("complete", True):
+        parts.append("<p class=\"na\">Incomplete run: the comparison did not finish; shown are the variants "
+                     "measured.</p>")
+    parts += [f"<p class=\"machine\"><b>Machine:</b> {_e(f.machine_line(doc))}</p>", _table(headers, rows, 2),
+              f"<p class=\"legend\">{_e(markdown.legend(doc))}</p>"]
+    if notes:
+        parts.append("<ol class=\"legend\">" + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ol>")
+    for name in plots.CHARTS:
+        try:
+            fig, note = plots.chart([doc], name)
+        except plots.NotApplicable as exc:
+            parts.append(f"<h3>{_TITLES[name]}</h3><p class=\"na\" id=\"{prefix}-{name}-na\">n/a: {_e(str(exc))}</p>")
+            continue
+        parts.append(_figure(name, _TITLES[name], fig, note, prefix))
+    parts.append(_detail_table(doc))
+    parts.append("<h3>Detections preview</h3>")
+    strips, note = preview.strips(doc, base)
+    if note:
+        parts.append(f"<p class=\"na\">{_e(note)}</p>")
+    for label, data in strips:
+        uri = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+        parts.append(f"<figure class=\"strip\"><img alt=\"{_e(label)} detections\" src=\"{uri}\">"
+                     f"<figcaption>{_e(label)}</figcaption></figure>")
+    return "\n".join(parts)
+
+
+def _figure(name: str, title: str, fig: Any, note: str | None, prefix: str) -> str:
+    svg = plots.svg(fig, f"{prefix}-{name}")
+    extra = f"<p class=\"na\">{_e(note)}</p>" if note else ""
+    return (f"<h3>{_e(title)}</h3><figure class=\"chart\" id=\"{prefix}-chart-{name}\" data-chart=\"{name}\">"
+            f"{svg}</figure>{extra}")
+
+
+def _detail_table(doc: dict[str, Any]) -> str:
+    """Every stage's statistics, CPU, memory, placement: the terminal table's figures."""
+    headers = ["variant", "status", *(f"{s} ms p50 / p99" for s in f.STAGES), "FPS", "CPU %", "peak RSS MB",
+               "on accel", "temp °C max"]
+    rows = []
+    for v in doc.get("variants", []):
+        if not f.ok(v):
+            rows.append([f.name(v), str(v.get("status")), *[""] * (len(headers) - 2)])
+            continue
+        stages = [f"{f.num(f.get(v, 'stages', s, 'p50'), '{:.2f}')} / {f.num(f.get(v, 'stages', s, 'p99'), '{:.2f}')}"
+                  for s in f.STAGES]
+        place = v.get("placement") or {}
+        temp = f.get(v, "thermal", "temp_c", "max") or f.get(v, "usage", "temperature_c", "max")
+        on = f"{place['delegated_ops']}/{place['total_ops']}" if "delegated_ops" in place else "n/a"
+        rows.append([f.name(v), str(v.get("status")), *stages, f.num(v.get("fps")),
+                     f.num(f.get(v, "usage", "process_cpu_percent"), "{:.0f}"),
+                     f.num(f.get(v, "usage", "peak_rss_mb"), "{:.0f}"), on, f.num(temp)])
+    return "<h3>Every variant in detail</h3>" + _table(headers, rows, 2)
+
+
+def _table(headers: list[str], rows: list[list[str]], left: int) -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(_td(c, i >= left) for i, c in enumerate(r)) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _td(text: str, number: bool) -> str:
+    cell = re.sub(r"\[\^(\d+)\]", r"<sup>\1</sup>", _e(text))  # Markdown footnote marks -> the notes list
+    return f"<td class=\"n\">{cell}</td>" if number else f"<td>{cell}</td>"
+
+
+def _e(text: str) -> str:
+    return html.escape(text, quote=True)

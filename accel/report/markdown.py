@@ -1,0 +1,141 @@
+"""Markdown: a paste-ready table per run (the columns of a hand-made benchmark table), the machine it ran on,
+and, for several runs, a side-by-side table with ratios against the first run.
+
+The row builders here (``summary_rows``, ``compare_rows``) also feed the HTML and terminal views.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from accel.report import figures as f
+
+Rows = list[list[str]]
+
+
+def summary_rows(doc: dict[str, Any]) -> tuple[list[str], Rows, list[str]]:
+    """Headers, one row per variant, and footnotes (errors of variants that did not run, throttling)."""
+    accuracy = f.has_accuracy([doc])
+    model = doc.get("model") or {}
+    costs = model.get("costs") or {}
+    fixed = [f.model_name(doc), f.num(_scaled(model.get("size_bytes"), 1e6), "{:.2f}"),
+             f.num(_scaled(model.get("params"), 1e6), "{:.2f}"), f.num(_scaled(costs.get("flops"), 1e9), "{:.2f}")]
+    headers = ["model", "variant", "size MB", "params M", "GFLOPs", f.quality_header(accuracy),
+               "inference ms (p50)", "FPS", "W", "J/frame", "FPS/W"]
+    rows: Rows = []
+    notes: list[str] = []
+    for v in doc.get("variants", []):
+        label = f.name(v)
+        if not f.ok(v):
+            notes.append(f"{label}: {v.get('status')}: {v.get('error') or 'no error recorded'}")
+            rows.append([fixed[0], label, *fixed[1:], f"{v.get('status')}[^{len(notes)}]", "", "", "", "", ""])
+            continue
+        throttled = f.throttle(v)
+        if throttled:
+            notes.append(f"{label}: {throttled} during the run; its figures may be low")
+            label += f" (throttled[^{len(notes)}])"
+        mark = f.estimated(doc, v)
+        rows.append([fixed[0], label, *fixed[1:], f.quality(v, accuracy), f.num(f.inference_p50(v), "{:.2f}"),
+                     f.num(v.get("fps"), "{:.1f}"), f.watts(v, mark, "{:.2f}", "gross_w"),
+                     f.watts(v, mark, "{:.3f}", "j_per_frame"), f.watts(v, mark, "{:.2f}", "fps_per_w")])
+    return headers, rows, notes
+
+
+def legend(doc: dict[str, Any]) -> str:
+    """What the columns mean, in one paragraph."""
+    replay = (doc.get("source") or {}).get("replay", True)
+    fps = ("FPS = frames / wall time of " + ("preprocess + inference + postprocess on replayed frames"
+                                               if replay else "capture + preprocess + inference + postprocess (live)"))
+    if f.has_accuracy([doc]):
+        quality = "AP / AP50 = COCO average precision at IoU 0.5:0.95 / 0.5"
+    else:
+        quality = "agreement = share of detections matching cpu-reference's (same class, IoU >= 0.5)"
+    if f.has_meter(doc):
+        meter = f.get(doc, "power", "meter")
+        power = (f"W = mean power in the measured window ({meter}, {f.idle_line(doc)}); J/frame = energy / "
+                 "frames; FPS/W = FPS / W")
+        if any(f.estimated(doc, v) for v in doc.get("variants", [])):
+            power += "; ~ = estimated from CPU load, not measured"
+    else:
+        power = f"power: n/a ({f.power_why(doc)})"
+    return f"{fps}. {quality}. {power}. GFLOPs = 2 x MACs."
+
+
+def compare_rows(docs: Sequence[dict[str, Any]]) -> tuple[list[str], Rows]:
+    """One row per (variant, run) for several runs; "(1.15x)" = this run's value / the first run's."""
+    accuracy = f.has_accuracy(docs)
+    headers = ["variant", "run", "inference ms (p50)", "FPS", "W", "J/frame", f.quality_header(accuracy)]
+    rows: Rows = []
+    for k, per_run in f.matched(docs):
+        first = per_run[0]
+        for i, v in enumerate(per_run):
+            label = f"{k[0]} + {k[1]}" if i == 0 else ""
+            if v is None:
+                rows.append([label, str(i + 1), "not run", "", "", "", ""])
+                continue
+            if not f.ok(v):
+                rows.append([label, str(i + 1), str(v.get("status")), "", "", "", ""])
+                continue
+            doc = docs[i]
+            mark = f.estimated(doc, v)
+            good = first if first is not None and f.ok(first) and i > 0 else None
+            rows.append([
+                label, str(i + 1),
+                _with_ratio(f.inference_p50(v), f.inference_p50(good), "{:.2f}"),
+                _with_ratio(v.get("fps"), f.get(good, "fps"), "{:.1f}"),
+                f.watts(v, mark, "{:.2f}", "gross_w"),
+                _with_ratio(f.power(v).get("j_per_frame"), f.get(good, "power", "j_per_frame"), "{:.3f}",
+                            "~" if mark else ""),
+                f.quality(v, accuracy),
+            ])
+    return headers, rows
+
+
+def render_markdown(docs: Sequence[dict[str, Any]]) -> str:
+    """The Markdown report of one run, or of several side by side followed by each run's own table."""
+    parts: list[str] = []
+    if len(docs) > 1:
+        parts.append("## Runs compared\n")
+        parts.extend(f"{i + 1}. {_cell(f.run_label(d))}" for i, d in enumerate(docs))
+        headers, rows = compare_rows(docs)
+        parts += ["", _table(headers, rows, left=2), "",
+                  "(1.15x) = this run's figure / run 1's. Variants are matched by variant label and kernel set.", ""]
+    for i, doc in enumerate(docs):
+        title = f"{f.model_name(doc)} on {f.host(doc)}, {doc.get('created', '?')}"
+        if len(docs) > 1:
+            title = f"Run {i + 1}: {title}"
+        headers, rows, notes = summary_rows(doc)
+        parts += [f"## {_cell(title)}", "", _table(headers, rows, left=2), "",
+                  f"**Machine:** {_cell(f.machine_line(doc))}", "", legend(doc)]
+        if not doc.get("complete", True):
+            parts += ["", "**Incomplete run:** the comparison did not finish; the variants above are those measured."]
+        if notes:
+            parts.append("")
+            parts += [f"[^{n + 1}]: {_cell(text)}" for n, text in enumerate(notes)]
+        parts.append("")
+    return "\n".join(parts)
+
+
+def _with_ratio(value: Any, first: Any, fmt: str, prefix: str = "") -> str:
+    text = f.num(value, fmt)
+    if text == "n/a":
+        return text
+    r = f.ratio(value, first)
+    return f"{prefix}{text}" + (f" ({r:.2f}x)" if r is not None else "")
+
+
+def _scaled(value: Any, by: float) -> float | None:
+    return value / by if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _table(headers: list[str], rows: Rows, left: int) -> str:
+    """A GitHub table; the first ``left`` columns left-aligned, the figures right-aligned."""
+    lines = ["| " + " | ".join(headers) + " |",
+             "|" + "|".join(":---" if i < left else "---:" for i in range(len(headers))) + "|"]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)

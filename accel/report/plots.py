@@ -1,0 +1,277 @@
+"""Charts of a result document (matplotlib, the optional ``plots`` extra).
+
+Figures are built with matplotlib's object API (``Figure`` + the Agg canvas), never pyplot, so nothing global
+(backend, interactive state) changes. A chart the document cannot support raises ``NotApplicable`` with the
+reason, which the HTML page shows in the chart's place.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from accel.errors import ConfigError
+from accel.report import figures as f
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+#: Chart names, in page order.
+CHARTS = ("fps", "stages", "threads", "latency", "timeline", "pareto")
+PLOTS_HINT = "pip install 'accel[plots]'"
+_RC: Any = {"svg.fonttype": "path", "svg.hashsalt": "accel", "font.size": 9, "axes.spines.top": False,
+       "axes.spines.right": False}
+
+
+class NotApplicable(Exception):
+    """The document holds nothing this chart could show; ``str()`` says why."""
+
+
+def require() -> None:
+    """Raise ``ConfigError`` with the fix when matplotlib is not installed."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError as exc:
+        raise ConfigError(f"charts need matplotlib, which is not installed: {PLOTS_HINT}") from exc
+
+
+def chart(docs: Sequence[dict[str, Any]], name: str) -> tuple[Figure, str | None]:
+    """Chart ``name`` of ``docs[0]`` (``"compare"``: FPS of every run side by side) and a caveat to print
+    under it (e.g. power missing beside a temperature curve), or raise ``NotApplicable``."""
+    require()
+    builders = {"fps": _fps, "stages": _stages, "threads": _threads, "latency": _latency, "timeline": _timeline,
+                "pareto": _pareto}
+    if name == "compare":
+        return _compare(docs), None
+    if name not in builders:
+        raise ConfigError(f"unknown chart {name!r}; valid: {', '.join(CHARTS)}")
+    return builders[name](docs[0])
+
+
+def svg(fig: Figure, prefix: str) -> str:
+    """The figure as an inline ``<svg>`` element, its ids prefixed so several charts share one page."""
+    import matplotlib
+
+    buf = io.StringIO()
+    with matplotlib.rc_context(_RC):
+        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
+    text = buf.getvalue()
+    text = text[text.index("<svg"):]
+    ids = set(re.findall(r'\bid="([^"]+)"', text))
+    text = re.sub(r'\bid="([^"]+)"', lambda m: f'id="{prefix}-{m[1]}"', text)
+    return re.sub(r'(href="#|url\(#)([^")]+)', lambda m: m[1] + (f"{prefix}-{m[2]}" if m[2] in ids else m[2]),
+                  text)
+
+
+def png(fig: Figure, path: Path | None = None, dpi: int = 120) -> bytes:
+    """The figure as PNG bytes (Agg), written to ``path`` too when given."""
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    with matplotlib.rc_context(_RC):
+        fig.savefig(buf, format="png", dpi=dpi)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(buf.getvalue())
+    return buf.getvalue()
+
+
+def save_chart_png(doc: dict[str, Any], chart_name: str, path: str | Path) -> Path:
+    """Write one chart of ``doc`` as a PNG (for docs/). Raises ``ConfigError`` when matplotlib is missing, the
+    name is unknown, or the document cannot support the chart (the message says why)."""
+    try:
+        fig, _ = chart([doc], chart_name)
+    except NotApplicable as exc:
+        raise ConfigError(f"chart {chart_name}: n/a: {exc}") from None
+    out = Path(path)
+    png(fig, out)
+    return out
+
+
+# -- the charts ---------------------------------------------------------------------------------------------
+
+
+def _new(rows: int, width: float = 9.0, height: float = 3.0, ncols: int = 1) -> tuple[Figure, list[Axes]]:
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    with matplotlib.rc_context(_RC):
+        fig = Figure(figsize=(width, height), layout="constrained")
+        axes = fig.subplots(rows, ncols, squeeze=False)
+    return fig, [ax for row in axes for ax in row]
+
+
+def _colour(i: int) -> Any:
+    import matplotlib
+
+    return matplotlib.colormaps["tab10"](i % 10)
+
+
+def _ok(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    return [v for v in doc.get("variants", []) if f.ok(v)]
+
+
+def _need(variants: list[dict[str, Any]], what: str) -> None:
+    if not variants:
+        raise NotApplicable(f"no variant ran successfully{what}")
+
+
+def _fps(doc: dict[str, Any]) -> tuple[Figure, str | None]:
+    vs = [v for v in _ok(doc) if v.get("fps") is not None]
+    _need(vs, "")
+    fig, (ax,) = _new(1, height=0.9 + 0.42 * len(vs))
+    y = np.arange(len(vs))
+    ax.barh(y, [v["fps"] for v in vs], color=[_colour(i) for i in range(len(vs))], height=0.6)
+    for i, v in enumerate(vs):
+        ms = f.frame_ms(doc, v)
+        right = v["fps"]
+        if ms.size:
+            lo, hi = 1000 / np.percentile(ms, 99), 1000 / np.percentile(ms, 50)
+            ax.errorbar([hi], [i], xerr=[[hi - lo], [0]], fmt="|", color="black", capsize=3, lw=1)
+            right = max(right, hi)
+        ax.text(right, i, f"  {v['fps']:.1f}", va="center", ha="left", fontsize=8)
+    ax.set_yticks(y, [f.name(v) for v in vs])
+    ax.invert_yaxis()
+    ax.set_xlabel("FPS (whisker: from the p99 to the p50 frame time, as FPS)")
+    ax.set_title("end-to-end FPS per variant", loc="left")
+    return fig, None
+
+
+def _stages(doc: dict[str, Any]) -> tuple[Figure, str | None]:
+    vs = [v for v in _ok(doc) if v.get("stages")]
+    _need(vs, " with stage times")
+    replay = (doc.get("source") or {}).get("replay", True)
+    fig, (ax,) = _new(1, height=1.1 + 0.42 * len(vs))
+    left = np.zeros(len(vs))
+    for i, stage in enumerate(f.STAGES):
+        means = np.array([f.get(v, "stages", stage, "mean") or 0.0 for v in vs])
+        if not means.any():
+            continue
+        label = f"{stage} (once, replayed)" if stage == "capture" and replay else stage
+        ax.barh(np.arange(len(vs)), means, left=left, height=0.6, label=label, color=_colour(i),
+                hatch="//" if stage == "capture" and replay else None)
+        left += means
+    ax.set_yticks(np.arange(len(vs)), [f.name(v) for v in vs])
+    ax.invert_yaxis()
+    ax.set_xlabel("mean ms per frame")
+    ax.set_title("where a frame's time goes", loc="left")
+    ax.legend(loc="lower right", fontsize=7, frameon=False)
+    return fig, None
+
+
+def _threads(doc: dict[str, Any]) -> tuple[Figure, str | None]:
+    groups: dict[tuple[str, str], list[tuple[int, float]]] = {}
+    for v in _ok(doc):
+        threads = f.get(v, "options", "threads")
+        if isinstance(threads, int) and v.get("fps") is not None:
+            groups.setdefault((str(v.get("delegate")), str(v.get("kernels"))), []).append((threads, v["fps"]))
+    if not groups:
+        raise NotApplicable("no variant that ran has a threads option")
+    fig, (ax,) = _new(1, height=2.8)
+    ticks: set[int] = set()
+    for i, ((delegate, kernels), pts) in enumerate(sorted(groups.items())):
+        pts.sort()
+        ticks.update(p[0] for p in pts)
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", color=_colour(i), label=f"{delegate} + {kernels}")
+    ax.set_xticks(sorted(ticks))
+    ax.set_xlabel("threads")
+    ax.set_ylabel("FPS")
+    ax.set_ylim(bottom=0)
+    ax.set_title("FPS vs threads", loc="left")
+    ax.legend(fontsize=7, frameon=False)
+    return fig, None
+
+
+def _latency(doc: dict[str, Any]) -> tuple[Figure, str | None]:
+    vs = [v for v in _ok(doc) if (v.get("raw_ms") or {}).get("inference")]
+    _need(vs, " with per-frame times (raw_ms)")
+    fig, axes = _new(1, height=2.8, ncols=2)
+    series = [("inference ms", [np.asarray(v["raw_ms"]["inference"], float) for v in vs]),
+              ("frame ms (" + " + ".join(f.fps_stages(doc, vs[0])) + ")", [f.frame_ms(doc, v) for v in vs])]
+    for ax, (title, data) in zip(axes, series, strict=True):
+        values = np.concatenate([d for d in data if d.size]) if any(d.size for d in data) else np.zeros(1)
+        hi = float(np.percentile(values, 99.5)) * 1.05 or 1.0
+        bins = np.linspace(0, hi, 40)
+        for i, d in enumerate(data):
+            if d.size:
+                ax.hist(np.minimum(d, hi), bins=bins.tolist(), histtype="step", color=_colour(i), label=f.name(vs[i]))
+        ax.set_xlabel(title)
+        ax.set_ylabel("frames")
+    axes[0].set_title("latency per frame (the slowest 0.5% piled at the right edge)", loc="left", fontsize=8)
+    axes[1].legend(fontsize=6, frameon=False)
+    return fig, None
+
+
+def _timeline(doc: dict[str, Any]) -> tuple[Figure, str | None]:
+    power = [s for s in (f.get(doc, "power", "samples") or []) if s and s[1] is not None]
+    thermal = [s for s in (f.get(doc, "thermal", "samples") or []) if s and len(s) > 1 and s[1] is not None]
+    if not power and not thermal:
+        why = f.power_why(doc) if not f.has_meter(doc) else "the meter recorded no samples"
+        raise NotApplicable(f"no power or temperature samples in this document (power: {why})")
+    windows = [(v, v["window"]) for v in _ok(doc) if isinstance(v.get("window"), dict)]
+    starts = [s[0] for s in power + thermal] + [w["start"] for _, w in windows]
+    t0 = f.get(doc, "clock", "monotonic") or min(starts)
+    panels = [(p, label) for p, label in ((power, "W"), (thermal, "°C")) if p]
+    fig, axes = _new(len(panels), height=1.2 + 1.6 * len(panels))
+    for ax, (samples, label) in zip(axes, panels, strict=True):
+        ax.plot([s[0] - t0 for s in samples], [s[1] for s in samples], color="black", lw=1)
+        ax.set_ylabel(label)
+        for i, (v, w) in enumerate(windows):
+            ax.axvspan(w["start"] - t0, w["end"] - t0, color=_colour(i), alpha=0.2,
+                       label=f.name(v) if ax is axes[0] else None)
+    axes[-1].set_xlabel("seconds since the run started")
+    axes[0].set_title("power and temperature over the run (shaded: each variant's measured window)", loc="left")
+    if windows:
+        fig.legend(fontsize=7, frameon=False, loc="outside lower center", ncols=min(3, len(windows)))
+    note = None if power else f"power: n/a ({f.power_why(doc) if not f.has_meter(doc) else 'no samples'})"
+    return fig, note
+
+
+def _pareto(doc: dict[str, Any]) -> tuple[Figure, str | None]:
+    if not f.has_meter(doc):
+        raise NotApplicable(f"power: n/a ({f.power_why(doc)})")
+    pts = [(f.name(v), float(v["fps"]), float(v["power"]["j_per_frame"])) for v in _ok(doc)
+           if v.get("fps") is not None and f.get(v, "power", "j_per_frame") is not None]
+    if not pts:
+        raise NotApplicable("no variant that ran has an energy per frame")
+    front, dominated = f.pareto(pts)
+    fig, (ax,) = _new(1, height=3.2)
+    on = sorted((j, fps) for n, fps, j in pts if n in front)
+    ax.plot([p[0] for p in on], [p[1] for p in on], color="tab:green", marker="o", lw=1.2, label="worth using")
+    off = [(j, fps) for n, fps, j in pts if n in dominated]
+    if off:
+        ax.scatter([p[0] for p in off], [p[1] for p in off], color="grey", marker="x",
+                   label="never worth using (another is faster for less energy)")
+    for n, fps, j in pts:
+        ax.annotate(n, (j, fps), fontsize=7, xytext=(4, 3), textcoords="offset points")
+    ax.margins(0.25)
+    est = any(f.estimated(doc, v) for v in _ok(doc))
+    ax.set_xlabel("J/frame" + (" (estimated)" if est else "") + " (lower is better)")
+    ax.set_ylabel("FPS (higher is better)")
+    ax.set_title("speed vs energy: the Pareto front", loc="left")
+    ax.legend(fontsize=7, frameon=False)
+    return fig, None
+
+
+def _compare(docs: Sequence[dict[str, Any]]) -> Figure:
+    lines = f.matched(docs)
+    fig, (ax,) = _new(1, height=1.0 + 0.3 * len(lines) * len(docs))
+    h = 0.8 / len(docs)
+    for r in range(len(docs)):
+        fps = [(v or {}).get("fps") if v is not None and f.ok(v) else None for _, vs in lines for v in vs[r:r + 1]]
+        y = np.arange(len(lines)) + r * h
+        ax.barh(y, [x or 0.0 for x in fps], height=h, color=_colour(r), label=f"run {r + 1}")
+    ax.set_yticks(np.arange(len(lines)) + 0.4 - h / 2, [f"{k[0]} + {k[1]}" for k, _ in lines])
+    ax.invert_yaxis()
+    ax.set_xlabel("FPS (missing bar: not run or failed)")
+    ax.set_title("FPS per variant, runs side by side", loc="left")
+    ax.legend(fontsize=7, frameon=False)
+    return fig
