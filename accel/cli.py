@@ -25,6 +25,17 @@ def _csv_ints(text: str) -> list[int]:
     return values
 
 
+def _duration(text: str) -> float:
+    """'90', '90s', '10m', '1h', '1h30m' -> seconds."""
+    import re
+
+    parts = re.fullmatch(r"\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*", text)
+    if not text.strip() or parts is None or not any(parts.groups()):
+        raise argparse.ArgumentTypeError(f"expected a duration like 90s, 10m or 1h, got {text!r}")
+    h, m, sec = (float(g) if g else 0.0 for g in parts.groups())
+    return h * 3600 + m * 60 + sec
+
+
 def _csv(text: str) -> list[str]:
     return [v.strip() for v in text.split(",") if v.strip()]
 
@@ -57,6 +68,15 @@ def _parser() -> argparse.ArgumentParser:
                    help="each variant pulls frames from the source itself (capture cost counts in its FPS)")
     c.add_argument("--dataset", help="COCO-format dataset folder (images + instances JSON): every variant's "
                    "accuracy (AP, AP50, AP75, precision, recall) on its images")
+    c.add_argument("--power-meter", help="power meter: auto (the first found: pi5-pmic, hwmon, rapl, battery), none, "
+                   "pi5-pmic, hwmon, rapl, battery, command, csv, estimate (default auto)")
+    c.add_argument("--power-command", help="with --power-meter command: a shell command that prints watts")
+    c.add_argument("--power-log", help="with --power-meter csv: an external meter's CSV log, aligned by wall clock")
+    c.add_argument("--sustained", type=_duration, metavar="DURATION",
+                   help="run each variant this long (e.g. 90s, 10m, 1h): FPS and temperature over time, first "
+                   "vs last minute, time until throttling")
+    c.add_argument("--cool-down", type=float, metavar="CELSIUS",
+                   help="before each variant, wait until the SoC is below this temperature (thermal.max_wait_s)")
     c.add_argument("--json", dest="json_path", help="write the result JSON here (default results/<time>/result.json)")
     c.add_argument("--config", help="config file (default: $ACCEL_CONFIG, else ./accel.toml if present)")
     c.add_argument("--in-process", action="store_true", help="run variants in this process (no isolation)")
@@ -80,6 +100,13 @@ def _parser() -> argparse.ArgumentParser:
     synth.add_argument("--seed", type=int, default=1000,
                        help="scene seed (default 1000; the default model was trained on other seeds)")
     synth.add_argument("--size", default="640x480", help="WIDTHxHEIGHT (default 640x480)")
+    r = sub.add_parser("report", help="a result JSON (or several, side by side) as a table, Markdown, CSV, "
+                       "JSON or a self-contained HTML page")
+    r.add_argument("results", nargs="+", metavar="RESULT.json",
+                   help="result documents; with several, the first is the baseline of the ratios")
+    r.add_argument("--format", choices=["html", "md", "csv", "json"],
+                   help="report format (default: from --out's suffix; without --out: terminal tables)")
+    r.add_argument("--out", help="write the report here (default: print it)")
     d = sub.add_parser("delegates", help="every known inference backend: available here or not, and why")
     d.add_argument("--json", action="store_true", help="print JSON")
     k = sub.add_parser("kernels", help="every known pre/post-processing kernel set: available or not, and why")
@@ -98,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     err = Console(stderr=True)
     try:
         handler = {"compare": _compare, "inspect": _inspect, "delegates": _delegates, "kernels": _kernels,
-                   "dataset": _dataset, "models": _models}
+                   "dataset": _dataset, "models": _models, "report": _report}
         return handler[args.command](args)
     except AccelError as exc:
         err.print(f"[bold red]accel: error:[/] {exc}", highlight=False, soft_wrap=True)
@@ -122,7 +149,17 @@ def _compare(args: argparse.Namespace) -> int:
         "pipeline.frames": args.frames, "pipeline.seconds": args.seconds, "pipeline.warmup": args.warmup,
         "pipeline.kernels": args.kernels, "pipeline.resize": args.resize, "pipeline.score_threshold": args.threshold,
         "pipeline.live": args.live, "delegates": args.delegates, "accuracy.dataset": args.dataset,
+        "power.meter": args.power_meter, "power.command.command": args.power_command,
+        "power.csv.path": args.power_log, "thermal.sustained_s": args.sustained, "thermal.cool_down_c": args.cool_down,
     }
+    if args.power_command and (args.power_meter or "command") != "command":
+        raise ConfigError(f"option --power-command needs --power-meter command, not {args.power_meter!r}")
+    if args.power_command and not args.power_meter:
+        overrides["power.meter"] = "command"
+    if args.power_log and (args.power_meter or "csv") != "csv":
+        raise ConfigError(f"option --power-log needs --power-meter csv, not {args.power_meter!r}")
+    if args.power_log and not args.power_meter:
+        overrides["power.meter"] = "csv"
     config = load_config(args.config, overrides)
     if args.threads is not None:
         if not args.threads or min(args.threads) < 1:
@@ -136,11 +173,19 @@ def _compare(args: argparse.Namespace) -> int:
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as bar:
         task = bar.add_task("capturing frames", total=None)
+        reports: dict[str, str] = {}
 
         def on_event(kind: str, data: dict[str, Any]) -> None:
             if kind == "start":
                 bar.update(task, description=f"[{data['index'] + 1}/{data['total']}] {data['variant']} + "
                            f"{data['kernels']}", completed=0, total=None)
+            elif kind == "idle":
+                bar.update(task, description=f"idle power baseline ({data['seconds']:g} s, {data['meter']})")
+            elif kind == "cool_down":
+                bar.update(task, description="cooling down" + (f" below {data['target_c']:g} C"
+                                                                 if data["target_c"] else f" {data['pause_s']:g} s"))
+            elif kind == "reports":
+                reports.update(data)
             elif kind == "progress":
                 bar.update(task, completed=data["n"], total=max(data["n"], data["total"]))
             elif kind in ("done", "skipped"):
@@ -148,14 +193,58 @@ def _compare(args: argparse.Namespace) -> int:
                 line = (f"{data['fps']:.1f} FPS, inference {data['stages']['inference']['p50']:.2f} ms p50 "
                         f"(model load {data['load_ms']:.0f} ms, first inference {data['first_inference_ms']:.1f} ms)"
                         if ok else f"{data['status']}: {data.get('error', '')}")
+                second = data.get("cache", {}).get("second_start", {})
+                if ok and "load_ms" in second:
+                    line += (f"; second start with its cache: load {second['load_ms']:.0f} ms, first inference "
+                             f"{second.get('first_inference_ms', float('nan')):.1f} ms")
                 console.print(f"  {data['variant']} + {data['kernels']}: {line}", highlight=False)
 
         doc, path = compare(config, on_event=on_event, isolate=not args.in_process, result_path=args.json_path)
     console.print(variants_table(doc))
     console.print(legend(doc), style="dim", highlight=False)
     console.print(f"results: {path}", highlight=False)
+    written = [p for p in reports.values() if p.endswith((".md", ".csv", ".html", ".json"))]
+    if written:
+        console.print(f"reports: {', '.join(written)}", highlight=False)
+    for fmt, why in reports.items():
+        if why not in written:
+            console.print(f"report {fmt} not written: {why}", style="yellow", highlight=False)
     failed = [v for v in doc["variants"] if v["status"] in ("failed", "crashed", "timeout")]
     return 1 if failed else 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from accel.report import compare_table, legend, render, variants_table
+    from accel.results import load_result
+
+    paths = [Path(p) for p in args.results]
+    docs = [load_result(p) for p in paths]
+    fmt = args.format
+    if fmt is None and args.out:
+        suffixes = {".html": "html", ".htm": "html", ".md": "md", ".csv": "csv", ".json": "json"}
+        fmt = suffixes.get(Path(args.out).suffix.lower())
+        if fmt is None:
+            raise ConfigError(f"option --out: cannot tell the format from {args.out!r}; add --format html|md|csv|json")
+    if fmt is None:
+        console = Console() if Console().is_terminal else Console(width=150)
+        for doc in docs:
+            console.print(variants_table(doc))
+            console.print(legend(doc), style="dim", highlight=False)
+        if len(docs) > 1:
+            console.print(compare_table(docs))
+        return 0
+    text = render(docs, fmt, [p.parent for p in paths])
+    if not args.out:
+        print(text, end="")
+        return 0
+    try:
+        Path(args.out).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"option --out: cannot write {args.out}: {exc}") from exc
+    print(f"wrote {args.out}")
+    return 0
 
 
 def _models(args: argparse.Namespace) -> int:

@@ -20,6 +20,7 @@ from accel.delegates import REGISTRY as DELEGATES
 from accel.delegates import Variant, get_delegate
 from accel.errors import AccelError, ConfigError, DelegateError, KernelError, SourceError
 from accel.frames import Frame, PixelFormat
+from accel.instruments import Instruments
 from accel.labels import find_labels, load_labels
 from accel.machine import machine_info
 from accel.model import ModelInfo, default_model_path, load_model
@@ -165,6 +166,10 @@ def compare(config: Config, *, on_event: Event | None = None, isolate: bool = Tr
         # Every image is decoded down to the evaluation threshold and kept, so AP sees the low-score tail.
         settings = replace(settings, score_threshold=min(p["score_threshold"], config.accuracy["eval_score_threshold"]),
                            save_detections=len(dataset.images), frames=max(p["frames"], len(dataset.images)))
+    if config.thermal["sustained_s"] > 0:  # every variant runs for the duration, whatever the frame count
+        sustained = config.thermal["sustained_s"]
+        settings = replace(settings, frames=1, seconds=sustained, timeout_s=max(settings.timeout_s, sustained + 300))
+    instruments = Instruments(config, emit)  # an explicitly named meter that is missing fails here, before any run
     spec = _source_spec(config, model)
     emit("capture", {"source": p["source"], "frames": p["frames"], "live": p["live"]})
     frames: list[Frame]
@@ -172,7 +177,7 @@ def compare(config: Config, *, on_event: Event | None = None, isolate: bool = Tr
         frames, described = _capture_from(DatasetSource(dataset), len(dataset.images))
     elif p["live"]:
         frames, described = [], {"kind": spec.kind, "target": spec.target, "live": True}
-        settings = Settings(**{**settings.__dict__, "live_source": spec})
+        settings = replace(settings, live_source=spec)
     else:
         frames, described = _capture(spec, p["frames"])
     capture_ms = [round(f.capture_s * 1e3, 4) for f in frames]
@@ -180,10 +185,12 @@ def compare(config: Config, *, on_event: Event | None = None, isolate: bool = Tr
     path = Path(result_path or config.output["json"] or default_result_path(config.output["dir"]))
     writer = ResultWriter(path, {
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "clock": {"monotonic": instruments.clock["monotonic"], "wall": instruments.clock["wall"]},
         "machine": machine_info(),
         "model": {**model.to_json(), "labels": list(labels), "labels_from": labels_from},
         "config": config.to_json(),
-        "source": {**described, "replay": not p["live"], "distinct_frames": len(frames), "capture_ms": capture_ms},
+        "source": {**described, "replay": not p["live"], "distinct_frames": len(frames), "capture_ms": capture_ms,
+                   "saved_frames": _save_frames(frames, path.parent, config.output["preview_frames"])},
         **({"dataset": {"root": str(dataset.root), "annotations": str(dataset.annotations),
                         "images": len(dataset.images), "categories": dataset.categories,
                         "class_to_category": classes}} if dataset is not None else {}),
@@ -191,8 +198,38 @@ def compare(config: Config, *, on_event: Event | None = None, isolate: bool = Tr
     for record in the_plan.skipped:
         writer.add(record)
         emit("skipped", record)
+    with instruments:
+        _run_all(the_plan, model, frames, settings, writer, instruments, emit, isolate)
+        writer.doc.update(instruments.finish(writer.doc["variants"]))
+    _add_agreement(writer.doc["variants"], p["score_threshold"], config.accuracy["iou"])
+    if dataset is not None:
+        _add_accuracy(writer.doc["variants"], dataset, classes, p["score_threshold"])
+    writer.finish(finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    if config.output["formats"]:
+        from accel.report import write_reports
+
+        stem = "report" if path.name == "result.json" else path.stem
+        emit("reports", {k: str(v) for k, v in write_reports(writer.doc, path.parent, config.output["formats"],
+                                                              stem=stem).items()})
+    return writer.doc, path
+
+
+def _save_frames(frames: list[Frame], folder: Path, count: int) -> dict[str, str]:
+    """A few replayed frames as PNG beside the result, for the reports' detections preview."""
+    if not frames or count <= 0:
+        return {}
+    from accel.report import save_frames
+
+    return save_frames(frames, folder, count)
+
+
+def _run_all(the_plan: Plan, model: ModelInfo, frames: list[Frame], settings: Settings, writer: ResultWriter,
+             instruments: Instruments, emit: Event, isolate: bool) -> None:
+    """Every planned variant in turn, each charged with the power and heat of its own measured window;
+    the document is rewritten after each."""
     prepared: dict[str, ModelInfo] = {}
     for i, (variant, kernels) in enumerate(the_plan.runs):
+        before = instruments.before_variant()
         emit("start", {"variant": variant.label, "kernels": kernels, "index": i, "total": len(the_plan.runs)})
 
         def progress(n: int, total: int, _label: str = variant.label) -> None:
@@ -206,6 +243,7 @@ def compare(config: Config, *, on_event: Event | None = None, isolate: bool = Tr
             cache = _cache_path(variant, ran)
             was_empty = cache is not None and _empty(cache)
             record = _run_one(ran, variant, kernels, frames, settings, progress, isolate)
+            instruments.after_variant(record, before)
             if cache is not None:
                 record["cache"] = _second_start(ran, variant, kernels, frames, settings, isolate, cache, was_empty)
             if ran is not model:
@@ -213,11 +251,6 @@ def compare(config: Config, *, on_event: Event | None = None, isolate: bool = Tr
                                        "why": f"{variant.delegate} runs the network without its post-process op"}
         writer.add(record)
         emit("done", record)
-    _add_agreement(writer.doc["variants"], p["score_threshold"], config.accuracy["iou"])
-    if dataset is not None:
-        _add_accuracy(writer.doc["variants"], dataset, classes, p["score_threshold"])
-    writer.finish(finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
-    return writer.doc, path
 
 
 def _model_for(variant: Variant, model: ModelInfo, prepared: dict[str, ModelInfo]) -> ModelInfo:

@@ -32,6 +32,7 @@ ENV_VARS = {
     "ACCEL_DELEGATES": "delegates",
     "ACCEL_OUTPUT_DIR": "output.dir",
     "ACCEL_DATASET": "accuracy.dataset",
+    "ACCEL_POWER_METER": "power.meter",
 }
 
 # key -> (type, default, check, what the check wants). Types: int, float, bool, str, list[str].
@@ -86,6 +87,20 @@ _SCHEMA: dict[str, dict[str, tuple[str, Any, Any, str]]] = {
         "dir": ("str", "results", None, ""),
         "json": ("str", "", None, ""),
         "save_detections": ("int", 20, lambda v: v >= 0, ">= 0"),
+        "formats": ("list[str]", ["md", "csv", "html"],
+                    lambda v: all(f in ("md", "csv", "html") for f in v), "a list of md, csv, html"),
+        "preview_frames": ("int", 4, lambda v: v >= 0, ">= 0"),
+    },
+    "power": {
+        "meter": ("str", "auto", lambda v: bool(re.fullmatch(r"[\w.-]+", v)), "auto, none or a meter name"),
+        "rate_hz": ("float", 10.0, lambda v: 0 < v <= 1000, "0 < value <= 1000"),
+        "idle_s": ("float", 3.0, lambda v: v >= 0, ">= 0"),
+    },
+    "thermal": {
+        "cool_down_c": ("float", 0.0, lambda v: v >= 0, ">= 0 (0: do not wait for a temperature)"),
+        "pause_s": ("float", 0.0, lambda v: v >= 0, ">= 0"),
+        "max_wait_s": ("float", 300.0, lambda v: v >= 0, ">= 0"),
+        "sustained_s": ("float", 0.0, lambda v: v >= 0, ">= 0 (0: off)"),
     },
 }
 _DEFAULT_DELEGATES: dict[str, dict[str, Any]] = {
@@ -107,13 +122,17 @@ class Config:
     output: dict[str, Any]
     delegates: dict[str, dict[str, Any]]
     kernels: dict[str, dict[str, Any]] = field(default_factory=dict)  # [kernels.NAME] constructor options
+    power: dict[str, Any] = field(default_factory=dict)
+    meters: dict[str, dict[str, Any]] = field(default_factory=dict)  # [power.NAME] meter options
+    thermal: dict[str, Any] = field(default_factory=dict)
     source_file: str = ""
     origins: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {"model": self.model, "pipeline": self.pipeline, "decode": self.decode,
                 "accuracy": self.accuracy, "output": self.output, "kernels": self.kernels,
-                "delegates": self.delegates, "config_file": self.source_file}
+                "delegates": self.delegates, "power": {**self.power, **self.meters}, "thermal": self.thermal,
+                "config_file": self.source_file}
 
 
 class _Where:
@@ -217,10 +236,14 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
         if section not in known_sections:
             raise ConfigError(f"{where(section)}: unknown section; known: {', '.join(known_sections)}")
     values: dict[str, dict[str, Any]] = {}
+    meters: dict[str, dict[str, Any]] = {}
     for section, keys in _SCHEMA.items():
         table = data.get(section, {})
         if not isinstance(table, dict):
             raise ConfigError(f"{where(section)}: expected a table [{section}]")
+        if section == "power":  # [power.NAME] tables hold a meter's own options (checked by the meter)
+            meters = {k: dict(v) for k, v in table.items() if isinstance(v, dict)}
+            table = {k: v for k, v in table.items() if not isinstance(v, dict)}
         for key in table:
             if key not in keys:
                 raise ConfigError(f"{where(section, key)}: unknown key; known: {', '.join(keys)}")
@@ -247,6 +270,9 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
             continue
         if dotted == "delegates":
             only = list(value)
+        elif dotted.count(".") == 2:  # a meter option: power.NAME.KEY (--power-command)
+            _, name, key = dotted.split(".")
+            meters.setdefault(name, {})[key] = value
         else:
             section, key = dotted.split(".")
             values[section][key] = _check(value, _SCHEMA[section][key], f"option --{key.replace('_', '-')}")
@@ -254,7 +280,8 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
     if only is not None:
         delegates = {n: dict(delegates.get(n, {})) for n in only}
     return Config(values["model"], values["pipeline"], values["decode"], values["accuracy"], values["output"],
-                  delegates, {k: dict(v) for k, v in kernel_options.items()}, str(chosen or ""), origins)
+                  delegates, {k: dict(v) for k, v in kernel_options.items()}, values["power"], meters,
+                  values["thermal"], str(chosen or ""), origins)
 
 
 def _delegate_tables(raw: Any, where: _Where) -> dict[str, dict[str, Any]]:
