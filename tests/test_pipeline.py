@@ -134,7 +134,7 @@ def test_frames_stream_to_the_caller_as_they_are_measured(tiny_classifier) -> No
     assert [round(stages["inference"] * 1e3, 4) for _, stages in frames] == rec["raw_ms"]["inference"]
     assert [round(end, 5) for end, _ in frames] == rec["frame_end"]
     assert rec["window"]["end"] - rec["window"]["start"] == pytest.approx(rec["wall_s"])
-    assert rec["frame_end"][-1] <= rec["wall_s"]
+    assert rec["frame_end"][-1] <= rec["wall_s"] + 1e-5  # ends are rounded to 10 µs
 
 
 def test_a_crash_part_way_keeps_the_frames_measured_before_it(tiny_classifier) -> None:  # type: ignore[no-untyped-def]
