@@ -152,14 +152,12 @@ def _compare(args: argparse.Namespace) -> int:
         "power.meter": args.power_meter, "power.command.command": args.power_command,
         "power.csv.path": args.power_log, "thermal.sustained_s": args.sustained, "thermal.cool_down_c": args.cool_down,
     }
-    if args.power_command and (args.power_meter or "command") != "command":
-        raise ConfigError(f"option --power-command needs --power-meter command, not {args.power_meter!r}")
-    if args.power_command and not args.power_meter:
-        overrides["power.meter"] = "command"
-    if args.power_log and (args.power_meter or "csv") != "csv":
-        raise ConfigError(f"option --power-log needs --power-meter csv, not {args.power_meter!r}")
-    if args.power_log and not args.power_meter:
-        overrides["power.meter"] = "csv"
+    implied = (("--power-command", args.power_command, "command"), ("--power-log", args.power_log, "csv"))
+    for flag, value, meter in implied:
+        if value:  # the option implies its meter; naming another one is a contradiction
+            if (args.power_meter or meter) != meter:
+                raise ConfigError(f"option {flag} needs --power-meter {meter}, not {args.power_meter!r}")
+            overrides["power.meter"] = meter
     config = load_config(args.config, overrides)
     if args.threads is not None:
         if not args.threads or min(args.threads) < 1:

@@ -263,12 +263,18 @@ def _measure(model: ModelInfo, variant: Variant, kernels: KernelSet, frames: lis
         "fps": n / wall if wall > 0 else 0.0,
         "fps_stages": sorted(loop_stages),
         "inference_fps": 1.0 / inference_mean if inference_mean > 0 else 0.0,
-        "stages": {s: stats_ms(v) for s, v in timings.items()},
         "usage": usage,
         "detections": {str(k): v for k, v in detections.items()},
-        "raw_ms": {s: [round(x * 1e3, 4) for x in v] for s, v in timings.items()},
-        "frame_end": [round(t, 5) for t in frame_end],
+        **timing_fields(timings, frame_end),
     }
+
+
+def timing_fields(timings: dict[str, list[float]], frame_end: list[float]) -> dict[str, Any]:
+    """A record's per-frame figures: stage statistics, every frame's stage durations (ms) and end times
+    (seconds after the window's start). Shared by finished records and partial ones a worker leaves."""
+    return {"stages": {s: stats_ms(v) for s, v in timings.items()},
+            "raw_ms": {s: [round(x * 1e3, 4) for x in v] for s, v in timings.items()},
+            "frame_end": [round(t, 5) for t in frame_end]}
 
 
 def failure(variant: Variant, kernels_name: str, exc: BaseException | str, status: str = "failed") -> dict[str, Any]:

@@ -22,9 +22,8 @@ import numpy as np
 from accel.delegates import Variant
 from accel.errors import AccelError
 from accel.frames import Frame
-from accel.measure import stats_ms
 from accel.model import ModelInfo
-from accel.pipeline import Settings, failure, run_variant
+from accel.pipeline import Settings, failure, run_variant, timing_fields
 
 __all__ = ["run_isolated"]
 
@@ -154,9 +153,7 @@ class _Streamed:
         return {**record, "frames_measured": len(self.ends), "wall_s": wall, "partial": True,
                 "window": {"start": self.start, "end": self.start + wall},
                 "fps": len(self.ends) / wall if wall > 0 else 0.0,
-                "stages": {s: stats_ms(v) for s, v in self.stages.items()},
-                "raw_ms": {s: [round(x * 1e3, 4) for x in v] for s, v in self.stages.items()},
-                "frame_end": [round(t, 5) for t in self.ends]}
+                **timing_fields(self.stages, self.ends)}
 
 
 def run_isolated(model: ModelInfo, variant: Variant, kernels: str, frames: list[Frame], settings: Settings,
