@@ -9,9 +9,12 @@ import argparse
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from accel.errors import AccelError, ConfigError
+
+if TYPE_CHECKING:
+    from accel.record import VariantRecord
 
 _EPILOG = """precedence: command-line flags > ACCEL_* environment > accel.toml (or --config) > defaults.
 exit codes: 0 ok, 1 some variant failed, 2 bad input (config, model, source), 3 backend unavailable, 130 interrupted."""
@@ -141,6 +144,7 @@ def _compare(args: argparse.Namespace) -> int:
 
     from accel.compare import compare
     from accel.config import load_config
+    from accel.record import Status
     from accel.report import legend, variants_table
 
     overrides: dict[str, Any] = {
@@ -172,8 +176,9 @@ def _compare(args: argparse.Namespace) -> int:
                   console=console, transient=True) as bar:
         task = bar.add_task("capturing frames", total=None)
         reports: dict[str, str] = {}
+        records: list[VariantRecord] = []
 
-        def on_event(kind: str, data: dict[str, Any]) -> None:
+        def on_event(kind: str, data: Any) -> None:
             if kind == "start":
                 bar.update(task, description=f"[{data['index'] + 1}/{data['total']}] {data['variant']} + "
                            f"{data['kernels']}", completed=0, total=None)
@@ -187,15 +192,8 @@ def _compare(args: argparse.Namespace) -> int:
             elif kind == "progress":
                 bar.update(task, completed=data["n"], total=max(data["n"], data["total"]))
             elif kind in ("done", "skipped"):
-                ok = data["status"] == "ok"
-                line = (f"{data['fps']:.1f} FPS, inference {data['stages']['inference']['p50']:.2f} ms p50 "
-                        f"(model load {data['load_ms']:.0f} ms, first inference {data['first_inference_ms']:.1f} ms)"
-                        if ok else f"{data['status']}: {data.get('error', '')}")
-                second = data.get("cache", {}).get("second_start", {})
-                if ok and "load_ms" in second:
-                    line += (f"; second start with its cache: load {second['load_ms']:.0f} ms, first inference "
-                             f"{second.get('first_inference_ms', float('nan')):.1f} ms")
-                console.print(f"  {data['variant']} + {data['kernels']}: {line}", highlight=False)
+                records.append(data)
+                console.print(f"  {data.variant} + {data.kernels}: {_outcome_line(data)}", highlight=False)
 
         doc, path = compare(config, on_event=on_event, isolate=not args.in_process, result_path=args.json_path)
     console.print(variants_table(doc))
@@ -207,8 +205,27 @@ def _compare(args: argparse.Namespace) -> int:
     for fmt, why in reports.items():
         if why not in written:
             console.print(f"report {fmt} not written: {why}", style="yellow", highlight=False)
-    failed = [v for v in doc["variants"] if v["status"] in ("failed", "crashed", "timeout")]
+    failed = [r for r in records if r.status in (Status.FAILED, Status.CRASHED, Status.TIMEOUT)]
     return 1 if failed else 0
+
+
+def _outcome_line(record: VariantRecord) -> str:
+    """One variant's result as the run goes: its speed and start-up cost, or how it failed."""
+    timings, startup = record.timings, record.startup
+    if not record.ok or timings is None or startup is None:
+        return f"{record.status.value}: {record.error or ''}"
+    line = (f"{timings.fps:.1f} FPS, inference {_ms(timings.stages['inference'].p50, '.2f')} ms p50 "
+            f"(model load {_ms(startup.load_ms, '.0f')} ms, "
+            f"first inference {_ms(startup.first_inference_ms, '.1f')} ms)")
+    second = record.cache.second_start if record.cache is not None else None
+    if second is not None and second.load_ms is not None:
+        line += (f"; second start with its cache: load {second.load_ms:.0f} ms, first inference "
+                 f"{_ms(second.first_inference_ms, '.1f')} ms")
+    return line
+
+
+def _ms(value: float | None, fmt: str) -> str:
+    return "n/a" if value is None else format(value, fmt)
 
 
 def _report(args: argparse.Namespace) -> int:

@@ -2,12 +2,12 @@
 
 ``plan`` expands the config into runs (and records backends that cannot run here, with why);
 ``compare`` captures the frames once, runs each variant in its own process, and writes the result
-document after every variant.
+document after every variant. Each variant's ``VariantRecord`` is put together in ``_record`` from the
+parts the worker, the instruments and the cache check returned.
 """
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -16,28 +16,29 @@ from typing import Any
 
 from accel.agreement import agreement
 from accel.config import Config, option_where
-from accel.delegates import REGISTRY as DELEGATES
 from accel.delegates import Variant, get_delegate
-from accel.errors import AccelError, ConfigError, DelegateError, KernelError, SourceError
-from accel.frames import Frame, PixelFormat
+from accel.errors import AccelError, ConfigError, KernelError, OptionError, UnknownPluginError
+from accel.frames import Frame
 from accel.instruments import Instruments
 from accel.labels import find_labels, load_labels
 from accel.machine import machine_info
 from accel.model import ModelInfo, default_model_path, load_model
-from accel.pipeline import Settings, failure, get_kernels, run_variant
+from accel.pipeline import get_kernels, run_variant
+from accel.record import Agreement, Cache, Charged, ModelRan, Outcome, SecondStart, Status, VariantRecord
 from accel.results import ResultWriter, default_result_path
+from accel.settings import Settings, source_spec
 from accel.worker import run_isolated
 
 __all__ = ["Plan", "compare", "plan"]
 
 _REPLAY_BUDGET_BYTES = 512 << 20  # distinct replay frames kept in memory; beyond that they repeat
-Event = Callable[[str, dict[str, Any]], None]
+Event = Callable[[str, Any], None]
 
 
 @dataclass
 class Plan:
     runs: list[tuple[Variant, str]] = field(default_factory=list)
-    skipped: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[VariantRecord] = field(default_factory=list)
 
 
 def plan(config: Config) -> Plan:
@@ -49,61 +50,38 @@ def plan(config: Config) -> Plan:
         try:
             get_kernels(name, config.kernels.get(name))
             kernel_sets.append(name)
+        except UnknownPluginError as exc:
+            raise ConfigError(f"pipeline.kernels: {exc}") from None
         except KernelError as exc:
-            if "unknown kernel set" in str(exc):
-                raise ConfigError(f"pipeline.kernels: {exc}") from None
-            out.skipped.append(failure(Variant(f"kernels:{name}"), name, exc, "unavailable"))
+            out.skipped.append(_record(Variant(f"kernels:{name}"), name, Outcome.failed(exc, Status.UNAVAILABLE)))
     if not config.delegates:
         raise ConfigError("no delegate is enabled: set enabled = true in a [delegates.NAME] table or pass --delegates")
     for name, options in config.delegates.items():
         try:
             delegate = get_delegate(name)
-        except DelegateError as exc:
-            if "unknown delegate" in str(exc):
-                raise ConfigError(f"delegates: {exc}") from None
-            raise
+        except UnknownPluginError as exc:
+            raise ConfigError(f"delegates: {exc}") from None
         try:
             variants = delegate.variants(options)
-        except ConfigError as exc:
-            raise ConfigError(_locate(config, name, str(exc))) from None
+        except OptionError as exc:
+            if exc.where not in (f"delegates.{name}", f"delegates.{name}.{exc.key}"):
+                raise  # an option of a nested table: its message says where
+            raise ConfigError(f"{option_where(config, name, exc.key)}: {exc.problem}") from None
         available = delegate.probe()
         for variant in variants:
             for kernels in kernel_sets:
                 if available.ok:
                     out.runs.append((variant, kernels))
                 else:
-                    out.skipped.append(failure(variant, kernels, available.reason, "unavailable"))
+                    out.skipped.append(_record(variant, kernels, Outcome.failed(available.reason, Status.UNAVAILABLE)))
     return out
 
 
-def _locate(config: Config, delegate: str, message: str) -> str:
-    """Put the file and line in front of a delegate's option error ('delegates.x.threads: ...')."""
-    m = re.match(rf"delegates\.{re.escape(delegate)}(?:\.(\w+))?: (.*)", message)
-    if not m:
-        return message
-    key = m.group(1)
-    if key is None:
-        known = re.search(r"unknown option '(\w+)'", m.group(2))
-        key = known.group(1) if known else None
-    return f"{option_where(config, delegate, key)}: {m.group(2)}"
-
-
-def _source_spec(config: Config, model: ModelInfo) -> Any:
-    """Source size: ``auto`` is 640x480 for synthetic scenes, the model's input size for the Pi camera's
-    lores stream (how Picamera2's own TFLite examples size it), and the native size otherwise."""
-    from accel.sources import SourceSpec, parse_source
-
-    p = config.pipeline
-    kind, target = parse_source(p["source"])
-    size = p["source_size"]
-    if kind == "synthetic" and re.fullmatch(r"\d+x\d+", target):
-        size = target
-    elif size == "auto":
-        h, w = model.input_size
-        size = {"synthetic": "640x480", "picamera2": f"{w}x{h}"}.get(kind, "native")
-    width, height = (int(v) for v in size.split("x")) if size != "native" else (None, None)
-    fmt = None if p["source_format"] == "auto" else PixelFormat.parse(p["source_format"])
-    return SourceSpec(kind=kind, target=target, width=width, height=height, format=fmt, seed=p["seed"], loop=True)
+def _record(variant: Variant, kernels: str, outcome: Outcome, charged: Charged | None = None,
+            cache: Cache | None = None, model_ran: ModelRan | None = None) -> VariantRecord:
+    """The one place a variant's record is put together from the parts its stages returned."""
+    return VariantRecord(variant.label, variant.delegate, dict(variant.options), kernels, outcome,
+                         charged or Charged(), cache, model_ran)
 
 
 def _capture(spec: Any, frames: int) -> tuple[list[Frame], dict[str, Any]]:
@@ -138,73 +116,44 @@ def _labels(config: Config, model: ModelInfo) -> tuple[tuple[str, ...], str]:
         return load_labels(config.model["labels"]), config.model["labels"]
     return find_labels(model.path, model.num_classes)
 
+
 def compare(config: Config, *, on_event: Event | None = None, isolate: bool = True,
             result_path: str | Path | None = None) -> tuple[dict[str, Any], Path]:
-    """Run the comparison the config describes. Returns the result document and where it was written."""
+    """Run the comparison the config describes. Returns the result document and where it was written.
+    ``on_event(kind, data)`` follows the run: "capture", "idle", "cool_down", "start", "progress", and
+    "skipped" / "done" with each variant's ``VariantRecord``, then "reports"."""
     emit = on_event or (lambda kind, data: None)
     the_plan = plan(config)
-    model_path = Path(config.model["path"]) if config.model["path"] else default_model_path()
-    model = load_model(model_path, config.model["family"])
+    model = load_model(Path(config.model["path"]) if config.model["path"] else default_model_path(),
+                       config.model["family"])
     labels, labels_from = _labels(config, model)
-    p = config.pipeline
-    settings = Settings(frames=p["frames"], seconds=p["seconds"], warmup=p["warmup"],
-                        score_threshold=p["score_threshold"], top_k=p["top_k"], resize=p["resize"], fill=p["fill"],
-                        input_range=config.model["input_range"], save_detections=config.output["save_detections"],
-                        labels=labels, timeout_s=p["timeout_s"],
-                        iou_threshold=config.decode["iou_threshold"], max_detections=config.decode["max_detections"],
-                        decode=dict(config.decode), kernel_options=config.kernels,
-                        extra={"register": DELEGATES.by_hand()})
-    _check_labels(settings.labels, model, config)
+    _check_labels(labels, model, config)
     dataset, classes = None, {}
     if config.accuracy["dataset"]:
-        from accel.dataset import DatasetSource, category_map, load_dataset
+        from accel.dataset import category_map, load_dataset
 
-        if p["live"]:
+        if config.pipeline["live"]:
             raise ConfigError("--dataset replays the dataset's images: it cannot be combined with --live")
         dataset = load_dataset(config.accuracy["dataset"])
-        classes = category_map(settings.labels, model.num_classes, dataset.categories)
-        # Every image is decoded down to the evaluation threshold and kept, so AP sees the low-score tail.
-        settings = replace(settings, score_threshold=min(p["score_threshold"], config.accuracy["eval_score_threshold"]),
-                           save_detections=len(dataset.images), frames=max(p["frames"], len(dataset.images)))
-    if config.thermal["sustained_s"] > 0:  # every variant runs for the duration, whatever the frame count
-        sustained = config.thermal["sustained_s"]
-        settings = replace(settings, frames=1, seconds=sustained, timeout_s=max(settings.timeout_s, sustained + 300))
+        classes = category_map(labels, model.num_classes, dataset.categories)
+    settings = Settings.from_config(config, model, dataset=dataset, labels=labels)
     instruments = Instruments(config, emit)  # an explicitly named meter that is missing fails here, before any run
-    spec = _source_spec(config, model)
-    emit("capture", {"source": p["source"], "frames": p["frames"], "live": p["live"]})
-    frames: list[Frame]
-    if dataset is not None:
-        frames, described = _capture_from(DatasetSource(dataset), len(dataset.images))
-    elif p["live"]:
-        frames, described = [], {"kind": spec.kind, "target": spec.target, "live": True}
-        settings = replace(settings, live_source=spec)
-    else:
-        frames, described = _capture(spec, p["frames"])
-    capture_ms = [round(f.capture_s * 1e3, 4) for f in frames]
-
+    frames, described = _frames(config, model, dataset, emit)
     path = Path(result_path or config.output["json"] or default_result_path(config.output["dir"]))
-    writer = ResultWriter(path, {
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "clock": {"monotonic": instruments.clock["monotonic"], "wall": instruments.clock["wall"]},
-        "machine": machine_info(),
-        "model": {**model.to_json(), "labels": list(labels), "labels_from": labels_from},
-        "config": config.to_json(),
-        "source": {**described, "replay": not p["live"], "distinct_frames": len(frames), "capture_ms": capture_ms,
-                   "saved_frames": _save_frames(frames, path.parent, config.output["preview_frames"])},
-        **({"dataset": {"root": str(dataset.root), "annotations": str(dataset.annotations),
-                        "images": len(dataset.images), "categories": dataset.categories,
-                        "class_to_category": classes}} if dataset is not None else {}),
-    })
+    writer = ResultWriter(path, _header(config, model, labels, labels_from, instruments, frames, described,
+                                        path, dataset, classes))
     for record in the_plan.skipped:
         writer.add(record)
         emit("skipped", record)
     with instruments:
         _run_all(the_plan, model, frames, settings, writer, instruments, emit, isolate)
-        writer.doc.update(instruments.finish(writer.doc["variants"]))
-    _add_agreement(writer.doc["variants"], p["score_threshold"], config.accuracy["iou"])
+        top, charged = instruments.finish(writer.records)
+        writer.update(top, charged)
+    threshold = config.pipeline["score_threshold"]
+    variants = _with_agreement(writer.records, threshold, config.accuracy["iou"])
     if dataset is not None:
-        _add_accuracy(writer.doc["variants"], dataset, classes, p["score_threshold"])
-    writer.finish(finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        variants = _with_accuracy(variants, dataset, classes, threshold)
+    writer.update({"finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}, variants, complete=True)
     if config.output["formats"]:
         from accel.report import write_reports
 
@@ -212,6 +161,41 @@ def compare(config: Config, *, on_event: Event | None = None, isolate: bool = Tr
         emit("reports", {k: str(v) for k, v in write_reports(writer.doc, path.parent, config.output["formats"],
                                                               stem=stem).items()})
     return writer.doc, path
+
+
+def _frames(config: Config, model: ModelInfo, dataset: Any, emit: Event) -> tuple[list[Frame], dict[str, Any]]:
+    """The replay frames and the source's description (none in live mode: each variant reads the source)."""
+    p = config.pipeline
+    spec = source_spec(config, model)
+    emit("capture", {"source": p["source"], "frames": p["frames"], "live": p["live"]})
+    if dataset is not None:
+        from accel.dataset import DatasetSource
+
+        return _capture_from(DatasetSource(dataset), len(dataset.images))
+    if p["live"]:
+        return [], {"kind": spec.kind, "target": spec.target, "live": True}
+    return _capture(spec, p["frames"])
+
+
+def _header(config: Config, model: ModelInfo, labels: tuple[str, ...], labels_from: str, instruments: Instruments,
+            frames: list[Frame], described: dict[str, Any], path: Path, dataset: Any,
+            classes: dict[int, int]) -> dict[str, Any]:
+    """The result document's fields other than the variants: machine, model, config, source, dataset."""
+    header: dict[str, Any] = {
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "clock": {"monotonic": instruments.clock["monotonic"], "wall": instruments.clock["wall"]},
+        "machine": machine_info(),
+        "model": {**model.to_json(), "labels": list(labels), "labels_from": labels_from},
+        "config": config.to_json(),
+        "source": {**described, "replay": not config.pipeline["live"], "distinct_frames": len(frames),
+                   "capture_ms": [round(f.capture_s * 1e3, 4) for f in frames],
+                   "saved_frames": _save_frames(frames, path.parent, config.output["preview_frames"])},
+    }
+    if dataset is not None:
+        header["dataset"] = {"root": str(dataset.root), "annotations": str(dataset.annotations),
+                             "images": len(dataset.images), "categories": dataset.categories,
+                             "class_to_category": classes}
+    return header
 
 
 def _save_frames(frames: list[Frame], folder: Path, count: int) -> dict[str, str]:
@@ -238,32 +222,27 @@ def _run_all(the_plan: Plan, model: ModelInfo, frames: list[Frame], settings: Se
         try:
             ran = _model_for(variant, model, prepared)
         except AccelError as exc:
-            ran, record = None, failure(variant, kernels, exc)
-        if ran is not None:
-            cache = _cache_path(variant, ran)
+            record = _record(variant, kernels, Outcome.failed(exc))
+        else:
+            cache = get_delegate(variant.delegate).cache_path(ran, variant)
             was_empty = cache is not None and _empty(cache)
-            record = _run_one(ran, variant, kernels, frames, settings, progress, isolate)
-            instruments.after_variant(record, before)
-            if cache is not None:
-                record["cache"] = _second_start(ran, variant, kernels, frames, settings, isolate, cache, was_empty)
-            if ran is not model:
-                record["model_ran"] = {"path": str(ran.path), "sha256": ran.sha256, "family": ran.family.value,
-                                       "why": f"{variant.delegate} runs the network without its post-process op"}
+            outcome = _run_one(ran, variant, kernels, frames, settings, progress, isolate)
+            charged = instruments.after_variant(outcome.timings, before)
+            record = _record(variant, kernels, outcome, charged,
+                             _second_start(ran, variant, kernels, frames, settings, isolate, cache, was_empty)
+                             if cache is not None else None,
+                             ModelRan(str(ran.path), ran.sha256, ran.family.value,
+                                      f"{variant.delegate} runs the network without its post-process op")
+                             if ran is not model else None)
         writer.add(record)
         emit("done", record)
 
 
 def _model_for(variant: Variant, model: ModelInfo, prepared: dict[str, ModelInfo]) -> ModelInfo:
-    """The model a variant runs: its delegate's ``prepare_model`` result when it has one (computed once)."""
+    """The model a variant runs: its delegate's ``prepare_model`` result (computed once per variant)."""
     if variant.label not in prepared:
-        prepare = getattr(get_delegate(variant.delegate), "prepare_model", None)
-        prepared[variant.label] = prepare(model, variant) if prepare is not None else model
+        prepared[variant.label] = get_delegate(variant.delegate).prepare_model(model, variant)
     return prepared[variant.label]
-
-
-def _cache_path(variant: Variant, model: ModelInfo) -> Path | None:
-    find = getattr(get_delegate(variant.delegate), "cache_path", None)
-    return find(model, variant) if find is not None else None
 
 
 def _empty(path: Path) -> bool:
@@ -272,44 +251,44 @@ def _empty(path: Path) -> bool:
 
 
 def _second_start(model: ModelInfo, variant: Variant, kernels: str, frames: list[Frame], settings: Settings,
-                  isolate: bool, cache: Path, was_empty: bool) -> dict[str, Any]:
+                  isolate: bool, cache: Path, was_empty: bool) -> Cache:
     """Start the variant again in a fresh process, now that its cache (serialized kernels, packed weights)
     exists: creation and first inference only, the cost an application pays at every later start."""
-    again = _run_one(model, variant, kernels, frames[:1],
-                     replace(settings, frames=0, seconds=0.0, warmup=0, save_detections=0), lambda n, t: None, isolate)
-    second: dict[str, Any] = {k: again[k] for k in ("load_ms", "first_inference_ms") if k in again}
-    if again["status"] != "ok":
-        second["error"] = f"{again['status']}: {again.get('error', '')}"
-    if again.get("teardown"):
-        second["teardown"] = again["teardown"]
-    return {"path": str(cache), "was_empty": was_empty, "filled": not _empty(cache), "second_start": second}
+    again = _run_one(model, variant, kernels, frames[:1], settings.startup_only(), lambda n, t: None, isolate)
+    startup = again.startup
+    second = SecondStart(startup.load_ms if startup else None, startup.first_inference_ms if startup else None,
+                         f"{again.status.value}: {again.error or ''}" if again.status is not Status.OK else None,
+                         again.teardown)
+    return Cache(str(cache), was_empty, not _empty(cache), second)
 
 
 def _run_one(model: ModelInfo, variant: Variant, kernels: str, frames: list[Frame], settings: Settings,
-             progress: Callable[[int, int], None], isolate: bool) -> dict[str, Any]:
+             progress: Callable[[int, int], None], isolate: bool) -> Outcome:
     if isolate:
         return run_isolated(model, variant, kernels, frames, settings, progress)
     try:
-        return run_variant(model, variant, kernels, frames, settings, progress)
-    except (AccelError, SourceError) as exc:
-        return failure(variant, kernels, exc)
+        return Outcome.measured(run_variant(model, variant, kernels, frames, settings, progress))
+    except AccelError as exc:
+        return Outcome.failed(exc)
 
 
-def _add_agreement(variants: list[dict[str, Any]], threshold: float, iou: float) -> None:
+def _with_agreement(variants: list[VariantRecord], threshold: float, iou: float) -> list[VariantRecord]:
     """Agreement of every variant's detections with cpu-reference's (same kernel set when there is one)."""
-    refs = [v for v in variants if v["delegate"] == "cpu-reference" and v["status"] == "ok"]
+    refs = [v for v in variants if v.delegate == "cpu-reference" and v.ok and v.run is not None]
+    out = []
     for v in variants:
-        if v["status"] != "ok" or not refs:
-            continue
-        ref = next((r for r in refs if r["kernels"] == v["kernels"]), refs[0])
-        found = agreement(ref["detections"], v["detections"], iou=iou, threshold=threshold)
-        v["agreement"] = {"reference": f"{ref['variant']} + {ref['kernels']}", **(found or {"score": None})}
+        if v.ok and v.run is not None and refs:
+            ref = next((r for r in refs if r.kernels == v.kernels), refs[0])
+            assert ref.run is not None
+            found = agreement(ref.run.detections, v.run.detections, iou=iou, threshold=threshold)
+            v = replace(v, agreement=Agreement(f"{ref.variant} + {ref.kernels}", **(found or {})))
+        out.append(v)
+    return out
 
 
-def _add_accuracy(variants: list[dict[str, Any]], dataset: Any, classes: dict[int, int], threshold: float) -> None:
+def _with_accuracy(variants: list[VariantRecord], dataset: Any, classes: dict[int, int],
+                   threshold: float) -> list[VariantRecord]:
     from accel.dataset import evaluate
 
-    for v in variants:
-        if v["status"] == "ok":
-            dets = {int(k): d for k, d in v["detections"].items()}
-            v["accuracy"] = evaluate(dataset, dets, classes, threshold)
+    return [replace(v, accuracy=evaluate(dataset, {int(k): d for k, d in v.run.detections.items()}, classes,
+                                         threshold)) if v.ok and v.run is not None else v for v in variants]

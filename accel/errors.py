@@ -6,6 +6,8 @@ reaching the user is a bug.
 
     AccelError
     ├── ConfigError      accel.toml, environment or CLI flags are wrong          (exit 2)
+    │   ├── UnknownPluginError  no installed delegate / kernel set has that name
+    │   └── OptionError         a plugin's option is unknown or has a wrong value (says which key)
     ├── ModelError       the model file is missing, corrupt or of an unknown family (exit 2)
     ├── SourceError      the frame source cannot be opened or read              (exit 2)
     ├── DelegateError    a backend is unknown, unavailable or failed            (exit 3)
@@ -33,6 +35,20 @@ class ConfigError(AccelError):
     """A config key, environment variable or CLI flag has a wrong name, type or value."""
 
     exit_code = 2
+
+
+class UnknownPluginError(ConfigError):
+    """A delegate or kernel-set name that no installed plugin has: the config names something wrong."""
+
+
+class OptionError(ConfigError):
+    """A plugin's option (a key of ``[delegates.NAME]`` or ``[kernels.NAME]``) is unknown or has a wrong
+    value. ``where`` names it (``delegates.xnnpack.threads``), ``problem`` says what is wrong, and ``key`` is
+    the option to point at in accel.toml (None: the table itself), so a caller can add the file and line."""
+
+    def __init__(self, where: str, problem: str, key: str | None = None) -> None:
+        super().__init__(f"{where}: {problem}")
+        self.where, self.problem, self.key = where, problem, key
 
 
 class ModelError(AccelError):

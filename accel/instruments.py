@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from types import TracebackType
 from typing import Any
 
 from accel.config import Config
 from accel.errors import PowerError
+from accel.record import Charged, Power, Timings, VariantRecord
 
 __all__ = ["Instruments", "sustained_summary"]
 
@@ -90,28 +92,29 @@ class Instruments:
             waited = cool_down(t["cool_down_c"] or None, t["pause_s"], t["max_wait_s"])
         return {"cool_down": waited, "throttled_before": read_throttled()}
 
-    def after_variant(self, record: dict[str, Any], before: dict[str, Any]) -> None:
+    def after_variant(self, timings: Timings | None, before: dict[str, Any]) -> Charged:
         """Charge the variant's measured window: power (live meters), thermal, sustained summary."""
         from accel.power.sampler import attribute
         from accel.power.thermal import read_throttled, thermal_block
 
-        if before["cool_down"]:
-            record["cool_down"] = before["cool_down"]
-        window = record.get("window")
-        if not window:
-            return
-        start, end = window["start"], window["end"]
+        cool_down = before["cool_down"] or None
+        if timings is None or timings.window is None:
+            return Charged(cool_down=cool_down)
+        window = timings.window
         thermals = self._sampler.thermal_samples if self._sampler is not None else []
-        record["thermal"] = thermal_block(thermals, start, end, before["throttled_before"], read_throttled())
+        power = None
         if self.meter is not None:
-            record["power"] = attribute(self._sampler.readings, start, end, record.get("frames_measured", 0),
-                                        (self.idle or {}).get("watts"), self.meter)
-        if self.thermal["sustained_s"] > 0:
-            record["sustained"] = sustained_summary(record, thermals)
+            power = Power(**attribute(self._sampler.readings, window.start, window.end, timings.frames_measured,
+                                      (self.idle or {}).get("watts"), self.meter))
+        return Charged(cool_down=cool_down,
+                       thermal=thermal_block(thermals, window.start, window.end, before["throttled_before"],
+                                             read_throttled()),
+                       power=power,
+                       sustained=sustained_summary(timings, thermals) if self.thermal["sustained_s"] > 0 else None)
 
-    def finish(self, variants: list[dict[str, Any]]) -> dict[str, Any]:
+    def finish(self, variants: list[VariantRecord]) -> tuple[dict[str, Any], list[VariantRecord]]:
         """Stop sampling; align a log meter and charge every variant from it. Returns the document's
-        top-level ``power`` and ``thermal``."""
+        top-level ``power`` and ``thermal``, and the variants (charged from the log when there is one)."""
         from accel.power.sampler import attribute, mean_watts, power_json
         from accel.power.thermal import thermal_json
 
@@ -126,23 +129,26 @@ class Instruments:
                 readings = []
             if readings and self.idle and "span" in self.idle:
                 self.idle = {"seconds": self.idle["seconds"], "watts": mean_watts(readings, *self.idle.pop("span"))}
-            for v in variants:
-                if readings and v.get("window"):
-                    v["power"] = attribute(readings, v["window"]["start"], v["window"]["end"],
-                                           v.get("frames_measured", 0), (self.idle or {}).get("watts"), self._log)
+            if readings:
+                idle_w = (self.idle or {}).get("watts")
+                variants = [replace(v, charged=replace(v.charged, power=Power(**attribute(
+                    readings, v.window.start, v.window.end, v.timings.frames_measured, idle_w, self._log))))
+                    if v.window is not None and v.timings is not None else v for v in variants]
         metered = self.metered if readings or self.meter is not None else None
         out = power_json(metered, readings, self.power["rate_hz"], self.idle, self.why or "no meter")
         if self._sampler is not None and self._sampler.errors:
             out["errors"] = self._sampler.errors[-5:]
-        return {"power": out, "thermal": thermal_json(self._sampler.thermal_samples if self._sampler else [])}
+        doc = {"power": out, "thermal": thermal_json(self._sampler.thermal_samples if self._sampler else [])}
+        return doc, variants
 
 
-def sustained_summary(record: dict[str, Any], thermals: list[Any]) -> dict[str, Any]:
+def sustained_summary(timings: Timings, thermals: list[Any]) -> dict[str, Any]:
     """FPS and temperature in the first and last minute of a long run (a third of it when shorter than
     three minutes), FPS per 10-second bucket, and when throttling first showed (seconds into the run)."""
-    ends = record.get("frame_end") or []
-    window = record["window"]
-    duration = window["end"] - window["start"]
+    ends = timings.frame_end
+    assert timings.window is not None, "a measured window"
+    window = timings.window
+    duration = window.end - window.start
     span = min(60.0, duration / 3) if duration > 0 else 0.0
 
     def fps(lo: float, hi: float) -> float | None:
@@ -150,13 +156,13 @@ def sustained_summary(record: dict[str, Any], thermals: list[Any]) -> dict[str, 
         return n / (hi - lo) if hi > lo else None
 
     def temp(lo: float, hi: float) -> float | None:
-        t0 = window["start"]
+        t0 = window.start
         vals = [s.temp_c for s in thermals if s.temp_c is not None and t0 + lo <= s.t <= t0 + hi]
         return sum(vals) / len(vals) if vals else None
 
     first, last = fps(0.0, span), fps(duration - span, duration)
-    throttled_at = next((s.t - window["start"] for s in thermals
-                         if window["start"] <= s.t <= window["end"] and s.throttled and s.throttled & 0xF), None)
+    throttled_at = next((s.t - window.start for s in thermals
+                         if window.start <= s.t <= window.end and s.throttled and s.throttled & 0xF), None)
     step = 10.0
     buckets = [[round(lo, 1), fps(lo, min(lo + step, duration))] for lo in _range(0.0, duration, step)]
     return {

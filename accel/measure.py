@@ -1,4 +1,4 @@
-"""Measurement helpers: latency statistics, process/system CPU, memory, temperature and frequency.
+"""Measurement helpers: process/system CPU, memory, temperature and frequency.
 
 Figures the OS does not expose are ``None`` (reported "n/a"), never guessed.
 """
@@ -8,30 +8,12 @@ from __future__ import annotations
 import os
 import resource
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-
-def stats_ms(samples_s: Sequence[float]) -> dict[str, float | None]:
-    """mean, p50, p90, p99, stdev, min, max in milliseconds of durations given in seconds.
-    Percentiles are numpy's linear interpolation; stdev is the sample standard deviation (ddof=1)."""
-    if len(samples_s) == 0:
-        return {k: None for k in ("mean", "p50", "p90", "p99", "stdev", "min", "max")}
-    a = np.asarray(samples_s, dtype=np.float64) * 1e3
-    p50, p90, p99 = np.percentile(a, [50, 90, 99])
-    return {
-        "mean": float(a.mean()),
-        "p50": float(p50),
-        "p90": float(p90),
-        "p99": float(p99),
-        "stdev": float(a.std(ddof=1)) if a.size > 1 else 0.0,
-        "min": float(a.min()),
-        "max": float(a.max()),
-    }
+from accel.record import Usage
 
 
 def cpu_temperature_c() -> float | None:
@@ -119,20 +101,20 @@ class UsageMeter:
         if freq is not None:
             self._freqs.append(freq)
 
-    def stop(self) -> dict[str, Any]:
+    def stop(self) -> Usage:
         assert self._start is not None, "start() first"
         self.sample()
         end, begin = self._snap(), self._start
         wall = max(end.wall - begin.wall, 1e-9)
         sys_total = end.sys_total - begin.sys_total
         peak_kib = _peak_rss_kib()
-        return {
-            "process_cpu_percent": 100.0 * (end.proc_cpu - begin.proc_cpu) / wall,
-            "system_cpu_percent": (100.0 * (end.sys_busy - begin.sys_busy) / sys_total) if sys_total > 0 else None,
-            "rss_mb": self._proc.memory_info().rss / 2**20,
-            "peak_rss_mb": peak_kib / 1024.0,
-            "temperature_c": {"start": self._temps[0], "end": self._temps[-1], "max": max(self._temps)}
+        return Usage(
+            process_cpu_percent=100.0 * (end.proc_cpu - begin.proc_cpu) / wall,
+            system_cpu_percent=(100.0 * (end.sys_busy - begin.sys_busy) / sys_total) if sys_total > 0 else None,
+            rss_mb=self._proc.memory_info().rss / 2**20,
+            peak_rss_mb=peak_kib / 1024.0,
+            temperature_c={"start": self._temps[0], "end": self._temps[-1], "max": max(self._temps)}
             if self._temps else None,
-            "cpu_mhz": {"mean": float(np.mean(self._freqs)), "min": min(self._freqs), "max": max(self._freqs)}
+            cpu_mhz={"mean": float(np.mean(self._freqs)), "min": min(self._freqs), "max": max(self._freqs)}
             if self._freqs else None,
-        }
+        )

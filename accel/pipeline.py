@@ -1,56 +1,35 @@
 """One variant's measured run: preprocess -> inference -> postprocess over the frames, timed per stage.
 
-``run_variant`` is process-agnostic; ``accel.worker`` runs it in a child process so a crashing delegate
-takes down only its own variant.
+``run_variant`` is process-agnostic and returns the parts it measured (``accel.record.Measured``);
+``accel.worker`` runs it in a child process so a crashing delegate takes down only its own variant.
 """
 
 from __future__ import annotations
 
-import re
+import inspect
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from accel.anchors import ssd_raw_anchors
-from accel.delegates import Variant, get_delegate
+from accel.delegates import Runner, Variant, get_delegate
 from accel.detections import Classification, Detections
-from accel.errors import AccelError, ConfigError, KernelError
+from accel.errors import KernelError, OptionError, UnknownPluginError
 from accel.frames import Frame
 from accel.kernels import REGISTRY as KERNELS
 from accel.kernels import DecodeSpec, InputSpec, KernelSet, ResizeMode
-from accel.measure import UsageMeter, stats_ms
+from accel.measure import UsageMeter
 from accel.model import Family, ModelInfo
+from accel.record import Measured, RunInfo, Startup, Timings, Usage
+from accel.settings import Settings
 
-__all__ = ["Settings", "decode_spec", "get_kernels", "input_spec", "run_variant"]
+__all__ = ["decode_spec", "get_kernels", "input_spec", "run_variant"]
 
 _STAGES = ("capture", "preprocess", "inference", "postprocess")
 _RANGES = {"0,1": (0.0, 1.0), "-1,1": (-1.0, 1.0), "0,255": (0.0, 255.0)}
-
-
-@dataclass(frozen=True)
-class Settings:
-    """What every variant of a comparison shares."""
-
-    frames: int = 100
-    seconds: float = 2.0
-    warmup: int = 10
-    score_threshold: float = 0.3
-    iou_threshold: float = 0.5
-    max_detections: int = 100
-    top_k: int = 5
-    resize: str = "auto"
-    fill: int = 114
-    input_range: str = "auto"
-    save_detections: int = 20
-    labels: tuple[str, ...] = ()
-    live_source: Any = None  # a SourceSpec when each variant pulls frames from the source itself
-    timeout_s: float = 600.0
-    decode: dict[str, Any] = field(default_factory=dict)  # the [decode] table of accel.toml
-    kernel_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # [kernels.NAME] tables
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def input_spec(model: ModelInfo, resize: str = "auto", fill: int = 114, input_range: str = "auto") -> InputSpec:
@@ -86,24 +65,37 @@ def _snap_range(lo: float, hi: float) -> tuple[float, float]:
 
 
 def get_kernels(name: str, options: dict[str, Any] | None = None) -> KernelSet:
-    """The kernel set ``name`` built with its ``[kernels.NAME]`` options, or ``KernelError`` saying why it
-    cannot run here (``ConfigError`` for an option it does not take)."""
+    """The kernel set ``name`` built with its ``[kernels.NAME]`` options. ``UnknownPluginError`` for a name
+    no plugin has, ``OptionError`` for an option its constructor does not take, ``KernelError`` saying why
+    it cannot run here."""
     try:
         factory = KERNELS.load(name)
     except LookupError:
-        raise KernelError(f"unknown kernel set {name!r}; known: {', '.join(KERNELS.names())}") from None
+        raise UnknownPluginError(f"unknown kernel set {name!r}; known: {', '.join(KERNELS.names())}") from None
     except ImportError as exc:
         raise KernelError(str(exc)) from exc
-    try:
-        kernels: KernelSet = factory(**(options or {}))
-    except TypeError as exc:
-        found = re.search(r"unexpected keyword argument '(\w+)'", str(exc))
-        key = found.group(1) if found else next(iter(options or {}), None) if "no arguments" in str(exc) else None
-        raise ConfigError(f"kernels.{name}: unknown option {key!r}" if key else f"kernels.{name}: {exc}") from None
+    options = dict(options or {})
+    takes = _keywords(factory)
+    unknown = sorted(set(options) - takes) if takes is not None else []
+    if unknown:
+        known = f"known: {', '.join(sorted(takes or ()))}" if takes else "it takes none"
+        raise OptionError(f"kernels.{name}", f"unknown option {unknown[0]!r}; {known}", unknown[0])
+    kernels: KernelSet = factory(**options)
     available = kernels.probe()
     if not available.ok:
         raise KernelError(f"kernel set {name!r} is unavailable: {available.reason}")
     return kernels
+
+
+def _keywords(factory: Any) -> set[str] | None:
+    """The keyword arguments ``factory`` takes, or None when it takes any (``**kwargs``) or cannot tell."""
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return None
+    return {p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
 
 
 def decode_spec(model: ModelInfo, settings: Settings) -> DecodeSpec:
@@ -141,14 +133,14 @@ FrameHook = Callable[[str, Any], None]
 
 def run_variant(model: ModelInfo, variant: Variant, kernels_name: str, frames: list[Frame],
                 settings: Settings, progress: Callable[[int, int], None] | None = None,
-                on_frame: FrameHook | None = None) -> dict[str, Any]:
+                on_frame: FrameHook | None = None) -> Measured:
     """Measure one (delegate variant, kernel set) pair. Raises ``AccelError`` on failure; the caller
     records it and goes on.
 
-    ``on_frame`` streams the measurement as it happens: ``("init", {load_ms, first_inference_ms})`` after the
-    first inference, ``("window", start)`` when the measured loop
-    starts (monotonic seconds), then ``("frame", (seconds since start, {stage: seconds}))`` per frame, so a
-    caller keeps what was measured even if the process dies before the record is returned."""
+    ``on_frame`` streams the measurement as it happens: ``("init", Startup)`` after the first inference,
+    ``("window", start)`` when the measured loop starts (monotonic seconds), then ``("frame", (seconds since
+    start, {stage: seconds}))`` per frame, so a caller keeps what was measured even if the process dies
+    before the record is returned."""
     kernels = get_kernels(kernels_name, settings.kernel_options.get(kernels_name))
     source = None
     if settings.live_source is not None:
@@ -156,129 +148,123 @@ def run_variant(model: ModelInfo, variant: Variant, kernels_name: str, frames: l
 
         source = open_source(settings.live_source)
     try:
-        return _measure(model, variant, kernels, frames, settings, source, progress, on_frame)
+        feed = _Feed(frames, source)
+        t0 = time.perf_counter()
+        runner = get_delegate(variant.delegate).open(model, variant)
+        load_s = time.perf_counter() - t0
+        with runner:
+            loop = _Loop(model, runner, kernels, settings, on_frame or (lambda kind, data: None))
+            startup = loop.start(feed, load_s)
+            loop.measure(feed, progress)
+        return Measured(_run_info(model, runner, kernels, loop, source is not None), startup, loop.timings())
     finally:
         kernels.close()
         if source is not None:
             source.close()
 
 
-def _measure(model: ModelInfo, variant: Variant, kernels: KernelSet, frames: list[Frame], settings: Settings,
-             source: Any, progress: Callable[[int, int], None] | None, on_frame: FrameHook | None) -> dict[str, Any]:
-    spec = input_spec(model, settings.resize, settings.fill, settings.input_range)
-    dspec = decode_spec(model, settings)
+class _Feed:
+    """Frame i of the replayed frames (their capture cost was paid once, up front), or the next frame read
+    from a live source (its read counts as the capture stage)."""
 
-    def next_frame(i: int) -> tuple[Frame, float]:
-        if source is None:
-            frame = frames[i % len(frames)]
+    def __init__(self, frames: Sequence[Frame], source: Any) -> None:
+        self._frames, self._source = frames, source
+
+    def __call__(self, i: int) -> tuple[Frame, float]:
+        if self._source is None:
+            frame = self._frames[i % len(self._frames)]
             return frame, frame.capture_s
         t = time.perf_counter()
-        frame = source.read()
+        frame = self._source.read()
         return frame, time.perf_counter() - t
 
-    t0 = time.perf_counter()
-    runner = get_delegate(variant.delegate).open(model, variant)
-    load_s = time.perf_counter() - t0
-    try:
-        frame, _ = next_frame(0)
-        tensor, _ = kernels.preprocess(frame, spec)
-        t0 = time.perf_counter()
-        runner.run([tensor])
-        first_s = time.perf_counter() - t0
-        if on_frame is not None:
-            on_frame("init", {"load_ms": load_s * 1e3, "first_inference_ms": first_s * 1e3})
-        for i in range(settings.warmup):
-            frame, _ = next_frame(i)
-            tensor, geometry = kernels.preprocess(frame, spec)
-            _postprocess(model, kernels, runner.run([tensor]), geometry, dspec)
 
-        timings: dict[str, list[float]] = {s: [] for s in _STAGES}
-        split = getattr(kernels, "last_timings", None)
-        detections: dict[int, Any] = {}
-        frame_end: list[float] = []
+@dataclass
+class _Loop:
+    """The measured loop's state: per-stage durations of every frame, their end times, saved detections."""
+
+    model: ModelInfo
+    runner: Runner
+    kernels: KernelSet
+    settings: Settings
+    emit: FrameHook
+
+    def __post_init__(self) -> None:
+        self.spec = input_spec(self.model, self.settings.resize, self.settings.fill, self.settings.input_range)
+        self.dspec = decode_spec(self.model, self.settings)
+        self.stages: dict[str, list[float]] = {s: [] for s in _STAGES}
+        self.frame_end: list[float] = []
+        self.detections: dict[int, Any] = {}
+        self.window_start: float | None = None
+        self.wall = 0.0
+        self.usage = Usage()
+
+    def start(self, feed: _Feed, load_s: float) -> Startup:
+        """The first inference (timed on its own: shader compilation lands here), then the warm-up."""
+        tensor, _ = self.kernels.preprocess(feed(0)[0], self.spec)
+        t0 = time.perf_counter()
+        self.runner.run([tensor])
+        startup = Startup(load_s * 1e3, (time.perf_counter() - t0) * 1e3)
+        self.emit("init", startup)
+        for i in range(self.settings.warmup):
+            tensor, geometry = self.kernels.preprocess(feed(i)[0], self.spec)
+            _postprocess(self.model, self.kernels, self.runner.run([tensor]), geometry, self.dspec)
+        return startup
+
+    def measure(self, feed: _Feed, progress: Callable[[int, int], None] | None) -> None:
+        settings, kernels = self.settings, self.kernels
         meter = UsageMeter()
         meter.start()
-        window_start = time.monotonic()
+        self.window_start = time.monotonic()
         start = time.perf_counter()
-        if on_frame is not None:
-            on_frame("window", window_start)
+        self.emit("window", self.window_start)
         deadline = start + settings.timeout_s
-        n = 0
-        elapsed = 0.0
+        n, elapsed = 0, 0.0
         while (n < settings.frames or elapsed < settings.seconds) and time.perf_counter() < deadline:
-            frame, capture_s = next_frame(n)
+            frame, capture_s = feed(n)
             ta = time.perf_counter()
-            tensor, geometry = kernels.preprocess(frame, spec)
+            tensor, geometry = kernels.preprocess(frame, self.spec)
             tb = time.perf_counter()
-            if split is not None:
-                for key, value in split().items():
-                    timings.setdefault(f"preprocess_{key[:-3]}", []).append(value / 1e3)
-            outs = runner.run([tensor])
+            self._split("preprocess")
+            outs = self.runner.run([tensor])
             tc = time.perf_counter()
-            result = _postprocess(model, kernels, outs, geometry, dspec)
+            result = _postprocess(self.model, kernels, outs, geometry, self.dspec)
             td = time.perf_counter()
             for stage, dt in zip(_STAGES, (capture_s, tb - ta, tc - tb, td - tc), strict=True):
-                timings[stage].append(dt)
-            if split is not None:  # kernel sets that run on a device: transfers apart from kernel time
-                for key, value in split().items():
-                    timings.setdefault(f"postprocess_{key[:-3]}", []).append(value / 1e3)
-            invoke_s = getattr(runner, "last_invoke_s", None)
-            if invoke_s is not None:
-                timings.setdefault("invoke", []).append(invoke_s)
-            frame_end.append(td - start)
-            if on_frame is not None:
-                on_frame("frame", (td - start, {k: v[-1] for k, v in timings.items() if v}))
-            if len(detections) < settings.save_detections and frame.index not in detections:
-                detections[frame.index] = result.to_json()
+                self.stages[stage].append(dt)
+            self._split("postprocess")
+            if self.runner.last_invoke_s is not None:
+                self.stages.setdefault("invoke", []).append(self.runner.last_invoke_s)
+            self.frame_end.append(td - start)
+            self.emit("frame", (td - start, {k: v[-1] for k, v in self.stages.items() if v}))
+            if len(self.detections) < settings.save_detections and frame.index not in self.detections:
+                self.detections[frame.index] = result.to_json()
             n += 1
             elapsed = td - start
             if progress is not None and n % 5 == 0:
                 progress(n, settings.frames)
             if n % 50 == 0:
                 meter.sample()
-        wall = time.perf_counter() - start
-        usage = meter.stop()
-    finally:
-        runner.close()
+        self.wall = time.perf_counter() - start
+        self.usage = meter.stop()
 
-    inference_mean = float(np.mean(timings["inference"])) if n else 0.0
-    loop_stages = ("capture", "preprocess", "inference", "postprocess") if source else ("preprocess", "inference",
-                                                                                        "postprocess")
-    return {
-        "variant": variant.label,
-        "delegate": variant.delegate,
-        "options": dict(variant.options),
-        "kernels": kernels.name,
-        "kernels_info": kernels.describe() if hasattr(kernels, "describe") else {},
-        "status": "ok",
-        "runtime": runner.runtime,
-        "placement": runner.placement.to_json(),
-        "input": {"dtype": spec.dtype, "scale": spec.scale, "zero_point": spec.zero_point,
-                  "norm_range": list(spec.norm_range), "resize": spec.resize.value, "size": [spec.height, spec.width]},
-        "frames_measured": n,
-        "wall_s": wall,
-        "window": {"start": window_start, "end": window_start + wall},
-        "load_ms": load_s * 1e3,
-        "first_inference_ms": first_s * 1e3,
-        "fps": n / wall if wall > 0 else 0.0,
-        "fps_stages": sorted(loop_stages),
-        "inference_fps": 1.0 / inference_mean if inference_mean > 0 else 0.0,
-        "usage": usage,
-        "detections": {str(k): v for k, v in detections.items()},
-        **timing_fields(timings, frame_end),
-    }
+    def _split(self, stage: str) -> None:
+        """Kernel sets that run on a device: transfers apart from kernel time (``preprocess_upload`` ...)."""
+        for key, ms in self.kernels.last_timings().items():
+            self.stages.setdefault(f"{stage}_{key.removesuffix('_ms')}", []).append(ms / 1e3)
+
+    def timings(self) -> Timings:
+        return Timings.of(self.stages, self.frame_end, self.window_start, self.wall)
 
 
-def timing_fields(timings: dict[str, list[float]], frame_end: list[float]) -> dict[str, Any]:
-    """A record's per-frame figures: stage statistics, every frame's stage durations (ms) and end times
-    (seconds after the window's start). Shared by finished records and partial ones a worker leaves."""
-    return {"stages": {s: stats_ms(v) for s, v in timings.items()},
-            "raw_ms": {s: [round(x * 1e3, 4) for x in v] for s, v in timings.items()},
-            "frame_end": [round(t, 5) for t in frame_end]}
-
-
-def failure(variant: Variant, kernels_name: str, exc: BaseException | str, status: str = "failed") -> dict[str, Any]:
-    """The record of a variant that did not run to the end."""
-    message = str(exc) if isinstance(exc, (AccelError, str)) else f"{type(exc).__name__}: {exc}"
-    return {"variant": variant.label, "delegate": variant.delegate, "options": dict(variant.options),
-            "kernels": kernels_name, "status": status, "error": message}
+def _run_info(model: ModelInfo, runner: Runner, kernels: KernelSet, loop: _Loop, live: bool) -> RunInfo:
+    spec = loop.spec
+    inference = loop.stages["inference"]
+    inference_mean = float(np.mean(inference)) if inference else 0.0
+    return RunInfo(
+        runtime=runner.runtime, placement=runner.placement, kernels_info=kernels.describe(),
+        input={"dtype": spec.dtype, "scale": spec.scale, "zero_point": spec.zero_point,
+               "norm_range": list(spec.norm_range), "resize": spec.resize.value, "size": [spec.height, spec.width]},
+        fps_stages=sorted(_STAGES if live else _STAGES[1:]),
+        inference_fps=1.0 / inference_mean if inference_mean > 0 else 0.0,
+        usage=loop.usage, detections={str(k): v for k, v in loop.detections.items()})

@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from accel.record import VariantRecord
+
 SCHEMA_VERSION = 2
 #: Versions ``load_result`` reads: version 1 lacks ``clock``, ``power``, ``thermal`` and ``window``.
 READABLE_VERSIONS = (1, 2)
@@ -26,21 +28,32 @@ def default_result_path(out_dir: str | Path) -> Path:
 
 
 class ResultWriter:
-    """Holds the document and writes it atomically (temp file + rename) on every change."""
+    """Holds the document's header and the variants' records, and writes the document atomically (temp file
+    + rename) on every change."""
 
     def __init__(self, path: str | Path, header: dict[str, Any]) -> None:
         self.path = Path(path)
-        self.doc: dict[str, Any] = {"schema": "accel.result", "schema_version": SCHEMA_VERSION,
-                                    **header, "variants": [], "complete": False}
+        self._fields: dict[str, Any] = {"schema": "accel.result", "schema_version": SCHEMA_VERSION, **header}
+        self.records: list[VariantRecord] = []
+        self.complete = False
         self.write()
 
-    def add(self, variant: dict[str, Any]) -> None:
-        self.doc["variants"].append(variant)
+    @property
+    def doc(self) -> dict[str, Any]:
+        """The document as written: header, variants (their JSON form), later fields, ``complete``."""
+        return {**self._fields, "variants": [r.to_json() for r in self.records], "complete": self.complete}
+
+    def add(self, record: VariantRecord) -> None:
+        self.records.append(record)
         self.write()
 
-    def finish(self, **fields: Any) -> None:
-        self.doc.update(fields)
-        self.doc["complete"] = True
+    def update(self, fields: dict[str, Any], records: list[VariantRecord] | None = None, *,
+               complete: bool = False) -> None:
+        """Add top-level ``fields``, replace the records (the same variants, more measured), and write."""
+        self._fields.update(fields)
+        if records is not None:
+            self.records = list(records)
+        self.complete = self.complete or complete
         self.write()
 
     def write(self) -> None:

@@ -12,18 +12,21 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from multiprocessing import shared_memory
 from multiprocessing.connection import Connection
 from typing import Any
 
 import numpy as np
 
+from accel.delegates import REGISTRY as DELEGATES
 from accel.delegates import Variant
 from accel.errors import AccelError
 from accel.frames import Frame
 from accel.model import ModelInfo
-from accel.pipeline import Settings, failure, run_variant, timing_fields
+from accel.pipeline import run_variant
+from accel.record import Adapter, Outcome, Startup, Status, Timings
+from accel.settings import Settings
 
 __all__ = ["run_isolated"]
 
@@ -57,7 +60,7 @@ def _unshare(name: str | None, layout: list[tuple[Any, ...]]) -> tuple[Any, list
 
 
 def _child(conn: Connection, stderr_path: str, model: ModelInfo, variant: Variant, kernels: str,
-           shm_name: str | None, layout: list[tuple[Any, ...]], settings: Settings) -> None:
+           shm_name: str | None, layout: list[tuple[Any, ...]], settings: Settings, plugins: dict[str, str]) -> None:
     # Runtime chatter ("INFO: Created TensorFlow Lite XNNPACK delegate") goes to a file the parent reads
     # back only when the child dies, so it can say what the driver printed.
     fd = os.open(stderr_path, os.O_WRONLY | os.O_TRUNC)
@@ -72,15 +75,14 @@ def _child(conn: Connection, stderr_path: str, model: ModelInfo, variant: Varian
 
     shm, frames = _unshare(shm_name, layout)
     try:
-        _register(settings.extra.get("register", {}))
+        _register(plugins)
         conn.send(("started",))  # imports done: the variant's own time limit starts now
-        conn.send(("result", run_variant(model, variant, kernels, frames, settings, progress, on_frame)))
+        conn.send(("result", Outcome.measured(run_variant(model, variant, kernels, frames, settings, progress,
+                                                          on_frame))))
     except AccelError as exc:
-        conn.send(("result", failure(variant, kernels, exc)))
+        conn.send(("result", Outcome.failed(exc)))
     except Exception as exc:  # a plugin bug: recorded with its traceback, never shown raw to the user
-        record = failure(variant, kernels, exc)
-        record["traceback"] = traceback.format_exc()
-        conn.send(("result", record))
+        conn.send(("result", replace(Outcome.failed(exc), traceback=traceback.format_exc())))
     finally:
         conn.close()
         del frames
@@ -99,7 +101,7 @@ def _register(plugins: dict[str, str]) -> None:
         REGISTRY.register(name, getattr(importlib.import_module(module), attr))
 
 
-def _adapter(path: str) -> dict[str, Any] | None:
+def _adapter(path: str) -> Adapter | None:
     """The GPU adapter a runtime reported choosing (LiteRT's WebGPU accelerator prints "Selected adapter:
     NAME (...), arch=..., vendor=..., backend=Vulkan, adapterType=CPU / Software")."""
     try:
@@ -111,8 +113,8 @@ def _adapter(path: str) -> dict[str, Any] | None:
         return None
     text = lines[-1].split("Selected adapter:", 1)[1].strip()
     fields = dict(part.split("=", 1) for part in text.split(", ") if "=" in part)
-    return {"name": text.split(", arch=")[0], "backend": fields.get("backend"),
-            "type": fields.get("adapterType"), "software": "software" in text.lower()}
+    return Adapter(text.split(", arch=")[0], fields.get("backend"), fields.get("adapterType"),
+                   "software" in text.lower())
 
 
 def _tail(path: str, lines: int = 3) -> str:
@@ -129,104 +131,65 @@ def _signal(code: int) -> str:
     return f"signal {-code} ({name})"
 
 
+@dataclass
 class _Streamed:
     """The frames a worker reported as it measured them: what a variant that crashes or hangs part-way
     still leaves behind (its stage timings and measured window up to the last frame)."""
 
-    def __init__(self) -> None:
-        self.start: float | None = None
-        self.init: dict[str, float] = {}
-        self.ends: list[float] = []
-        self.stages: dict[str, list[float]] = {}
+    start: float | None = None
+    startup: Startup | None = None
+    ends: list[float] = field(default_factory=list)
+    stages: dict[str, list[float]] = field(default_factory=dict)
+    result: Outcome | None = None
 
-    def frame(self, end: float, stages: dict[str, float]) -> None:
-        self.ends.append(end)
-        for stage, seconds in stages.items():
-            self.stages.setdefault(stage, []).append(seconds)
+    def take(self, msg: tuple[Any, ...], progress: Callable[[int, int], None] | None) -> None:
+        kind = msg[0]
+        if kind == "frame":
+            end, stages = msg[1]
+            self.ends.append(end)
+            for stage, seconds in stages.items():
+                self.stages.setdefault(stage, []).append(seconds)
+        elif kind == "window":
+            self.start = msg[1]
+        elif kind == "init":
+            self.startup = msg[1]
+        elif kind == "progress" and progress is not None:
+            progress(msg[1], msg[2])
+        elif kind == "result":
+            self.result = msg[1]
 
-    def keep(self, record: dict[str, Any]) -> dict[str, Any]:
-        record.update(self.init)
+    def keep(self, status: Status, why: str) -> Outcome:
+        """The outcome of a worker that died or hung before reporting, with the frames it streamed."""
         if self.start is None or not self.ends:
-            return record
-        wall = self.ends[-1]
-        record["error"] += f" (after {len(self.ends)} measured frames, whose timings are kept)"
-        return {**record, "frames_measured": len(self.ends), "wall_s": wall, "partial": True,
-                "window": {"start": self.start, "end": self.start + wall},
-                "fps": len(self.ends) / wall if wall > 0 else 0.0,
-                **timing_fields(self.stages, self.ends)}
+            return Outcome(status, error=why, startup=self.startup)
+        return Outcome(status, error=f"{why} (after {len(self.ends)} measured frames, whose timings are kept)",
+                       startup=self.startup, timings=Timings.of(self.stages, self.ends, self.start, self.ends[-1]),
+                       partial=True)
 
 
 def run_isolated(model: ModelInfo, variant: Variant, kernels: str, frames: list[Frame], settings: Settings,
-                 progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
-    """``run_variant`` in a spawned child process, with a timeout (``settings.timeout_s`` plus start-up)."""
+                 progress: Callable[[int, int], None] | None = None) -> Outcome:
+    """``run_variant`` in a spawned child process, with a timeout (``settings.timeout_s`` plus start-up).
+    Delegates registered by hand in this process are registered again in the child."""
     ctx = mp.get_context("spawn")
     recv, send = ctx.Pipe(duplex=False)
     with tempfile.NamedTemporaryFile(prefix="accel-worker-", suffix=".log", delete=False) as log:
         stderr_path = log.name
     shm, layout = _share(frames)
-    proc = ctx.Process(target=_child, daemon=True,
-                       args=(send, stderr_path, model, variant, kernels, shm and shm.name, layout, settings))
+    proc = ctx.Process(target=_child, daemon=True, args=(send, stderr_path, model, variant, kernels,
+                                                         shm and shm.name, layout, settings, DELEGATES.by_hand()))
     try:
-        # glibc serves large allocations with mmap below an adaptive threshold that a fresh process has not
-        # raised yet: every frame's temporaries were then mapped and unmapped, making pre-processing ~60%
-        # slower in a worker than in a long-running process. Pin it so every variant runs alike.
-        saved = {k: os.environ.get(k) for k in _MALLOC_ENV}
-        os.environ.update({k: os.environ.get(k) or v for k, v in _MALLOC_ENV.items()})
-        try:
-            proc.start()
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
+        _start(proc)
         send.close()
-        # Until the child says it started (Python and the runtime imported), allow a start-up grace.
-        deadline = time.monotonic() + _STARTUP_S
-        result: dict[str, Any] | None = None
         streamed = _Streamed()
-        while result is None:
-            if time.monotonic() > deadline:
-                proc.kill()
-                proc.join()
-                said = _tail(stderr_path)
-                why = f"timed out after {settings.timeout_s:g} s (raise pipeline.timeout_s for slow backends)"
-                why += f"; it printed: {said}" if said else ""
-                return streamed.keep(failure(variant, kernels, why, "timeout"))
-            if recv.poll(0.2):
-                try:
-                    msg = recv.recv()
-                except EOFError:
-                    break
-                if msg[0] == "frame":
-                    streamed.frame(*msg[1])
-                elif msg[0] == "window":
-                    streamed.start = msg[1]
-                elif msg[0] == "init":
-                    streamed.init = msg[1]
-                elif msg[0] == "started":
-                    deadline = time.monotonic() + settings.timeout_s
-                elif msg[0] == "progress" and progress is not None:
-                    progress(msg[1], msg[2])
-                elif msg[0] == "result":
-                    result = msg[1]
-            elif not proc.is_alive():
-                break
+        if not _collect(proc, recv, streamed, settings.timeout_s, progress):
+            proc.kill()
+            proc.join()
+            said = _tail(stderr_path)
+            why = f"timed out after {settings.timeout_s:g} s (raise pipeline.timeout_s for slow backends)"
+            return streamed.keep(Status.TIMEOUT, why + (f"; it printed: {said}" if said else ""))
         proc.join(timeout=30)
-        code = proc.exitcode
-        said = _tail(stderr_path)
-        if result is not None:
-            adapter = _adapter(stderr_path)
-            if adapter:
-                result["adapter"] = adapter
-            if code is not None and code < 0:  # measured, then the runtime crashed while tearing down
-                result["teardown"] = f"crashed at exit: {_signal(code)}" + (f"; it printed: {said}" if said else "")
-            return result
-        if code is not None and code < 0:
-            why = f"crashed: {_signal(code)}"
-        else:
-            why = f"worker exited with code {code} before reporting"
-        return streamed.keep(failure(variant, kernels, why + (f"; it printed: {said}" if said else ""), "crashed"))
+        return _conclude(streamed, proc.exitcode, stderr_path)
     finally:
         recv.close()
         if proc.is_alive():
@@ -235,3 +198,53 @@ def run_isolated(model: ModelInfo, variant: Variant, kernels: str, frames: list[
         if shm is not None:
             shm.close()
             shm.unlink()
+
+
+def _start(proc: Any) -> None:
+    """Start the worker with glibc's malloc thresholds pinned. glibc serves large allocations with mmap
+    below an adaptive threshold that a fresh process has not raised yet: every frame's temporaries were then
+    mapped and unmapped, making pre-processing ~60% slower in a worker than in a long-running process."""
+    saved = {k: os.environ.get(k) for k in _MALLOC_ENV}
+    os.environ.update({k: os.environ.get(k) or v for k, v in _MALLOC_ENV.items()})
+    try:
+        proc.start()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _collect(proc: Any, recv: Connection, streamed: _Streamed, timeout_s: float,
+             progress: Callable[[int, int], None] | None) -> bool:
+    """Read the worker's messages until its result, its death or its deadline (False: timed out). Until it
+    says it started (Python and the runtime imported), a start-up grace applies."""
+    deadline = time.monotonic() + _STARTUP_S
+    while streamed.result is None:
+        if time.monotonic() > deadline:
+            return False
+        if recv.poll(0.2):
+            try:
+                msg = recv.recv()
+            except EOFError:
+                break
+            if msg[0] == "started":
+                deadline = time.monotonic() + timeout_s
+            streamed.take(msg, progress)
+        elif not proc.is_alive():
+            break
+    return True
+
+
+def _conclude(streamed: _Streamed, code: int | None, stderr_path: str) -> Outcome:
+    said = _tail(stderr_path)
+    printed = f"; it printed: {said}" if said else ""
+    if streamed.result is not None:
+        result = replace(streamed.result, adapter=_adapter(stderr_path))
+        if code is not None and code < 0:  # measured, then the runtime crashed while tearing down
+            result = replace(result, teardown=f"crashed at exit: {_signal(code)}{printed}")
+        return result
+    why = f"crashed: {_signal(code)}" if code is not None and code < 0 else \
+        f"worker exited with code {code} before reporting"
+    return streamed.keep(Status.CRASHED, why + printed)

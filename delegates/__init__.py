@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
-from accel.errors import DelegateError
+from accel.errors import DelegateError, UnknownPluginError
 from accel.plugins import Availability, Registry
 
 if TYPE_CHECKING:
@@ -20,7 +22,7 @@ if TYPE_CHECKING:
 
     from accel.model import ModelInfo
 
-__all__ = ["REGISTRY", "Delegate", "Placement", "Runner", "Variant", "get_delegate"]
+__all__ = ["REGISTRY", "Delegate", "DelegateBase", "Placement", "Runner", "RunnerBase", "Variant", "get_delegate"]
 
 
 @dataclass(frozen=True)
@@ -66,20 +68,60 @@ class Placement:
 
 class Runner(Protocol):
     """An opened model on one variant. ``run`` takes the input tensors in graph order and returns the
-    outputs in graph order (copies the caller may keep)."""
+    outputs in graph order (copies the caller may keep). ``last_invoke_s``: seconds the runtime call itself
+    took in the last run (no input/output copies), recorded as the "invoke" stage; None when a runner cannot
+    tell. ``close()`` is idempotent; runners are context managers. Subclass ``RunnerBase``."""
 
     placement: Placement
     runtime: str  # e.g. "ai-edge-litert 2.3.0"
-    # Optional: seconds the runtime call itself took in the last run (no input/output copies), recorded as
-    # the "invoke" stage when a runner provides it.
+    last_invoke_s: float | None
 
     def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]: ...
 
     def close(self) -> None: ...
 
+    def __enter__(self) -> Runner: ...
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None: ...
+
+
+class RunnerBase:
+    """The defaults of the ``Runner`` contract: no invoke timing, a context manager whose ``close()`` runs
+    the subclass's ``_close()`` once."""
+
+    placement: Placement
+    runtime = "unknown"
+    last_invoke_s: float | None = None
+    _closed = False
+
+    def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._close()
+
+    def _close(self) -> None:
+        """Release the runtime's resources (called once)."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
 
 class Delegate(Protocol):
-    """A backend family."""
+    """A backend family. Subclass ``DelegateBase``.
+
+    ``prepare_model(model, variant)`` returns the model the variant runs (``accel compare`` calls it in the
+    parent before the variant runs and records what ran when it differs: litert-gpu runs a detector's
+    network without TFLite_Detection_PostProcess, decoded as ssd-raw). ``cache_path(model, variant)`` is a
+    file or folder the variant's start-up fills (serialized GPU kernels, packed weights), or None: ``accel
+    compare`` then times a second start in a fresh process, so the table shows what the cache saves."""
 
     name: str
     summary: str
@@ -87,28 +129,48 @@ class Delegate(Protocol):
     def probe(self) -> Availability: ...
 
     def variants(self, options: Mapping[str, Any]) -> list[Variant]:
-        """Expand the delegate's accel.toml options into variants. Raises ``ConfigError`` naming the key."""
+        """Expand the delegate's accel.toml options into variants. Raises ``OptionError`` naming the key."""
         ...
 
     def open(self, model: ModelInfo, variant: Variant) -> Runner: ...
 
-    # Optional: ``prepare_model(model, variant) -> ModelInfo`` returns the model the variant runs instead
-    # (e.g. litert-gpu runs a detector's network without TFLite_Detection_PostProcess, decoded as ssd-raw).
-    # ``accel compare`` calls it in the parent before the variant runs and records what ran.
-    # Optional: ``cache_path(model, variant) -> Path | None``: a file or folder the variant's start-up
-    # fills (serialized GPU kernels, packed weights). ``accel compare`` then times a second start in a
-    # fresh process, so the table shows what the cache saves.
+    def prepare_model(self, model: ModelInfo, variant: Variant) -> ModelInfo: ...
+
+    def cache_path(self, model: ModelInfo, variant: Variant) -> Path | None: ...
+
+
+class DelegateBase:
+    """The defaults of the ``Delegate`` contract: the variant runs the model as given, with no cache."""
+
+    name = ""
+    summary = ""
+
+    def probe(self) -> Availability:
+        raise NotImplementedError
+
+    def variants(self, options: Mapping[str, Any]) -> list[Variant]:
+        raise NotImplementedError
+
+    def open(self, model: ModelInfo, variant: Variant) -> Runner:
+        raise NotImplementedError
+
+    def prepare_model(self, model: ModelInfo, variant: Variant) -> ModelInfo:
+        return model
+
+    def cache_path(self, model: ModelInfo, variant: Variant) -> Path | None:
+        return None
 
 
 REGISTRY = Registry("accel.delegates")
 
 
 def get_delegate(name: str) -> Delegate:
-    """The delegate registered as ``name``; unknown or broken plugins raise ``DelegateError``."""
+    """The delegate registered as ``name``. An unknown name raises ``UnknownPluginError``, a plugin that
+    fails to import ``DelegateError``."""
     try:
         factory = REGISTRY.load(name)
     except LookupError:
-        raise DelegateError(f"unknown delegate {name!r}; known: {', '.join(REGISTRY.names())} "
+        raise UnknownPluginError(f"unknown delegate {name!r}; known: {', '.join(REGISTRY.names())} "
                             "(see 'accel delegates')") from None
     except ImportError as exc:
         raise DelegateError(f"{exc}; reinstall the package that provides it") from exc

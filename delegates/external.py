@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from accel.delegates import Placement, Variant
+from accel.delegates import DelegateBase, Placement, Variant
 from accel.delegates.litert import InterpreterRunner, _check_keys, _delegated_nodes, _threads_option, find_runtime
-from accel.errors import ConfigError, DelegateError, ModelError
+from accel.errors import ConfigError, DelegateError, ModelError, OptionError
 from accel.model import ModelInfo
 from accel.plugins import Availability
 
@@ -141,7 +141,7 @@ class LibraryRunner(InterpreterRunner):
             detail = f"{len(partitions)} delegate partition(s); " + rest
         return Placement(accelerator, len(taken), len(original), dict(fallback), detail)
 
-    def close(self) -> None:
+    def _close(self) -> None:
         # The Interpreter must go before the delegate it holds a pointer to.
         self._it = None
         self._delegate = None
@@ -157,14 +157,14 @@ def _probe_runtime() -> Availability | None:
 
 def _choice(options: Mapping[str, Any], key: str, where: str, allowed: Mapping[str, Any]) -> None:
     if key in options and options[key] not in allowed:
-        raise ConfigError(f"{where}.{key}: expected one of {', '.join(allowed)}, got {options[key]!r}")
+        raise OptionError(f"{where}.{key}", f"expected one of {', '.join(allowed)}, got {options[key]!r}", key)
 
 
 def _threads(options: Mapping[str, Any], where: str) -> list[int]:
     return _threads_option(options, where) if "threads" in options else [1]
 
 
-class GpuDelegate:
+class GpuDelegate(DelegateBase):
     """TensorFlow's classic GPU delegate (OpenCL / OpenGL ES), loaded from ``libtensorflowlite_gpu_delegate.so``."""
 
     name = "gpu-delegate"
@@ -195,19 +195,22 @@ class GpuDelegate:
         precisions = options.get("precision", [])
         precisions = [precisions] if isinstance(precisions, str) else precisions
         if not isinstance(precisions, list) or not all(p in _PRECISION for p in precisions):
-            raise ConfigError(f"{where}.precision: expected fp16 or fp32 (or a list of them), got {precisions!r}")
+            raise OptionError(f"{where}.precision", f"expected fp16 or fp32 (or a list of them), got {precisions!r}",
+                              "precision")
         _choice(options, "inference_preference", where, _PREFERENCE)
         for n in (1, 2, 3):
             _choice(options, f"inference_priority{n}", where, _PRIORITY)
         _choice(options, "backend", where, _BACKEND_FLAG)
         if "quantized" in options and not isinstance(options["quantized"], bool):
-            raise ConfigError(f"{where}.quantized: expected true or false, got {options['quantized']!r}")
+            raise OptionError(f"{where}.quantized", f"expected true or false, got {options['quantized']!r}",
+                              "quantized")
         partitions = options.get("max_delegated_partitions", 1)
         if not isinstance(partitions, int) or isinstance(partitions, bool) or partitions < 1:
-            raise ConfigError(f"{where}.max_delegated_partitions: expected an integer >= 1, got {partitions!r}")
+            raise OptionError(f"{where}.max_delegated_partitions", f"expected an integer >= 1, got {partitions!r}",
+                              "max_delegated_partitions")
         for key in ("library", "serialization_dir", "model_token"):
             if key in options and not isinstance(options[key], str):
-                raise ConfigError(f"{where}.{key}: expected a string, got {options[key]!r}")
+                raise OptionError(f"{where}.{key}", f"expected a string, got {options[key]!r}", key)
         self._library = options.get("library") or None
         fixed = {k: v for k, v in options.items() if k not in ("precision", "threads", "library")}
         out: list[Variant] = []
@@ -235,7 +238,7 @@ class GpuDelegate:
                              threads=threads)
 
 
-class ExternalDelegate:
+class ExternalDelegate(DelegateBase):
     """Any TFLite external-delegate library, one variant per ``[delegates.external.NAME]`` table."""
 
     name = "external"

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from accel.delegates import Placement, Variant
+from accel.delegates import DelegateBase, Placement, RunnerBase, Variant
 from accel.errors import DelegateError
 from accel.model import ModelInfo
 from accel.plugins import Availability
@@ -31,7 +31,7 @@ class FakeScript:
     calls: list[int] = field(default_factory=list)
 
 
-class FakeRunner:
+class FakeRunner(RunnerBase):
     runtime = "fake"
 
     def __init__(self, model: ModelInfo, script: FakeScript) -> None:
@@ -52,11 +52,8 @@ class FakeRunner:
             return s.outputs(inputs)
         return [np.zeros(t.shape or (1,), dtype=t.dtype) for t in self._model.outputs]
 
-    def close(self) -> None:
-        pass
 
-
-class FakeDelegate:
+class FakeDelegate(DelegateBase):
     name = "fake"
     summary = "scriptable test double"
 

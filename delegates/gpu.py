@@ -17,10 +17,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from accel.delegates import Placement, Variant
+from accel.delegates import DelegateBase, Placement, Variant
 from accel.delegates.litert import _check_keys
 from accel.delegates.litert_compiled import CompiledModelRunner, compiled_model_available
-from accel.errors import ConfigError, DelegateError
+from accel.errors import DelegateError, OptionError
 from accel.model import ModelInfo, default_model_path, load_model
 from accel.plugins import Availability
 
@@ -67,7 +67,7 @@ def prepare_model(model: ModelInfo, folder: Path | None = None) -> ModelInfo:
     return replace(split, decode_hints=hints)
 
 
-class LiteRtGpuDelegate:
+class LiteRtGpuDelegate(DelegateBase):
     """LiteRT ``CompiledModel`` on the GPU accelerator (WebGPU over Vulkan), optionally with CPU fallback."""
 
     name = "litert-gpu"
@@ -104,13 +104,14 @@ class LiteRtGpuDelegate:
         precisions = options.get("precision", ["fp16"])
         precisions = [precisions] if isinstance(precisions, str) else precisions
         if not isinstance(precisions, list) or not precisions or not all(p in ("fp16", "fp32") for p in precisions):
-            raise ConfigError(f"{key}.precision: expected fp16 or fp32 (or a list of them), got {precisions!r}")
+            raise OptionError(f"{key}.precision", f"expected fp16 or fp32 (or a list of them), got {precisions!r}",
+                              "precision")
         fallback = options.get("fallback", False)
         if not isinstance(fallback, bool):
-            raise ConfigError(f"{key}.fallback: expected true or false, got {fallback!r}")
+            raise OptionError(f"{key}.fallback", f"expected true or false, got {fallback!r}", "fallback")
         split = options.get("split", True)
         if not isinstance(split, bool):
-            raise ConfigError(f"{key}.split: expected true or false, got {split!r}")
+            raise OptionError(f"{key}.split", f"expected true or false, got {split!r}", "split")
         extra: tuple[tuple[str, bool], ...] = (("fallback", True),) if fallback else ()
         extra += (("split", False),) if not split else ()
         return [Variant(self.name, (("precision", p), *extra)) for p in precisions]

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from accel.delegates import Placement, Variant
-from accel.errors import ConfigError, DelegateError, ModelError
+from accel.delegates import DelegateBase, Placement, RunnerBase, Variant
+from accel.errors import DelegateError, ModelError, OptionError
 from accel.model import ModelInfo
 from accel.plugins import Availability
 
@@ -61,7 +61,7 @@ def find_runtime() -> Runtime:
     raise DelegateError("no TFLite runtime imports (" + "; ".join(problems) + "): pip install ai-edge-litert")
 
 
-class InterpreterRunner:
+class InterpreterRunner(RunnerBase):
     """A model opened in the classic ``Interpreter``."""
 
     def __init__(self, model: ModelInfo, *, threads: int | None, xnnpack: bool) -> None:
@@ -100,7 +100,7 @@ class InterpreterRunner:
         self.last_invoke_s = time.perf_counter() - t0
         return [it.get_tensor(i) for i in self._outputs]
 
-    def close(self) -> None:
+    def _close(self) -> None:
         self._it = None
 
 
@@ -128,17 +128,17 @@ def _threads_option(options: Mapping[str, Any], key: str) -> list[int]:
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1
                                               for v in value):
-        raise ConfigError(f"{key}.threads: expected a list of integers >= 1, got {value!r}")
+        raise OptionError(f"{key}.threads", f"expected a list of integers >= 1, got {value!r}", "threads")
     return value or list(range(1, (os.cpu_count() or 1) + 1))
 
 
 def _check_keys(options: Mapping[str, Any], key: str, known: set[str]) -> None:
     unknown = sorted(set(options) - known)
     if unknown:
-        raise ConfigError(f"{key}: unknown option {unknown[0]!r}; known: {', '.join(sorted(known))}")
+        raise OptionError(key, f"unknown option {unknown[0]!r}; known: {', '.join(sorted(known))}", unknown[0])
 
 
-class _LiteRtCpu:
+class _LiteRtCpu(DelegateBase):
     name = ""
     summary = ""
     _xnnpack = True

@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from accel.delegates import Placement, Variant
+from accel.delegates import DelegateBase, Placement, RunnerBase, Variant
 from accel.delegates.litert import _check_keys, _threads_option
-from accel.errors import ConfigError, DelegateError, ModelError
+from accel.errors import DelegateError, ModelError, OptionError
 from accel.model import ModelInfo
 from accel.plugins import Availability
 
@@ -32,7 +32,7 @@ def compiled_model_available() -> Availability:
     return Availability.yes("ai-edge-litert CompiledModel")
 
 
-class CompiledModelRunner:
+class CompiledModelRunner(RunnerBase):
     """A model compiled with ``CompiledModel`` for the accelerators in ``options`` (``what`` names them in
     messages); outputs in graph order, buffers reused. The delegate sets ``placement`` from
     ``fully_accelerated``."""
@@ -70,13 +70,12 @@ class CompiledModelRunner:
         self.last_invoke_s = time.perf_counter() - t0
         return [self._out_bufs[n].read(size, dtype).reshape(shape) for n, size, dtype, shape in self._out]
 
-    def close(self) -> None:
-        if getattr(self, "_m", None) is not None:
-            self._m.close()
-            self._m = None
+    def _close(self) -> None:
+        self._m.close()
+        self._m = None
 
 
-class LiteRtCpuDelegate:
+class LiteRtCpuDelegate(DelegateBase):
     """LiteRT ``CompiledModel`` on the CPU, swept over thread counts."""
 
     name = "litert-cpu"
@@ -90,10 +89,11 @@ class LiteRtCpuDelegate:
         _check_keys(options, key, {"threads", "kernel_mode", "weight_cache"})
         mode = options.get("kernel_mode", "xnnpack")
         if mode not in _KERNEL_MODES:
-            raise ConfigError(f"{key}.kernel_mode: expected one of {', '.join(_KERNEL_MODES)}, got {mode!r}")
+            raise OptionError(f"{key}.kernel_mode", f"expected one of {', '.join(_KERNEL_MODES)}, got {mode!r}",
+                              "kernel_mode")
         cache = options.get("weight_cache", "")
         if not isinstance(cache, str):
-            raise ConfigError(f"{key}.weight_cache: expected a folder path, got {cache!r}")
+            raise OptionError(f"{key}.weight_cache", f"expected a folder path, got {cache!r}", "weight_cache")
         extra: tuple[tuple[str, Any], ...] = (("kernel_mode", mode),) if mode != "xnnpack" else ()
         extra += (("weight_cache", cache),) if cache else ()
         return [Variant(self.name, (("threads", t), *extra)) for t in _threads_option(options, key)]

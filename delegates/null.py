@@ -9,13 +9,13 @@ from typing import Any
 
 import numpy as np
 
-from accel.delegates import Placement, Variant
-from accel.errors import ConfigError
+from accel.delegates import DelegateBase, Placement, RunnerBase, Variant
+from accel.errors import OptionError
 from accel.model import ModelInfo
 from accel.plugins import Availability
 
 
-class NullRunner:
+class NullRunner(RunnerBase):
     runtime = "none"
 
     def __init__(self, model: ModelInfo) -> None:
@@ -26,11 +26,8 @@ class NullRunner:
     def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         return [o.copy() for o in self._outputs]
 
-    def close(self) -> None:
-        pass
 
-
-class NullDelegate:
+class NullDelegate(DelegateBase):
     """Measures the harness: everything but inference."""
 
     name = "null"
@@ -41,7 +38,8 @@ class NullDelegate:
 
     def variants(self, options: Mapping[str, Any]) -> list[Variant]:
         if options:
-            raise ConfigError(f"delegates.null: takes no options, got {', '.join(sorted(options))}")
+            raise OptionError("delegates.null", f"takes no options, got {', '.join(sorted(options))}",
+                              sorted(options)[0])
         return [Variant(self.name)]
 
     def open(self, model: ModelInfo, variant: Variant) -> NullRunner:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
 import numpy as np
 
@@ -26,6 +26,7 @@ __all__ = [
     "Geometry",
     "InputSpec",
     "KernelSet",
+    "KernelSetBase",
     "ResizeMode",
     "REGISTRY",
 ]
@@ -101,9 +102,18 @@ class DecodeSpec:
 
 
 class KernelSet(Protocol):
-    """A family of pre/post-processing kernels (numpy, OpenCV, OpenCL, ...)."""
+    """A family of pre/post-processing kernels (numpy, OpenCV, OpenCL, ...). Subclass ``KernelSetBase``.
+
+    ``describe()`` says what the set runs on (an OpenCL device, its driver), recorded with each variant;
+    ``last_timings()`` splits the last call's time (``upload_ms``, ``kernel_ms``, ``download_ms`` for a
+    device), recorded as ``preprocess_upload`` ... stages; empty for a set that cannot tell. Options of
+    ``[kernels.NAME]`` are the constructor's keyword arguments."""
 
     name: str
+
+    def describe(self) -> dict[str, Any]: ...
+
+    def last_timings(self) -> dict[str, float]: ...
 
     def probe(self) -> Availability: ...
 
@@ -118,6 +128,28 @@ class KernelSet(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class KernelSetBase:
+    """The defaults of the ``KernelSet`` contract: nothing to describe, no split timings, nothing to
+    release; a context manager."""
+
+    name = ""
+
+    def describe(self) -> dict[str, Any]:
+        return {}
+
+    def last_timings(self) -> dict[str, float]:
+        return {}
+
+    def close(self) -> None:
+        """Release device resources (idempotent)."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 REGISTRY = Registry("accel.kernels")

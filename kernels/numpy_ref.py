@@ -21,7 +21,7 @@ import numpy as np
 from accel.detections import Classification, Detections
 from accel.errors import KernelError
 from accel.frames import Frame, PixelFormat
-from accel.kernels import DecodeSpec, Geometry, InputSpec, ResizeMode
+from accel.kernels import DecodeSpec, Geometry, InputSpec, KernelSetBase, ResizeMode
 from accel.kernels.decode import decode_raw
 from accel.plugins import Availability
 
@@ -369,7 +369,7 @@ def postprocess(outputs: Mapping[str, np.ndarray], spec: DecodeSpec, geometry: G
     return decode_raw(outputs, spec, geometry)  # a family it does not know raises KernelError
 
 
-class NumpyKernels:
+class NumpyKernels(KernelSetBase):
     """The reference kernel set: plain numpy, always available, exact rather than fast."""
 
     name = "numpy"
@@ -394,6 +394,3 @@ class NumpyKernels:
     ) -> Detections | Classification:
         """Raw outputs by role -> answers, by ``spec.family`` (see ``DecodeSpec``)."""
         return postprocess(outputs, spec, geometry)
-
-    def close(self) -> None:
-        """Nothing to release."""

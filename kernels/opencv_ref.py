@@ -16,7 +16,7 @@ import numpy as np
 
 from accel.errors import KernelError
 from accel.frames import Frame, PixelFormat
-from accel.kernels import Geometry, InputSpec, ResizeMode
+from accel.kernels import Geometry, InputSpec, KernelSetBase, ResizeMode
 from accel.kernels.numpy_ref import (
     letterbox_placement,
     postprocess,
@@ -35,7 +35,7 @@ _BYTES_PER_PIXEL = {
 }
 
 
-class OpenCvKernels:
+class OpenCvKernels(KernelSetBase):
     """Colour conversion and resize with OpenCV; post-processing shared with the numpy reference."""
 
     name = "opencv"
@@ -111,9 +111,6 @@ class OpenCvKernels:
             else:
                 rgb = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_LINEAR)
         return to_input_tensor(np.asarray(rgb), spec), geometry
-
-    def close(self) -> None:
-        """Nothing to release."""
 
 
 def _rows(

@@ -12,12 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from accel.delegates import Placement, Variant
+from accel.delegates import DelegateBase, Placement, RunnerBase, Variant
 from accel.model import ModelInfo
 from accel.plugins import Availability
 
 
-class _Runner:
+class _Runner(RunnerBase):
     runtime = "crashy"
 
     def __init__(self, model: ModelInfo, how: str, after: int) -> None:
@@ -41,11 +41,8 @@ class _Runner:
         os.kill(os.getpid(), signal.SIGSEGV)
         return []
 
-    def close(self) -> None:
-        pass
 
-
-class CrashyDelegate:
+class CrashyDelegate(DelegateBase):
     name = "crashy"
     summary = "crashes on first run"
 

@@ -12,7 +12,8 @@ from tflite_build import Out, detector
 from accel.anchors import corners_to_centers, derive_feature_maps, ssd_anchors
 from accel.errors import ConfigError, ModelError
 from accel.model import Family, load_model
-from accel.pipeline import Settings, decode_spec
+from accel.pipeline import decode_spec
+from accel.settings import Settings
 
 R2 = math.sqrt(2.0)
 

@@ -252,13 +252,13 @@ def test_litert_gpu_runs_the_split_detector_through_compare(tmp_path: Path) -> N
 
 
 def test_adapter_line_is_parsed_from_the_worker_log(tmp_path: Path) -> None:
+    from accel.record import Adapter
     from accel.worker import _adapter
 
     log = tmp_path / "w.log"
     log.write_text("INFO: something\nSelected adapter: llvmpipe (LLVM 15.0.6, 256 bits), arch=software, "
                    "vendor=mesa, backend=Vulkan, adapterType=CPU / Software\n")
-    assert _adapter(str(log)) == {"name": "llvmpipe (LLVM 15.0.6, 256 bits)", "backend": "Vulkan",
-                                  "type": "CPU / Software", "software": True}
+    assert _adapter(str(log)) == Adapter("llvmpipe (LLVM 15.0.6, 256 bits)", "Vulkan", "CPU / Software", True)
     log.write_text("no adapter here\n")
     assert _adapter(str(log)) is None
 

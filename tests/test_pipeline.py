@@ -12,8 +12,16 @@ from accel.delegates import REGISTRY, Variant
 from accel.delegates.fake import FakeDelegate, FakeScript
 from accel.frames import Frame, PixelFormat
 from accel.model import load_model
-from accel.pipeline import Settings, input_spec, run_variant
+from accel.pipeline import input_spec, run_variant
+from accel.record import Startup, Status
+from accel.settings import Settings
 from accel.worker import run_isolated
+
+
+@pytest.fixture
+def crashy() -> None:
+    """The crashing delegate registered by hand in this process; workers register it again."""
+    REGISTRY.register("crashy", __import__("crashy_plugin").CrashyDelegate)
 
 
 def rgb_frames(n: int, size: int = 4, seed: int = 0) -> list[Frame]:
@@ -32,23 +40,23 @@ def test_classifier_answers_match_hand_computed_logits(tiny_classifier, delegate
     frames = rgb_frames(6)
     settings = Settings(frames=6, seconds=0.0, warmup=1, top_k=3, save_detections=6)
     rec = run_variant(model, Variant(delegate, (("threads", 1),)), "numpy", frames, settings)
-    assert rec["status"] == "ok" and rec["frames_measured"] == 6
+    assert rec.timings.frames_measured == 6
     for f in frames:
         x = f.data.astype(np.float64) / 127.5 - 1.0  # float32 input, auto range -1..1
         logits = weights.astype(np.float64) @ x.ravel() + bias
         expected = list(np.argsort(-logits, kind="stable")[:3])
-        got = [d["class_id"] for d in rec["detections"][str(f.index)]]
+        got = [d["class_id"] for d in rec.run.detections[str(f.index)]]
         assert got == expected
     for stage in ("preprocess", "inference", "postprocess"):
-        assert rec["stages"][stage]["mean"] > 0
-    assert rec["fps"] > 0 and rec["inference_fps"] > 0
+        assert rec.timings.stages[stage].mean > 0
+    assert rec.timings.fps > 0 and rec.run.inference_fps > 0
 
 
 def test_run_meets_both_frame_and_time_limits(tiny_classifier) -> None:  # type: ignore[no-untyped-def]
     model = load_model(tiny_classifier[0])
     rec = run_variant(model, Variant("null"), "numpy", rgb_frames(3), Settings(frames=5, seconds=0.3, warmup=0))
-    assert rec["frames_measured"] >= 5
-    assert rec["wall_s"] >= 0.3
+    assert rec.timings.frames_measured >= 5
+    assert rec.timings.wall_s >= 0.3
 
 
 @pytest.mark.parametrize(
@@ -95,30 +103,29 @@ def test_unavailable_delegate_is_recorded_with_reason(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("how", "signal_name", "printed"), [("segv", "SIGSEGV", None),
                                                            ("abort", "SIGABRT", "free(): invalid size")])
-def test_crashing_delegate_is_isolated(tiny_classifier, how: str, signal_name: str, printed: str | None) -> None:  # type: ignore[no-untyped-def]
+def test_crashing_delegate_is_isolated(tiny_classifier, crashy, how: str, signal_name: str, printed: str | None) -> None:  # type: ignore[no-untyped-def]
     model = load_model(tiny_classifier[0])
-    settings = Settings(frames=3, seconds=0.0, warmup=0, extra={"register": {"crashy": "crashy_plugin:CrashyDelegate"}})
+    settings = Settings(frames=3, seconds=0.0, warmup=0)
     rec = run_isolated(model, Variant("crashy", (("how", how),)), "numpy", rgb_frames(2), settings)
-    assert rec["status"] == "crashed"
-    assert signal_name in rec["error"]
+    assert rec.status is Status.CRASHED
+    assert signal_name in rec.error
     if printed:
-        assert printed in rec["error"]
+        assert printed in rec.error
     ok = run_isolated(model, Variant("xnnpack", (("threads", 1),)), "numpy", rgb_frames(2), settings)
-    assert ok["status"] == "ok" and ok["usage"]["peak_rss_mb"] > 0
+    assert ok.status is Status.OK and ok.run.usage.peak_rss_mb > 0
 
 
-def test_hanging_delegate_times_out_and_the_next_variant_runs(tiny_classifier) -> None:  # type: ignore[no-untyped-def]
+def test_hanging_delegate_times_out_and_the_next_variant_runs(tiny_classifier, crashy) -> None:  # type: ignore[no-untyped-def]
     import time
 
     model = load_model(tiny_classifier[0])
-    settings = Settings(frames=3, seconds=0.0, warmup=0, timeout_s=2.0,
-                        extra={"register": {"crashy": "crashy_plugin:CrashyDelegate"}})
+    settings = Settings(frames=3, seconds=0.0, warmup=0, timeout_s=2.0)
     start = time.monotonic()
     rec = run_isolated(model, Variant("crashy", (("how", "hang"),)), "numpy", rgb_frames(2), settings)
-    assert rec["status"] == "timeout" and "timed out after 2 s" in rec["error"]
+    assert rec.status is Status.TIMEOUT and "timed out after 2 s" in rec.error
     assert time.monotonic() - start < 60  # the limit counts from the worker's start, not from spawning
     ok = run_isolated(model, Variant("xnnpack", (("threads", 1),)), "numpy", rgb_frames(2), settings)
-    assert ok["status"] == "ok"
+    assert ok.status is Status.OK
 
 
 def test_frames_stream_to_the_caller_as_they_are_measured(tiny_classifier) -> None:  # type: ignore[no-untyped-def]
@@ -126,29 +133,29 @@ def test_frames_stream_to_the_caller_as_they_are_measured(tiny_classifier) -> No
     seen: list[tuple[str, object]] = []
     rec = run_variant(model, Variant("null"), "numpy", rgb_frames(3), Settings(frames=6, seconds=0.0, warmup=0),
                       on_frame=lambda kind, data: seen.append((kind, data)))
-    assert seen[0] == ("init", {"load_ms": rec["load_ms"], "first_inference_ms": rec["first_inference_ms"]})
-    assert seen[1] == ("window", rec["window"]["start"])
+    t = rec.timings
+    assert seen[0] == ("init", Startup(rec.startup.load_ms, rec.startup.first_inference_ms))
+    assert seen[1] == ("window", t.window.start)
     frames = [data for kind, data in seen if kind == "frame"]
-    assert len(frames) == rec["frames_measured"] == 6
+    assert len(frames) == t.frames_measured == 6
     # Each streamed frame carries the same durations the record's per-frame lists hold, in order.
-    assert [round(stages["inference"] * 1e3, 4) for _, stages in frames] == rec["raw_ms"]["inference"]
-    assert [round(end, 5) for end, _ in frames] == rec["frame_end"]
-    assert rec["window"]["end"] - rec["window"]["start"] == pytest.approx(rec["wall_s"])
-    assert rec["frame_end"][-1] <= rec["wall_s"] + 1e-5  # ends are rounded to 10 µs
+    assert [round(stages["inference"] * 1e3, 4) for _, stages in frames] == t.raw_ms["inference"]
+    assert [round(end, 5) for end, _ in frames] == t.frame_end
+    assert t.window.end - t.window.start == pytest.approx(t.wall_s)
+    assert t.frame_end[-1] <= t.wall_s + 1e-5  # ends are rounded to 10 µs
 
 
-def test_a_crash_part_way_keeps_the_frames_measured_before_it(tiny_classifier) -> None:  # type: ignore[no-untyped-def]
+def test_a_crash_part_way_keeps_the_frames_measured_before_it(tiny_classifier, crashy) -> None:  # type: ignore[no-untyped-def]
     model = load_model(tiny_classifier[0])
-    register = {"register": {"crashy": "crashy_plugin:CrashyDelegate"}}
-    settings = Settings(frames=50, seconds=0.0, warmup=0, extra=register)
+    settings = Settings(frames=50, seconds=0.0, warmup=0)
     # after=6: the first inference and 5 measured frames succeed, the 6th measured frame's run segfaults.
     rec = run_isolated(model, Variant("crashy", (("how", "segv"), ("after", 6))), "numpy", rgb_frames(2), settings)
-    assert rec["status"] == "crashed" and "SIGSEGV" in rec["error"]
-    assert rec["partial"] is True and rec["frames_measured"] == 5
-    assert "after 5 measured frames" in rec["error"]
-    assert len(rec["raw_ms"]["inference"]) == len(rec["frame_end"]) == 5
-    assert rec["stages"]["preprocess"]["mean"] > 0
-    assert rec["window"]["start"] < rec["window"]["end"]
+    assert rec.status is Status.CRASHED and "SIGSEGV" in rec.error
+    assert rec.partial is True and rec.timings.frames_measured == 5
+    assert "after 5 measured frames" in rec.error
+    assert len(rec.timings.raw_ms["inference"]) == len(rec.timings.frame_end) == 5
+    assert rec.timings.stages["preprocess"].mean > 0
+    assert rec.timings.window.start < rec.timings.window.end
 
 
 def test_crash_and_hang_are_outcomes_and_the_others_stay_on_disk(tmp_path: Path) -> None:
@@ -169,10 +176,10 @@ def test_crash_and_hang_are_outcomes_and_the_others_stay_on_disk(tmp_path: Path)
     assert ref["frames_measured"] == 4 and ref["stages"]["inference"]["mean"] > 0
 
 
-def test_a_crash_at_exit_after_reporting_keeps_the_result_and_says_so(tiny_classifier) -> None:  # type: ignore[no-untyped-def]
+def test_a_crash_at_exit_after_reporting_keeps_the_result_and_says_so(tiny_classifier, crashy) -> None:  # type: ignore[no-untyped-def]
     model = load_model(tiny_classifier[0])
-    settings = Settings(frames=3, seconds=0.0, warmup=0, extra={"register": {"crashy": "crashy_plugin:CrashyDelegate"}})
+    settings = Settings(frames=3, seconds=0.0, warmup=0)
     rec = run_isolated(model, Variant("crashy", (("how", "at-exit"),)), "numpy", rgb_frames(2), settings)
-    assert rec["status"] == "ok" and rec["frames_measured"] == 3
-    assert rec["teardown"].startswith("crashed at exit: signal 6 (SIGABRT)")
-    assert "corrupted size vs. prev_size" in rec["teardown"]
+    assert rec.status is Status.OK and rec.timings.frames_measured == 3
+    assert rec.teardown.startswith("crashed at exit: signal 6 (SIGABRT)")
+    assert "corrupted size vs. prev_size" in rec.teardown

@@ -14,7 +14,8 @@ from accel.agreement import iou_matrix
 from accel.delegates import Variant
 from accel.labels import load_labels
 from accel.model import load_model
-from accel.pipeline import Settings, run_variant
+from accel.pipeline import run_variant
+from accel.settings import Settings
 from accel.sources import SourceSpec, capture, open_source
 
 
@@ -34,7 +35,7 @@ def test_ssd_mobilenet_v1_finds_both_beagles(shared_dir: Path, delegate: str, ke
         frames = capture(src, 1)
     settings = Settings(frames=1, seconds=0.0, warmup=0, score_threshold=0.4, labels=labels)
     rec = run_variant(model, Variant(delegate, (("threads", 1),)), kernels, frames, settings)
-    dets = rec["detections"]["0"]
+    dets = rec.run.detections["0"]
     dogs = [d for d in dets if d["label"] == "dog"]
     assert all(d["class_id"] == 17 for d in dogs)
     # README: dog .71 at (ymin, xmin, ymax, xmax) [0.010,0.001,0.861,0.335] and [0.081,0.310,0.958,0.969]
@@ -64,7 +65,7 @@ def _run(shared_dir: Path, name: str, threshold: float, labels: tuple[str, ...])
     model = load_model(shared_dir / "models" / name)
     settings = Settings(frames=1, seconds=0.0, warmup=0, score_threshold=threshold, labels=labels)
     rec = run_variant(model, Variant("xnnpack", (("threads", 1),)), "numpy", frames, settings)
-    return list(rec["detections"]["0"])
+    return list(rec.run.detections["0"])
 
 
 def _invoke(path: Path, tensor: np.ndarray) -> list[np.ndarray]:

@@ -8,7 +8,8 @@ from pathlib import Path
 from accel.agreement import agreement
 from accel.delegates import Variant
 from accel.model import Family, default_model_path, load_model
-from accel.pipeline import Settings, run_variant
+from accel.pipeline import run_variant
+from accel.settings import Settings
 from accel.sources import SourceSpec, capture, open_source
 from accel.tflite_edit import strip_postprocess
 
@@ -26,6 +27,6 @@ def test_split_model_runs_on_its_own_and_agrees_with_the_op(tmp_path: Path) -> N
     variant = Variant("xnnpack", (("threads", 1),))
     whole = run_variant(load_model(default_model_path()), variant, "numpy", frames, settings)
     alone = run_variant(split, variant, "numpy", frames, settings)
-    found = agreement(whole["detections"], alone["detections"], threshold=0.3)
+    found = agreement(whole.run.detections, alone.run.detections, threshold=0.3)
     assert found is not None and found["frames"] == 8
     assert found["score"] >= 0.99 and found["mean_iou"] >= 0.99

@@ -37,6 +37,7 @@ def accel_ms(model: str, threads: int, runs: int, pipeline: bool, delegate: str 
     preprocessing is almost nothing, as in the tool's loop; ``pipeline=True`` is the default 640x480 YUV420
     camera pipeline, whose preprocessing between inferences evicts caches the network then has to refill."""
     from accel.model import load_model
+    from accel.record import VariantRecord
 
     h, w = load_model(model).input_size
     source = [] if pipeline else ["--source", f"synthetic:{w}x{h}", "--source-format", "RGB"]
@@ -45,10 +46,13 @@ def accel_ms(model: str, threads: int, runs: int, pipeline: bool, delegate: str 
         subprocess.run([sys.executable, "-m", "accel", "compare", "--model", model, "--delegates", delegate,
                         "--threads", str(threads), "--frames", str(runs), "--seconds", "0", "--warmup", "5",
                         *source, "--json", str(out)], check=True, capture_output=True)
-        stages = json.loads(out.read_text())["variants"][0]["stages"]
-        # The tool times run_by_name alone (its input is written once, its outputs never read): compare
-        # with accel's "invoke" stage, the same call; the README also gives the whole inference stage.
-        return float(stages["invoke"]["p50"] if "invoke" in stages else stages["inference"]["p50"])
+        record = VariantRecord.from_json(json.loads(out.read_text())["variants"][0])
+    if record.timings is None:
+        raise SystemExit(f"accel compare did not measure {delegate}: {record.status.value}: {record.error}")
+    # The tool times run_by_name alone (its input is written once, its outputs never read): compare with
+    # accel's "invoke" stage, the same call; the README also gives the whole inference stage.
+    stages = record.timings.stages
+    return float((stages.get("invoke") or stages["inference"]).p50 or 0.0)
 
 
 def compare(model: str, threads: int, rounds: int, runs: int) -> dict[str, float]:

@@ -21,7 +21,7 @@ import numpy as np
 from accel.detections import Classification, Detections
 from accel.errors import KernelError
 from accel.frames import Frame
-from accel.kernels import DecodeSpec, Geometry, InputSpec, ResizeMode
+from accel.kernels import DecodeSpec, Geometry, InputSpec, KernelSetBase, ResizeMode
 from accel.kernels.numpy_ref import letterbox_placement
 from accel.kernels.numpy_ref import postprocess as numpy_postprocess
 from accel.plugins import Availability
@@ -32,7 +32,7 @@ from ._runtime import Runtime, open_runtime
 __all__ = ["OpenClKernels"]
 
 
-class OpenClKernels:
+class OpenClKernels(KernelSetBase):
     """Pre/post-processing on an OpenCL device.
 
     ``platform`` and ``device`` pick the device by name substrings (default: the first GPU, else the first
@@ -45,12 +45,6 @@ class OpenClKernels:
     def __init__(self, platform: str | None = None, device: str | None = None, zero_copy: bool | None = None) -> None:
         self._options = (platform, device, zero_copy)
         self._runtime: Runtime | None = None
-
-    def __enter__(self) -> OpenClKernels:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     @property
     def runtime(self) -> Runtime:

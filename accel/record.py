@@ -1,0 +1,388 @@
+"""One frozen, typed record per variant, built from the parts each stage of the flow returns.
+
+    pipeline    -> Measured   (RunInfo: what ran and where; Startup; Timings of the measured loop)
+    worker      -> Outcome    (status, error, the Measured parts or the frames streamed before a crash)
+    instruments -> Charged    (power, thermal, sustained summary, cool-down of the variant's own window)
+    compare     -> Cache, ModelRan; after the loop Agreement and accuracy
+
+``VariantRecord.to_json()`` is the flat variant object that docs/results.md documents (each part's fields
+side by side, optional ones absent when not measured); ``VariantRecord.from_json`` reads it back, from
+every schema version ``accel.results`` reads. A new figure is one field in the part its producer returns:
+the JSON form follows from the dataclass.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+from accel.delegates import Placement
+
+__all__ = ["Adapter", "Agreement", "Cache", "Charged", "Measured", "ModelRan", "Outcome", "Power", "RunInfo",
+           "SecondStart", "StageStats", "Startup", "Status", "Timings", "Usage", "VariantRecord", "Window"]
+
+_FLAT = {"flat": True}  # a part whose fields sit in the parent's JSON object, not under a key of its own
+
+
+class Status(enum.Enum):
+    """How a variant ended."""
+
+    OK = "ok"
+    FAILED = "failed"  # the backend or a kernel raised an error a user can act on
+    UNAVAILABLE = "unavailable"  # the backend cannot run here (not run)
+    CRASHED = "crashed"  # its process died (signal) or exited without reporting
+    TIMEOUT = "timeout"  # it ran past pipeline.timeout_s and was killed
+
+
+@dataclass(frozen=True)
+class Window:
+    """The measured loop's span in monotonic seconds (warm-up excluded)."""
+
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class StageStats:
+    """Latency statistics of one stage in milliseconds; None when no frame was measured."""
+
+    mean: float | None = None
+    p50: float | None = None
+    p90: float | None = None
+    p99: float | None = None
+    stdev: float | None = None
+    min: float | None = None
+    max: float | None = None
+
+    @classmethod
+    def of(cls, samples_s: Sequence[float]) -> StageStats:
+        """Statistics of durations in seconds: numpy's linear-interpolation percentiles, sample stdev."""
+        import numpy as np
+
+        if len(samples_s) == 0:
+            return cls()
+        a = np.asarray(samples_s, dtype=np.float64) * 1e3
+        p50, p90, p99 = np.percentile(a, [50, 90, 99])
+        return cls(float(a.mean()), float(p50), float(p90), float(p99),
+                   float(a.std(ddof=1)) if a.size > 1 else 0.0, float(a.min()), float(a.max()))
+
+    def to_json(self) -> dict[str, float | None]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # None stays: "n/a"
+
+
+@dataclass(frozen=True)
+class Timings:
+    """The measured loop: every frame's stage durations and end time. The same for a finished run and for
+    the frames a worker streamed before it crashed."""
+
+    frames_measured: int
+    wall_s: float
+    fps: float
+    stages: dict[str, StageStats]
+    raw_ms: dict[str, list[float]] = field(default_factory=dict)
+    frame_end: list[float] = field(default_factory=list)  # seconds after window.start
+    window: Window | None = None
+
+    @classmethod
+    def of(cls, per_stage_s: Mapping[str, Sequence[float]], frame_end_s: Sequence[float], start: float | None,
+           wall_s: float) -> Timings:
+        n = len(frame_end_s)
+        return cls(frames_measured=n, wall_s=wall_s, fps=n / wall_s if wall_s > 0 else 0.0,
+                   stages={s: StageStats.of(v) for s, v in per_stage_s.items()},
+                   raw_ms={s: [round(x * 1e3, 4) for x in v] for s, v in per_stage_s.items()},
+                   frame_end=[round(t, 5) for t in frame_end_s],
+                   window=Window(start, start + wall_s) if start is not None else None)
+
+
+@dataclass(frozen=True)
+class Startup:
+    """Delegate creation and the first inference (shader compilation and weight packing land here)."""
+
+    load_ms: float | None = None
+    first_inference_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class Usage:
+    """The variant process's CPU and memory over its window; temperature and clock where exposed."""
+
+    process_cpu_percent: float | None = None
+    system_cpu_percent: float | None = None
+    rss_mb: float | None = None
+    peak_rss_mb: float | None = None
+    temperature_c: dict[str, float] | None = None  # {start, end, max}
+    cpu_mhz: dict[str, float] | None = None  # {mean, min, max}
+
+    def to_json(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # None stays: "n/a"
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What a finished measurement ran, where, and what it found."""
+
+    runtime: str
+    placement: Placement
+    # Every run has these; a document from an older accel may lack them (None: not recorded).
+    kernels_info: dict[str, Any] | None = None  # the kernel set's own description
+    input: dict[str, Any] | None = None  # how frames were fitted and quantized
+    fps_stages: list[str] | None = None  # the stages FPS counts
+    inference_fps: float | None = None
+    usage: Usage | None = None
+    detections: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # the first saved frames
+
+
+@dataclass(frozen=True)
+class Measured:
+    """What ``pipeline.run_variant`` returns."""
+
+    run: RunInfo
+    startup: Startup
+    timings: Timings
+
+
+@dataclass(frozen=True)
+class Adapter:
+    """The GPU adapter a runtime said it selected."""
+
+    name: str
+    backend: str | None = None
+    type: str | None = None
+    software: bool = False
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a variant's run ended, as the worker saw it. A crashed or timed-out variant keeps the frames it
+    streamed (``partial``); one that crashed only while tearing down keeps its result (``teardown``)."""
+
+    status: Status
+    error: str | None = None
+    traceback: str | None = None
+    run: RunInfo | None = field(default=None, metadata=_FLAT)
+    startup: Startup | None = field(default=None, metadata=_FLAT)
+    timings: Timings | None = field(default=None, metadata=_FLAT)
+    partial: bool = False
+    adapter: Adapter | None = None
+    teardown: str | None = None
+
+    @classmethod
+    def measured(cls, m: Measured) -> Outcome:
+        return cls(Status.OK, run=m.run, startup=m.startup, timings=m.timings)
+
+    @classmethod
+    def failed(cls, error: BaseException | str, status: Status = Status.FAILED) -> Outcome:
+        from accel.errors import AccelError
+
+        message = str(error) if isinstance(error, (AccelError, str)) else f"{type(error).__name__}: {error}"
+        return cls(status, error=message)
+
+
+@dataclass(frozen=True)
+class Power:
+    """Power charged to the variant's measured window (a live meter, or a log aligned after the run)."""
+
+    meter: str
+    estimated: bool
+    samples: Any  # readings inside the window (a count; older documents kept a list)
+    gross_w: float | None = None
+    net_w: float | None = None
+    energy_j: float | None = None
+    j_per_frame: float | None = None
+    net_j_per_frame: float | None = None
+    fps_per_w: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # None stays: "n/a"
+
+
+@dataclass(frozen=True)
+class Charged:
+    """What the parent's instruments measured around the variant's window."""
+
+    cool_down: dict[str, Any] | None = None
+    thermal: dict[str, Any] | None = None
+    power: Power | None = None
+    sustained: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class SecondStart:
+    load_ms: float | None = None
+    first_inference_ms: float | None = None
+    error: str | None = None
+    teardown: str | None = None
+
+
+@dataclass(frozen=True)
+class Cache:
+    """A variant whose start-up fills a cache, started a second time in a fresh process."""
+
+    path: str
+    was_empty: bool
+    filled: bool
+    second_start: SecondStart
+
+
+@dataclass(frozen=True)
+class ModelRan:
+    """The model a delegate ran instead of the given one (e.g. split at its post-process op)."""
+
+    path: str
+    sha256: str
+    family: str
+    why: str
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """Detections matching the reference variant's on the same frames."""
+
+    reference: str
+    score: float | None = None
+    mean_iou: float | None = None
+    score_drift: float | None = None
+    frames: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        if self.frames is None:  # no frame shared with the reference: nothing was compared
+            return {"reference": self.reference, "score": None}
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # None stays: "n/a"
+
+
+@dataclass(frozen=True)
+class VariantRecord:
+    """One variant of a comparison: what ran (delegate variant x kernel set) and every part measured."""
+
+    variant: str
+    delegate: str
+    options: dict[str, Any]
+    kernels: str
+    outcome: Outcome = field(metadata=_FLAT)
+    charged: Charged = field(default_factory=Charged, metadata=_FLAT)
+    cache: Cache | None = None
+    model_ran: ModelRan | None = None
+    agreement: Agreement | None = None
+    accuracy: dict[str, Any] | None = None
+
+    # The parts most readers want, by name.
+    @property
+    def status(self) -> Status:
+        return self.outcome.status
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome.status is Status.OK
+
+    @property
+    def error(self) -> str | None:
+        return self.outcome.error
+
+    @property
+    def run(self) -> RunInfo | None:
+        return self.outcome.run
+
+    @property
+    def startup(self) -> Startup | None:
+        return self.outcome.startup
+
+    @property
+    def timings(self) -> Timings | None:
+        return self.outcome.timings
+
+    @property
+    def power(self) -> Power | None:
+        return self.charged.power
+
+    @property
+    def window(self) -> Window | None:
+        return self.outcome.timings.window if self.outcome.timings is not None else None
+
+    def to_json(self) -> dict[str, Any]:
+        return _dump(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> VariantRecord:
+        return typing.cast(VariantRecord, _load(cls, data))
+
+
+# -- the JSON form, derived from the dataclasses ------------------------------------------------------------
+# Every part is written the same way: its fields by name, a flat part's fields merged into its parent's
+# object, fields that are None (and a False ``partial``) left out, and a part with a ``to_json`` of its own
+# (one that keeps its None figures as null) written by it. Reading inverts that by the type hints.
+
+
+def _dump(obj: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if f.metadata.get("flat"):
+            if value is not None:
+                out.update(_dump(value))
+        elif value is not None and not (value is False and f.default is False):
+            out[f.name] = _plain(value)
+    return out
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return value.to_json() if hasattr(value, "to_json") else _dump(value)
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+@cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _dataclass_of(hint: Any) -> type | None:
+    """The dataclass in ``X`` or ``X | None``, else None."""
+    union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+    args = [a for a in typing.get_args(hint) if a is not type(None)] if union else [hint]
+    return next((a for a in args if isinstance(a, type) and dataclasses.is_dataclass(a)), None)
+
+
+def _load(cls: type, data: Mapping[str, Any]) -> Any:
+    hints = _hints(cls)
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        part = _dataclass_of(hints[f.name])
+        if f.metadata.get("flat") and part is not None:
+            required = [g.name for g in dataclasses.fields(part)
+                        if g.default is dataclasses.MISSING and g.default_factory is dataclasses.MISSING]
+            if (required and all(k in data for k in required)) or (
+                    not required and any(g.name in data for g in dataclasses.fields(part))):
+                kwargs[f.name] = _load(part, data)
+            continue
+        if f.name in data:
+            kwargs[f.name] = _value(hints[f.name], data[f.name])
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            kwargs[f.name] = None  # an older document without it: "n/a"
+    return cls(**kwargs)
+
+
+def _value(hint: Any, raw: Any) -> Any:
+    if raw is None:
+        return None
+    part = _dataclass_of(hint)
+    if part is not None and isinstance(raw, Mapping):
+        return _load(part, raw)
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return hint(raw)
+    if typing.get_origin(hint) is dict and isinstance(raw, Mapping):
+        inner = _dataclass_of(typing.get_args(hint)[1])
+        if inner is not None:
+            return {k: _load(inner, v) for k, v in raw.items()}
+    return raw
