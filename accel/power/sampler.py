@@ -7,6 +7,8 @@ warm-up before ``start`` and anything after ``end`` never count.
 
 Between samples power is linear (trapezoidal integration, interpolated at the window's edges) and held
 constant beyond the first/last sample; an energy counter is interpolated the same way and differenced.
+Attribution sorts once (only when the samples are out of order) and finds a window's edges by binary
+search, so charging a variant from an hour of 10 Hz samples costs milliseconds, not seconds.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from types import TracebackType
 from typing import Any
+
+import numpy as np
 
 from accel.errors import ConfigError, PowerError
 from accel.power import PowerMeter, Reading
@@ -149,53 +153,58 @@ class Sampler:
 
 
 # -- pure functions over samples ---------------------------------------------------------------------------
-def _points(samples: Sequence[Reading], attr: str) -> list[tuple[float, float]]:
-    return sorted((r.t, float(v)) for r in samples if (v := getattr(r, attr)) is not None)
+# O(n log n) at worst in the number of samples: one pass to collect them, a sort only when they are out
+# of order, binary searches for a window's edges.
+_NONE = np.empty(0)
 
 
-def _power_at(points: Sequence[tuple[float, float]], i: int, t: float) -> float:
-    """Power at ``t`` inside segment ``points[i]..points[i+1]`` (linear), or held beyond the ends."""
-    if i < 0:
-        return points[0][1]
-    if i >= len(points) - 1:
-        return points[-1][1]
-    (t0, p0), (t1, p1) = points[i], points[i + 1]
-    return p0 if t1 == t0 else p0 + (p1 - p0) * (t - t0) / (t1 - t0)
+def _series(samples: Sequence[Reading], attr: str) -> tuple[np.ndarray, np.ndarray]:
+    """Times and values of the readings that have ``attr``, in time order, one per time: readings at the
+    same time (a log with a coarse clock) count as their mean."""
+    pairs = [(r.t, v) for r in samples if (v := getattr(r, attr)) is not None]
+    if not pairs:
+        return _NONE, _NONE
+    both = np.array(pairs, dtype=np.float64)
+    t, v = both[:, 0], both[:, 1]
+    if len(t) > 1 and not bool(np.all(t[1:] > t[:-1])):
+        order = np.argsort(t, kind="stable")
+        t, v = t[order], v[order]
+        first = np.flatnonzero(np.append(True, t[1:] != t[:-1]))
+        t, v = t[first], np.add.reduceat(v, first) / np.diff(np.append(first, len(t)))
+    return t, v
 
 
-def _segment(points: Sequence[tuple[float, float]], t: float) -> int:
-    """Index i with points[i].t <= t < points[i+1].t; -1 before the first point, len-1 from the last on."""
-    i = -1
-    for j, (tj, _) in enumerate(points):
-        if tj <= t:
-            i = j
-        else:
-            break
-    return i
+def _counter_at(t: np.ndarray, e: np.ndarray, at: float) -> float:
+    """Counter value at ``at``: linear between readings, extrapolated with the nearest segment's slope
+    (needs two readings)."""
+    i = min(max(int(np.searchsorted(t, at, side="right")) - 1, 0), len(t) - 2)
+    return float(e[i] + (e[i + 1] - e[i]) * (at - t[i]) / (t[i + 1] - t[i]))
 
 
-def _counter_at(points: Sequence[tuple[float, float]], t: float) -> float:
-    """Counter value at ``t``: linear between readings, extrapolated with the nearest segment's slope."""
-    i = min(max(_segment(points, t), 0), len(points) - 2)
-    (t0, e0), (t1, e1) = points[i], points[i + 1]
-    return e0 if t1 == t0 else e0 + (e1 - e0) * (t - t0) / (t1 - t0)
+def _trapezoid(x: np.ndarray, y: np.ndarray) -> float:
+    """The trapezoidal integral of ``y`` over ``x`` (written out: np.trapz and np.trapezoid are split
+    across the numpy versions accel supports)."""
+    return float(np.sum(0.5 * (y[1:] + y[:-1]) * np.diff(x)))
 
 
 def energy_between(samples: Sequence[Reading], t0: float, t1: float) -> float | None:
     """Joules between monotonic times ``t0`` and ``t1``. Readings with ``energy_j`` (a counter) are
-    interpolated at both ends and differenced (needs 2 readings); otherwise watts are integrated by the
-    trapezoidal rule with linear interpolation at the window's edges (needs 1). None without enough."""
+    interpolated at both ends and differenced (needs 2 readings at different times); otherwise watts are
+    integrated by the trapezoidal rule with linear interpolation at the window's edges and held constant
+    beyond the first and last reading (needs 1). None without enough."""
     if t1 < t0:
         raise ValueError(f"window ends before it starts: [{t0}, {t1}]")
-    counter = _points(samples, "energy_j")
-    if counter:
-        return _counter_at(counter, t1) - _counter_at(counter, t0) if len(counter) >= 2 else None
-    power = _points(samples, "watts")
-    if not power:
+    t, e = _series(samples, "energy_j")
+    if len(t):
+        return _counter_at(t, e, t1) - _counter_at(t, e, t0) if len(t) >= 2 else None
+    t, p = _series(samples, "watts")
+    if not len(t):
         return None
-    edges = [t0, *(t for t, _ in power if t0 < t < t1), t1]
-    values = [_power_at(power, _segment(power, t), t) for t in edges]
-    return sum((b - a) * (pa + pb) / 2 for a, b, pa, pb in zip(edges, edges[1:], values, values[1:], strict=False))
+    lo, hi = np.searchsorted(t, t0, side="right"), np.searchsorted(t, t1, side="left")  # t[lo:hi] inside
+    edges = np.interp([t0, t1], t, p)  # np.interp holds the end values beyond the first and last reading
+    x = np.concatenate(([t0], t[lo:hi], [t1]))
+    y = np.concatenate((edges[:1], p[lo:hi], edges[1:]))
+    return _trapezoid(x, y)
 
 
 def mean_watts(samples: Sequence[Reading], t0: float, t1: float) -> float | None:
