@@ -13,6 +13,7 @@ search, so charging a variant from an hour of 10 Hz samples costs milliseconds, 
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -39,7 +40,11 @@ class Sampler:
     The power interval is ``max(1/rate_hz, meter.min_interval_s, last read's duration)``: a slow meter is
     read back to back at worst, never overlapped. Each reading is stamped with ``clock()`` at the middle
     of its read. A meter that fails 5 times in a row stops being read; ``errors`` keeps the messages.
-    A final reading is taken at ``stop()`` so a window ending just before it is covered."""
+    A final reading is taken at ``stop()`` so a window ending just before it is covered.
+
+    ``clock`` schedules the readings too: the thread waits ``due - clock()`` seconds between them, so a
+    clock given to a started sampler must run at the speed of real seconds. Tests drive a sampler
+    without its thread instead: ``tick()`` at each due time of a manual clock, then ``stop()``."""
 
     def __init__(self, meter: PowerMeter | None, rate_hz: float = 10.0,
                  thermal: Callable[[], ThermalSample] | None = read_thermal, thermal_hz: float = 1.0,
@@ -60,6 +65,10 @@ class Sampler:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._live = meter            # the meter still read (None once it failed too often)
+        self._next_power = self._next_thermal = -math.inf
+        self._failures = 0
+        self._ticked = self._finished = False
 
     # -- lifecycle ---------------------------------------------------------------------------------------
     def start(self) -> Sampler:
@@ -69,9 +78,15 @@ class Sampler:
         return self
 
     def stop(self) -> None:
-        if self._thread is not None and not self._stop.is_set():
-            self._stop.set()
+        """Stop the thread (if started) and take the final reading; later calls do nothing."""
+        if self._finished or (self._thread is None and not self._ticked):
+            return
+        self._finished = True
+        self._stop.set()
+        if self._thread is not None:
             self._thread.join()
+        if self._live is not None:
+            self._timed(self._live.read, self._readings, self._live.name)
 
     def __enter__(self) -> Sampler:
         return self.start()
@@ -97,59 +112,46 @@ class Sampler:
         with self._lock:
             return list(self._thermals)
 
-    # -- the thread --------------------------------------------------------------------------------------
-    def _read_power(self, meter: PowerMeter) -> float:
-        """One reading; returns its duration in seconds."""
-        t0 = time.monotonic()
+    # -- sampling ----------------------------------------------------------------------------------------
+    def _timed(self, read: Callable[[], Any], into: list[Any], who: str) -> tuple[float, bool]:
+        """One reading appended to ``into``, restamped mid-read; returns (its duration, whether it worked)."""
         c0 = self._clock()
         try:
-            reading = meter.read()
+            value = read()
         except Exception as exc:  # the thread must not die silently: the message goes to ``errors``
-            self.errors.append(f"{meter.name}: {exc}")
-        else:
+            value = None
+            self.errors.append(f"{who}: {exc}")
+        c1 = self._clock()
+        if value is not None:
             with self._lock:
-                self._readings.append(replace(reading, t=(c0 + self._clock()) / 2))
-        return time.monotonic() - t0
+                into.append(replace(value, t=(c0 + c1) / 2))
+        return c1 - c0, value is not None
 
-    def _read_thermal(self, thermal: Callable[[], ThermalSample]) -> float:
-        t0 = time.monotonic()
-        c0 = self._clock()
-        try:
-            sample = thermal()
-        except Exception as exc:
-            self.errors.append(f"thermal: {exc}")
-        else:
-            with self._lock:
-                self._thermals.append(replace(sample, t=(c0 + self._clock()) / 2))
-        return time.monotonic() - t0
+    def tick(self) -> float:
+        """Take the readings due at ``clock()`` (power and/or thermal) and return the clock time the next
+        one is due (``inf`` when nothing is sampled). The thread calls this in a loop."""
+        self._ticked = True
+        now = self._clock()
+        meter, thermal = self._live, self._thermal
+        if meter is not None and now >= self._next_power:
+            cost, ok = self._timed(meter.read, self._readings, meter.name)
+            self._failures = 0 if ok else self._failures + 1
+            if self._failures >= _MAX_CONSECUTIVE_ERRORS:
+                self.errors.append(f"{meter.name}: stopped reading after {self._failures} failures in a row")
+                self._live = None
+            self.interval_s = max(1.0 / self.rate_hz, getattr(self.meter, "min_interval_s", 0.0), cost)
+            self._next_power = now + self.interval_s
+        if thermal is not None and now >= self._next_thermal:
+            cost, _ = self._timed(thermal, self._thermals, "thermal")
+            self._next_thermal = now + max(1.0 / self.thermal_hz, cost)
+        return min(self._next_power if self._live is not None else math.inf,
+                   self._next_thermal if thermal is not None else math.inf)
 
     def _run(self) -> None:
-        meter, thermal = self.meter, self._thermal
-        next_power = next_thermal = time.monotonic()
-        failures = 0
         while True:
-            now = time.monotonic()
-            if meter is not None and now >= next_power:
-                errors = len(self.errors)
-                cost = self._read_power(meter)
-                failures = failures + 1 if len(self.errors) > errors else 0
-                if failures >= _MAX_CONSECUTIVE_ERRORS:
-                    self.errors.append(f"{meter.name}: stopped reading after {failures} failures in a row")
-                    meter = None
-                self.interval_s = max(1.0 / self.rate_hz, getattr(self.meter, "min_interval_s", 0.0), cost)
-                next_power = now + self.interval_s
-            if thermal is not None and now >= next_thermal:
-                next_thermal = now + max(1.0 / self.thermal_hz, self._read_thermal(thermal))
-            due = min(next_power if meter is not None else float("inf"),
-                      next_thermal if thermal is not None else float("inf"))
-            if due == float("inf"):
-                self._stop.wait()
-            elif self._stop.wait(max(0.0, due - time.monotonic())):
+            due = self.tick()
+            if self._stop.wait(None if due == math.inf else max(0.0, due - self._clock())):
                 break
-            if self._stop.is_set():
-                break
-        if meter is not None:
-            self._read_power(meter)
 
 
 # -- pure functions over samples ---------------------------------------------------------------------------
@@ -242,18 +244,24 @@ def idle_baseline(source: Sampler | PowerMeter, seconds: float, rate_hz: float =
                   wait: Callable[[float], None] = time.sleep,
                   clock: Callable[[], float] = time.monotonic) -> dict[str, Any]:
     """Idle watts: wait ``seconds`` doing nothing while ``source`` is sampled and average over that span.
-    ``source`` is a running ``Sampler`` (the idle span then lands in its timeline) or a meter, sampled
-    by a temporary one at ``rate_hz``. Returns ``{"seconds", "watts"}`` (watts None without samples)."""
+    ``source`` is a running ``Sampler`` (the idle span then lands in its timeline) or a meter, read at
+    ``rate_hz`` by a temporary sampler ticked between waits (no thread). ``wait`` and ``clock`` are the
+    waiting and the time: a test passes a manual clock. Returns ``{"seconds", "watts"}`` (watts None
+    without samples)."""
     if not seconds > 0:
         raise ConfigError(f"power.idle_s: expected seconds > 0, got {seconds!r}")
-    sampler = source if isinstance(source, Sampler) else Sampler(source, rate_hz, thermal=None, clock=clock)
-    own = sampler is not source
-    if own:
-        sampler.start()
     t0 = clock()
-    wait(seconds)
-    t1 = clock()
-    if own:
+    if isinstance(source, Sampler):
+        sampler = source
+        wait(seconds)
+        t1 = clock()
+    else:
+        sampler = Sampler(source, rate_hz, thermal=None, clock=clock)
+        end = t0 + seconds
+        while clock() < end:
+            due = sampler.tick()
+            wait(max(0.0, min(due, end) - clock()))
+        t1 = clock()
         sampler.stop()
     return {"seconds": t1 - t0, "watts": mean_watts(sampler.readings, t0, t1)}
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import pytest
 
 from accel.power import Reading
-from accel.power.fake import ScriptedMeter
+from accel.power.fake import ManualClock, ScriptedMeter
 from accel.power.sampler import attribute, energy_between
 
 Point = tuple[float, float]
@@ -125,7 +125,7 @@ def test_attribute_matches_the_reference(seed: int) -> None:
     rng = random.Random(2000 + seed)
     times, raw = _watts(rng)
     readings = [Reading(t, watts=w) for t, w in raw]
-    meter = ScriptedMeter(watts=lambda t: 0.0)
+    meter = ScriptedMeter(watts=lambda t: 0.0, clock=ManualClock())
     for start, end in _windows(rng, times):
         if end <= start:
             continue
