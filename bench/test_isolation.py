@@ -1,10 +1,12 @@
 """What running each variant in its own process costs: the same variant in-process and in a spawned worker
-(frames in shared memory), interleaved rounds, medians. The target is under 2% of inference time for a
-model of about 5 ms (cpu-reference on the default model is about 4 ms here)."""
+(frames in shared memory), interleaved rounds, medians. ``overhead`` (isolated / in-process - 1) is
+recorded, not asserted; the target is under 2% of inference time for a model of about 5 ms (cpu-reference
+on the default model is about 4 ms here), checked across runs with ``tools/bench_compare.py``."""
 
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 from typing import Any
 
 from accel.delegates import Variant
@@ -17,7 +19,7 @@ def _per_frame_ms(record: dict[str, Any]) -> float:
     return 1e3 * record["wall_s"] / record["frames_measured"]
 
 
-def test_isolation_overhead(benchmark: Any, model: ModelInfo, frames: list[Any]) -> None:
+def test_isolation_overhead(benchmark: Any, model: ModelInfo, frames: list[Any], produced: Callable[..., None]) -> None:
     variant = Variant("cpu-reference", (("threads", 1),))
     settings = Settings(frames=150, seconds=0.0, warmup=10)
 
@@ -32,4 +34,4 @@ def test_isolation_overhead(benchmark: Any, model: ModelInfo, frames: list[Any])
     benchmark.group = "isolation"
     result = benchmark.pedantic(rounds, rounds=1, iterations=1)
     benchmark.extra_info.update(result)
-    assert result["overhead"] <= 0.02, result
+    produced(benchmark.extra_info, "in_process_ms_per_frame", "isolated_ms_per_frame", "overhead")

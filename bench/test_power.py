@@ -1,13 +1,18 @@
 """What power sampling costs: inference FPS of the default model (xnnpack, 1 thread) with and without a
 10 Hz ``Sampler`` (plus its 1 Hz thermal samples) on a meter doing real file reads, side by side in one
 run. Rounds are interleaved in blocks (off, on, on, off, ...) so drift and neighbours hit both conditions;
-medians per condition. The target: FPS changes by less than 1%."""
+medians per condition. ``fps_change`` is recorded, not asserted (the target: under 1% either way).
+
+And what attributing power costs: 8 variant windows charged from 6 minutes and from 1 hour of 10 Hz
+samples; ``ratio_10x`` (time for 36,000 samples / time for 3,600) is about 10 when attribution is linear
+in the samples, about 100 if it turned quadratic."""
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,16 +22,16 @@ from accel.config import Config
 from accel.delegates import Variant, get_delegate
 from accel.model import ModelInfo
 from accel.pipeline import get_kernels, input_spec
-from accel.power import PowerMeter
+from accel.power import PowerMeter, Reading
+from accel.power.fake import ManualClock, ScriptedMeter
 from accel.power.hwmon import HwmonMeter
 from accel.power.rapl import RaplMeter
-from accel.power.sampler import Sampler
+from accel.power.sampler import Sampler, attribute
 
 RATE_HZ = 10.0
 BLOCK = 250       # rounds per block: ~0.3 s at ~1 ms/inference, so an "on" block sees a few 10 Hz reads
 BLOCKS = 12       # blocks in all, half of them sampled
 WARMUP = 50
-LIMIT = 0.01      # FPS may change by less than 1%
 
 
 @pytest.fixture
@@ -97,19 +102,8 @@ def _change(durations: list[float], modes: list[bool]) -> tuple[float, float, fl
     return 1.0 / off, 1.0 / on, (1.0 / on) / (1.0 / off) - 1.0
 
 
-def _manual_attempt(run: Callable[[], Any], meter: PowerMeter) -> tuple[float, float, float]:
-    toggle = _Toggle(meter)
-    durations = []
-    for i in range(WARMUP + BLOCK * BLOCKS):
-        toggle.round(i)
-        t0 = time.perf_counter()
-        run()
-        durations.append(time.perf_counter() - t0)
-    toggle.set(False)
-    return _change(durations[WARMUP:], toggle.modes[WARMUP:-1])
-
-
-def test_sampling_overhead(benchmark: Any, run_once: Callable[[], Any], file_meter: PowerMeter) -> None:
+def test_sampling_overhead(benchmark: Any, run_once: Callable[[], Any], file_meter: PowerMeter,
+                           produced: Callable[..., None]) -> None:
     toggle = _Toggle(file_meter)
 
     def setup() -> None:
@@ -124,19 +118,16 @@ def test_sampling_overhead(benchmark: Any, run_once: Callable[[], Any], file_met
     durations = list(stats.stats.data)
     modes = toggle.modes[WARMUP:-1]
     assert len(durations) == len(modes) == BLOCK * BLOCKS
-    attempts = [_change(durations, modes)]
-    # A real overhead shows in every attempt; a noisy neighbour on a shared machine rarely twice more.
-    while abs(attempts[-1][2]) >= LIMIT and len(attempts) < 3:
-        attempts.append(_manual_attempt(run_once, file_meter))
-    best = min(attempts, key=lambda a: abs(a[2]))
-    on_seconds = (BLOCKS // 2) * BLOCK / attempts[0][1]
+    fps_off, fps_on, change = _change(durations, modes)
     benchmark.extra_info.update({
         "meter": file_meter.name, "rate_hz": RATE_HZ, "readings": toggle.readings,
-        "fps_without_sampler": best[0], "fps_with_sampler": best[1], "fps_change": best[2],
-        "attempts": [round(a[2], 5) for a in attempts],
+        "fps_without_sampler": fps_off, "fps_with_sampler": fps_on, "fps_change": change,
     })
-    assert toggle.readings >= 0.5 * RATE_HZ * on_seconds  # the sampler did sample while "on"
-    assert abs(best[2]) < LIMIT, f"FPS changed by {best[2]:+.2%} with a {RATE_HZ:g} Hz sampler: {attempts}"
+    # Each run of "on" blocks starts a sampler, which reads when its thread starts and again at stop:
+    # that many readings however slow the machine, the rest depends on it.
+    starts = sum(1 for b in range(BLOCKS) if _sampled(b) and not (b > 0 and _sampled(b - 1)))
+    assert toggle.readings >= 2 * starts
+    produced(benchmark.extra_info, "fps_without_sampler", "fps_with_sampler", "fps_change")
 
 
 def test_inference_power(benchmark: Any, run_once: Callable[[], Any], power: Any) -> None:
@@ -146,3 +137,47 @@ def test_inference_power(benchmark: Any, run_once: Callable[[], Any], power: Any
         benchmark.pedantic(run_once, rounds=200, warmup_rounds=10, iterations=1)
     benchmark.extra_info["fps"] = 1.0 / benchmark.stats.stats.mean
     assert ("watts" in benchmark.extra_info) != ("power" in benchmark.extra_info)
+
+
+SCALING_WINDOWS = 8      # variant windows charged per run, spread over it
+SCALING_ROUNDS = 7       # interleaved timings per size; the fastest of each counts
+
+
+def _ten_hz(n: int) -> list[Reading]:
+    """``n`` readings at 10 Hz of a board whose draw wanders between 1 and 5 W."""
+    return [Reading(i / RATE_HZ, watts=3.0 + 2.0 * math.sin(i / 37.0)) for i in range(n)]
+
+
+def _charge_variants(samples: Sequence[Reading], meter: PowerMeter) -> list[dict[str, Any]]:
+    """What ``accel compare`` does after each variant: attribute its window, here 8 spread over the run."""
+    first, span = samples[0].t, samples[-1].t - samples[0].t
+    return [attribute(samples, first + span * (k + 0.1) / SCALING_WINDOWS, first + span * (k + 0.9) / SCALING_WINDOWS,
+                      frames=1000, idle_w=2.0, meter=meter) for k in range(SCALING_WINDOWS)]
+
+
+def _seconds(call: Callable[[], Any]) -> float:
+    t0 = time.perf_counter()
+    call()
+    return time.perf_counter() - t0
+
+
+def test_attribution_scaling(benchmark: Any, produced: Callable[..., None]) -> None:
+    """Attributing 36,000 samples (a one-hour ``--sustained`` run at 10 Hz) and 3,600 (six minutes),
+    same meter rate, same 8 windows. The benchmark times the hour; ``ratio_10x`` comes from the fastest
+    of interleaved timings of both sizes, so a neighbour that slows one round does not skew it."""
+    meter = ScriptedMeter(watts=lambda t: 0.0, clock=ManualClock(), name="scripted")
+    minutes, hour = _ten_hz(3_600), _ten_hz(36_000)
+    benchmark.group = "power attribution"
+    charged = benchmark.pedantic(_charge_variants, args=(hour, meter), rounds=5, warmup_rounds=1, iterations=1)
+    assert len(charged) == SCALING_WINDOWS and all(block["energy_j"] is not None for block in charged)
+    small, large = [], []
+    for _ in range(SCALING_ROUNDS):
+        small.append(_seconds(lambda: _charge_variants(minutes, meter)))
+        large.append(_seconds(lambda: _charge_variants(hour, meter)))
+    benchmark.extra_info.update({
+        "rate_hz": RATE_HZ, "windows": SCALING_WINDOWS,
+        "seconds_3600": min(small), "seconds_36000": min(large),
+        "ratio_10x": min(large) / min(small),
+        "samples_per_s": len(hour) * SCALING_WINDOWS / min(large),
+    })
+    produced(benchmark.extra_info, "seconds_3600", "seconds_36000", "ratio_10x", "samples_per_s")

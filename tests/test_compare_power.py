@@ -12,8 +12,10 @@ from typing import Any
 
 import pytest
 
-from accel.compare import compare
+from accel.compare import Event, compare
 from accel.config import load_config
+from accel.power import REGISTRY
+from accel.power.fake import ManualClock, ScriptedMeter
 
 _FAST = {"pipeline.frames": 5, "pipeline.seconds": 0.0, "pipeline.warmup": 0, "delegates": ["xnnpack"]}
 
@@ -26,11 +28,11 @@ def _no_meters(tmp: Path) -> str:
             f'[power.rapl]\nroot = "{empty}"\n[power.battery]\nroot = "{empty}"\n')
 
 
-def _run(tmp: Path, toml: str, **overrides: Any) -> dict[str, Any]:
+def _run(tmp: Path, toml: str, on_event: Event | None = None, **overrides: Any) -> dict[str, Any]:
     config = tmp / "accel.toml"
     config.write_text(toml + "[delegates.xnnpack]\nthreads = [1]\n")
     cfg = load_config(config, {**_FAST, **overrides}, env={})
-    doc, path = compare(cfg, isolate=False, result_path=tmp / "out" / "result.json")
+    doc, path = compare(cfg, on_event=on_event, isolate=False, result_path=tmp / "out" / "result.json")
     on_disk = json.loads(path.read_text())
     assert on_disk["variants"] == json.loads(json.dumps(doc["variants"]))
     return on_disk
@@ -63,25 +65,42 @@ def test_command_meter_watts_flow_into_j_per_frame_and_fps_per_w(tmp_path: Path)
     assert all(w == pytest.approx(4.5) for _, w in doc["power"]["samples"])
 
 
-def test_idle_baseline_is_subtracted_for_net_figures(tmp_path: Path) -> None:
-    """The command prints 2 W for 1.6 s from its first call (the 0.8 s idle baseline, then a 2 s pause before
-    the variant), 5 W after: the variant's net watts are its gross minus the idle baseline."""
-    state = tmp_path / "first_call"
-    script = tmp_path / "watts.py"
-    script.write_text("import os, sys, time\n"
-                      f"p = {str(state)!r}\n"
-                      "if not os.path.exists(p):\n    open(p, 'w').write(str(time.time()))\n"
-                      "print(2.0 if time.time() - float(open(p).read()) < 1.6 else 5.0)\n")
-    toml = (f'[power]\nmeter = "command"\nidle_s = 0.8\n[power.command]\ncommand = "{sys.executable} {script}"\n'
-            '[thermal]\npause_s = 2.0\n')
-    doc = _run(tmp_path, toml, **{"pipeline.seconds": 0.5})
-    assert doc["power"]["idle"]["watts"] == pytest.approx(2.0)
+def _wait_for(meter: ScriptedMeter, reads: int) -> None:
+    """Block until the sampler thread has started read number ``reads`` (so every earlier one is recorded).
+    Only a hang is timed: nothing asserted depends on how long this took."""
+    deadline = time.monotonic() + 60
+    while meter.reads < reads:
+        assert time.monotonic() < deadline, f"the sampler made {meter.reads} reads, waited for {reads}"
+        time.sleep(0.001)
+
+
+def test_idle_baseline_is_subtracted_for_net_figures(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A scripted meter says 2 W until the variant starts and 5 W after, switched by the run's own events,
+    not by a clock: once the sampler has read before the idle span (2 W held over it), and when the
+    variant starts, after two more reads. The first read after the switch still says 2 W (the idle
+    span's edge is interpolated towards it); only later reads say 5 W, and the variant's window opens
+    after one of them is recorded. So idle is 2 W and the window 5 W exactly, however fast the run went."""
+    switch: list[int] = []
+    meter = ScriptedMeter(watts=lambda t: 5.0 if switch and meter.reads > switch[0] + 1 else 2.0,
+                          clock=ManualClock(), name="phased")
+    monkeypatch.setitem(REGISTRY._extra, "phased", lambda: meter)
+
+    def on_event(kind: str, data: dict[str, Any]) -> None:
+        if kind == "idle":
+            _wait_for(meter, 2)          # the first reading is recorded before the idle span begins
+        elif kind == "start":
+            switch.append(meter.reads)   # reads begun before now, and the next one, say 2 W
+            _wait_for(meter, switch[0] + 3)  # read switch + 2 (5 W) is recorded
+
+    toml = '[power]\nmeter = "phased"\nidle_s = 0.2\n[thermal]\npause_s = 0.25\n'
+    doc = _run(tmp_path, toml, on_event=on_event)
+    assert doc["power"]["idle"]["watts"] == pytest.approx(2.0, rel=1e-12)
     v = doc["variants"][0]
-    assert v["power"]["gross_w"] == pytest.approx(5.0)
-    assert v["power"]["net_w"] == pytest.approx(5.0 - doc["power"]["idle"]["watts"])
+    assert v["power"]["gross_w"] == pytest.approx(5.0, rel=1e-12)
+    assert v["power"]["net_w"] == pytest.approx(3.0, rel=1e-12)
     assert v["power"]["net_j_per_frame"] == pytest.approx(
-        v["power"]["net_w"] * (v["window"]["end"] - v["window"]["start"]) / v["frames_measured"])
-    assert v["cool_down"]["waited_s"] == pytest.approx(2.0)
+        3.0 * (v["window"]["end"] - v["window"]["start"]) / v["frames_measured"], rel=1e-9)
+    assert v["cool_down"]["waited_s"] == 0.25
 
 
 def test_csv_log_meter_is_aligned_by_wall_clock_after_the_run(tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
 """A scriptable fake meter for tests and dry runs: watts (or a cumulative energy counter) as a function of
-time. Not an entry point; tests add it with ``REGISTRY.register("fake", ...)`` or use it directly."""
+time, on a clock it is given. Not an entry point; tests add it with ``REGISTRY.register("fake", ...)`` or
+use it directly, with a ``ManualClock`` so that nothing depends on how long a real sleep lasted."""
 
 from __future__ import annotations
 
@@ -25,21 +26,37 @@ def steps(*points: tuple[float, float]) -> Callable[[float], float]:
     return watts
 
 
+class ManualClock:
+    """A clock that moves only when told: ``clock()`` is the time now, ``clock.sleep(s)`` moves it on by
+    ``s`` seconds (a wait that costs no real time), ``clock.t = x`` sets it."""
+
+    def __init__(self, t: float = 0.0) -> None:
+        self.t = float(t)
+
+    def __call__(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.t += seconds
+
+
 class ScriptedMeter(MeterBase):
-    """Readings from ``watts(t)`` (kind "power") or ``energy(t)`` (kind "energy") at ``clock()``.
+    """Readings from ``watts(t)`` (kind "power") or ``energy(t)`` (kind "energy") at ``clock()``, after
+    ``sleep(read_cost_s)`` (give a ``ManualClock`` and its ``sleep`` to make a read cost no real time).
     ``fail_at`` makes read number N (0-based) raise ``PowerError``; ``unavailable`` makes probe() say no."""
 
     def __init__(self, watts: Callable[[float], float] | None = None,
                  energy: Callable[[float], float] | None = None, clock: Callable[[], float] = time.monotonic,
                  min_interval_s: float = 0.0, read_cost_s: float = 0.0, estimated: bool = False,
-                 name: str = "fake", fail_at: int | None = None, unavailable: str | None = None) -> None:
+                 name: str = "fake", fail_at: int | None = None, unavailable: str | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         if (watts is None) == (energy is None):
             raise ValueError("give exactly one of watts= or energy=")
         self.name = name
         self.kind: MeterKind = "power" if watts is not None else "energy"
         self.estimated = estimated
         self.min_interval_s = min_interval_s
-        self._watts, self._energy, self._clock = watts, energy, clock
+        self._watts, self._energy, self._clock, self._sleep = watts, energy, clock, sleep
         self._cost, self._fail_at, self._unavailable = read_cost_s, fail_at, unavailable
         self.reads = 0
         self.closed_count = 0
@@ -52,7 +69,7 @@ class ScriptedMeter(MeterBase):
             raise PowerError(f"fake meter failed on read {self.reads}")
         self.reads += 1
         if self._cost:
-            time.sleep(self._cost)
+            self._sleep(self._cost)
         t = self._clock()
         if self._watts is not None:
             return Reading(t, watts=self._watts(t))

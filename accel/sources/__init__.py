@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol, Self, runtime_checkable
@@ -172,21 +173,22 @@ def _import_cv2(what: str) -> Any:
     return cv2
 
 
-def capture(source: Source, n: int) -> list[Frame]:
+def capture(source: Source, n: int, *, timer: Callable[[], float] = time.perf_counter,
+            clock: Callable[[], float] = time.monotonic) -> list[Frame]:
     """Read ``n`` frames for replay.
 
-    Each read is timed with ``time.perf_counter``; the time goes into ``Frame.capture_s`` unless the
-    source set it, and ``Frame.timestamp`` is stamped with ``time.monotonic()`` after the read unless the
-    source set it.
+    Each read is timed with ``timer``; the time goes into ``Frame.capture_s`` unless the source set it,
+    and ``Frame.timestamp`` is stamped with ``clock()`` (monotonic seconds) after the read unless the
+    source set it. Tests pass a manual clock as both.
     """
     if n < 0:
         raise ValueError(f"capture: n must be >= 0, got {n}")
     frames: list[Frame] = []
     for _ in range(n):
-        start = time.perf_counter()
+        start = timer()
         frame = source.read()
-        elapsed = time.perf_counter() - start
-        now = time.monotonic()
+        elapsed = timer() - start
+        now = clock()
         if not frame.capture_s or not frame.timestamp:
             frame = dataclasses.replace(
                 frame, capture_s=frame.capture_s or elapsed, timestamp=frame.timestamp or now

@@ -8,8 +8,8 @@ from collections.abc import Callable
 import pytest
 
 from accel.power import Reading
-from accel.power.fake import ScriptedMeter, steps
-from accel.power.sampler import attribute, energy_between, idle_baseline, mean_watts, power_json, timeline_json
+from accel.power.fake import ManualClock, ScriptedMeter, steps
+from accel.power.sampler import Sampler, attribute, energy_between, idle_baseline, mean_watts, power_json, timeline_json
 
 
 def _sampled(watts: Callable[[float], float], t_end: float, dt: float) -> list[Reading]:
@@ -106,10 +106,21 @@ def test_idle_from_the_run_samples() -> None:
 
 
 def test_idle_baseline_with_a_temporary_sampler() -> None:
-    idle = idle_baseline(ScriptedMeter(watts=lambda t: 2.4), 0.3, rate_hz=50)
-    assert set(idle) == {"seconds", "watts"}
-    assert idle["seconds"] >= 0.3
-    assert idle["watts"] == pytest.approx(2.4)
+    """A meter reading P = 2 + t W on a manual clock, sampled at 64 Hz for 0.3 s without a thread: the
+    mean of a linear P over [0, 0.3] is P(0.15) = 2.15 W (the trapezoid is exact for a line)."""
+    clock = ManualClock()
+    meter = ScriptedMeter(watts=lambda t: 2.0 + t, clock=clock)
+    idle = idle_baseline(meter, 0.3, rate_hz=64, wait=clock.sleep, clock=clock)
+    assert idle == {"seconds": 0.3, "watts": pytest.approx(2.15, rel=1e-12)}
+    assert meter.reads == 21  # at k/64 while k/64 < 0.3 (k = 0 .. 19), and the final one at t = 0.3
+
+
+def test_idle_baseline_on_a_running_sampler_only_waits() -> None:
+    clock = ManualClock(5.0)
+    sampler = Sampler(ScriptedMeter(watts=lambda t: 1.5, clock=clock), thermal=None, clock=clock)
+    sampler.tick()  # one reading at t = 5: held over the whole idle span
+    idle = idle_baseline(sampler, 2.0, wait=clock.sleep, clock=clock)
+    assert idle == {"seconds": 2.0, "watts": 1.5} and len(sampler.readings) == 1
 
 
 def test_timeline_json() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any, Self
 
 import numpy as np
@@ -10,6 +9,7 @@ import pytest
 
 from accel.errors import SourceError
 from accel.frames import Frame, PixelFormat
+from accel.power.fake import ManualClock
 from accel.sources import KINDS, Source, SourceSpec, capture, open_source, parse_source
 
 
@@ -71,17 +71,18 @@ def test_open_source_honours_size_format_and_seed() -> None:
 
 
 class _Untimed:
-    """A source that sets neither timestamp nor capture time."""
+    """A source that sets neither timestamp nor capture time; each read takes 1/1024 s of a manual clock."""
 
     name = "untimed"
     format = PixelFormat.RGB
     width = height = 2
 
-    def __init__(self) -> None:
+    def __init__(self, clock: ManualClock) -> None:
         self.count = 0
+        self.clock = clock
 
     def read(self) -> Frame:
-        time.sleep(0.001)
+        self.clock.sleep(1 / 1024)
         self.count += 1
         return Frame(np.zeros((2, 2, 3), np.uint8), 2, 2, PixelFormat.RGB, 6, index=self.count)
 
@@ -99,13 +100,11 @@ class _Untimed:
 
 
 def test_capture_times_and_stamps_frames_the_source_did_not() -> None:
-    before = time.monotonic()
-    frames = capture(_Untimed(), 3)
-    after = time.monotonic()
+    clock = ManualClock(100.0)
+    frames = capture(_Untimed(clock), 3, timer=clock, clock=clock)
     assert [f.index for f in frames] == [1, 2, 3]
-    assert all(0.001 <= f.capture_s < 1.0 for f in frames)
-    stamps = [f.timestamp for f in frames]
-    assert before <= stamps[0] <= stamps[1] <= stamps[2] <= after
+    assert [f.capture_s for f in frames] == [1 / 1024] * 3  # each read's own duration
+    assert [f.timestamp for f in frames] == [100 + k / 1024 for k in (1, 2, 3)]  # stamped after each read
 
 
 def test_capture_keeps_what_the_source_measured() -> None:
