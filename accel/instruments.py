@@ -17,7 +17,7 @@ from typing import Any
 
 from accel.config import Config
 from accel.errors import PowerError
-from accel.record import Charged, Power, Timings, VariantRecord
+from accel.record import Charged, Timings, VariantRecord
 
 __all__ = ["Instruments", "sustained_summary"]
 
@@ -104,8 +104,8 @@ class Instruments:
         thermals = self._sampler.thermal_samples if self._sampler is not None else []
         power = None
         if self.meter is not None:
-            power = Power(**attribute(self._sampler.readings, window.start, window.end, timings.frames_measured,
-                                      (self.idle or {}).get("watts"), self.meter))
+            power = attribute(self._sampler.readings, window.start, window.end, timings.frames_measured,
+                              (self.idle or {}).get("watts"), self.meter)
         return Charged(cool_down=cool_down,
                        thermal=thermal_block(thermals, window.start, window.end, before["throttled_before"],
                                              read_throttled()),
@@ -131,8 +131,8 @@ class Instruments:
                 self.idle = {"seconds": self.idle["seconds"], "watts": mean_watts(readings, *self.idle.pop("span"))}
             if readings:
                 idle_w = (self.idle or {}).get("watts")
-                variants = [replace(v, charged=replace(v.charged, power=Power(**attribute(
-                    readings, v.window.start, v.window.end, v.timings.frames_measured, idle_w, self._log))))
+                variants = [replace(v, charged=replace(v.charged, power=attribute(
+                    readings, v.window.start, v.window.end, v.timings.frames_measured, idle_w, self._log)))
                     if v.window is not None and v.timings is not None else v for v in variants]
         metered = self.metered if readings or self.meter is not None else None
         out = power_json(metered, readings, self.power["rate_hz"], self.idle, self.why or "no meter")

@@ -11,7 +11,8 @@ import pytest
 from accel.config import Config
 from accel.delegates import Variant, get_delegate
 from accel.model import Family, ModelInfo
-from accel.pipeline import Settings, _postprocess, decode_spec, get_kernels, input_spec
+from accel.pipeline import _postprocess, decode_spec, get_kernels, input_spec
+from accel.settings import Settings
 
 
 def _spec(config: Config, model: ModelInfo) -> Any:

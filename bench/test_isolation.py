@@ -11,12 +11,15 @@ from typing import Any
 
 from accel.delegates import Variant
 from accel.model import ModelInfo
-from accel.pipeline import Settings, run_variant
+from accel.pipeline import run_variant
+from accel.record import Timings
+from accel.settings import Settings
 from accel.worker import run_isolated
 
 
-def _per_frame_ms(record: dict[str, Any]) -> float:
-    return 1e3 * record["wall_s"] / record["frames_measured"]
+def _per_frame_ms(timings: Timings | None) -> float:
+    assert timings is not None, "the variant measured its frames"
+    return 1e3 * timings.wall_s / timings.frames_measured
 
 
 def test_isolation_overhead(benchmark: Any, model: ModelInfo, frames: list[Any], produced: Callable[..., None]) -> None:
@@ -26,8 +29,8 @@ def test_isolation_overhead(benchmark: Any, model: ModelInfo, frames: list[Any],
     def rounds() -> dict[str, float]:
         inproc, isolated = [], []
         for _ in range(3):
-            inproc.append(_per_frame_ms(run_variant(model, variant, "numpy", frames, settings)))
-            isolated.append(_per_frame_ms(run_isolated(model, variant, "numpy", frames, settings)))
+            inproc.append(_per_frame_ms(run_variant(model, variant, "numpy", frames, settings).timings))
+            isolated.append(_per_frame_ms(run_isolated(model, variant, "numpy", frames, settings).timings))
         a, b = statistics.median(inproc), statistics.median(isolated)
         return {"in_process_ms_per_frame": a, "isolated_ms_per_frame": b, "overhead": b / a - 1.0}
 

@@ -169,7 +169,7 @@ def test_attribution_scaling(benchmark: Any, produced: Callable[..., None]) -> N
     minutes, hour = _ten_hz(3_600), _ten_hz(36_000)
     benchmark.group = "power attribution"
     charged = benchmark.pedantic(_charge_variants, args=(hour, meter), rounds=5, warmup_rounds=1, iterations=1)
-    assert len(charged) == SCALING_WINDOWS and all(block["energy_j"] is not None for block in charged)
+    assert len(charged) == SCALING_WINDOWS and all(block.energy_j is not None for block in charged)
     small, large = [], []
     for _ in range(SCALING_ROUNDS):
         small.append(_seconds(lambda: _charge_variants(minutes, meter)))

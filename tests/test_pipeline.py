@@ -103,7 +103,8 @@ def test_unavailable_delegate_is_recorded_with_reason(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("how", "signal_name", "printed"), [("segv", "SIGSEGV", None),
                                                            ("abort", "SIGABRT", "free(): invalid size")])
-def test_crashing_delegate_is_isolated(tiny_classifier, crashy, how: str, signal_name: str, printed: str | None) -> None:  # type: ignore[no-untyped-def]
+def test_crashing_delegate_is_isolated(tiny_classifier, crashy, how: str, signal_name: str,  # type: ignore[no-untyped-def]
+                                       printed: str | None) -> None:
     model = load_model(tiny_classifier[0])
     settings = Settings(frames=3, seconds=0.0, warmup=0)
     rec = run_isolated(model, Variant("crashy", (("how", how),)), "numpy", rgb_frames(2), settings)

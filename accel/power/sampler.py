@@ -26,6 +26,7 @@ import numpy as np
 from accel.errors import ConfigError, PowerError
 from accel.power import PowerMeter, Reading
 from accel.power.thermal import ThermalSample, read_thermal
+from accel.record import Power
 
 __all__ = ["Sampler", "attribute", "energy_between", "idle_baseline", "mean_watts", "power_json",
            "timeline_json"]
@@ -216,7 +217,7 @@ def mean_watts(samples: Sequence[Reading], t0: float, t1: float) -> float | None
 
 
 def attribute(samples: Sequence[Reading], start: float, end: float, frames: int, idle_w: float | None,
-              meter: PowerMeter) -> dict[str, Any]:
+              meter: PowerMeter) -> Power:
     """A variant's ``power`` record (docs/results.md) over its measured window ``[start, end]``:
     ``meter``, ``estimated``, ``samples`` (readings inside the window), ``gross_w`` (mean watts),
     ``net_w`` (gross minus the idle baseline ``idle_w``), ``energy_j``, ``j_per_frame``,
@@ -227,17 +228,17 @@ def attribute(samples: Sequence[Reading], start: float, end: float, frames: int,
     gross = energy / duration if energy is not None else None
     net = gross - idle_w if gross is not None and idle_w is not None else None
     per_frame = frames > 0 and energy is not None
-    return {
-        "meter": meter.name,
-        "estimated": bool(meter.estimated),
-        "samples": sum(1 for r in samples if start <= r.t <= end),
-        "gross_w": gross,
-        "net_w": net,
-        "energy_j": energy,
-        "j_per_frame": energy / frames if per_frame and energy is not None else None,
-        "net_j_per_frame": net * duration / frames if per_frame and net is not None else None,
-        "fps_per_w": frames / duration / gross if frames > 0 and gross else None,
-    }
+    return Power(
+        meter=meter.name,
+        estimated=bool(meter.estimated),
+        samples=sum(1 for r in samples if start <= r.t <= end),
+        gross_w=gross,
+        net_w=net,
+        energy_j=energy,
+        j_per_frame=energy / frames if per_frame and energy is not None else None,
+        net_j_per_frame=net * duration / frames if per_frame and net is not None else None,
+        fps_per_w=frames / duration / gross if frames > 0 and gross else None,
+    )
 
 
 def idle_baseline(source: Sampler | PowerMeter, seconds: float, rate_hz: float = 10.0,

@@ -72,7 +72,7 @@ def test_attribute_counts_only_the_window() -> None:
     meter = ScriptedMeter(watts=RUN, estimated=True, name="fake")
     block = attribute(_run_samples(), 12.0, 22.0, frames=300, idle_w=2.0, meter=meter)
     # 6 W x 10 s = 60 J (with the warm-up it would be 60 + 8 W x 2 s = 76 J); 300 frames in 10 s = 30 FPS
-    assert block == {
+    assert block.to_json() == {
         "meter": "fake",
         "estimated": True,
         "samples": 21,                       # t = 12.0, 12.5, ..., 22.0
@@ -88,14 +88,14 @@ def test_attribute_counts_only_the_window() -> None:
 def test_attribute_without_baseline_or_frames() -> None:
     meter = ScriptedMeter(watts=RUN)
     block = attribute(_run_samples(), 12.0, 22.0, frames=0, idle_w=None, meter=meter)
-    assert block["gross_w"] == pytest.approx(6.0)
-    assert block["net_w"] is None and block["net_j_per_frame"] is None
-    assert block["j_per_frame"] is None and block["fps_per_w"] is None
+    assert block.gross_w == pytest.approx(6.0)
+    assert block.net_w is None and block.net_j_per_frame is None
+    assert block.j_per_frame is None and block.fps_per_w is None
 
 
 def test_attribute_without_samples() -> None:
     block = attribute([], 0.0, 1.0, frames=10, idle_w=2.0, meter=ScriptedMeter(watts=RUN))
-    assert block["samples"] == 0 and block["energy_j"] is None and block["gross_w"] is None
+    assert block.samples == 0 and block.energy_j is None and block.gross_w is None
 
 
 def test_idle_from_the_run_samples() -> None:

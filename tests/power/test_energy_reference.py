@@ -131,7 +131,7 @@ def test_attribute_matches_the_reference(seed: int) -> None:
             continue
         block = attribute(readings, start, end, frames=50, idle_w=1.0, meter=meter)
         joules = reference_power_joules(_merged(raw), start, end)
-        assert block["samples"] == sum(1 for t in times if start <= t <= end)
-        assert block["energy_j"] == pytest.approx(joules, rel=1e-9, abs=1e-12)
-        assert block["gross_w"] == pytest.approx(joules / (end - start), rel=1e-9, abs=1e-9)
-        assert block["j_per_frame"] == pytest.approx(joules / 50, rel=1e-9, abs=1e-12)
+        assert block.samples == sum(1 for t in times if start <= t <= end)
+        assert block.energy_j == pytest.approx(joules, rel=1e-9, abs=1e-12)
+        assert block.gross_w == pytest.approx(joules / (end - start), rel=1e-9, abs=1e-9)
+        assert block.j_per_frame == pytest.approx(joules / 50, rel=1e-9, abs=1e-12)
