@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 
-from accel.anchors import ssd_raw_anchors
 from accel.delegates import Variant, get_delegate
 from accel.detections import Classification, Detections
 from accel.errors import AccelError, ConfigError, KernelError
@@ -22,7 +21,7 @@ from accel.frames import Frame
 from accel.kernels import REGISTRY as KERNELS
 from accel.kernels import DecodeSpec, InputSpec, KernelSet, ResizeMode
 from accel.measure import UsageMeter, stats_ms
-from accel.model import Family, ModelInfo
+from accel.model import Family, ModelInfo, ssd_raw_anchors
 
 __all__ = ["Settings", "decode_spec", "get_kernels", "input_spec", "run_variant"]
 

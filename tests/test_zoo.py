@@ -1,5 +1,5 @@
-"""accel.zoo (built models run, and cost what the published ones cost), accel.tflite_edit (strip and graft
-TFLite_Detection_PostProcess) and accel.gpu_ops (what the GPU delegate takes).
+"""accel.zoo (built models run, and cost what the published ones cost), accel.model.edit (strip and graft
+TFLite_Detection_PostProcess) and accel.model.gpu_ops (what the GPU delegate takes).
 
 Zoo models are built once per session (TensorFlow needed: skipped without it, CI installs it); int8 is built
 for one classifier and two detectors only, to keep the suite within a few minutes on two cores.
@@ -16,11 +16,18 @@ import numpy as np
 import pytest
 
 from accel import zoo
-from accel.costs import model_costs
 from accel.errors import ModelError
-from accel.gpu_ops import GPU_OPS, gpu_support
-from accel.model import Family, load_model
-from accel.tflite_edit import graft_postprocess, read_anchors, read_model, strip_postprocess
+from accel.model import (
+    GPU_OPS,
+    Family,
+    gpu_support,
+    graft_postprocess,
+    load_model,
+    model_costs,
+    read_anchors,
+    read_model,
+    strip_postprocess,
+)
 
 Build = Callable[..., Path]
 

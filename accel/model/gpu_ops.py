@@ -19,7 +19,7 @@ quantized (int8/uint8) models need the "quantized models" experimental flag (bit
 replaces it); DEQUANTIZE of float16 weights is absorbed by the delegate in any case; batch must be 1;
 ``max_delegated_partitions`` defaults to 1, so only the largest run of supported ops goes to the GPU and
 supported ops outside it fall back too. Custom ops are refused except a few MediaPipe ones; in particular
-``TFLite_Detection_PostProcess`` always falls back (strip it with ``accel.tflite_edit.strip_postprocess``).
+``TFLite_Detection_PostProcess`` always falls back (strip it with ``accel.model.edit.strip_postprocess``).
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from accel.model.edit import POSTPROCESS_OP
 
 __all__ = ["GPU_OPS", "GpuOp", "gpu_support"]
 
@@ -109,7 +111,7 @@ def gpu_support(ops: Mapping[str, int], *, quantized_flag: bool = True) -> dict[
     notes: dict[str, str] = {}
     for name, count in sorted(ops.items()):
         entry = GPU_OPS.get(name)
-        if name == "TFLite_Detection_PostProcess":
+        if name == POSTPROCESS_OP:
             cpu[name] = count
             notes[name] = "custom op without a GPU parser: runs on CPU; strip it to delegate the whole network"
         elif name in GPU_CUSTOM_OPS:
