@@ -313,6 +313,9 @@ def test_stripping_makes_the_ssd_fully_gpu_delegable(ssd_model: bytes, tmp_path:
     assert gpu_support(_ops(stripped.read_bytes()))["fully_delegated"]
 
 
-@pytest.mark.parametrize("name", ["yolov8n_320", "efficientdet_lite0_320_nopp", "mobilenet_v2_1.0_224"])
-def test_zoo_models_without_postprocess_are_gpu_delegable(built: Build, name: str) -> None:
-    assert gpu_support(_ops(built(name).read_bytes()))["cpu"] == {}
+# EfficientDet-Lite takes uint8 images and casts them to float32 in the graph: TensorFlow's GPU check refuses
+# that CAST ("Not supported Cast case. Input type: UINT8 and output type: FLOAT32").
+@pytest.mark.parametrize(("name", "cpu"), [("yolov8n_320", {}), ("efficientdet_lite0_320_nopp", {"CAST": 1}),
+                                          ("mobilenet_v2_1.0_224", {})])
+def test_zoo_models_without_postprocess_leave_on_cpu(built: Build, name: str, cpu: dict[str, int]) -> None:
+    assert gpu_support(_ops(built(name).read_bytes()))["cpu"] == cpu
