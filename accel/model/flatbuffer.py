@@ -115,7 +115,7 @@ class Flatbuffer:
         model = self.model = schema.Model.GetRootAs(self.buf, 0)
         if model.SubgraphsLength() < 1:
             raise ModelError(f"{self.where} has no subgraph; it is not a runnable TFLite model")
-        graph = self.graph = model.Subgraphs(0)
+        graph = self.subgraph = model.Subgraphs(0)
         self.op_codes = tuple(opcode_name(oc.BuiltinCode(), oc.DeprecatedBuiltinCode(), oc.CustomCode())
                               for oc in (model.OperatorCodes(i) for i in range(model.OperatorCodesLength())))
         ops = []
