@@ -307,9 +307,7 @@ def _dataset(args: argparse.Namespace) -> int:
 def _inspect(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from accel.costs import model_costs
-    from accel.gpu_ops import gpu_support
-    from accel.model import load_model
+    from accel.model import gpu_support, load_model, model_costs
     from accel.report import model_table
 
     model = load_model(args.model, args.family)

@@ -20,9 +20,8 @@ from accel.delegates import Variant, get_delegate
 from accel.errors import AccelError, ConfigError, KernelError, OptionError, UnknownPluginError
 from accel.frames import Frame
 from accel.instruments import Instruments
-from accel.labels import find_labels, load_labels
 from accel.machine import machine_info
-from accel.model import ModelInfo, default_model_path, load_model
+from accel.model import ModelInfo, default_model_path, find_labels, load_labels, load_model
 from accel.pipeline import get_kernels, run_variant
 from accel.record import Agreement, Cache, Charged, ModelRan, Outcome, SecondStart, Status, VariantRecord
 from accel.results import ResultWriter, default_result_path

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from accel.errors import ConfigError
+from accel.model import Family
 
 __all__ = ["Config", "ENV_VARS", "load_config"]
 
@@ -40,7 +41,7 @@ _SCHEMA: dict[str, dict[str, tuple[str, Any, Any, str]]] = {
     "model": {
         "path": ("str", "", None, ""),
         "labels": ("str", "", None, ""),
-        "family": ("str", "auto", ("auto", "ssd", "ssd-raw", "yolov5", "yolov8", "classifier"), ""),
+        "family": ("str", "auto", ("auto", *(f.value for f in Family)), ""),
         "input_range": ("str", "auto", ("auto", "0,1", "-1,1", "0,255"), ""),
     },
     "pipeline": {

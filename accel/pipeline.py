@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 
-from accel.anchors import ssd_raw_anchors
 from accel.delegates import Runner, Variant, get_delegate
 from accel.detections import Classification, Detections
 from accel.errors import KernelError, OptionError, UnknownPluginError
@@ -22,7 +21,7 @@ from accel.frames import Frame
 from accel.kernels import REGISTRY as KERNELS
 from accel.kernels import DecodeSpec, InputSpec, KernelSet, ResizeMode
 from accel.measure import UsageMeter
-from accel.model import Family, ModelInfo
+from accel.model import Family, ModelInfo, ssd_raw_anchors
 from accel.record import Measured, RunInfo, Startup, Timings, Usage
 from accel.settings import Settings
 
@@ -103,7 +102,7 @@ def decode_spec(model: ModelInfo, settings: Settings) -> DecodeSpec:
     the decoding the model implies (``model.decode_hints``) overridden by every ``[decode]`` key set to a
     value other than auto (``box_scales = []``, ``"auto"``). ssd-raw anchors: ``anchors = "model"`` takes
     the model's (an error when it has none), ``"generate"`` always generates them from the ``anchor_*``
-    keys (``accel.anchors``), ``"auto"`` takes the model's when it has them, else generates."""
+    keys (``accel.model.anchors``), ``"auto"`` takes the model's when it has them, else generates."""
     quant = {role: (model.outputs[pos].scale, model.outputs[pos].zero_point)
              for role, pos in model.roles.items() if model.outputs[pos].quantized}
     d = settings.decode

@@ -56,10 +56,10 @@ def model(config: Config) -> ModelInfo:
 
 @pytest.fixture(scope="session")
 def frames(config: Config, model: ModelInfo) -> list[Any]:
-    from accel.compare import _capture, _source_spec
+    from accel.compare import _capture
+    from accel.settings import source_spec
 
-    spec = _source_spec(config, model)
-    return _capture(spec, min(20, config.pipeline["frames"]))[0]
+    return _capture(source_spec(config, model), min(20, config.pipeline["frames"]))[0]
 
 
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict[str, Any]) -> None:

@@ -2,7 +2,7 @@
 
 The wheel's accelerator is WebGPU (Dawn) over Vulkan; drivers abort the process rather than fail, so the
 probe compiles a model in a subprocess. Models ending in ``TFLite_Detection_PostProcess`` abort under
-``GPU|CPU`` (shared/FACTS.md): ``prepare_model`` splits the op off (``accel.tflite_edit.strip_postprocess``),
+``GPU|CPU`` (shared/FACTS.md): ``prepare_model`` splits the op off (``accel.model.strip_postprocess``),
 so the network runs on the GPU and decoding happens in the kernel set, as for the ssd-raw family. The caller
 (compare) must run the prepared model; ``open`` refuses a model that still has the op, unless the variant
 asks for it with ``split = false`` (to measure the whole graph, abort included, in its worker).
@@ -49,7 +49,7 @@ def prepare_model(model: ModelInfo, folder: Path | None = None) -> ModelInfo:
     (outputs: box encodings, class scores) described as ssd-raw with the original's anchors and box scales."""
     if _POSTPROCESS not in model.ops:
         return model
-    from accel.tflite_edit import strip_postprocess
+    from accel.model import strip_postprocess
 
     path = (folder or cache_dir()) / f"{model.sha256[:16]}-{Path(model.path).stem}-nopp.tflite"
     if not path.is_file():
@@ -58,7 +58,7 @@ def prepare_model(model: ModelInfo, folder: Path | None = None) -> ModelInfo:
         tmp = path.with_suffix(".tmp")
         tmp.write_bytes(stripped.model)
         tmp.replace(path)  # atomic: parallel workers never read half a file
-    from accel.tflite_edit import read_anchors
+    from accel.model import read_anchors
 
     split = load_model(path, "ssd-raw")
     hints = {**split.decode_hints, "anchors": read_anchors(path.read_bytes())}

@@ -28,10 +28,10 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from accel.anchors import corners_to_centers
 from accel.detections import Detections
 from accel.errors import KernelError
 from accel.kernels import DecodeSpec, Geometry
+from accel.model import corners_to_centers
 
 __all__ = ["BOX_ORDERS", "RAW_FAMILIES", "decode_raw", "decode_ssd_raw", "decode_yolo", "dequantize", "nms",
            "yolo_in_pixels"]
@@ -195,7 +195,7 @@ def _labels(ids: np.ndarray, labels: Sequence[str]) -> tuple[str, ...]:
 def decode_raw(outputs: Mapping[str, np.ndarray], spec: DecodeSpec, geometry: Geometry) -> Detections:
     """The families of ``RAW_FAMILIES`` by ``spec.family``, outputs by role. An ssd-raw model's anchors are
     ``spec.anchors`` when set, else its ``anchors`` output (corners become centre/size,
-    ``accel.anchors.corners_to_centers``)."""
+    ``accel.model.anchors.corners_to_centers``)."""
     if spec.family in ("yolov5", "yolov8"):
         return decode_yolo(outputs["predictions"], spec, 5 if spec.family == "yolov5" else 8, geometry)
     if spec.family != "ssd-raw":

@@ -12,8 +12,7 @@ import pytest
 
 from accel.agreement import iou_matrix
 from accel.delegates import Variant
-from accel.labels import load_labels
-from accel.model import load_model
+from accel.model import load_labels, load_model
 from accel.pipeline import run_variant
 from accel.settings import Settings
 from accel.sources import SourceSpec, capture, open_source

@@ -7,11 +7,10 @@ from pathlib import Path
 
 from accel.agreement import agreement
 from accel.delegates import Variant
-from accel.model import Family, default_model_path, load_model
+from accel.model import Family, default_model_path, load_model, strip_postprocess
 from accel.pipeline import run_variant
 from accel.settings import Settings
 from accel.sources import SourceSpec, capture, open_source
-from accel.tflite_edit import strip_postprocess
 
 
 def test_split_model_runs_on_its_own_and_agrees_with_the_op(tmp_path: Path) -> None:

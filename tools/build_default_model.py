@@ -52,7 +52,7 @@ except ImportError:  # a build-only environment: TensorFlow ships the same gener
 
 import train_default_model as training  # tools/ is on sys.path when this file runs as a script
 
-from accel.tflite_edit import AlignedBuffer  # buffers packed 16-byte aligned, as TFLite's writer does
+from accel.model.edit import AlignedBuffer  # buffers packed 16-byte aligned, as TFLite's writer does
 
 IMAGE_SIZE = 320
 FEATURE_MAPS = (20, 10)  # strides 16 and 32

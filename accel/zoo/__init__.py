@@ -1,7 +1,7 @@
 """accel's model zoo: architecture-faithful, untrained TFLite twins of the models people run on a Pi.
 
 ``build(name, precision, out)`` writes a .tflite with the published model's ops, tensor shapes, parameter count
-and compute (within a few percent: ``accel.costs``), seeded random weights, in one of three precisions:
+and compute (within a few percent: ``accel.model.costs``), seeded random weights, in one of three precisions:
 
 * ``fp32``: float32 weights;
 * ``fp16``: float16 weights expanded by DEQUANTIZE ops (the converter's float16 quantization);
@@ -114,7 +114,7 @@ def _network_bytes(entry: _Entry, precision: str, seed: int) -> bytes:
 
 
 def _build_bytes(entry: _Entry, precision: str, seed: int) -> bytes:
-    from accel import tflite_edit
+    from accel.model import graft_postprocess, strip_postprocess
 
     family = _family(entry)
     raw = _network_bytes(replace(entry, postprocess=None, twin_of=""), precision, seed)
@@ -122,10 +122,10 @@ def _build_bytes(entry: _Entry, precision: str, seed: int) -> bytes:
     if entry.postprocess is None:
         return _convert.edit(raw, text)
     raw = _convert.edit(raw, text, {key: f"raw_outputs/{key}" for key in ("box_encodings", "class_predictions")})
-    grafted = tflite_edit.graft_postprocess(
+    grafted = graft_postprocess(
         raw, family.anchors(entry.variant), family.POSTPROCESS_OPTIONS, box_encodings="box_encodings",
         class_predictions="class_predictions", output_order=family.OUTPUT_ORDER)
     if entry.postprocess:
         return grafted
-    return tflite_edit.strip_postprocess(grafted).model
+    return strip_postprocess(grafted).model
 

@@ -51,7 +51,7 @@ def convert(model: Any, precision: str, *, io_dtype: str | None, input_range: tu
 
 def edit(data: bytes, description: str, names: dict[str, str] | None = None) -> bytes:
     """Set the model's description and rename the tensors behind signature outputs (key -> new name)."""
-    from accel.tflite_edit import read_model, write_model
+    from accel.model import read_model, write_model
 
     model = read_model(data)
     model.description = description

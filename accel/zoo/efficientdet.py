@@ -16,7 +16,7 @@ What differs: untrained weights; tensor names and metadata; the post-process sco
 converter, so the head convs shared across levels appear once per level in the file (BN differs per level).
 
 Size: the issue gives 3.2 M parameters; automl's README lists 4.3 M for efficientdet-lite0 (a count of its
-Keras variables, not of the file). This twin's file holds 3.32 M weights (``accel.costs``: 13.7 MB fp32,
+Keras variables, not of the file). This twin's file holds 3.32 M weights (``accel.model.costs``: 13.7 MB fp32,
 4.2 MB int8), in line with the ~13 MB float32 and 4.4 MB int8 EfficientDet-Lite0 files Google publishes.
 """
 

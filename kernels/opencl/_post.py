@@ -20,12 +20,12 @@ from typing import Any
 
 import numpy as np
 
-from accel.anchors import corners_to_centers
 from accel.detections import Detections
 from accel.errors import KernelError
 from accel.kernels import DecodeSpec, Geometry
 from accel.kernels.decode import BOX_ORDERS, _labels, dequantize
 from accel.kernels.decode import nms as numpy_nms
+from accel.model import corners_to_centers
 
 from ._runtime import Runtime
 

@@ -19,22 +19,24 @@ the main subgraph. Conventions, chosen so the figures compare with the published
   ``params`` = the weights and biases of the MAC ops (and PRELU slopes): the constant tensors they read,
   followed back through DEQUANTIZE so fp16 or int8 weights count once, a tensor shared by several ops once.
   ``params_constant`` = every constant tensor except int32/int64 ones of at most 8 elements (shapes, axes):
-  the rule of ``accel.model``. It is larger when the graph holds constants that are not learned weights:
-  SSD anchors, YOLO anchor grids and strides, normalisation scalars, BatchNorm that the converter could not
-  fold (a MUL/ADD pair with per-channel constants).
+  the rule of ``ModelInfo.params`` (``Flatbuffer.constant_params``). It is larger when the graph holds constants
+  that are not learned weights: SSD anchors, YOLO anchor grids and strides, normalisation scalars, BatchNorm that
+  the converter could not fold (a MUL/ADD pair with per-channel constants).
 
-Only subgraph 0 is read (the one a runtime invokes); shapes are the static ones stored in the file.
+Only subgraph 0 is read (the one a runtime invokes, through ``accel.model.flatbuffer``); shapes are the static
+ones stored in the file.
 """
 
 from __future__ import annotations
 
+import math
 import struct
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from accel.errors import ModelError
+from accel.model.flatbuffer import Flatbuffer, Op, read_flatbuffer
 
 __all__ = ["Costs", "OpCost", "model_costs"]
 
@@ -101,129 +103,77 @@ class Costs:
         }
 
 
-def _prod(shape: tuple[int, ...]) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n
-
-
-def _names(enum_cls: type) -> dict[int, str]:
-    return {v: k for k, v in vars(enum_cls).items() if not k.startswith("_") and isinstance(v, int)}
-
-
-def _read(path_or_bytes: str | Path | bytes | bytearray | memoryview) -> tuple[bytes, str]:
-    if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
-        buf, where = bytes(path_or_bytes), "model bytes"
-    else:
-        where = str(path_or_bytes)
-        try:
-            buf = Path(path_or_bytes).read_bytes()
-        except OSError as exc:
-            raise ModelError(f"cannot read model {where}: {exc.strerror or exc}") from exc
-    if len(buf) < 8 or buf[4:8] != b"TFL3":
-        raise ModelError(f"{where} is not a TFLite model (no 'TFL3' flatbuffer identifier); expected a .tflite file")
-    return buf, where
-
-
-def model_costs(path_or_bytes: str | Path | bytes | bytearray | memoryview) -> Costs:
-    """MACs, FLOPs and parameters of a .tflite model (a path or the file's bytes).
+def model_costs(path_or_bytes: str | Path | bytes | bytearray | memoryview | Flatbuffer) -> Costs:
+    """MACs, FLOPs and parameters of a .tflite model (a path, the file's bytes, or the parsed file).
 
     Raises ``ModelError`` when the input is not a readable TFLite flatbuffer.
     """
-    buf, where = _read(path_or_bytes)
+    fb = path_or_bytes if isinstance(path_or_bytes, Flatbuffer) else read_flatbuffer(path_or_bytes)
     try:
-        return _costs(buf)
+        return _costs(fb)
     except (IndexError, ValueError, TypeError, struct.error) as exc:  # reads past a truncated file's end
-        raise ModelError(f"{where} is truncated or corrupt ({type(exc).__name__}: {exc}); re-export it") from exc
+        raise ModelError(f"{fb.where} is truncated or corrupt ({type(exc).__name__}: {exc}); re-export it") from exc
 
 
-def _costs(buf: bytes) -> Costs:
-    from ai_edge_litert import schema_py_generated as schema
-
-    model = schema.Model.GetRootAs(buf, 0)
-    if model.SubgraphsLength() < 1:
-        raise ModelError("the model has no subgraph; it is not a runnable TFLite model")
-    graph = model.Subgraphs(0)
-    op_names, type_names = _names(schema.BuiltinOperator), _names(schema.TensorType)
-    codes = []
-    for i in range(model.OperatorCodesLength()):
-        oc = model.OperatorCodes(i)
-        name = op_names.get(max(int(oc.BuiltinCode()), int(oc.DeprecatedBuiltinCode())), "UNKNOWN")
-        codes.append((oc.CustomCode() or b"CUSTOM").decode("utf-8", "replace") if name == "CUSTOM" else name)
-
-    shapes: list[tuple[int, ...]] = []
-    constant: list[bool] = []
-    small_int: list[bool] = []
-    for i in range(graph.TensorsLength()):
-        t = graph.Tensors(i)
-        shape = tuple(int(d) for d in t.ShapeAsNumpy()) if t.ShapeLength() else ()
-        shapes.append(shape)
-        b = model.Buffers(t.Buffer()) if t.Buffer() > 0 else None
-        constant.append(b is not None and (b.DataLength() > 0 or b.Size() > 0))
-        small_int.append(type_names.get(t.Type()) in ("INT32", "INT64") and _prod(shape) <= 8)
-
-    producer: dict[int, tuple[str, list[int]]] = {}
-    ops: list[tuple[str, list[int], list[int], Any]] = []
-    for i in range(graph.OperatorsLength()):
-        op = graph.Operators(i)
-        name = codes[op.OpcodeIndex()]
-        inputs = [int(x) for x in op.InputsAsNumpy()] if op.InputsLength() else []
-        outputs = [int(x) for x in op.OutputsAsNumpy()] if op.OutputsLength() else []
-        ops.append((name, inputs, outputs, op))
-        for o in outputs:
-            producer[o] = (name, inputs)
-
-    def stored(t: int) -> int | None:
-        """The constant tensor behind input ``t``: itself, or the constant a DEQUANTIZE expands."""
-        if t >= 0 and constant[t]:
-            return t
-        name, inputs = producer.get(t, ("", []))
-        if name == "DEQUANTIZE" and inputs and constant[inputs[0]]:
-            return inputs[0]
-        return None
-
-    weights: set[int] = set()
+def _costs(fb: Flatbuffer) -> Costs:
+    shapes = [t.shape for t in fb.tensors]
     per_op: list[OpCost] = []
     macs_by: Counter[str] = Counter()
     other_by: Counter[str] = Counter()
     uncounted: Counter[str] = Counter()
-    for index, (name, inputs, outputs, op) in enumerate(ops):
-        out_shape = shapes[outputs[0]] if outputs and outputs[0] >= 0 else ()
-        macs, other = 0, 0
-        if name in _MAC_OPS or name == "PRELU":
-            skip = {0} if name in ("TRANSPOSE_CONV", "CONV_3D_TRANSPOSE") else set()  # output_shape input
-            weights.update(w for k, t in enumerate(inputs) if k not in skip and (w := stored(t)) is not None)
-        if name in _MAC_OPS:
-            macs = _macs(name, [shapes[t] if t >= 0 else () for t in inputs], out_shape, op, schema)
-            if macs < 0:
-                uncounted[name] += 1
-                macs = 0
-        elif name in _ELEMENTWISE:
-            other = _prod(out_shape)
-        elif name in _POOLS:
-            other = _prod(out_shape) * _pool_window(op, schema)
-        elif name in _REDUCTIONS:
-            other = _prod(shapes[inputs[0]]) if inputs else 0
-        elif name not in _FREE:
-            uncounted[name] += 1
-        macs_by[name] += macs
-        other_by[name] += other
-        per_op.append(OpCost(index, name, macs, other, out_shape))
-
-    params = sum(_prod(shapes[t]) for t in weights)
-    params_constant = sum(_prod(shapes[t]) for t in range(len(shapes)) if constant[t] and not small_int[t])
+    for op in fb.ops:
+        out_shape = shapes[op.outputs[0]] if op.outputs and op.outputs[0] >= 0 else ()
+        macs, other = _op_cost(op, shapes, out_shape)
+        if macs < 0 or other < 0:
+            uncounted[op.name] += 1
+            macs, other = max(macs, 0), max(other, 0)
+        macs_by[op.name] += macs
+        other_by[op.name] += other
+        per_op.append(OpCost(op.index, op.name, macs, other, out_shape))
     return Costs(
-        macs=sum(macs_by.values()), other_flops=sum(other_by.values()), params=params,
-        params_constant=params_constant, macs_by_op={k: v for k, v in macs_by.items() if v},
-        other_flops_by_op={k: v for k, v in other_by.items() if v}, uncounted=dict(uncounted),
-        per_op=tuple(per_op),
+        macs=sum(macs_by.values()), other_flops=sum(other_by.values()),
+        params=sum(math.prod(shapes[t]) for t in _weights(fb)), params_constant=fb.constant_params(),
+        macs_by_op={k: v for k, v in macs_by.items() if v}, other_flops_by_op={k: v for k, v in other_by.items() if v},
+        uncounted=dict(uncounted), per_op=tuple(per_op),
     )
 
 
-def _macs(name: str, ins: list[tuple[int, ...]], out: tuple[int, ...], op: Any, schema: Any) -> int:
+def _op_cost(op: Op, shapes: list[tuple[int, ...]], out_shape: tuple[int, ...]) -> tuple[int, int]:
+    """(MACs, other FLOPs) of one op; -1 in either for an op without a rule or a shape it needs."""
+    if op.name in _MAC_OPS:
+        return _macs(op, [shapes[t] if t >= 0 else () for t in op.inputs], out_shape), 0
+    if op.name in _ELEMENTWISE:
+        return 0, math.prod(out_shape)
+    if op.name in _POOLS:
+        return 0, math.prod(out_shape) * _pool_window(op)
+    if op.name in _REDUCTIONS:
+        return 0, math.prod(shapes[op.inputs[0]]) if op.inputs else 0
+    return (0, 0) if op.name in _FREE else (0, -1)
+
+
+def _weights(fb: Flatbuffer) -> set[int]:
+    """The constant tensors the MAC ops (and PRELU) read: each input itself, or the constant a DEQUANTIZE
+    expands; a TRANSPOSE_CONV's output_shape input is not a weight."""
+    def stored(t: int) -> int | None:
+        if fb.is_constant(t):
+            return t
+        producer = fb.producer(t) if t >= 0 else None
+        if producer is not None and producer.name == "DEQUANTIZE" and producer.inputs \
+                and fb.is_constant(producer.inputs[0]):
+            return producer.inputs[0]
+        return None
+
+    weights: set[int] = set()
+    for op in fb.ops:
+        if op.name in _MAC_OPS or op.name == "PRELU":
+            skip = {0} if op.name in ("TRANSPOSE_CONV", "CONV_3D_TRANSPOSE") else set()  # output_shape input
+            weights.update(w for k, t in enumerate(op.inputs) if k not in skip and (w := stored(t)) is not None)
+    return weights
+
+
+def _macs(op: Op, ins: list[tuple[int, ...]], out: tuple[int, ...]) -> int:
     """MACs of one op from its input and output shapes; -1 when a shape it needs is missing."""
-    n_out = _prod(out)
+    name, n_out = op.name, math.prod(out)
     try:
         if name == "CONV_2D":  # filter [out_c, kh, kw, in_c / groups]
             _, kh, kw, cin = ins[1]
@@ -235,30 +185,22 @@ def _macs(name: str, ins: list[tuple[int, ...]], out: tuple[int, ...], op: Any, 
             return n_out * ins[1][-1]
         if name == "TRANSPOSE_CONV":  # inputs: output_shape, weights [out_c, kh, kw, in_c], input
             cout, kh, kw, _ = ins[1]
-            return _prod(ins[2]) * kh * kw * cout
+            return math.prod(ins[2]) * kh * kw * cout
         if name == "CONV_3D":  # filter [kd, kh, kw, in_c, out_c]
             kd, kh, kw, cin, _ = ins[1]
             return n_out * kd * kh * kw * cin
         if name == "CONV_3D_TRANSPOSE":  # inputs: output_shape, filter [kd, kh, kw, out_c, in_c], input
             kd, kh, kw, cout, _ = ins[1]
-            return _prod(ins[2]) * kd * kh * kw * cout
+            return math.prod(ins[2]) * kd * kh * kw * cout
         if name == "BATCH_MATMUL":
-            adj_x = False
-            if op.BuiltinOptionsType() == schema.BuiltinOptions.BatchMatMulOptions:
-                opts = schema.BatchMatMulOptions()
-                table = op.BuiltinOptions()
-                opts.Init(table.Bytes, table.Pos)
-                adj_x = bool(opts.AdjX())
+            opts = op.options("BatchMatMulOptions")
+            adj_x = bool(opts.AdjX()) if opts is not None else False
             return n_out * ins[0][-2 if adj_x else -1]
     except (IndexError, ValueError):
         return -1
     return -1
 
 
-def _pool_window(op: Any, schema: Any) -> int:
-    if op.BuiltinOptionsType() != schema.BuiltinOptions.Pool2DOptions:
-        return 1
-    opts = schema.Pool2DOptions()
-    table = op.BuiltinOptions()
-    opts.Init(table.Bytes, table.Pos)
-    return max(1, int(opts.FilterHeight()) * int(opts.FilterWidth()))
+def _pool_window(op: Op) -> int:
+    opts = op.options("Pool2DOptions")
+    return max(1, int(opts.FilterHeight()) * int(opts.FilterWidth())) if opts is not None else 1

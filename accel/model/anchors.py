@@ -20,14 +20,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from accel.errors import ConfigError, ModelError
-
-if TYPE_CHECKING:
-    from accel.model import ModelInfo
+from accel.model.info import ModelInfo
 
 __all__ = ["anchor_counts", "corners_to_centers", "derive_feature_maps", "ssd_anchors", "ssd_raw_anchors"]
 

@@ -19,60 +19,59 @@ then found by the same rules.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
-from accel.anchors import corners_to_centers
 from accel.errors import ModelError
-
-if TYPE_CHECKING:
-    from accel.model import TensorInfo, _Parsed
+from accel.model.anchors import corners_to_centers
+from accel.model.edit import POSTPROCESS_OP, ROLES, read_postprocess
+from accel.model.flatbuffer import Flatbuffer, Op
+from accel.model.graph import Graph
+from accel.model.info import Family, TensorInfo
 
 __all__ = ["FAMILIES", "Detected", "detect"]
 
-FAMILIES = ("ssd", "ssd-raw", "yolov5", "yolov8", "classifier")
+FAMILIES = tuple(f.value for f in Family)
 _SCORE_NAMES = ("score", "class", "conf", "logit", "cls", "prob")
 _BOX_NAMES = ("box", "loc", "encod", "offset", "reg", "delta")
 _ANCHOR_NAMES = ("anchor", "prior")
-_POSTPROCESS = "TFLite_Detection_PostProcess"
-# Ops that move or re-encode values without looking at them: constants stay constant through them, and an
-# activation behind them is still the activation of what comes out.
-_MOVES = ("RESHAPE", "SQUEEZE", "EXPAND_DIMS", "TILE", "BROADCAST_TO", "CONCATENATION", "DEQUANTIZE", "QUANTIZE")
-_ACTIVATIONS = {"SOFTMAX": "softmax", "LOGISTIC": "sigmoid"}
 
 
 @dataclass(frozen=True)
 class Detected:
-    """A model's family, output roles (role -> output position), decoder hints and real class count."""
+    """A model's family, output roles (role -> output position), decoder hints, real class count, and the
+    options of its post-process op (empty without one)."""
 
     family: str
     roles: dict[str, int]
     hints: dict[str, Any] = field(default_factory=dict)
     num_classes: int | None = None
+    postprocess_options: dict[str, object] = field(default_factory=dict)
 
 
-def detect(m: _Parsed, family: str = "auto") -> Detected:
+def detect(m: Flatbuffer, family: str = "auto") -> Detected:
     """Classify ``m`` (``family`` = "auto" or one of ``FAMILIES``). Raises ``ModelError`` in one line."""
-    graph = Graph.open(m.path)
+    graph = Graph(m)
+    post = m.first_op(POSTPROCESS_OP)
     if family == "auto":
-        family = _auto_family(m, graph)
+        family = _auto_family(m, graph, post)
     if family == "ssd":
-        return _ssd(m, graph)
+        return _ssd(m, graph, post)
+    options = post.custom_options() if post is not None else {}
     if family == "classifier":
         pos = next((i for i, t in enumerate(m.outputs) if _class_count(t.shape)), 0)
-        return Detected("classifier", {"logits": pos}, {}, _class_count(m.outputs[pos].shape) or None)
+        return Detected("classifier", {"logits": pos}, {}, _class_count(m.outputs[pos].shape) or None, options)
     if family in ("yolov5", "yolov8"):
-        return _yolo(m, family)
+        return replace(_yolo(m, family), postprocess_options=options)
     if family == "ssd-raw":
-        return _ssd_raw(m, graph)
+        return replace(_ssd_raw(m, graph), postprocess_options=options)
     raise ModelError(f"unknown model family {family!r}; valid: {', '.join(FAMILIES)}")
 
 
-def _auto_family(m: _Parsed, graph: Graph) -> str:
-    if m.post_outputs:
+def _auto_family(m: Flatbuffer, graph: Graph, post: Op | None) -> str:
+    if post is not None and post.outputs:
         return "ssd"
     if len(m.outputs) == 1 and _class_count(m.outputs[0].shape):
         return "classifier"
@@ -83,7 +82,7 @@ def _auto_family(m: _Parsed, graph: Graph) -> str:
     if _ssd_raw_roles(m, graph, strict=False):
         return "ssd-raw"
     shapes = ", ".join(str(list(t.shape)) for t in m.outputs)
-    raise ModelError(f"{m.path}: unrecognised model family (outputs {shapes}); supported: {', '.join(FAMILIES)}. "
+    raise ModelError(f"{m.where}: unrecognised model family (outputs {shapes}); supported: {', '.join(FAMILIES)}. "
                      "Set [model] family in accel.toml if it is one of them")
 
 
@@ -110,36 +109,65 @@ def _yolo_version(shape: tuple[int, ...], input_shape: tuple[int, ...]) -> str:
     return "yolov5" if shape[1] > shape[2] and k >= 6 else "yolov8" if shape[2] > shape[1] else ""
 
 
-def _yolo(m: _Parsed, family: str) -> Detected:
+def _yolo(m: Flatbuffer, family: str) -> Detected:
     cands = [i for i, t in enumerate(m.outputs) if len(t.shape) == 3 and min(t.shape[1:]) >= 5]
     if not cands:
         shapes = ", ".join(str(list(t.shape)) for t in m.outputs)
-        raise ModelError(f"{m.path}: family {family} needs one [1, N, 5 + C] or [1, 4 + C, N] output, found {shapes}")
+        raise ModelError(f"{m.where}: family {family} needs one [1, N, 5 + C] or [1, 4 + C, N] output, found {shapes}")
     pos = max(cands, key=lambda i: int(np.prod(m.outputs[i].shape)))
     k = min(m.outputs[pos].shape[1:])
     classes = k - (5 if family == "yolov5" else 4)
     if classes < 1:
-        raise ModelError(f"{m.path}: a {family} output needs at least one class column, found {k} values a row")
+        raise ModelError(f"{m.where}: a {family} output needs at least one class column, found {k} values a row")
     return Detected(family, {"predictions": pos}, {}, classes)
 
 
-def _ssd(m: _Parsed, graph: Graph) -> Detected:
-    from accel.model import _ssd_roles
-
-    opts = m.post_options
+def _ssd(m: Flatbuffer, graph: Graph, post: Op | None) -> Detected:
+    opts = post.custom_options() if post is not None else {}
     hints: dict[str, Any] = {}
     keys = ("y_scale", "x_scale", "h_scale", "w_scale")
     scales = [opts.get(k) for k in keys]
     if all(isinstance(v, (int, float)) and v > 0 for v in scales):
         hints["box_scales"] = tuple(float(v) for v in scales if isinstance(v, (int, float)))
-    anchors = graph.fold(graph.op_inputs(_POSTPROCESS)[2]) if len(graph.op_inputs(_POSTPROCESS)) > 2 else None
+    anchors = graph.fold(post.inputs[2]) if post is not None and len(post.inputs) > 2 else None
     if anchors is not None and anchors.size and anchors.size % 4 == 0:
         hints["anchors"] = anchors.reshape(-1, 4).astype(np.float32)  # the op's anchors are (yc, xc, h, w)
     classes = opts.get("num_classes")
-    return Detected("ssd", _ssd_roles(m), hints, int(classes) if isinstance(classes, int) else None)
+    return Detected("ssd", _ssd_roles(m, post), hints, int(classes) if isinstance(classes, int) else None, opts)
 
 
-def _ssd_raw(m: _Parsed, graph: Graph) -> Detected:
+def _ssd_roles(m: Flatbuffer, post: Op | None) -> dict[str, int]:
+    """Output position of each role. The post-process op writes its outputs in a fixed slot order
+    (boxes, classes, scores, count); match the graph outputs to those tensors by tensor index."""
+    by_tensor = {t.index: pos for pos, t in enumerate(m.outputs)}
+    roles: dict[str, int] = {}
+    for role, tensor_index in zip(ROLES, post.outputs if post is not None else (), strict=False):
+        if tensor_index in by_tensor:
+            roles[role] = by_tensor[tensor_index]
+    if len(roles) == 4:
+        return roles
+    # The op's outputs were renamed or passed through other ops: fall back to names, then shapes.
+    hints = {"boxes": ("box",), "classes": ("class",), "scores": ("score",), "count": ("num", "count")}
+    for pos, t in enumerate(m.outputs):
+        lname = t.name.lower()
+        for role, keys in hints.items():
+            if role not in roles and any(k in lname for k in keys):
+                roles[role] = pos
+                break
+    for pos, t in enumerate(m.outputs):
+        if pos in roles.values():
+            continue
+        if len(t.shape) == 3 and t.shape[-1] == 4 and "boxes" not in roles:
+            roles["boxes"] = pos
+        elif len(t.shape) == 1 and "count" not in roles:
+            roles["count"] = pos
+    if len(roles) != 4:
+        raise ModelError(f"{m.where}: cannot tell which outputs are boxes, classes, scores and count "
+                         f"(found {sorted(roles)}); set [model] family or re-export with named outputs")
+    return roles
+
+
+def _ssd_raw(m: Flatbuffer, graph: Graph) -> Detected:
     roles = _ssd_raw_roles(m, graph, strict=True)
     hints: dict[str, Any] = {}
     if "anchors" in roles:
@@ -150,7 +178,7 @@ def _ssd_raw(m: _Parsed, graph: Graph) -> Detected:
             if coding != "yxhw":  # corner anchors come with corner offsets in anchor units (STM32 model zoo)
                 hints["box_order"], hints["box_scales"] = coding, (1.0, 1.0, 1.0, 1.0)
     if "anchors" not in hints:
-        hints.update(_stripped_hints(m.path))
+        hints.update(_stripped_hints(m))
     scores = m.outputs[roles["scores"]]
     columns = int(scores.shape[-1])
     if graph.activation(scores.index) or _probability_range(scores):
@@ -161,14 +189,12 @@ def _ssd_raw(m: _Parsed, graph: Graph) -> Detected:
     return Detected("ssd-raw", roles, hints, columns - 1 if columns > 1 else columns)
 
 
-def _stripped_hints(path: Path) -> dict[str, Any]:
-    """Anchors and box scales of a detector whose post-process op accel removed (``accel.tflite_edit``
+def _stripped_hints(m: Flatbuffer) -> dict[str, Any]:
+    """Anchors and box scales of a detector whose post-process op accel removed (``accel.model.edit``
     records them in the model's metadata), so the split file runs on its own."""
-    from accel.tflite_edit import read_postprocess
-
     try:
-        anchors, options = read_postprocess(Path(path).read_bytes())
-    except (ModelError, OSError, ValueError, KeyError):
+        anchors, options = read_postprocess(m)
+    except (ModelError, IndexError, ValueError, KeyError):
         return {}
     hints: dict[str, Any] = {"anchors": np.asarray(anchors, np.float32).reshape(-1, 4)}
     keys = ("y_scale", "x_scale", "h_scale", "w_scale")
@@ -187,7 +213,7 @@ def _probability_range(t: TensorInfo) -> bool:
     return lo >= -1e-6 and hi <= 1.0 + 1e-6
 
 
-def _ssd_raw_roles(m: _Parsed, graph: Graph, strict: bool) -> dict[str, int]:
+def _ssd_raw_roles(m: Flatbuffer, graph: Graph, strict: bool) -> dict[str, int]:
     """Roles of an SSD without its post-process op: outputs [1, N, k] (or [N, k]) sharing N.
 
     - ``anchors``: a [1, N, 4] output computed from constants alone (its producers trace back to weight
@@ -229,7 +255,7 @@ def _ssd_raw_roles(m: _Parsed, graph: Graph, strict: bool) -> dict[str, int]:
             return roles
     if strict:
         shapes = ", ".join(f"{t.name} {list(t.shape)}" for t in m.outputs)
-        raise ModelError(f"{m.path}: ssd-raw needs box encodings [1, N, 4] and class scores [1, N, C] told apart "
+        raise ModelError(f"{m.where}: ssd-raw needs box encodings [1, N, 4] and class scores [1, N, C] told apart "
                          f"by constancy, activation or name; found {shapes}")
     return {}
 
@@ -237,126 +263,3 @@ def _ssd_raw_roles(m: _Parsed, graph: Graph, strict: bool) -> dict[str, int]:
 def _named(t: TensorInfo, keys: tuple[str, ...]) -> bool:
     name = t.name.lower()
     return any(k in name for k in keys)
-
-
-class Graph:
-    """The first subgraph of a .tflite flatbuffer, read for what ``ModelInfo`` does not keep: which op
-    produces a tensor, constant buffers, and values computable from constants alone."""
-
-    def __init__(self, buf: bytes) -> None:
-        from ai_edge_litert import schema_py_generated as schema
-
-        self._buf = buf
-        self._model = schema.Model.GetRootAs(buf, 0)
-        self._graph = self._model.Subgraphs(0)
-        names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
-        self._dtypes = {getattr(schema.TensorType, k): np.dtype(k.lower()) for k in
-                        ("FLOAT32", "FLOAT16", "INT32", "UINT8", "INT64", "INT16", "INT8", "FLOAT64")}
-        codes = []
-        for i in range(self._model.OperatorCodesLength()):
-            oc = self._model.OperatorCodes(i)
-            name = names.get(max(int(oc.BuiltinCode()), int(oc.DeprecatedBuiltinCode())), "?")
-            codes.append((oc.CustomCode() or b"").decode("utf-8", "replace") if name == "CUSTOM" else name)
-        self._ops: list[tuple[str, list[int], Any]] = []
-        self._producer: dict[int, int] = {}
-        for i in range(self._graph.OperatorsLength()):
-            op = self._graph.Operators(i)
-            self._ops.append((codes[op.OpcodeIndex()], [int(x) for x in op.InputsAsNumpy()], op))
-            for out in op.OutputsAsNumpy():
-                self._producer[int(out)] = i
-        self._folded: dict[int, np.ndarray | None] = {}
-
-    @classmethod
-    def open(cls, path: Path) -> Graph:
-        return cls(Path(path).read_bytes())
-
-    def op_inputs(self, op_name: str) -> list[int]:
-        """Input tensor indices of the first op called ``op_name`` ([] when there is none)."""
-        return next((inputs for name, inputs, _ in self._ops if name == op_name), [])
-
-    def _shape(self, t: int) -> tuple[int, ...]:
-        tensor = self._graph.Tensors(t)
-        return tuple(int(d) for d in tensor.ShapeAsNumpy()) if tensor.ShapeLength() else ()
-
-    def _quant(self, t: int) -> tuple[float, int]:
-        q = self._graph.Tensors(t).Quantization()
-        if q is None or q.ScaleLength() != 1:
-            return 0.0, 0
-        return float(q.Scale(0)), int(q.ZeroPoint(0))
-
-    def _const(self, t: int) -> np.ndarray | None:
-        """A constant tensor's real values (dequantized when it is quantized), or None."""
-        tensor = self._graph.Tensors(t)
-        dtype = self._dtypes.get(tensor.Type())
-        b = self._model.Buffers(tensor.Buffer()) if tensor.Buffer() > 0 else None
-        if b is None or dtype is None:
-            return None
-        if b.Offset() > 1:  # stored after the flatbuffer (models over 2 GB)
-            raw = self._buf[int(b.Offset()): int(b.Offset()) + int(b.Size())]
-        elif b.DataLength() > 0:
-            raw = b.DataAsNumpy().tobytes()
-        else:
-            return None
-        shape = self._shape(t)
-        values = np.frombuffer(raw, dtype)
-        if values.size != int(np.prod(shape)):
-            return None
-        scale, zero_point = self._quant(t)
-        real = values.astype(np.float64)
-        return ((real - zero_point) * scale if scale else real).reshape(shape)
-
-    def fold(self, t: int, depth: int = 0) -> np.ndarray | None:
-        """Real values of tensor ``t`` when they follow from constants through ``_MOVES`` ops alone, else
-        None. Shapes come from the file (TILE multiples and RESHAPE targets computed at run time from a
-        SHAPE op need not be evaluated: the static output shape says what they did)."""
-        if t in self._folded:
-            return self._folded[t]
-        try:
-            value = self._const(t)
-            if value is None and t in self._producer and depth < 64:
-                name, inputs, op = self._ops[self._producer[t]]
-                value = self._apply(name, inputs, op, self._shape(t), depth) if name in _MOVES else None
-        except Exception:  # shapes that do not fit, odd buffers: a tensor we cannot evaluate is not a constant
-            value = None
-        self._folded[t] = value
-        return value
-
-    def _apply(self, name: str, inputs: list[int], op: Any, shape: tuple[int, ...], depth: int) -> np.ndarray | None:
-        if name == "CONCATENATION":
-            parts = [self.fold(i, depth + 1) for i in inputs]
-            if any(p is None for p in parts) or not parts:
-                return None
-            from ai_edge_litert import schema_py_generated as schema
-
-            opts = schema.ConcatenationOptions()
-            table = op.BuiltinOptions()
-            axis = 0
-            if table is not None:
-                opts.Init(table.Bytes, table.Pos)
-                axis = int(opts.Axis())
-            value = np.concatenate([p for p in parts if p is not None], axis=axis)
-        else:  # (DE)QUANTIZE keep real values; RESHAPE, SQUEEZE, EXPAND_DIMS only change the shape
-            x = self.fold(inputs[0], depth + 1) if inputs else None
-            if x is None:
-                return None
-            value = x
-            if name == "TILE" and len(shape) == x.ndim:
-                reps = [o // i if i and o % i == 0 else 0 for o, i in zip(shape, x.shape, strict=True)]
-                value = np.tile(x, reps) if all(reps) else x
-            elif name == "BROADCAST_TO":
-                value = np.broadcast_to(x, shape)
-        if int(np.prod(shape)) != value.size:
-            return None
-        return np.asarray(value, np.float64).reshape(shape)
-
-    def activation(self, t: int, depth: int = 0) -> str:
-        """'softmax' or 'sigmoid' when ``t`` comes out of that activation through ``_MOVES`` ops, else ''."""
-        if t not in self._producer or depth > 64:
-            return ""
-        name, inputs, _ = self._ops[self._producer[t]]
-        if name in _ACTIVATIONS:
-            return _ACTIVATIONS[name]
-        if name == "CONCATENATION":
-            found = {self.activation(i, depth + 1) for i in inputs}
-            return found.pop() if len(found) == 1 else ""
-        return self.activation(inputs[0], depth + 1) if name in _MOVES and inputs else ""

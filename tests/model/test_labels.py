@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from accel.labels import embedded_labels, find_labels, load_labels, parse_labels
+from accel.model import embedded_labels, find_labels, load_labels, parse_labels
 
 
 @pytest.mark.parametrize(

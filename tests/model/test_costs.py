@@ -1,4 +1,4 @@
-"""accel.costs: MACs and parameters from the flatbuffer, against hand-computed formulas and published figures.
+"""accel.model.costs: MACs and parameters from the flatbuffer, against hand-computed formulas and published figures.
 
 The expected values come from the layer formulas written out here and from the papers' / model cards' figures,
 never from ``model_costs`` itself. Models are converted from Keras once per session (TensorFlow needed; the
@@ -18,9 +18,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from accel.costs import model_costs
 from accel.errors import ModelError
-from accel.model import load_model
+from accel.model import load_model, model_costs
 
 H = W = 16  # tiny model input
 

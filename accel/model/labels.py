@@ -7,6 +7,7 @@ by one, because detectors' class ids start at the first real class (shared/model
 from __future__ import annotations
 
 import re
+import zipfile
 from pathlib import Path
 
 from accel.errors import ConfigError
@@ -17,8 +18,6 @@ _BACKGROUND = {"???", "background", "__background__"}
 def embedded_labels(model_path: str | Path) -> tuple[str, ...]:
     """Labels packed in the model file: TFLite metadata stores associated files (Model Maker's
     ``labelmap.txt``) as a zip archive appended to the flatbuffer. Empty when there are none."""
-    import zipfile
-
     try:
         with zipfile.ZipFile(model_path) as z:
             names = [n for n in z.namelist() if n.lower().endswith(".txt")]

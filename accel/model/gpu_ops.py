@@ -19,7 +19,13 @@ quantized (int8/uint8) models need the "quantized models" experimental flag (bit
 replaces it); DEQUANTIZE of float16 weights is absorbed by the delegate in any case; batch must be 1;
 ``max_delegated_partitions`` defaults to 1, so only the largest run of supported ops goes to the GPU and
 supported ops outside it fall back too. Custom ops are refused except a few MediaPipe ones; in particular
-``TFLite_Detection_PostProcess`` always falls back (strip it with ``accel.tflite_edit.strip_postprocess``).
+``TFLite_Detection_PostProcess`` always falls back (strip it with ``accel.model.edit.strip_postprocess``).
+
+``CAST`` has a parser but is counted on the CPU: ``gpu_compatibility.cc`` takes only bool -> float16/float32,
+float16/float32 -> bool and float32 <-> int32 casts, while the CAST in an image model is its uint8 input
+converted to float32, which it refuses ("Not supported Cast case. Input type: UINT8 and output type: FLOAT32",
+TensorFlow 2.17's analyzer on accel's default detector and on the EfficientDet-Lite twins with uint8 input).
+``tests/model/test_gpu_ops.py`` compares this table with TensorFlow's analyzer over the models accel builds.
 """
 
 from __future__ import annotations
@@ -28,12 +34,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from accel.model.edit import POSTPROCESS_OP
+
 __all__ = ["GPU_OPS", "GpuOp", "gpu_support"]
 
 
 @dataclass(frozen=True)
 class GpuOp:
-    """One op the GPU delegate has a parser for; ``note`` is its main constraint, if any."""
+    """One op the GPU delegate takes (it has a parser for it); ``note`` is its main constraint, if any."""
 
     name: str
     documented: bool = False
@@ -53,7 +61,6 @@ _NOTES = {
     "AVERAGE_POOL_2D": f"one runtime input; kernel and stride > 0; {_ACT}",
     "MAX_POOL_2D": f"one runtime input; kernel and stride > 0; {_ACT}",
     "BATCH_MATMUL": "two inputs, one output",
-    "CAST": "only bool <-> float and float32 <-> int32",
     "CONV_2D": f"at most two runtime inputs (runtime weights allowed); stride and dilation > 0; {_ACT}",
     "DEPTHWISE_CONV_2D": f"4-D tensors; depth_multiplier 1 (or one input channel); {_ACT}",
     "TRANSPOSE_CONV": "at most two runtime inputs; stride > 0",
@@ -86,6 +93,11 @@ _ELEMENTWISE = ("ABS", "COS", "ELU", "EXP", "FLOOR", "GELU", "LOG", "LOGISTIC", 
 _BINARY = ("DIV", "EQUAL", "FLOOR_DIV", "FLOOR_MOD", "GREATER", "GREATER_EQUAL", "LOGICAL_AND", "LESS", "LESS_EQUAL",
            "MAXIMUM", "MINIMUM", "NOT_EQUAL", "POW", "SQUARED_DIFFERENCE", "SUB")
 _OTHERS = ("CONCATENATION", "DENSIFY", "PACK", "SPLIT", "SPLIT_V", "RESIZE_NEAREST_NEIGHBOR")
+# Ops with a GPU parser that the delegate refuses in the models accel runs (see the module docstring).
+_REFUSED = {
+    "CAST": "the GPU check takes only bool <-> float and float32 <-> int32 casts; an image model's CAST (its uint8 "
+            "input to float32) runs on CPU",
+}
 # Custom ops with a GPU parser (MediaPipe's); everything else custom falls back.
 GPU_CUSTOM_OPS = frozenset({"Convolution2DTransposeBias", "MaxPoolingWithArgmax2D", "MaxUnpooling2D", "Resampler"})
 
@@ -109,9 +121,12 @@ def gpu_support(ops: Mapping[str, int], *, quantized_flag: bool = True) -> dict[
     notes: dict[str, str] = {}
     for name, count in sorted(ops.items()):
         entry = GPU_OPS.get(name)
-        if name == "TFLite_Detection_PostProcess":
+        if name == POSTPROCESS_OP:
             cpu[name] = count
             notes[name] = "custom op without a GPU parser: runs on CPU; strip it to delegate the whole network"
+        elif name in _REFUSED:
+            cpu[name] = count
+            notes[name] = _REFUSED[name]
         elif name in GPU_CUSTOM_OPS:
             gpu[name] = count
             notes[name] = "MediaPipe custom op the delegate implements"

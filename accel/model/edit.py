@@ -9,6 +9,8 @@
   on it), so users remove it: the model's outputs become the op's inputs (box encodings, class scores), decode
   and NMS then happen outside. The anchors stay in the file as a constant tensor; its index and the op's
   options are recorded in the model's metadata (``accel.postprocess``, JSON) and read back by ``read_anchors``.
+
+Files are read through ``accel.model.flatbuffer`` (identifier check, op-code names) and its schema module.
 """
 
 from __future__ import annotations
@@ -19,17 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import flatbuffers
 import numpy as np
+from flatbuffers import flexbuffers
 
 from accel.errors import ModelError
+from accel.model.flatbuffer import Flatbuffer, opcode_name, read_flatbuffer, schema
 
-try:
-    from ai_edge_litert import schema_py_generated as schema
-except ImportError:  # a build-only environment: TensorFlow ships the same generated module
-    from tensorflow.lite.python import schema_py_generated as schema  # type: ignore[no-redef]
-
-__all__ = ["POSTPROCESS_OP", "ROLES", "Stripped", "add_constant", "graft_postprocess", "read_anchors",
-           "read_model", "strip_postprocess", "write_model"]
+__all__ = ["POSTPROCESS_OP", "ROLES", "AlignedBuffer", "Stripped", "add_constant", "graft_postprocess",
+           "read_anchors", "read_model", "read_postprocess", "strip_postprocess", "write_model"]
 
 POSTPROCESS_OP = "TFLite_Detection_PostProcess"
 ROLES = ("boxes", "classes", "scores", "count")  # the op's output slots, in its fixed order
@@ -68,18 +68,13 @@ class AlignedBuffer(schema.BufferT):  # type: ignore[misc]
 
 def read_model(data: bytes | str | Path) -> Any:
     """Parse a .tflite file (path or bytes) into a mutable ``schema.ModelT``."""
-    buf = Path(data).read_bytes() if isinstance(data, (str, Path)) else bytes(data)
-    if len(buf) < 8 or buf[4:8] != b"TFL3":
-        raise ModelError("not a TFLite model (no 'TFL3' flatbuffer identifier); expected a .tflite file")
-    model = schema.ModelT.InitFromObj(schema.Model.GetRootAs(buf, 0))
+    model = schema.ModelT.InitFromObj(read_flatbuffer(data).model)
     model.buffers = [AlignedBuffer.of(b.data, b.offset, b.size) for b in model.buffers]
     return model
 
 
 def write_model(model: Any) -> bytes:
     """Serialise a ``ModelT`` to .tflite bytes."""
-    import flatbuffers
-
     model.buffers = [b if isinstance(b, AlignedBuffer) else AlignedBuffer.of(b.data, b.offset, b.size)
                      for b in model.buffers]
     builder = flatbuffers.Builder(1024)
@@ -109,9 +104,7 @@ def add_constant(model: Any, name: str, value: np.ndarray, *, subgraph: int = 0,
 
 def _opcode_name(model: Any, index: int) -> str:
     oc = model.operatorCodes[index]
-    if max(oc.builtinCode, oc.deprecatedBuiltinCode) == schema.BuiltinOperator.CUSTOM:
-        return (oc.customCode or b"").decode() if isinstance(oc.customCode, bytes) else str(oc.customCode)
-    return ""
+    return opcode_name(oc.builtinCode, oc.deprecatedBuiltinCode, oc.customCode)
 
 
 def _resolve(model: Any, ref: int | str) -> int:
@@ -135,8 +128,6 @@ def graft_postprocess(model_bytes: bytes, anchors: np.ndarray, options: Mapping[
     in ``output_order`` (a permutation of ``ROLES``). ``box_encodings`` / ``class_predictions`` name the op's
     inputs by tensor index, signature output key or tensor name; ``anchors`` is float32 [N, 4]
     (ycenter, xcenter, h, w), stored uint8-quantized when the box encodings are uint8."""
-    from flatbuffers import flexbuffers
-
     model = read_model(model_bytes)
     graph = model.subgraphs[0]
     box_index, score_index = _resolve(model, box_encodings), _resolve(model, class_predictions)
@@ -196,8 +187,6 @@ class Stripped:
 
 def strip_postprocess(model_bytes: bytes) -> Stripped:
     """Remove TFLite_Detection_PostProcess: outputs become box encodings [1,N,4] and class scores [1,N,C+1]."""
-    from flatbuffers import flexbuffers
-
     model = read_model(model_bytes)
     graph = model.subgraphs[0]
     found = [i for i, op in enumerate(graph.operators) if _opcode_name(model, op.opcodeIndex) == POSTPROCESS_OP]
@@ -223,17 +212,16 @@ def strip_postprocess(model_bytes: bytes) -> Stripped:
     return Stripped(data, options, anchor_index, read_anchors(data))
 
 
-def read_postprocess(model_bytes: bytes) -> tuple[np.ndarray, dict[str, Any]]:
+def read_postprocess(model: bytes | Flatbuffer) -> tuple[np.ndarray, dict[str, Any]]:
     """The anchors [N, 4] (float32, ycenter/xcenter/h/w) and the removed op's options recorded by
-    ``strip_postprocess`` in a stripped model; ``ModelError`` when the model was not stripped by accel."""
-    m = schema.Model.GetRootAs(model_bytes, 0)
-    for i in range(m.MetadataLength()):
-        entry = m.Metadata(i)
-        if (entry.Name() or b"").decode() == METADATA_KEY:
-            info = json.loads(m.Buffers(entry.Buffer()).DataAsNumpy().tobytes())
-            anchors = _tensor_value(m, m.Subgraphs(0).Tensors(int(info["anchors_tensor"])))
-            return anchors, dict(info.get("postprocess_options") or {})
-    raise ModelError(f"no {METADATA_KEY} metadata: the model was not stripped by accel.tflite_edit")
+    ``strip_postprocess`` in a stripped model (its bytes, or the parsed file); ``ModelError`` when the model
+    was not stripped by accel."""
+    fb = model if isinstance(model, Flatbuffer) else Flatbuffer(bytes(model))
+    record = fb.metadata(METADATA_KEY)
+    if record is None:
+        raise ModelError(f"no {METADATA_KEY} metadata: the model was not stripped by accel.model.edit")
+    info = json.loads(record)
+    return _anchor_values(fb, int(info["anchors_tensor"])), dict(info.get("postprocess_options") or {})
 
 
 def read_anchors(model_bytes: bytes) -> np.ndarray:
@@ -241,14 +229,15 @@ def read_anchors(model_bytes: bytes) -> np.ndarray:
     return read_postprocess(model_bytes)[0]
 
 
-def _tensor_value(m: Any, t: Any) -> np.ndarray:
-    dtype = {schema.TensorType.FLOAT32: np.float32, schema.TensorType.UINT8: np.uint8}.get(t.Type())
-    if dtype is None:
-        raise ModelError(f"anchors tensor has type {t.Type()}; expected float32 or uint8")
-    value = np.frombuffer(m.Buffers(t.Buffer()).DataAsNumpy().tobytes(), dtype).reshape(t.ShapeAsNumpy())
-    q = t.Quantization()
-    if dtype is np.uint8 and q is not None and q.ScaleLength():
-        return ((value.astype(np.float32) - float(q.ZeroPoint(0))) * float(q.Scale(0))).astype(np.float32)
+def _anchor_values(fb: Flatbuffer, index: int) -> np.ndarray:
+    t = fb.tensors[index]
+    if t.dtype not in ("float32", "uint8"):
+        raise ModelError(f"anchors tensor has type {t.dtype}; expected float32 or uint8")
+    value = fb.constant(index)
+    if value is None:
+        raise ModelError(f"anchors tensor {index} holds no constant values of its shape {list(t.shape)}")
+    if t.dtype == "uint8" and t.quantized:
+        return ((value.astype(np.float32) - float(t.zero_point)) * float(t.scale)).astype(np.float32)
     return value.astype(np.float32)
 
 

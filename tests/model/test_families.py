@@ -1,4 +1,5 @@
-"""Family detection, output roles and decoder hints (accel.families), anchors (accel.anchors), decode_spec."""
+"""Family detection, output roles and decoder hints (accel.model.families), anchors (accel.model.anchors),
+decode_spec."""
 
 from __future__ import annotations
 
@@ -9,9 +10,8 @@ import numpy as np
 import pytest
 from tflite_build import Out, detector
 
-from accel.anchors import corners_to_centers, derive_feature_maps, ssd_anchors
 from accel.errors import ConfigError, ModelError
-from accel.model import Family, load_model
+from accel.model import Family, corners_to_centers, derive_feature_maps, load_model, ssd_anchors
 from accel.pipeline import decode_spec
 from accel.settings import Settings
 
