@@ -10,7 +10,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 mkdir "$tmp/src"
 git ls-files -z --cached --others --exclude-standard | tar --null --ignore-failed-read -cf - -T - 2>/dev/null | tar -xf - -C "$tmp/src"
-python -m pip install --quiet --no-deps --no-build-isolation --target "$tmp/site" "$tmp/src" >"$tmp/pip.log" 2>&1 \
+python -m pip install --quiet --no-deps --target "$tmp/site" "$tmp/src" >"$tmp/pip.log" 2>&1 \
   || { cat "$tmp/pip.log"; exit 1; }
 cp pyproject.toml "$tmp/"
 cd "$tmp"
