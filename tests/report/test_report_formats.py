@@ -182,7 +182,7 @@ def test_preview_draws_a_classifier_top_k_as_text(tmp_path: Path) -> None:
            "variants": [{"variant": "xnnpack threads=1", "kernels": "numpy", "status": "ok", "runtime": "litert",
                          "placement": {"accelerator": "cpu", "delegated_ops": 0, "total_ops": 3},
                          "detections": {"0": [{"class_id": 3, "label": "cat", "score": 0.9}]}}]}
-    (name, png), = preview.strips(doc, tmp_path)[0]
+    (name, png), = preview.strips(figures.Run.of(doc), tmp_path)[0]
     top = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)[:16]  # the text line at the top left
     blue_minus_red = top[..., 2] - top[..., 0]
     assert name.startswith("xnnpack threads=1")
