@@ -1,5 +1,8 @@
 """The figures every report format shares, read from a result document (schema 1 or 2).
 
+A document's variants are parsed once into ``VariantRecord``s (``Run.of(doc)``); the views read them by
+attribute and the document's own blocks (model, source, machine, power, ...) as the dicts they are.
+
 A figure the document does not hold is ``None`` here and "n/a" (or an empty cell) in a view: nothing is
 estimated, filled in or made up. Power and thermal fields exist only in schema 2 documents, and only where
 the run had a meter.
@@ -8,10 +11,14 @@ the run had a meter.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any
 
 import numpy as np
+
+from accel.delegates import Placement
+from accel.record import StageStats, Usage, VariantRecord
 
 #: The pipeline stages a frame goes through, in order.
 STAGES = ("capture", "preprocess", "inference", "postprocess")
@@ -34,18 +41,53 @@ def num(value: Any, fmt: str = "{:.1f}", na: str = "n/a") -> str:
     return fmt.format(value)
 
 
-def ok(v: dict[str, Any]) -> bool:
-    return v.get("status") == "ok"
+@dataclass(frozen=True)
+class Run:
+    """One result document (a run) and its variants, parsed once."""
+
+    doc: dict[str, Any]
+    records: list[VariantRecord]
+
+    @classmethod
+    def of(cls, doc: dict[str, Any]) -> Run:
+        return cls(doc, [VariantRecord.from_json(v) for v in doc.get("variants", [])])
 
 
-def name(v: dict[str, Any]) -> str:
-    """``"xnnpack threads=2 + numpy"``: the variant and its kernel set."""
-    return f"{v.get('variant', '?')} + {v.get('kernels', '?')}"
+def name(r: VariantRecord) -> str:
+    """``"xnnpack threads=2 + numpy"``: the variant and its kernel set ("?" for one a document lacks)."""
+    return f"{'?' if r.variant is None else r.variant} + {'?' if r.kernels is None else r.kernels}"
 
 
-def key(v: dict[str, Any]) -> tuple[str, str]:
+def key(r: VariantRecord) -> tuple[str, str]:
     """What makes two runs' variants the same configuration: the variant label and the kernel set."""
-    return (str(v.get("variant")), str(v.get("kernels")))
+    return (str(r.variant), str(r.kernels))
+
+
+# -- a variant's parts, None where it has none (a variant that did not run, an older document) ---------------
+
+
+def fps(r: VariantRecord | None) -> float | None:
+    return r.timings.fps if r is not None and r.timings is not None else None
+
+
+def stage(r: VariantRecord | None, stage_name: str) -> StageStats | None:
+    return r.timings.stages.get(stage_name) if r is not None and r.timings is not None else None
+
+
+def raw_ms(r: VariantRecord) -> dict[str, list[float]]:
+    return r.timings.raw_ms if r.timings is not None else {}
+
+
+def usage(r: VariantRecord) -> Usage | None:
+    return r.run.usage if r.run is not None else None
+
+
+def placement(r: VariantRecord) -> Placement | None:
+    return r.run.placement if r.run is not None else None
+
+
+def j_per_frame(r: VariantRecord | None) -> float | None:
+    return r.power.j_per_frame if r is not None and r.power is not None else None
 
 
 def model_name(doc: dict[str, Any]) -> str:
@@ -67,9 +109,9 @@ def run_label(doc: dict[str, Any]) -> str:
 # -- power and thermals -------------------------------------------------------------------------------------
 
 
-def has_meter(doc: dict[str, Any]) -> bool:
+def has_meter(run: Run) -> bool:
     """Whether the run measured (or estimated) power at all."""
-    return bool(get(doc, "power", "meter")) or any(v.get("power") for v in doc.get("variants", []))
+    return bool(get(run.doc, "power", "meter")) or any(r.power is not None for r in run.records)
 
 
 def power_why(doc: dict[str, Any]) -> str:
@@ -82,24 +124,28 @@ def power_why(doc: dict[str, Any]) -> str:
     return "no meter recorded"
 
 
-def estimated(doc: dict[str, Any], v: dict[str, Any]) -> bool:
-    return bool(get(v, "power", "estimated") or get(doc, "power", "estimated"))
+def estimated(doc: dict[str, Any], r: VariantRecord) -> bool:
+    return bool((r.power is not None and r.power.estimated) or get(doc, "power", "estimated"))
 
 
-def power(v: dict[str, Any]) -> dict[str, Any]:
-    """The variant's power record (empty without one)."""
-    return v.get("power") or {}
-
-
-def watts(v: dict[str, Any], mark: bool, fmt: str, field: str) -> str:
+def watts(value: float | None, mark: bool, fmt: str) -> str:
     """A power figure as text, prefixed "~" when ``mark`` (an estimate, not a measurement)."""
-    text = num(power(v).get(field), fmt)
+    text = num(value, fmt)
     return f"~{text}" if mark and text != "n/a" else text
 
 
-def throttle(v: dict[str, Any]) -> str | None:
+def power_cells(r: VariantRecord, mark: bool) -> list[str]:
+    """W, J/frame and FPS/W as text, "n/a" without a power record."""
+    p = r.power
+    if p is None:
+        return ["n/a"] * 3
+    return [watts(p.gross_w, mark, "{:.2f}"), watts(p.j_per_frame, mark, "{:.3f}"),
+            watts(p.fps_per_w, mark, "{:.2f}")]
+
+
+def throttle(r: VariantRecord) -> str | None:
     """What throttled the variant (``"under-voltage, throttled"``) when its run was flagged, else None."""
-    th = get(v, "thermal", "throttled")
+    th = get(r.charged.thermal, "throttled")
     if not isinstance(th, dict) or not th.get("flagged"):
         return None
     flags = th.get("flags") or []
@@ -116,18 +162,18 @@ def idle_line(doc: dict[str, Any]) -> str:
 # -- latency ------------------------------------------------------------------------------------------------
 
 
-def fps_stages(doc: dict[str, Any], v: dict[str, Any]) -> list[str]:
+def fps_stages(doc: dict[str, Any], r: VariantRecord) -> list[str]:
     """The stages whose sum is one frame's time in the FPS figure."""
-    if v.get("fps_stages"):
-        return list(v["fps_stages"])
+    if r.run is not None and r.run.fps_stages:
+        return list(r.run.fps_stages)
     live = not (doc.get("source") or {}).get("replay", True)
     return [s for s in STAGES if live or s != "capture"]
 
 
-def frame_ms(doc: dict[str, Any], v: dict[str, Any]) -> np.ndarray:
+def frame_ms(doc: dict[str, Any], r: VariantRecord) -> np.ndarray:
     """Each measured frame's time in ms (the sum of its FPS stages), empty without ``raw_ms``."""
-    raw = v.get("raw_ms") or {}
-    series = [np.asarray(raw[s], dtype=float) for s in fps_stages(doc, v) if raw.get(s)]
+    raw = raw_ms(r)
+    series = [np.asarray(raw[s], dtype=float) for s in fps_stages(doc, r) if raw.get(s)]
     if not series:
         return np.zeros(0)
     n = min(len(s) for s in series)
@@ -137,17 +183,17 @@ def frame_ms(doc: dict[str, Any], v: dict[str, Any]) -> np.ndarray:
 # -- quality ------------------------------------------------------------------------------------------------
 
 
-def has_accuracy(docs: Sequence[dict[str, Any]]) -> bool:
-    return any(v.get("accuracy") for d in docs for v in d.get("variants", []))
+def has_accuracy(runs: Sequence[Run]) -> bool:
+    return any(r.accuracy for run in runs for r in run.records)
 
 
-def quality(v: dict[str, Any], accuracy: bool) -> str:
+def quality(r: VariantRecord, accuracy: bool) -> str:
     """``"0.312 / 0.540"`` (AP / AP50) with a dataset, else the share of detections agreeing with
     cpu-reference."""
     if accuracy:
-        acc = v.get("accuracy") or {}
+        acc = r.accuracy or {}
         return f"{num(acc.get('AP'), '{:.3f}')} / {num(acc.get('AP50'), '{:.3f}')}"
-    return num(get(v, "agreement", "score"), "{:.0%}")
+    return num(r.agreement.score if r.agreement is not None else None, "{:.0%}")
 
 
 def quality_header(accuracy: bool) -> str:
@@ -157,16 +203,17 @@ def quality_header(accuracy: bool) -> str:
 # -- the machine --------------------------------------------------------------------------------------------
 
 
-def runtimes(doc: dict[str, Any]) -> list[str]:
+def runtimes(run: Run) -> list[str]:
     seen: dict[str, None] = {}
-    for v in doc.get("variants", []):
-        if v.get("runtime"):
-            seen[str(v["runtime"])] = None
+    for r in run.records:
+        if r.run is not None and r.run.runtime:
+            seen[str(r.run.runtime)] = None
     return list(seen)
 
 
-def machine_line(doc: dict[str, Any]) -> str:
+def machine_line(run: Run) -> str:
     """Board, CPU, OS, runtimes, libraries and power meter on one line."""
+    doc = run.doc
     m = doc.get("machine") or {}
     cpu = ", ".join(x for x in (
         str(m["cpu"]) if m.get("cpu") and m.get("board") else "",
@@ -185,20 +232,20 @@ def machine_line(doc: dict[str, Any]) -> str:
     else:
         power_text = f"power: n/a ({power_why(doc)})"
     parts = [f"{host(doc)} ({cpu})" if cpu else host(doc), system,
-             f"runtime {', '.join(runtimes(doc)) or 'n/a'}", f"libraries {libs or 'n/a'}", power_text]
+             f"runtime {', '.join(runtimes(run)) or 'n/a'}", f"libraries {libs or 'n/a'}", power_text]
     return "; ".join(p for p in parts if p)
 
 
 # -- several runs -------------------------------------------------------------------------------------------
 
 
-def matched(docs: Sequence[dict[str, Any]]) -> list[tuple[tuple[str, str], list[dict[str, Any] | None]]]:
+def matched(runs: Sequence[Run]) -> list[tuple[tuple[str, str], list[VariantRecord | None]]]:
     """Variants of several runs lined up by (variant label, kernels), in order of first appearance; a run
     that lacks one has ``None`` in its place."""
-    order: dict[tuple[str, str], list[dict[str, Any] | None]] = {}
-    for i, doc in enumerate(docs):
-        for v in doc.get("variants", []):
-            order.setdefault(key(v), [None] * len(docs))[i] = v
+    order: dict[tuple[str, str], list[VariantRecord | None]] = {}
+    for i, run in enumerate(runs):
+        for r in run.records:
+            order.setdefault(key(r), [None] * len(runs))[i] = r
     return list(order.items())
 
 
@@ -209,8 +256,9 @@ def ratio(value: Any, first: Any) -> float | None:
     return float(value) / float(first)
 
 
-def inference_p50(v: dict[str, Any] | None) -> Any:
-    return get(v, "stages", "inference", "p50")
+def inference_p50(r: VariantRecord | None) -> float | None:
+    stats = stage(r, "inference")
+    return stats.p50 if stats is not None else None
 
 
 def pareto(points: Sequence[tuple[str, float, float]]) -> tuple[list[str], list[str]]:

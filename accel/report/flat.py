@@ -13,6 +13,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from accel.record import VariantRecord
 from accel.report import figures as f
 
 _USAGE = ("process_cpu_percent", "system_cpu_percent", "rss_mb", "peak_rss_mb")
@@ -20,19 +21,19 @@ _POWER = ("gross_w", "net_w", "energy_j", "j_per_frame", "net_j_per_frame", "fps
 _AGREEMENT = ("reference", "score", "mean_iou", "score_drift", "frames")
 
 
-def _stages(docs: Sequence[dict[str, Any]]) -> list[str]:
+def _stages(runs: Sequence[f.Run]) -> list[str]:
     found: dict[str, None] = {}
-    for doc in docs:
-        for v in doc.get("variants", []):
-            found.update(dict.fromkeys(v.get("stages") or {}))
+    for run in runs:
+        for r in run.records:
+            found.update(dict.fromkeys(r.timings.stages if r.timings is not None else {}))
     return [s for s in (*f.STAGES, "invoke") if s in found] + sorted(set(found) - {*f.STAGES, "invoke"})
 
 
-def _accuracy_keys(docs: Sequence[dict[str, Any]]) -> list[str]:
+def _accuracy_keys(runs: Sequence[f.Run]) -> list[str]:
     keys: set[str] = set()
-    for doc in docs:
-        for v in doc.get("variants", []):
-            keys.update(k for k, x in (v.get("accuracy") or {}).items() if _scalar(x))
+    for run in runs:
+        for r in run.records:
+            keys.update(k for k, x in (r.accuracy or {}).items() if _scalar(x))
     first = [k for k in ("AP", "AP50", "AP75", "precision", "recall") if k in keys]
     return first + sorted(keys - set(first))
 
@@ -41,62 +42,65 @@ def _scalar(x: Any) -> bool:
     return x is None or isinstance(x, str | int | float | bool)
 
 
-def rows(docs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def _put(row: dict[str, Any], part: Any, names: Sequence[str], column: str = "{}") -> None:
+    """Columns ``column.format(name)`` holding ``part``'s attributes ``names``; None without the part."""
+    for n in names:
+        row[column.format(n)] = None if part is None else getattr(part, n)
+
+
+def rows(runs: Sequence[f.Run]) -> list[dict[str, Any]]:
     """Every variant of every run as one flat dict; ``None`` where the document has no figure."""
-    stages, acc_keys = _stages(docs), _accuracy_keys(docs)
-    firsts = {f.key(v): v for v in docs[0].get("variants", [])} if docs else {}
+    stages, acc_keys = _stages(runs), _accuracy_keys(runs)
+    firsts = {f.key(r): r for r in runs[0].records} if runs else {}
     out = []
-    for i, doc in enumerate(docs):
-        for v in doc.get("variants", []):
-            row = _row(doc, v, stages, acc_keys)
-            if len(docs) > 1:
-                first = firsts.get(f.key(v))
-                first = first if first is not None and f.ok(first) else None
-                row = {"run": i + 1, "run_label": f.run_label(doc), **row,
-                       "fps_ratio": f.ratio(v.get("fps"), f.get(first, "fps")) if i else None,
-                       "inference_p50_ratio": f.ratio(f.inference_p50(v), f.inference_p50(first)) if i else None,
-                       "j_per_frame_ratio": f.ratio(f.get(v, "power", "j_per_frame"),
-                                                    f.get(first, "power", "j_per_frame")) if i else None}
+    for i, run in enumerate(runs):
+        for r in run.records:
+            row = _row(run.doc, r, stages, acc_keys)
+            if len(runs) > 1:
+                first = firsts.get(f.key(r))
+                first = first if first is not None and first.ok else None
+                row = {"run": i + 1, "run_label": f.run_label(run.doc), **row,
+                       "fps_ratio": f.ratio(f.fps(r), f.fps(first)) if i else None,
+                       "inference_p50_ratio": f.ratio(f.inference_p50(r), f.inference_p50(first)) if i else None,
+                       "j_per_frame_ratio": f.ratio(f.j_per_frame(r), f.j_per_frame(first)) if i else None}
             out.append(row)
     return out
 
 
-def _row(doc: dict[str, Any], v: dict[str, Any], stages: list[str], acc_keys: list[str]) -> dict[str, Any]:
-    g = f.get
-    options = v.get("options") or {}
+def _row(doc: dict[str, Any], r: VariantRecord, stages: list[str], acc_keys: list[str]) -> dict[str, Any]:
+    options = r.options or {}
     row: dict[str, Any] = {
-        "variant": v.get("variant"), "delegate": v.get("delegate"), "kernels": v.get("kernels"),
+        "variant": r.variant, "delegate": r.delegate, "kernels": r.kernels,
         "options": ";".join(f"{k}={x}" for k, x in options.items()) or None,
-        "status": v.get("status"), "error": v.get("error"), "runtime": v.get("runtime"),
-        "accelerator": g(v, "placement", "accelerator"), "delegated_ops": g(v, "placement", "delegated_ops"),
-        "total_ops": g(v, "placement", "total_ops"), "frames_measured": v.get("frames_measured"),
-        "wall_s": v.get("wall_s"), "fps": v.get("fps"), "inference_fps": v.get("inference_fps"),
-        "load_ms": v.get("load_ms"), "first_inference_ms": v.get("first_inference_ms"),
+        "status": r.status.value, "error": r.error,
     }
+    _put(row, r.run, ("runtime",))
+    _put(row, f.placement(r), ("accelerator", "delegated_ops", "total_ops"))
+    _put(row, r.timings, ("frames_measured", "wall_s", "fps"))
+    _put(row, r.run, ("inference_fps",))
+    _put(row, r.startup, ("load_ms", "first_inference_ms"))
     for stage in stages:
-        for stat in f.STATS:
-            row[f"{stage}_{stat}_ms"] = g(v, "stages", stage, stat)
-    for k in _USAGE:
-        row[k] = g(v, "usage", k)
+        _put(row, f.stage(r, stage), f.STATS, f"{stage}_{{}}_ms")
+    usage = f.usage(r)
+    _put(row, usage, _USAGE)
     for k in ("mean", "min", "max"):
-        row[f"cpu_mhz_{k}"] = g(v, "usage", "cpu_mhz", k)
-    temp = g(v, "thermal", "temp_c") or g(v, "usage", "temperature_c")
+        row[f"cpu_mhz_{k}"] = f.get(usage.cpu_mhz if usage is not None else None, k)
+    thermal = r.charged.thermal
+    temp = f.get(thermal, "temp_c") or (usage.temperature_c if usage is not None else None)
     for k in ("start", "end", "max"):
-        row[f"temp_c_{k}"] = g(temp, k)
-    throttled = g(v, "thermal", "throttled") or {}
+        row[f"temp_c_{k}"] = f.get(temp, k)
+    throttled = f.get(thermal, "throttled") or {}
     for k in ("before", "after", "seen", "flagged"):
         row[f"throttled_{k}"] = throttled.get(k) if _scalar(throttled.get(k)) else str(throttled.get(k))
     flags = throttled.get("flags")
     row["throttled_flags"] = ";".join(str(x) for x in flags) if flags else None
-    has_power = bool(v.get("power"))
-    row["power_meter"] = g(v, "power", "meter") or (g(doc, "power", "meter") if has_power else None)
-    row["power_estimated"] = f.estimated(doc, v) if has_power else None
-    for k in _POWER:
-        row[k] = g(v, "power", k)
-    for k in _AGREEMENT:
-        row[f"agreement_{k}"] = g(v, "agreement", k)
+    power = r.power
+    row["power_meter"] = (power.meter or f.get(doc, "power", "meter")) if power is not None else None
+    row["power_estimated"] = f.estimated(doc, r) if power is not None else None
+    _put(row, power, _POWER)
+    _put(row, r.agreement, _AGREEMENT, "agreement_{}")
     for k in acc_keys:
-        row[f"accuracy_{k}"] = g(v, "accuracy", k)
+        row[f"accuracy_{k}"] = f.get(r.accuracy, k)
     return row
 
 
@@ -112,7 +116,7 @@ def _cell(x: Any) -> str:
 
 def render_csv(docs: Sequence[dict[str, Any]]) -> str:
     """The rows as CSV (RFC 4180, header first, ``\\n`` line ends)."""
-    table = rows(docs)
+    table = rows([f.Run.of(d) for d in docs])
     buf = io.StringIO()
     if not table:
         return ""
@@ -125,8 +129,14 @@ def render_csv(docs: Sequence[dict[str, Any]]) -> str:
 
 def render_json(docs: Sequence[dict[str, Any]]) -> str:
     """``{"schema": "accel.report", "runs": [...], "variants": [rows]}`` with the same rows as the CSV."""
-    runs = [{"run": i + 1, "label": f.run_label(d), "machine": d.get("machine"), "model": f.model_name(d),
-             "created": d.get("created"), "complete": d.get("complete"), "power_meter": f.get(d, "power", "meter"),
-             "power_why": None if f.has_meter(d) else f.power_why(d)} for i, d in enumerate(docs)]
-    return json.dumps({"schema": "accel.report", "schema_version": 1, "runs": runs, "variants": rows(docs)},
+    runs = [f.Run.of(d) for d in docs]
+    return json.dumps({"schema": "accel.report", "schema_version": 1,
+                       "runs": [_run_head(i + 1, run) for i, run in enumerate(runs)], "variants": rows(runs)},
                       indent=1) + "\n"
+
+
+def _run_head(number: int, run: f.Run) -> dict[str, Any]:
+    d = run.doc
+    return {"run": number, "label": f.run_label(d), "machine": d.get("machine"), "model": f.model_name(d),
+            "created": d.get("created"), "complete": d.get("complete"), "power_meter": f.get(d, "power", "meter"),
+            "power_why": None if f.has_meter(run) else f.power_why(d)}

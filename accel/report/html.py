@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from accel.record import StageStats, Usage
 from accel.report import figures as f
 from accel.report import markdown, plots, preview
 
@@ -33,47 +34,49 @@ _TITLES = {"fps": "FPS per variant", "stages": "Stage breakdown", "threads": "FP
 def render_html(docs: Sequence[dict[str, Any]], bases: Sequence[Path | None]) -> str:
     """The page for ``docs``; ``bases[i]`` is the folder of run i's result.json (for its saved frames)."""
     plots.require()
+    runs = [f.Run.of(d) for d in docs]
     title = (f"{f.model_name(docs[0])} on {f.host(docs[0])}" if len(docs) == 1
              else f"{len(docs)} runs compared")
     body = [f"<h1>accel report: {_e(title)}</h1>"]
-    if len(docs) > 1:
-        body.append(_compare(docs))
-    for i, (doc, base) in enumerate(zip(docs, bases, strict=True)):
-        body.append(_run(doc, base, f"r{i + 1}", f"Run {i + 1}: " if len(docs) > 1 else ""))
+    if len(runs) > 1:
+        body.append(_compare(runs))
+    for i, (run, base) in enumerate(zip(runs, bases, strict=True)):
+        body.append(_run(run, base, f"r{i + 1}", f"Run {i + 1}: " if len(runs) > 1 else ""))
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>{_e(title)}</title><style>{_CSS}</style></head>\n<body>\n" + "\n".join(body)
             + "\n</body></html>\n")
 
 
-def _compare(docs: Sequence[dict[str, Any]]) -> str:
-    headers, rows = markdown.compare_rows(docs)
-    runs = "".join(f"<li>{_e(f.run_label(d))}</li>" for d in docs)
-    fig, _ = plots.chart(docs, "compare")
-    return (f"<h2>Runs compared</h2><ol>{runs}</ol>{_table(headers, rows, 2)}"
+def _compare(runs: Sequence[f.Run]) -> str:
+    headers, rows = markdown.compare_rows(runs)
+    labels = "".join(f"<li>{_e(f.run_label(run.doc))}</li>" for run in runs)
+    fig, _ = plots.chart(runs, "compare")
+    return (f"<h2>Runs compared</h2><ol>{labels}</ol>{_table(headers, rows, 2)}"
             "<p class=\"legend\">(1.15x) = this run's figure / run 1's; variants matched by variant label and "
             f"kernel set.</p>{_figure('compare', 'FPS per variant, runs side by side', fig, None, 'cmp')}")
 
 
-def _run(doc: dict[str, Any], base: Path | None, prefix: str, heading: str) -> str:
-    headers, rows, notes = markdown.summary_rows(doc)
+def _run(run: f.Run, base: Path | None, prefix: str, heading: str) -> str:
+    doc = run.doc
+    headers, rows, notes = markdown.summary_rows(run)
     parts = [f"<h2>{_e(heading)}{_e(f.model_name(doc))} on {_e(f.host(doc))}, {_e(str(doc.get('created', '?')))}</h2>"]
     if not doc.get("complete", True):
         parts.append("<p class=\"na\">Incomplete run: the comparison did not finish; shown are the variants "
                      "measured.</p>")
-    parts += [f"<p class=\"machine\"><b>Machine:</b> {_e(f.machine_line(doc))}</p>", _table(headers, rows, 2),
-              f"<p class=\"legend\">{_e(markdown.legend(doc))}</p>"]
+    parts += [f"<p class=\"machine\"><b>Machine:</b> {_e(f.machine_line(run))}</p>", _table(headers, rows, 2),
+              f"<p class=\"legend\">{_e(markdown.legend(run))}</p>"]
     if notes:
         parts.append("<ol class=\"legend\">" + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ol>")
     for name in plots.CHARTS:
         try:
-            fig, note = plots.chart([doc], name)
+            fig, note = plots.chart([run], name)
         except plots.NotApplicable as exc:
             parts.append(f"<h3>{_TITLES[name]}</h3><p class=\"na\" id=\"{prefix}-{name}-na\">n/a: {_e(str(exc))}</p>")
             continue
         parts.append(_figure(name, _TITLES[name], fig, note, prefix))
-    parts.append(_detail_table(doc))
+    parts.append(_detail_table(run))
     parts.append("<h3>Detections preview</h3>")
-    strips, note = preview.strips(doc, base)
+    strips, note = preview.strips(run, base)
     if note:
         parts.append(f"<p class=\"na\">{_e(note)}</p>")
     for label, data in strips:
@@ -90,23 +93,22 @@ def _figure(name: str, title: str, fig: Any, note: str | None, prefix: str) -> s
             f"{svg}</figure>{extra}")
 
 
-def _detail_table(doc: dict[str, Any]) -> str:
+def _detail_table(run: f.Run) -> str:
     """Every stage's statistics, CPU, memory, placement: the terminal table's figures."""
     headers = ["variant", "status", *(f"{s} ms p50 / p99" for s in f.STAGES), "FPS", "CPU %", "peak RSS MB",
                "on accel", "temp °C max"]
     rows = []
-    for v in doc.get("variants", []):
-        if not f.ok(v):
-            rows.append([f.name(v), str(v.get("status")), *[""] * (len(headers) - 2)])
+    for r in run.records:
+        if not r.ok:
+            rows.append([f.name(r), r.status.value, *[""] * (len(headers) - 2)])
             continue
-        stages = [f"{f.num(f.get(v, 'stages', s, 'p50'), '{:.2f}')} / {f.num(f.get(v, 'stages', s, 'p99'), '{:.2f}')}"
-                  for s in f.STAGES]
-        place = v.get("placement") or {}
-        temp = f.get(v, "thermal", "temp_c", "max") or f.get(v, "usage", "temperature_c", "max")
-        on = f"{place['delegated_ops']}/{place['total_ops']}" if "delegated_ops" in place else "n/a"
-        rows.append([f.name(v), str(v.get("status")), *stages, f.num(v.get("fps")),
-                     f.num(f.get(v, "usage", "process_cpu_percent"), "{:.0f}"),
-                     f.num(f.get(v, "usage", "peak_rss_mb"), "{:.0f}"), on, f.num(temp)])
+        stats = [f.stage(r, s) or StageStats() for s in f.STAGES]
+        stages = [f"{f.num(st.p50, '{:.2f}')} / {f.num(st.p99, '{:.2f}')}" for st in stats]
+        place, usage = f.placement(r), f.usage(r) or Usage()
+        temp = f.get(r.charged.thermal, "temp_c", "max") or f.get(usage.temperature_c, "max")
+        on = f"{place.delegated_ops}/{place.total_ops}" if place is not None else "n/a"
+        rows.append([f.name(r), r.status.value, *stages, f.num(f.fps(r)), f.num(usage.process_cpu_percent, "{:.0f}"),
+                     f.num(usage.peak_rss_mb, "{:.0f}"), on, f.num(temp)])
     return "<h3>Every variant in detail</h3>" + _table(headers, rows, 2)
 
 

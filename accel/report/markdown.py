@@ -14,9 +14,10 @@ from accel.report import figures as f
 Rows = list[list[str]]
 
 
-def summary_rows(doc: dict[str, Any]) -> tuple[list[str], Rows, list[str]]:
+def summary_rows(run: f.Run) -> tuple[list[str], Rows, list[str]]:
     """Headers, one row per variant, and footnotes (errors of variants that did not run, throttling)."""
-    accuracy = f.has_accuracy([doc])
+    doc = run.doc
+    accuracy = f.has_accuracy([run])
     model = doc.get("model") or {}
     costs = model.get("costs") or {}
     fixed = [f.model_name(doc), f.num(_scaled(model.get("size_bytes"), 1e6), "{:.2f}"),
@@ -25,89 +26,88 @@ def summary_rows(doc: dict[str, Any]) -> tuple[list[str], Rows, list[str]]:
                "inference ms (p50)", "FPS", "W", "J/frame", "FPS/W"]
     rows: Rows = []
     notes: list[str] = []
-    for v in doc.get("variants", []):
-        label = f.name(v)
-        if not f.ok(v):
-            notes.append(f"{label}: {v.get('status')}: {v.get('error') or 'no error recorded'}")
-            rows.append([fixed[0], label, *fixed[1:], f"{v.get('status')}[^{len(notes)}]", "", "", "", "", ""])
+    for r in run.records:
+        label = f.name(r)
+        if not r.ok:
+            notes.append(f"{label}: {r.status.value}: {r.error or 'no error recorded'}")
+            rows.append([fixed[0], label, *fixed[1:], f"{r.status.value}[^{len(notes)}]", "", "", "", "", ""])
             continue
-        throttled = f.throttle(v)
+        throttled = f.throttle(r)
         if throttled:
             notes.append(f"{label}: {throttled} during the run; its figures may be low")
             label += f" (throttled[^{len(notes)}])"
-        mark = f.estimated(doc, v)
-        rows.append([fixed[0], label, *fixed[1:], f.quality(v, accuracy), f.num(f.inference_p50(v), "{:.2f}"),
-                     f.num(v.get("fps"), "{:.1f}"), f.watts(v, mark, "{:.2f}", "gross_w"),
-                     f.watts(v, mark, "{:.3f}", "j_per_frame"), f.watts(v, mark, "{:.2f}", "fps_per_w")])
+        rows.append([fixed[0], label, *fixed[1:], f.quality(r, accuracy), f.num(f.inference_p50(r), "{:.2f}"),
+                     f.num(f.fps(r), "{:.1f}"), *f.power_cells(r, f.estimated(doc, r))])
     return headers, rows, notes
 
 
-def legend(doc: dict[str, Any]) -> str:
+def legend(run: f.Run) -> str:
     """What the columns mean, in one paragraph."""
+    doc = run.doc
     replay = (doc.get("source") or {}).get("replay", True)
     fps = ("FPS = frames / wall time of " + ("preprocess + inference + postprocess on replayed frames"
                                                if replay else "capture + preprocess + inference + postprocess (live)"))
-    if f.has_accuracy([doc]):
+    if f.has_accuracy([run]):
         quality = "AP / AP50 = COCO average precision at IoU 0.5:0.95 / 0.5"
     else:
         quality = "agreement = share of detections matching cpu-reference's (same class, IoU >= 0.5)"
-    if f.has_meter(doc):
+    if f.has_meter(run):
         meter = f.get(doc, "power", "meter")
         power = (f"W = mean power in the measured window ({meter}, {f.idle_line(doc)}); J/frame = energy / "
                  "frames; FPS/W = FPS / W")
-        if any(f.estimated(doc, v) for v in doc.get("variants", [])):
+        if any(f.estimated(doc, r) for r in run.records):
             power += "; ~ = estimated from CPU load, not measured"
     else:
         power = f"power: n/a ({f.power_why(doc)})"
     return f"{fps}. {quality}. {power}. GFLOPs = 2 x MACs."
 
 
-def compare_rows(docs: Sequence[dict[str, Any]]) -> tuple[list[str], Rows]:
+def compare_rows(runs: Sequence[f.Run]) -> tuple[list[str], Rows]:
     """One row per (variant, run) for several runs; "(1.15x)" = this run's value / the first run's."""
-    accuracy = f.has_accuracy(docs)
+    accuracy = f.has_accuracy(runs)
     headers = ["variant", "run", "inference ms (p50)", "FPS", "W", "J/frame", f.quality_header(accuracy)]
     rows: Rows = []
-    for k, per_run in f.matched(docs):
+    for k, per_run in f.matched(runs):
         first = per_run[0]
-        for i, v in enumerate(per_run):
+        for i, r in enumerate(per_run):
             label = f"{k[0]} + {k[1]}" if i == 0 else ""
-            if v is None:
+            if r is None:
                 rows.append([label, str(i + 1), "not run", "", "", "", ""])
                 continue
-            if not f.ok(v):
-                rows.append([label, str(i + 1), str(v.get("status")), "", "", "", ""])
+            if not r.ok:
+                rows.append([label, str(i + 1), r.status.value, "", "", "", ""])
                 continue
-            doc = docs[i]
-            mark = f.estimated(doc, v)
-            good = first if first is not None and f.ok(first) and i > 0 else None
+            mark = f.estimated(runs[i].doc, r)
+            good = first if first is not None and first.ok and i > 0 else None
             rows.append([
                 label, str(i + 1),
-                _with_ratio(f.inference_p50(v), f.inference_p50(good), "{:.2f}"),
-                _with_ratio(v.get("fps"), f.get(good, "fps"), "{:.1f}"),
-                f.watts(v, mark, "{:.2f}", "gross_w"),
-                _with_ratio(f.power(v).get("j_per_frame"), f.get(good, "power", "j_per_frame"), "{:.3f}",
-                            "~" if mark else ""),
-                f.quality(v, accuracy),
+                _with_ratio(f.inference_p50(r), f.inference_p50(good), "{:.2f}"),
+                _with_ratio(f.fps(r), f.fps(good), "{:.1f}"),
+                f.power_cells(r, mark)[0],
+                _with_ratio(f.j_per_frame(r), f.j_per_frame(good), "{:.3f}", "~" if mark else ""),
+                f.quality(r, accuracy),
             ])
     return headers, rows
 
 
 def render_markdown(docs: Sequence[dict[str, Any]]) -> str:
     """The Markdown report of one run, or of several side by side followed by each run's own table."""
+    runs = [f.Run.of(d) for d in docs]
     parts: list[str] = []
     if len(docs) > 1:
         parts.append("## Runs compared\n")
         parts.extend(f"{i + 1}. {_cell(f.run_label(d))}" for i, d in enumerate(docs))
-        headers, rows = compare_rows(docs)
+        headers, rows = compare_rows(runs)
         parts += ["", _table(headers, rows, left=2), "",
                   "(1.15x) = this run's figure / run 1's. Variants are matched by variant label and kernel set.", ""]
-    for i, doc in enumerate(docs):
+    for i, run in enumerate(runs):
+        doc = run.doc
         title = f"{f.model_name(doc)} on {f.host(doc)}, {doc.get('created', '?')}"
         if len(docs) > 1:
             title = f"Run {i + 1}: {title}"
-        headers, rows, notes = summary_rows(doc)
+        headers, rows, notes = summary_rows(run)
         parts += [f"## {_cell(title)}", "", _table(headers, rows, left=2), "",
-                  f"**Machine:** {_cell(f.machine_line(doc))}", "", legend(doc)]
+                  f"**Machine:** {_cell(f.machine_line(run))}", "", legend(run)]
         if not doc.get("complete", True):
             parts += ["", "**Incomplete run:** the comparison did not finish; the variants above are those measured."]
         if notes:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from accel.errors import ConfigError
+from accel.record import StageStats, VariantRecord
 from accel.report import figures as f
 
 if TYPE_CHECKING:
@@ -41,17 +42,17 @@ def require() -> None:
         raise ConfigError(f"charts need matplotlib, which is not installed: {PLOTS_HINT}") from exc
 
 
-def chart(docs: Sequence[dict[str, Any]], name: str) -> tuple[Figure, str | None]:
-    """Chart ``name`` of ``docs[0]`` (``"compare"``: FPS of every run side by side) and a caveat to print
+def chart(runs: Sequence[f.Run], name: str) -> tuple[Figure, str | None]:
+    """Chart ``name`` of ``runs[0]`` (``"compare"``: FPS of every run side by side) and a caveat to print
     under it (e.g. power missing beside a temperature curve), or raise ``NotApplicable``."""
     require()
     builders = {"fps": _fps, "stages": _stages, "threads": _threads, "latency": _latency, "timeline": _timeline,
                 "pareto": _pareto}
     if name == "compare":
-        return _compare(docs), None
+        return _compare(runs), None
     if name not in builders:
         raise ConfigError(f"unknown chart {name!r}; valid: {', '.join(CHARTS)}")
-    return builders[name](docs[0])
+    return builders[name](runs[0])
 
 
 def svg(fig: Figure, prefix: str) -> str:
@@ -88,7 +89,7 @@ def save_chart_png(doc: dict[str, Any], chart_name: str, path: str | Path) -> Pa
     """Write one chart of ``doc`` as a PNG (for docs/). Raises ``ConfigError`` when matplotlib is missing, the
     name is unknown, or the document cannot support the chart (the message says why)."""
     try:
-        fig, _ = chart([doc], chart_name)
+        fig, _ = chart([f.Run.of(doc)], chart_name)
     except NotApplicable as exc:
         raise ConfigError(f"chart {chart_name}: n/a: {exc}") from None
     out = Path(path)
@@ -115,51 +116,51 @@ def _colour(i: int) -> Any:
     return matplotlib.colormaps["tab10"](i % 10)
 
 
-def _ok(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    return [v for v in doc.get("variants", []) if f.ok(v)]
+def _ok(run: f.Run) -> list[VariantRecord]:
+    return [r for r in run.records if r.ok]
 
 
-def _need(variants: list[dict[str, Any]], what: str) -> None:
-    if not variants:
+def _need(records: list[Any], what: str) -> None:
+    if not records:
         raise NotApplicable(f"no variant ran successfully{what}")
 
 
-def _fps(doc: dict[str, Any]) -> tuple[Figure, str | None]:
-    vs = [v for v in _ok(doc) if v.get("fps") is not None]
+def _fps(run: f.Run) -> tuple[Figure, str | None]:
+    vs = [(r, fps) for r in _ok(run) if (fps := f.fps(r)) is not None]
     _need(vs, "")
     fig, (ax,) = _new(1, height=0.9 + 0.42 * len(vs))
     y = np.arange(len(vs))
-    ax.barh(y, [v["fps"] for v in vs], color=[_colour(i) for i in range(len(vs))], height=0.6)
-    for i, v in enumerate(vs):
-        ms = f.frame_ms(doc, v)
-        right = v["fps"]
+    ax.barh(y, [fps for _, fps in vs], color=[_colour(i) for i in range(len(vs))], height=0.6)
+    for i, (r, fps) in enumerate(vs):
+        ms = f.frame_ms(run.doc, r)
+        right = fps
         if ms.size:
             lo, hi = 1000 / np.percentile(ms, 99), 1000 / np.percentile(ms, 50)
             ax.errorbar([hi], [i], xerr=[[hi - lo], [0]], fmt="|", color="black", capsize=3, lw=1)
             right = max(right, hi)
-        ax.text(right, i, f"  {v['fps']:.1f}", va="center", ha="left", fontsize=8)
-    ax.set_yticks(y, [f.name(v) for v in vs])
+        ax.text(right, i, f"  {fps:.1f}", va="center", ha="left", fontsize=8)
+    ax.set_yticks(y, [f.name(r) for r, _ in vs])
     ax.invert_yaxis()
     ax.set_xlabel("FPS (whisker: from the p99 to the p50 frame time, as FPS)")
     ax.set_title("end-to-end FPS per variant", loc="left")
     return fig, None
 
 
-def _stages(doc: dict[str, Any]) -> tuple[Figure, str | None]:
-    vs = [v for v in _ok(doc) if v.get("stages")]
+def _stages(run: f.Run) -> tuple[Figure, str | None]:
+    vs = [r for r in _ok(run) if r.timings is not None and r.timings.stages]
     _need(vs, " with stage times")
-    replay = (doc.get("source") or {}).get("replay", True)
+    replay = (run.doc.get("source") or {}).get("replay", True)
     fig, (ax,) = _new(1, height=1.1 + 0.42 * len(vs))
     left = np.zeros(len(vs))
     for i, stage in enumerate(f.STAGES):
-        means = np.array([f.get(v, "stages", stage, "mean") or 0.0 for v in vs])
+        means = np.array([(f.stage(r, stage) or StageStats()).mean or 0.0 for r in vs])
         if not means.any():
             continue
         label = f"{stage} (once, replayed)" if stage == "capture" and replay else stage
         ax.barh(np.arange(len(vs)), means, left=left, height=0.6, label=label, color=_colour(i),
                 hatch="//" if stage == "capture" and replay else None)
         left += means
-    ax.set_yticks(np.arange(len(vs)), [f.name(v) for v in vs])
+    ax.set_yticks(np.arange(len(vs)), [f.name(r) for r in vs])
     ax.invert_yaxis()
     ax.set_xlabel("mean ms per frame")
     ax.set_title("where a frame's time goes", loc="left")
@@ -167,12 +168,12 @@ def _stages(doc: dict[str, Any]) -> tuple[Figure, str | None]:
     return fig, None
 
 
-def _threads(doc: dict[str, Any]) -> tuple[Figure, str | None]:
+def _threads(run: f.Run) -> tuple[Figure, str | None]:
     groups: dict[tuple[str, str], list[tuple[int, float]]] = {}
-    for v in _ok(doc):
-        threads = f.get(v, "options", "threads")
-        if isinstance(threads, int) and v.get("fps") is not None:
-            groups.setdefault((str(v.get("delegate")), str(v.get("kernels"))), []).append((threads, v["fps"]))
+    for r in _ok(run):
+        threads, fps = f.get(r.options, "threads"), f.fps(r)
+        if isinstance(threads, int) and fps is not None:
+            groups.setdefault((str(r.delegate), str(r.kernels)), []).append((threads, fps))
     if not groups:
         raise NotApplicable("no variant that ran has a threads option")
     fig, (ax,) = _new(1, height=2.8)
@@ -190,12 +191,12 @@ def _threads(doc: dict[str, Any]) -> tuple[Figure, str | None]:
     return fig, None
 
 
-def _latency(doc: dict[str, Any]) -> tuple[Figure, str | None]:
-    vs = [v for v in _ok(doc) if (v.get("raw_ms") or {}).get("inference")]
+def _latency(run: f.Run) -> tuple[Figure, str | None]:
+    vs = [r for r in _ok(run) if f.raw_ms(r).get("inference")]
     _need(vs, " with per-frame times (raw_ms)")
     fig, axes = _new(1, height=2.8, ncols=2)
-    series = [("inference ms", [np.asarray(v["raw_ms"]["inference"], float) for v in vs]),
-              ("frame ms (" + " + ".join(f.fps_stages(doc, vs[0])) + ")", [f.frame_ms(doc, v) for v in vs])]
+    series = [("inference ms", [np.asarray(f.raw_ms(r)["inference"], float) for r in vs]),
+              ("frame ms (" + " + ".join(f.fps_stages(run.doc, vs[0])) + ")", [f.frame_ms(run.doc, r) for r in vs])]
     for ax, (title, data) in zip(axes, series, strict=True):
         values = np.concatenate([d for d in data if d.size]) if any(d.size for d in data) else np.zeros(1)
         hi = float(np.percentile(values, 99.5)) * 1.05 or 1.0
@@ -210,36 +211,37 @@ def _latency(doc: dict[str, Any]) -> tuple[Figure, str | None]:
     return fig, None
 
 
-def _timeline(doc: dict[str, Any]) -> tuple[Figure, str | None]:
+def _timeline(run: f.Run) -> tuple[Figure, str | None]:
+    doc = run.doc
     power = [s for s in (f.get(doc, "power", "samples") or []) if s and s[1] is not None]
     thermal = [s for s in (f.get(doc, "thermal", "samples") or []) if s and len(s) > 1 and s[1] is not None]
     if not power and not thermal:
-        why = f.power_why(doc) if not f.has_meter(doc) else "the meter recorded no samples"
+        why = f.power_why(doc) if not f.has_meter(run) else "the meter recorded no samples"
         raise NotApplicable(f"no power or temperature samples in this document (power: {why})")
-    windows = [(v, v["window"]) for v in _ok(doc) if isinstance(v.get("window"), dict)]
-    starts = [s[0] for s in power + thermal] + [w["start"] for _, w in windows]
+    windows = [(r, w) for r in _ok(run) if (w := r.window) is not None]
+    starts = [s[0] for s in power + thermal] + [w.start for _, w in windows]
     t0 = f.get(doc, "clock", "monotonic") or min(starts)
     panels = [(p, label) for p, label in ((power, "W"), (thermal, "°C")) if p]
     fig, axes = _new(len(panels), height=1.2 + 1.6 * len(panels))
     for ax, (samples, label) in zip(axes, panels, strict=True):
         ax.plot([s[0] - t0 for s in samples], [s[1] for s in samples], color="black", lw=1)
         ax.set_ylabel(label)
-        for i, (v, w) in enumerate(windows):
-            ax.axvspan(w["start"] - t0, w["end"] - t0, color=_colour(i), alpha=0.2,
-                       label=f.name(v) if ax is axes[0] else None)
+        for i, (r, w) in enumerate(windows):
+            ax.axvspan(w.start - t0, w.end - t0, color=_colour(i), alpha=0.2,
+                       label=f.name(r) if ax is axes[0] else None)
     axes[-1].set_xlabel("seconds since the run started")
     axes[0].set_title("power and temperature over the run (shaded: each variant's measured window)", loc="left")
     if windows:
         fig.legend(fontsize=7, frameon=False, loc="outside lower center", ncols=min(3, len(windows)))
-    note = None if power else f"power: n/a ({f.power_why(doc) if not f.has_meter(doc) else 'no samples'})"
+    note = None if power else f"power: n/a ({f.power_why(doc) if not f.has_meter(run) else 'no samples'})"
     return fig, note
 
 
-def _pareto(doc: dict[str, Any]) -> tuple[Figure, str | None]:
-    if not f.has_meter(doc):
-        raise NotApplicable(f"power: n/a ({f.power_why(doc)})")
-    pts = [(f.name(v), float(v["fps"]), float(v["power"]["j_per_frame"])) for v in _ok(doc)
-           if v.get("fps") is not None and f.get(v, "power", "j_per_frame") is not None]
+def _pareto(run: f.Run) -> tuple[Figure, str | None]:
+    if not f.has_meter(run):
+        raise NotApplicable(f"power: n/a ({f.power_why(run.doc)})")
+    pts = [(f.name(r), float(fps), float(j)) for r in _ok(run)
+           if (fps := f.fps(r)) is not None and (j := f.j_per_frame(r)) is not None]
     if not pts:
         raise NotApplicable("no variant that ran has an energy per frame")
     front, dominated = f.pareto(pts)
@@ -253,7 +255,7 @@ def _pareto(doc: dict[str, Any]) -> tuple[Figure, str | None]:
     for n, fps, j in pts:
         ax.annotate(n, (j, fps), fontsize=7, xytext=(4, 3), textcoords="offset points")
     ax.margins(0.25)
-    est = any(f.estimated(doc, v) for v in _ok(doc))
+    est = any(f.estimated(run.doc, r) for r in _ok(run))
     ax.set_xlabel("J/frame" + (" (estimated)" if est else "") + " (lower is better)")
     ax.set_ylabel("FPS (higher is better)")
     ax.set_title("speed vs energy: the Pareto front", loc="left")
@@ -261,14 +263,14 @@ def _pareto(doc: dict[str, Any]) -> tuple[Figure, str | None]:
     return fig, None
 
 
-def _compare(docs: Sequence[dict[str, Any]]) -> Figure:
-    lines = f.matched(docs)
-    fig, (ax,) = _new(1, height=1.0 + 0.3 * len(lines) * len(docs))
-    h = 0.8 / len(docs)
-    for r in range(len(docs)):
-        fps = [(v or {}).get("fps") if v is not None and f.ok(v) else None for _, vs in lines for v in vs[r:r + 1]]
-        y = np.arange(len(lines)) + r * h
-        ax.barh(y, [x or 0.0 for x in fps], height=h, color=_colour(r), label=f"run {r + 1}")
+def _compare(runs: Sequence[f.Run]) -> Figure:
+    lines = f.matched(runs)
+    fig, (ax,) = _new(1, height=1.0 + 0.3 * len(lines) * len(runs))
+    h = 0.8 / len(runs)
+    for i in range(len(runs)):
+        fps = [f.fps(r) if r is not None and r.ok else None for r in (per_run[i] for _, per_run in lines)]
+        y = np.arange(len(lines)) + i * h
+        ax.barh(y, [x or 0.0 for x in fps], height=h, color=_colour(i), label=f"run {i + 1}")
     ax.set_yticks(np.arange(len(lines)) + 0.4 - h / 2, [f"{k[0]} + {k[1]}" for k, _ in lines])
     ax.invert_yaxis()
     ax.set_xlabel("FPS (missing bar: not run or failed)")

@@ -31,12 +31,12 @@ def save_frames(frames: Sequence[Any], directory: Path, count: int = 4) -> dict[
     return saved
 
 
-def strips(doc: dict[str, Any], base: Path | None) -> tuple[list[tuple[str, bytes]], str | None]:
+def strips(run: f.Run, base: Path | None) -> tuple[list[tuple[str, bytes]], str | None]:
     """One PNG strip per variant that ran (the saved frames with its boxes), and a note when some or all
     frames cannot be shown."""
     from PIL import Image
 
-    saved = f.get(doc, "source", "saved_frames") or {}
+    saved = f.get(run.doc, "source", "saved_frames") or {}
     if not saved:
         return [], "n/a: this run saved no frames (source.saved_frames is absent)"
     if base is None:
@@ -53,8 +53,9 @@ def strips(doc: dict[str, Any], base: Path | None) -> tuple[list[tuple[str, byte
     note = f"n/a: missing or unreadable: {', '.join(missing)}" if missing else None
     if not images:
         return [], note
-    ran = [v for v in doc.get("variants", []) if f.ok(v)]  # colours follow the charts' order
-    return [(f.name(v), _strip(images, v.get("detections") or {}, i)) for i, v in enumerate(ran)], note
+    ran = [r for r in run.records if r.ok]  # colours follow the charts' order
+    return [(f.name(r), _strip(images, (r.run.detections if r.run is not None else None) or {}, i))
+            for i, r in enumerate(ran)], note
 
 
 def _strip(images: list[tuple[str, Any]], detections: dict[str, Any], colour_index: int) -> bytes:

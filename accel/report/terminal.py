@@ -10,13 +10,8 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
+from accel.record import StageStats, Usage, VariantRecord
 from accel.report import figures as f
-
-
-def _ms(stats: dict[str, Any] | None, key: str = "mean") -> str:
-    if not stats or stats.get(key) is None:
-        return "n/a"
-    return f"{stats[key]:.2f}"
 
 
 def _num(value: Any, fmt: str = "{:.1f}") -> str:
@@ -32,55 +27,59 @@ def _accuracy(acc: dict[str, Any] | None) -> tuple[str, ...]:
 def variants_table(doc: dict[str, Any]) -> Table:
     """One row per variant: stage latencies, FPS, CPU, memory, power (with a meter), agreement and op
     placement."""
+    run = f.Run.of(doc)
     model = doc.get("model", {})
     source = doc.get("source", {})
     mode = "replay" if source.get("replay", True) else "live"
     title = (f"{model.get('path', '?').rsplit('/', 1)[-1]} on {f.host(doc)} "
              f"- {source.get('kind', '?')} source, {mode}")
     t = Table(title=title, title_justify="left", header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
-    accuracy = any("accuracy" in v for v in doc.get("variants", []))
+    accuracy = any(r.accuracy is not None for r in run.records)
     t.add_column("variant", no_wrap=True)
     t.add_column("kernels", no_wrap=True)
     quality = ("AP50", "AP", "P", "R") if accuracy else ("agree",)
-    metered = f.has_meter(doc)
+    metered = f.has_meter(run)
     power_cols = ("W", "J/frame", "FPS/W") if metered else ()
     for name in ("infer ms p50", "p99", "pre ms", "post ms", "FPS", "CPU %", "RSS MB", *power_cols, *quality,
                  "on accel"):
         t.add_column(name, justify="right")
     notes: list[str] = []
-    for v in doc.get("variants", []):
-        if v.get("status") != "ok":
-            notes.append(f"{v['variant']} + {v['kernels']}: {v['status']}: {v.get('error', '')}")
-            t.add_row(v["variant"], v["kernels"], Text(v["status"], style="red"),
+    for r in run.records:
+        if not r.ok:
+            notes.append(f"{r.variant} + {r.kernels}: {r.status.value}: {r.error or ''}")
+            t.add_row(r.variant, r.kernels, Text(r.status.value, style="red"),
                       *[""] * (7 + len(power_cols) + len(quality)))
             continue
-        st = v["stages"]
-        usage = v.get("usage", {})
-        label = v["variant"]
-        if (v.get("adapter") or {}).get("software"):
-            label += " [software GPU]"
-        if "fell back" in (v.get("placement") or {}).get("detail", ""):
-            label += " [CPU fallback]"
-        throttled = f.throttle(v)
+        throttled = f.throttle(r)
         if throttled:
-            notes.append(f"{v['variant']} + {v['kernels']}: {throttled} during the run: its figures may be low")
-        mark = f.estimated(doc, v)
-        power = (f.watts(v, mark, "{:.2f}", "gross_w"), f.watts(v, mark, "{:.3f}", "j_per_frame"),
-                 f.watts(v, mark, "{:.2f}", "fps_per_w")) if metered else ()
-        agree = v.get("agreement", {}).get("score")
-        place = v.get("placement", {})
-        t.add_row(
-            Text(label + (f" [{throttled}]" if throttled else ""), style="yellow" if throttled else ""),
-            v["kernels"], _ms(st["inference"], "p50"), _ms(st["inference"], "p99"),
-            _ms(st["preprocess"]), _ms(st["postprocess"]), f"{v['fps']:.1f}",
-            _num(usage.get("process_cpu_percent"), "{:.0f}"), _num(usage.get("peak_rss_mb"), "{:.0f}"), *power,
-            *(_accuracy(v.get("accuracy")) if accuracy else (_num(agree, "{:.0%}"),)),
-            f"{place.get('delegated_ops', 0)}/{place.get('total_ops', 0)}",
-        )
+            notes.append(f"{r.variant} + {r.kernels}: {throttled} during the run: its figures may be low")
+        power = f.power_cells(r, f.estimated(doc, r)) if metered else []
+        t.add_row(*_ok_row(r, throttled, power, accuracy))
     if notes:
         t.caption = "\n".join(notes)
         t.caption_justify = "left"
     return t
+
+
+def _ok_row(r: VariantRecord, throttled: str | None, power: list[str], accuracy: bool) -> list[str | Text]:
+    """The cells of a variant that ran: label, kernels, latencies, FPS, usage, ``power``, quality, placement."""
+    label = r.variant
+    if r.outcome.adapter is not None and r.outcome.adapter.software:
+        label += " [software GPU]"
+    place = f.placement(r)
+    if place is not None and "fell back" in (place.detail or ""):
+        label += " [CPU fallback]"
+    inference, pre, post = (f.stage(r, s) or StageStats() for s in ("inference", "preprocess", "postprocess"))
+    usage = f.usage(r) or Usage()
+    agree = r.agreement.score if r.agreement is not None else None
+    return [
+        Text(label + (f" [{throttled}]" if throttled else ""), style="yellow" if throttled else ""),
+        r.kernels, _num(inference.p50, "{:.2f}"), _num(inference.p99, "{:.2f}"), _num(pre.mean, "{:.2f}"),
+        _num(post.mean, "{:.2f}"), _num(f.fps(r)), _num(usage.process_cpu_percent, "{:.0f}"),
+        _num(usage.peak_rss_mb, "{:.0f}"), *power,
+        *(_accuracy(r.accuracy) if accuracy else (_num(agree, "{:.0%}"),)),
+        f"{place.delegated_ops}/{place.total_ops}" if place is not None else "0/0",
+    ]
 
 
 def legend(doc: dict[str, Any]) -> str:
@@ -106,12 +105,13 @@ def legend(doc: dict[str, Any]) -> str:
 
 def power_legend(doc: dict[str, Any]) -> str:
     """What the power columns mean, or why there are none."""
-    if not f.has_meter(doc):
+    run = f.Run.of(doc)
+    if not f.has_meter(run):
         return f"power: n/a ({f.power_why(doc)})."
     meter = f.get(doc, "power", "meter") or "?"
     text = (f"W = mean power over the variant's measured window ({meter}; {f.idle_line(doc)}); J/frame = energy / "
             "frames; FPS/W = FPS / W.")
-    if any(f.estimated(doc, v) for v in doc.get("variants", [])):
+    if any(f.estimated(doc, r) for r in run.records):
         text += " ~ = estimated from CPU load by a model, not measured."
     return text
 
@@ -120,7 +120,7 @@ def compare_table(docs: Sequence[dict[str, Any]]) -> Table:
     """Several runs side by side: one row per (variant, run), ratios against the first run."""
     from accel.report.markdown import compare_rows
 
-    headers, rows = compare_rows(docs)
+    headers, rows = compare_rows([f.Run.of(d) for d in docs])
     t = Table(title="runs compared (x = this run / run 1)", title_justify="left", header_style="bold",
               box=box.SIMPLE_HEAD, pad_edge=False)
     for i, h in enumerate(headers):

@@ -173,14 +173,17 @@ def test_save_chart_png(tmp_path: Path) -> None:
 
 
 def test_preview_draws_a_classifier_top_k_as_text(tmp_path: Path) -> None:
-    """Classifier answers have no box: the strip writes them as text lines (pixels change where text is)."""
+    """Classifier answers have no box: the strip writes them as text lines in the variant's colour (the first
+    chart colour, tab:blue), not the red "no detections recorded" line."""
     from accel.report import preview
 
     Image.new("RGB", (64, 48), (0, 0, 0)).save(tmp_path / "0.png")
     doc = {"source": {"saved_frames": {"0": "0.png"}},
-           "variants": [{"variant": "xnnpack threads=1", "kernels": "numpy", "status": "ok",
+           "variants": [{"variant": "xnnpack threads=1", "kernels": "numpy", "status": "ok", "runtime": "litert",
+                         "placement": {"accelerator": "cpu", "delegated_ops": 0, "total_ops": 3},
                          "detections": {"0": [{"class_id": 3, "label": "cat", "score": 0.9}]}}]}
-    (name, png), = preview.strips(doc, tmp_path)[0]
-    strip = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+    (name, png), = preview.strips(figures.Run.of(doc), tmp_path)[0]
+    top = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)[:16]  # the text line at the top left
+    blue_minus_red = top[..., 2] - top[..., 0]
     assert name.startswith("xnnpack threads=1")
-    assert strip[:16, :].any()  # the text line at the top left was drawn on a black frame
+    assert (blue_minus_red > 50).any() and not (blue_minus_red < -50).any()
