@@ -309,7 +309,17 @@ class VariantRecord:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> VariantRecord:
-        return typing.cast(VariantRecord, _load(cls, data))
+        """The record of a variant object; ``ConfigError`` (one line) for one accel cannot read."""
+        from accel.errors import ConfigError
+
+        name = data.get("variant", "?") if isinstance(data, Mapping) else "?"
+        try:
+            record = typing.cast(VariantRecord, _load(cls, data))
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise ConfigError(f"variant {name!r} of the result is not one accel reads: {exc}") from exc
+        if record.outcome is None:
+            raise ConfigError(f"variant {name!r} of the result has no status")
+        return record
 
 
 # -- the JSON form, derived from the dataclasses ------------------------------------------------------------
@@ -373,16 +383,27 @@ def _load(cls: type, data: Mapping[str, Any]) -> Any:
     return cls(**kwargs)
 
 
+_KINDS: dict[Any, tuple[type, ...]] = {dict: (Mapping,), list: (list,), float: (int, float), int: (int,),
+                                       str: (str,), bool: (bool,)}
+
+
 def _value(hint: Any, raw: Any) -> Any:
     if raw is None:
         return None
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
     part = _dataclass_of(hint)
-    if part is not None and isinstance(raw, Mapping):
+    if part is not None:
+        if not isinstance(raw, Mapping):
+            raise TypeError(f"expected an object for {part.__name__}, got {raw!r}")
         return _load(part, raw)
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
         return hint(raw)
-    if typing.get_origin(hint) is dict and isinstance(raw, Mapping):
+    kinds = _KINDS.get(typing.get_origin(hint) or hint)
+    if kinds is not None and (not isinstance(raw, kinds) or (bool not in kinds and isinstance(raw, bool))):
+        raise TypeError(f"expected {getattr(hint, '__name__', hint)}, got {raw!r}")
+    if typing.get_origin(hint) is dict:
         inner = _dataclass_of(typing.get_args(hint)[1])
         if inner is not None:
-            return {k: _load(inner, v) for k, v in raw.items()}
+            return {k: _value(inner, v) for k, v in raw.items()}
     return raw

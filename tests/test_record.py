@@ -96,3 +96,13 @@ def test_a_failed_record_has_only_what_was_known() -> None:
     out = partial.to_json()
     assert out["partial"] is True and out["load_ms"] == 5.0 and out["window"] == {"start": 1.0, "end": 1.5}
     assert VariantRecord.from_json(out) == partial
+
+
+@pytest.mark.parametrize("variant", [{"variant": "v", "status": "exploded"}, {"variant": "v"}, {"variant": "v",
+                                     "status": "ok", "frames_measured": "x", "wall_s": 1.0, "fps": 1.0, "stages": 5}],
+                         ids=["unknown status", "no status", "wrong types"])
+def test_an_unreadable_variant_is_one_config_error(variant: dict) -> None:  # type: ignore[type-arg]
+    from accel.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="variant 'v' of the result"):
+        VariantRecord.from_json(variant)
