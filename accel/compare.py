@@ -146,8 +146,10 @@ def compare(config: Config, *, on_event: Event | None = None, isolate: bool = Tr
         emit("skipped", record)
     with instruments:
         _run_all(the_plan, model, frames, settings, writer, instruments, emit, isolate)
-        top, charged = instruments.finish(writer.records)
-        writer.update(top, charged)
+        top, logged = instruments.finish([r.timings for r in writer.records])
+        writer.update(top, writer.records if logged is None else [
+            replace(r, charged=replace(r.charged, power=p)) if p is not None else r
+            for r, p in zip(writer.records, logged, strict=True)])
     threshold = config.pipeline["score_threshold"]
     variants = _with_agreement(writer.records, threshold, config.accuracy["iou"])
     if dataset is not None:
@@ -266,7 +268,7 @@ def _run_one(model: ModelInfo, variant: Variant, kernels: str, frames: list[Fram
     if isolate:
         return run_isolated(model, variant, kernels, frames, settings, progress)
     try:
-        return Outcome.measured(run_variant(model, variant, kernels, frames, settings, progress))
+        return Outcome.ok(run_variant(model, variant, kernels, frames, settings, progress))
     except AccelError as exc:
         return Outcome.failed(exc)
 

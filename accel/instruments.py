@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from types import TracebackType
 from typing import Any
 
 from accel.config import Config
 from accel.errors import PowerError
-from accel.record import Charged, Timings, VariantRecord
+from accel.record import Charged, Power, Timings
 
 __all__ = ["Instruments", "sustained_summary"]
 
@@ -112,12 +111,14 @@ class Instruments:
                        power=power,
                        sustained=sustained_summary(timings, thermals) if self.thermal["sustained_s"] > 0 else None)
 
-    def finish(self, variants: list[VariantRecord]) -> tuple[dict[str, Any], list[VariantRecord]]:
-        """Stop sampling; align a log meter and charge every variant from it. Returns the document's
-        top-level ``power`` and ``thermal``, and the variants (charged from the log when there is one)."""
+    def finish(self, measured: list[Timings | None]) -> tuple[dict[str, Any], list[Power | None] | None]:
+        """Stop sampling; align a log meter and charge every measured window (``measured``: each variant's
+        timings) from it. Returns the document's top-level ``power`` and ``thermal``, and with a log meter
+        each variant's power (None for one that measured nothing)."""
         from accel.power.sampler import attribute, mean_watts, power_json
         from accel.power.thermal import thermal_json
 
+        logged: list[Power | None] | None = None
         if self._sampler is not None:
             self._sampler.stop()
         readings = self._sampler.readings if self._sampler is not None else []
@@ -131,15 +132,14 @@ class Instruments:
                 self.idle = {"seconds": self.idle["seconds"], "watts": mean_watts(readings, *self.idle.pop("span"))}
             if readings:
                 idle_w = (self.idle or {}).get("watts")
-                variants = [replace(v, charged=replace(v.charged, power=attribute(
-                    readings, v.window.start, v.window.end, v.timings.frames_measured, idle_w, self._log)))
-                    if v.window is not None and v.timings is not None else v for v in variants]
+                logged = [attribute(readings, t.window.start, t.window.end, t.frames_measured, idle_w, self._log)
+                          if t is not None and t.window is not None else None for t in measured]
         metered = self.metered if readings or self.meter is not None else None
         out = power_json(metered, readings, self.power["rate_hz"], self.idle, self.why or "no meter")
         if self._sampler is not None and self._sampler.errors:
             out["errors"] = self._sampler.errors[-5:]
         doc = {"power": out, "thermal": thermal_json(self._sampler.thermal_samples if self._sampler else [])}
-        return doc, variants
+        return doc, logged
 
 
 def sustained_summary(timings: Timings, thermals: list[Any]) -> dict[str, Any]:

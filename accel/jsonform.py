@@ -1,9 +1,9 @@
 """The JSON form of accel's frozen dataclasses, derived from their fields and type hints.
 
-Every dataclass is written the same way: its fields by name, a flat part's fields (``metadata={"flat": True}``)
-merged into its parent's object, fields that are None (and a False ``partial``-style flag whose default is
-False) left out, and a part with a ``to_json`` of its own (one that keeps its None figures as null) written by
-it. ``load`` inverts that by the type hints, checking each value's JSON type.
+Every dataclass is written the same way: its fields by name, a flat part's fields (``metadata=FLAT``) merged
+into its parent's object, fields that are None left out (a class marked ``@keeps_none`` writes them as null:
+"n/a"), a flag marked ``OMIT_FALSE`` left out when false, and a class with a ``to_json`` method of its own
+written by it. ``load`` inverts that by the type hints, checking each value's JSON type.
 """
 
 from __future__ import annotations
@@ -16,22 +16,49 @@ from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
-__all__ = ["FLAT", "dump", "load"]
+__all__ = ["FLAT", "OMIT_FALSE", "dump", "json_keys", "keeps_none", "load"]
 
 FLAT = {"flat": True}  # a part whose fields sit in the parent's JSON object, not under a key of its own
+OMIT_FALSE = {"omit_false": True}  # a flag written only when true
+_KEEPS_NONE: set[type] = set()
+T = typing.TypeVar("T", bound=type)
+
+
+def keeps_none(cls: T) -> T:
+    """Mark a dataclass whose None fields are written as null (figures that were not measured: "n/a")."""
+    _KEEPS_NONE.add(cls)
+    return cls
 
 
 def dump(obj: Any) -> dict[str, Any]:
     """The JSON object of dataclass instance ``obj``."""
     out: dict[str, Any] = {}
+    keep_none = type(obj) in _KEEPS_NONE
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
         if f.metadata.get("flat"):
             if value is not None:
                 out.update(dump(value))
-        elif value is not None and not (value is False and f.default is False):
+        elif (value is not None or keep_none) and not (value is False and f.metadata.get("omit_false")):
             out[f.name] = _plain(value)
     return out
+
+
+def json_keys(cls: type) -> list[str]:
+    """The keys dataclass ``cls`` can write, flat parts' keys included."""
+    hints = _hints(cls)
+    keys: list[str] = []
+    for f in dataclasses.fields(cls):
+        part = _dataclass_of(hints[f.name])
+        keys += json_keys(part) if f.metadata.get("flat") and part is not None else [f.name]
+    return keys
+
+
+def _present(part: type, data: Mapping[str, Any]) -> bool:
+    """Whether ``data`` holds flat part ``part``: all its required keys, or (none required) any of its keys."""
+    required = [g.name for g in dataclasses.fields(part)
+                if g.default is dataclasses.MISSING and g.default_factory is dataclasses.MISSING]
+    return all(k in data for k in required) if required else any(k in data for k in json_keys(part))
 
 
 def _plain(value: Any) -> Any:
@@ -66,10 +93,7 @@ def load(cls: type, data: Mapping[str, Any]) -> Any:
     for f in dataclasses.fields(cls):
         part = _dataclass_of(hints[f.name])
         if f.metadata.get("flat") and part is not None:
-            required = [g.name for g in dataclasses.fields(part)
-                        if g.default is dataclasses.MISSING and g.default_factory is dataclasses.MISSING]
-            if (required and all(k in data for k in required)) or (
-                    not required and any(g.name in data for g in dataclasses.fields(part))):
+            if _present(part, data):
                 kwargs[f.name] = load(part, data)
             continue
         if f.name in data:
@@ -102,4 +126,8 @@ def _value(hint: Any, raw: Any) -> Any:
         inner = _dataclass_of(typing.get_args(hint)[1])
         if inner is not None:
             return {k: _value(inner, v) for k, v in raw.items()}
+    if typing.get_origin(hint) is list:
+        inner = _dataclass_of(typing.get_args(hint)[0])
+        if inner is not None:
+            return [_value(inner, v) for v in raw]
     return raw

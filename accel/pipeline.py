@@ -14,15 +14,15 @@ from typing import Any
 
 import numpy as np
 
-from accel.delegates import Runner, Variant, get_delegate
+from accel.delegates import Runner, RunnerBase, Variant, get_delegate
 from accel.detections import Classification, Detections
-from accel.errors import KernelError, OptionError, UnknownPluginError
+from accel.errors import DelegateError, KernelError, OptionError, UnknownPluginError
 from accel.frames import Frame
 from accel.kernels import REGISTRY as KERNELS
-from accel.kernels import DecodeSpec, InputSpec, KernelSet, ResizeMode
+from accel.kernels import DecodeSpec, InputSpec, KernelSet, KernelSetBase, ResizeMode
 from accel.measure import UsageMeter
 from accel.model import Family, ModelInfo, ssd_raw_anchors
-from accel.record import Measured, RunInfo, Startup, Timings, Usage
+from accel.record import FrameLog, Measured, RunInfo, Startup, Timings, Usage
 from accel.settings import Settings
 
 __all__ = ["decode_spec", "get_kernels", "input_spec", "run_variant"]
@@ -79,7 +79,10 @@ def get_kernels(name: str, options: dict[str, Any] | None = None) -> KernelSet:
     if unknown:
         known = f"known: {', '.join(sorted(takes or ()))}" if takes else "it takes none"
         raise OptionError(f"kernels.{name}", f"unknown option {unknown[0]!r}; {known}", unknown[0])
-    kernels: KernelSet = factory(**options)
+    kernels = factory(**options)
+    if not isinstance(kernels, KernelSetBase):
+        raise KernelError(f"kernel set plugin {name!r} ({type(kernels).__module__}.{type(kernels).__qualname__}) "
+                          "does not derive from accel.kernels.KernelSetBase; update the package that provides it")
     available = kernels.probe()
     if not available.ok:
         raise KernelError(f"kernel set {name!r} is unavailable: {available.reason}")
@@ -140,6 +143,10 @@ def run_variant(model: ModelInfo, variant: Variant, kernels_name: str, frames: l
     ``("window", start)`` when the measured loop starts (monotonic seconds), then ``("frame", (seconds since
     start, {stage: seconds}))`` per frame, so a caller keeps what was measured even if the process dies
     before the record is returned."""
+    # The input and the decoding are checked before the delegate opens: a model accel cannot feed fails
+    # with that reason, not with whatever a GPU driver does first.
+    spec = input_spec(model, settings.resize, settings.fill, settings.input_range)
+    dspec = decode_spec(model, settings)
     kernels = get_kernels(kernels_name, settings.kernel_options.get(kernels_name))
     source = None
     if settings.live_source is not None:
@@ -151,11 +158,14 @@ def run_variant(model: ModelInfo, variant: Variant, kernels_name: str, frames: l
         t0 = time.perf_counter()
         runner = get_delegate(variant.delegate).open(model, variant)
         load_s = time.perf_counter() - t0
+        if not isinstance(runner, RunnerBase):
+            raise DelegateError(f"{variant.delegate}: open() returned a {type(runner).__qualname__}, not an "
+                                "accel.delegates.RunnerBase; update the package that provides it")
         with runner:
-            loop = _Loop(model, runner, kernels, settings, on_frame or (lambda kind, data: None))
+            loop = _Loop(model, runner, kernels, settings, spec, dspec, on_frame or (lambda kind, data: None))
             startup = loop.start(feed, load_s)
             loop.measure(feed, progress)
-        return Measured(_run_info(model, runner, kernels, loop, source is not None), startup, loop.timings())
+        return Measured(_run_info(runner, kernels, loop, source is not None), startup, loop.timings())
     finally:
         kernels.close()
         if source is not None:
@@ -186,13 +196,12 @@ class _Loop:
     runner: Runner
     kernels: KernelSet
     settings: Settings
+    spec: InputSpec
+    dspec: DecodeSpec
     emit: FrameHook
 
     def __post_init__(self) -> None:
-        self.spec = input_spec(self.model, self.settings.resize, self.settings.fill, self.settings.input_range)
-        self.dspec = decode_spec(self.model, self.settings)
-        self.stages: dict[str, list[float]] = {s: [] for s in _STAGES}
-        self.frame_end: list[float] = []
+        self.log = FrameLog({s: [] for s in _STAGES})
         self.detections: dict[int, Any] = {}
         self.window_start: float | None = None
         self.wall = 0.0
@@ -224,18 +233,16 @@ class _Loop:
             ta = time.perf_counter()
             tensor, geometry = kernels.preprocess(frame, self.spec)
             tb = time.perf_counter()
-            self._split("preprocess")
+            stages = {"capture": capture_s, "preprocess": tb - ta, **self._split("preprocess")}
             outs = self.runner.run([tensor])
             tc = time.perf_counter()
             result = _postprocess(self.model, kernels, outs, geometry, self.dspec)
             td = time.perf_counter()
-            for stage, dt in zip(_STAGES, (capture_s, tb - ta, tc - tb, td - tc), strict=True):
-                self.stages[stage].append(dt)
-            self._split("postprocess")
+            stages.update({"inference": tc - tb, "postprocess": td - tc, **self._split("postprocess")})
             if self.runner.last_invoke_s is not None:
-                self.stages.setdefault("invoke", []).append(self.runner.last_invoke_s)
-            self.frame_end.append(td - start)
-            self.emit("frame", (td - start, {k: v[-1] for k, v in self.stages.items() if v}))
+                stages["invoke"] = self.runner.last_invoke_s
+            self.log.add(td - start, stages)
+            self.emit("frame", (td - start, stages))
             if len(self.detections) < settings.save_detections and frame.index not in self.detections:
                 self.detections[frame.index] = result.to_json()
             n += 1
@@ -247,18 +254,17 @@ class _Loop:
         self.wall = time.perf_counter() - start
         self.usage = meter.stop()
 
-    def _split(self, stage: str) -> None:
+    def _split(self, stage: str) -> dict[str, float]:
         """Kernel sets that run on a device: transfers apart from kernel time (``preprocess_upload`` ...)."""
-        for key, ms in self.kernels.last_timings().items():
-            self.stages.setdefault(f"{stage}_{key.removesuffix('_ms')}", []).append(ms / 1e3)
+        return {f"{stage}_{key.removesuffix('_ms')}": ms / 1e3 for key, ms in self.kernels.last_timings().items()}
 
     def timings(self) -> Timings:
-        return Timings.of(self.stages, self.frame_end, self.window_start, self.wall)
+        return self.log.timings(self.window_start, self.wall)
 
 
-def _run_info(model: ModelInfo, runner: Runner, kernels: KernelSet, loop: _Loop, live: bool) -> RunInfo:
+def _run_info(runner: Runner, kernels: KernelSet, loop: _Loop, live: bool) -> RunInfo:
     spec = loop.spec
-    inference = loop.stages["inference"]
+    inference = loop.log.stages["inference"]
     inference_mean = float(np.mean(inference)) if inference else 0.0
     return RunInfo(
         runtime=runner.runtime, placement=runner.placement, kernels_info=kernels.describe(),

@@ -1,7 +1,7 @@
 """One frozen, typed record per variant, built from the parts each stage of the flow returns.
 
-    pipeline    -> Measured   (RunInfo: what ran and where; Startup; Timings of the measured loop)
-    worker      -> Outcome    (status, error, the Measured parts or the frames streamed before a crash)
+    pipeline    -> Measured   (RunInfo: what ran and where; Startup; Timings of the measured loop, from a FrameLog)
+    worker      -> Outcome    (status, error, the Measured parts, or those streamed before a crash)
     instruments -> Charged    (power, thermal, sustained summary, cool-down of the variant's own window)
     compare     -> Cache, ModelRan; after the loop Agreement and accuracy
 
@@ -21,10 +21,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from accel.delegates import Placement
-from accel.jsonform import FLAT, dump, load
+from accel.errors import AccelError, ConfigError
+from accel.jsonform import FLAT, OMIT_FALSE, dump, keeps_none, load
 
-__all__ = ["Adapter", "Agreement", "Cache", "Charged", "Measured", "ModelRan", "Outcome", "Power", "RunInfo",
-           "SecondStart", "StageStats", "Startup", "Status", "Timings", "Usage", "VariantRecord", "Window"]
+__all__ = ["Adapter", "Agreement", "Cache", "Charged", "FrameLog", "Measured", "ModelRan", "Outcome", "Power",
+           "RunInfo", "SecondStart", "StageStats", "Startup", "Status", "Timings", "Usage", "VariantRecord", "Window"]
 
 
 
@@ -46,6 +47,7 @@ class Window:
     end: float
 
 
+@keeps_none
 @dataclass(frozen=True)
 class StageStats:
     """Latency statistics of one stage in milliseconds; None when no frame was measured."""
@@ -69,9 +71,6 @@ class StageStats:
         p50, p90, p99 = np.percentile(a, [50, 90, 99])
         return cls(float(a.mean()), float(p50), float(p90), float(p99),
                    float(a.std(ddof=1)) if a.size > 1 else 0.0, float(a.min()), float(a.max()))
-
-    def to_json(self) -> dict[str, float | None]:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # None stays: "n/a"
 
 
 @dataclass(frozen=True)
@@ -106,6 +105,7 @@ class Startup:
     first_inference_ms: float | None = None
 
 
+@keeps_none
 @dataclass(frozen=True)
 class Usage:
     """The variant process's CPU and memory over its window; temperature and clock where exposed."""
@@ -116,9 +116,6 @@ class Usage:
     peak_rss_mb: float | None = None
     temperature_c: dict[str, float] | None = None  # {start, end, max}
     cpu_mhz: dict[str, float] | None = None  # {mean, min, max}
-
-    def to_json(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # None stays: "n/a"
 
 
 @dataclass(frozen=True)
@@ -138,13 +135,35 @@ class RunInfo:
 
 @dataclass(frozen=True)
 class Measured:
-    """What ``pipeline.run_variant`` returns."""
+    """What a variant's measurement produced: ``pipeline.run_variant`` returns all three parts; a worker
+    that died part-way leaves the start-up and the timings of the frames it streamed (no ``run``)."""
 
-    run: RunInfo
-    startup: Startup
-    timings: Timings
+    run: RunInfo | None = field(default=None, metadata=FLAT)
+    startup: Startup | None = field(default=None, metadata=FLAT)
+    timings: Timings | None = field(default=None, metadata=FLAT)
 
 
+@dataclass
+class FrameLog:
+    """Every measured frame's stage durations (seconds) and end time (seconds after the window's start),
+    collected as the loop measures them: by the pipeline, and by the parent from the frames a worker streams."""
+
+    stages: dict[str, list[float]] = field(default_factory=dict)
+    ends: list[float] = field(default_factory=list)
+
+    def add(self, end: float, stages: Mapping[str, float]) -> None:
+        self.ends.append(end)
+        for stage, seconds in stages.items():
+            self.stages.setdefault(stage, []).append(seconds)
+
+    def __len__(self) -> int:
+        return len(self.ends)
+
+    def timings(self, start: float | None, wall_s: float) -> Timings:
+        return Timings.of(self.stages, self.ends, start, wall_s)
+
+
+@keeps_none
 @dataclass(frozen=True)
 class Adapter:
     """The GPU adapter a runtime said it selected."""
@@ -163,25 +182,34 @@ class Outcome:
     status: Status
     error: str | None = None
     traceback: str | None = None
-    run: RunInfo | None = field(default=None, metadata=FLAT)
-    startup: Startup | None = field(default=None, metadata=FLAT)
-    timings: Timings | None = field(default=None, metadata=FLAT)
-    partial: bool = False
+    measured: Measured | None = field(default=None, metadata=FLAT)
+    partial: bool = field(default=False, metadata=OMIT_FALSE)
     adapter: Adapter | None = None
     teardown: str | None = None
 
     @classmethod
-    def measured(cls, m: Measured) -> Outcome:
-        return cls(Status.OK, run=m.run, startup=m.startup, timings=m.timings)
+    def ok(cls, measured: Measured) -> Outcome:
+        return cls(Status.OK, measured=measured)
 
     @classmethod
     def failed(cls, error: BaseException | str, status: Status = Status.FAILED) -> Outcome:
-        from accel.errors import AccelError
-
         message = str(error) if isinstance(error, (AccelError, str)) else f"{type(error).__name__}: {error}"
         return cls(status, error=message)
 
+    @property
+    def run(self) -> RunInfo | None:
+        return self.measured.run if self.measured is not None else None
 
+    @property
+    def startup(self) -> Startup | None:
+        return self.measured.startup if self.measured is not None else None
+
+    @property
+    def timings(self) -> Timings | None:
+        return self.measured.timings if self.measured is not None else None
+
+
+@keeps_none
 @dataclass(frozen=True)
 class Power:
     """Power charged to the variant's measured window (a live meter, or a log aligned after the run)."""
@@ -195,9 +223,6 @@ class Power:
     j_per_frame: float | None = None
     net_j_per_frame: float | None = None
     fps_per_w: float | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # None stays: "n/a"
 
 
 @dataclass(frozen=True)
@@ -308,13 +333,12 @@ class VariantRecord:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> VariantRecord:
         """The record of a variant object; ``ConfigError`` (one line) for one accel cannot read."""
-        from accel.errors import ConfigError
-
-        name = data.get("variant", "?") if isinstance(data, Mapping) else "?"
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"a variant of the result is not an object: {data!r}")
+        name = data.get("variant", "?")
+        if "status" not in data:
+            raise ConfigError(f"variant {name!r} of the result has no status")
         try:
-            record = typing.cast(VariantRecord, load(cls, data))
+            return typing.cast(VariantRecord, load(cls, data))
         except (TypeError, ValueError, AttributeError) as exc:
             raise ConfigError(f"variant {name!r} of the result is not one accel reads: {exc}") from exc
-        if record.outcome is None:
-            raise ConfigError(f"variant {name!r} of the result has no status")
-        return record

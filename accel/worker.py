@@ -25,7 +25,7 @@ from accel.errors import AccelError
 from accel.frames import Frame
 from accel.model import ModelInfo
 from accel.pipeline import run_variant
-from accel.record import Adapter, Outcome, Startup, Status, Timings
+from accel.record import Adapter, FrameLog, Measured, Outcome, Startup, Status
 from accel.settings import Settings
 
 __all__ = ["run_isolated"]
@@ -77,8 +77,7 @@ def _child(conn: Connection, stderr_path: str, model: ModelInfo, variant: Varian
     try:
         _register(plugins)
         conn.send(("started",))  # imports done: the variant's own time limit starts now
-        conn.send(("result", Outcome.measured(run_variant(model, variant, kernels, frames, settings, progress,
-                                                          on_frame))))
+        conn.send(("result", Outcome.ok(run_variant(model, variant, kernels, frames, settings, progress, on_frame))))
     except AccelError as exc:
         conn.send(("result", Outcome.failed(exc)))
     except Exception as exc:  # a plugin bug: recorded with its traceback, never shown raw to the user
@@ -138,17 +137,13 @@ class _Streamed:
 
     start: float | None = None
     startup: Startup | None = None
-    ends: list[float] = field(default_factory=list)
-    stages: dict[str, list[float]] = field(default_factory=dict)
+    log: FrameLog = field(default_factory=FrameLog)
     result: Outcome | None = None
 
     def take(self, msg: tuple[Any, ...], progress: Callable[[int, int], None] | None) -> None:
         kind = msg[0]
         if kind == "frame":
-            end, stages = msg[1]
-            self.ends.append(end)
-            for stage, seconds in stages.items():
-                self.stages.setdefault(stage, []).append(seconds)
+            self.log.add(*msg[1])
         elif kind == "window":
             self.start = msg[1]
         elif kind == "init":
@@ -158,13 +153,22 @@ class _Streamed:
         elif kind == "result":
             self.result = msg[1]
 
+    def drain(self, recv: Connection, progress: Callable[[int, int], None] | None) -> None:
+        """Take what the worker sent before it died or was killed and the parent did not read yet."""
+        try:
+            while recv.poll(0):
+                self.take(recv.recv(), progress)
+        except (EOFError, OSError):
+            pass
+
     def keep(self, status: Status, why: str) -> Outcome:
-        """The outcome of a worker that died or hung before reporting, with the frames it streamed."""
-        if self.start is None or not self.ends:
-            return Outcome(status, error=why, startup=self.startup)
-        return Outcome(status, error=f"{why} (after {len(self.ends)} measured frames, whose timings are kept)",
-                       startup=self.startup, timings=Timings.of(self.stages, self.ends, self.start, self.ends[-1]),
-                       partial=True)
+        """The outcome of a worker that failed, died or hung before reporting a measurement, with the
+        start-up and the frames it streamed."""
+        if self.start is None or not self.log:
+            return Outcome(status, error=why, measured=Measured(startup=self.startup) if self.startup else None)
+        timings = self.log.timings(self.start, self.log.ends[-1])
+        return Outcome(status, error=f"{why} (after {len(self.log)} measured frames, whose timings are kept)",
+                       measured=Measured(startup=self.startup, timings=timings), partial=True)
 
 
 def run_isolated(model: ModelInfo, variant: Variant, kernels: str, frames: list[Frame], settings: Settings,
@@ -185,10 +189,12 @@ def run_isolated(model: ModelInfo, variant: Variant, kernels: str, frames: list[
         if not _collect(proc, recv, streamed, settings.timeout_s, progress):
             proc.kill()
             proc.join()
+            streamed.drain(recv, progress)
             said = _tail(stderr_path)
             why = f"timed out after {settings.timeout_s:g} s (raise pipeline.timeout_s for slow backends)"
             return streamed.keep(Status.TIMEOUT, why + (f"; it printed: {said}" if said else ""))
         proc.join(timeout=30)
+        streamed.drain(recv, progress)
         return _conclude(streamed, proc.exitcode, stderr_path)
     finally:
         recv.close()
@@ -240,6 +246,9 @@ def _collect(proc: Any, recv: Connection, streamed: _Streamed, timeout_s: float,
 def _conclude(streamed: _Streamed, code: int | None, stderr_path: str) -> Outcome:
     said = _tail(stderr_path)
     printed = f"; it printed: {said}" if said else ""
+    if streamed.result is not None and streamed.result.measured is None:  # it failed part-way: keep its frames
+        kept = streamed.keep(streamed.result.status, streamed.result.error or "failed")
+        streamed.result = replace(kept, traceback=streamed.result.traceback)
     if streamed.result is not None:
         result = replace(streamed.result, adapter=_adapter(stderr_path))
         if code is not None and code < 0:  # measured, then the runtime crashed while tearing down

@@ -27,6 +27,7 @@ from accel.power.fake import ManualClock, ScriptedMeter
 from accel.power.hwmon import HwmonMeter
 from accel.power.rapl import RaplMeter
 from accel.power.sampler import Sampler, attribute
+from accel.record import Power
 
 RATE_HZ = 10.0
 BLOCK = 250       # rounds per block: ~0.3 s at ~1 ms/inference, so an "on" block sees a few 10 Hz reads
@@ -148,7 +149,7 @@ def _ten_hz(n: int) -> list[Reading]:
     return [Reading(i / RATE_HZ, watts=3.0 + 2.0 * math.sin(i / 37.0)) for i in range(n)]
 
 
-def _charge_variants(samples: Sequence[Reading], meter: PowerMeter) -> list[dict[str, Any]]:
+def _charge_variants(samples: Sequence[Reading], meter: PowerMeter) -> list[Power]:
     """What ``accel compare`` does after each variant: attribute its window, here 8 spread over the run."""
     first, span = samples[0].t, samples[-1].t - samples[0].t
     return [attribute(samples, first + span * (k + 0.1) / SCALING_WINDOWS, first + span * (k + 0.9) / SCALING_WINDOWS,

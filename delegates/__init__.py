@@ -88,7 +88,7 @@ class Runner(Protocol):
 
 class RunnerBase:
     """The defaults of the ``Runner`` contract: no invoke timing, a context manager whose ``close()`` runs
-    the subclass's ``_close()`` once."""
+    the subclass's ``_close()`` once. Delegates' ``open`` must return one (``accel.pipeline`` checks)."""
 
     placement: Placement
     runtime = "unknown"
@@ -165,8 +165,8 @@ REGISTRY = Registry("accel.delegates")
 
 
 def get_delegate(name: str) -> Delegate:
-    """The delegate registered as ``name``. An unknown name raises ``UnknownPluginError``, a plugin that
-    fails to import ``DelegateError``."""
+    """The delegate registered as ``name``. An unknown name raises ``UnknownPluginError``; a plugin that
+    fails to import, or does not derive from ``DelegateBase`` (the contract's defaults), ``DelegateError``."""
     try:
         factory = REGISTRY.load(name)
     except LookupError:
@@ -174,5 +174,8 @@ def get_delegate(name: str) -> Delegate:
                             "(see 'accel delegates')") from None
     except ImportError as exc:
         raise DelegateError(f"{exc}; reinstall the package that provides it") from exc
-    delegate: Delegate = factory()
+    delegate = factory()
+    if not isinstance(delegate, DelegateBase):
+        raise DelegateError(f"delegate plugin {name!r} ({type(delegate).__module__}.{type(delegate).__qualname__}) "
+                            "does not derive from accel.delegates.DelegateBase; update the package that provides it")
     return delegate

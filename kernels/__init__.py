@@ -143,7 +143,7 @@ class KernelSetBase:
         return {}
 
     def close(self) -> None:
-        """Release device resources (idempotent)."""
+        """Release device resources; called once per use, and must be safe to call again."""
 
     def __enter__(self) -> Self:
         return self

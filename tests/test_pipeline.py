@@ -19,9 +19,9 @@ from accel.worker import run_isolated
 
 
 @pytest.fixture
-def crashy() -> None:
-    """The crashing delegate registered by hand in this process; workers register it again."""
-    REGISTRY.register("crashy", __import__("crashy_plugin").CrashyDelegate)
+def crashy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The crashing delegate registered by hand in this process (for this test); workers register it again."""
+    monkeypatch.setitem(REGISTRY._extra, "crashy", __import__("crashy_plugin").CrashyDelegate)
 
 
 def rgb_frames(n: int, size: int = 4, seed: int = 0) -> list[Frame]:

@@ -44,9 +44,12 @@ def load(path: Path) -> dict[str, dict[str, Any]]:
     """The benchmarks of one `--benchmark-json` file by full name. Raises ValueError if it is not one."""
     try:
         doc = json.loads(path.read_text())
-        return {b.get("fullname") or b["name"]: b for b in doc["benchmarks"]}
-    except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise ValueError(f"{path}: expected a pytest --benchmark-json file ({exc})") from exc
+        out = {b.get("fullname") or b["name"]: b for b in doc["benchmarks"]}
+        for b in out.values():
+            float(b["stats"]["median"])  # every benchmark has its timing
+    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: expected a pytest --benchmark-json file ({type(exc).__name__}: {exc})") from exc
+    return out
 
 
 def _number(value: Any) -> float | None:

@@ -140,7 +140,7 @@ class Sampler:
             if self._failures >= _MAX_CONSECUTIVE_ERRORS:
                 self.errors.append(f"{meter.name}: stopped reading after {self._failures} failures in a row")
                 self._live = None
-            self.interval_s = max(1.0 / self.rate_hz, getattr(self.meter, "min_interval_s", 0.0), cost)
+            self.interval_s = max(1.0 / self.rate_hz, meter.min_interval_s, cost)
             self._next_power = now + self.interval_s
         if thermal is not None and now >= self._next_thermal:
             cost, _ = self._timed(thermal, self._thermals, "thermal")

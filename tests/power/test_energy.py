@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
+from accel.jsonform import dump
 from accel.power import Reading
 from accel.power.fake import ManualClock, ScriptedMeter, steps
 from accel.power.sampler import Sampler, attribute, energy_between, idle_baseline, mean_watts, power_json, timeline_json
@@ -72,7 +73,7 @@ def test_attribute_counts_only_the_window() -> None:
     meter = ScriptedMeter(watts=RUN, estimated=True, name="fake")
     block = attribute(_run_samples(), 12.0, 22.0, frames=300, idle_w=2.0, meter=meter)
     # 6 W x 10 s = 60 J (with the warm-up it would be 60 + 8 W x 2 s = 76 J); 300 frames in 10 s = 30 FPS
-    assert block.to_json() == {
+    assert dump(block) == {
         "meter": "fake",
         "estimated": True,
         "samples": 21,                       # t = 12.0, 12.5, ..., 22.0
