@@ -2,6 +2,9 @@
 
 BT.601 limited ("video") range, the matrices ``YUV_TO_RGB`` / ``RGB_TO_YUV``. YUV -> RGB is computed in
 integers with the coefficients x 1000 and rounded half up, so it has no float ambiguity at all.
+``to_rgb`` gives the usual (H, W, 3) image; ``to_planes`` gives the same pixels as three planes, (H, 3, W)
+or transposed (W, 3, H), the layouts the bilinear passes of ``accel.kernels.resample`` work in
+(``accel.kernels.planes``).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import numpy as np
 
 from accel.errors import KernelError
 from accel.frames import Frame, PixelFormat
+from accel.kernels.planes import planes_from_pixels, transpose_into
 
 #: BT.601 limited range. Rows R, G, B; columns (Y - 16), (U - 128), (V - 128).
 YUV_TO_RGB = np.array([[1.164, 0.0, 1.596], [1.164, -0.392, -0.813], [1.164, 2.017, 0.0]])
@@ -30,6 +34,7 @@ _PACKED = {
     PixelFormat.XBGR8888: ((0, 1, 2), 4),
 }
 
+
 def _plane(
     flat: np.ndarray, offset: int, rows: int, row_stride: int, row_bytes: int, what: str
 ) -> np.ndarray:
@@ -40,31 +45,19 @@ def _plane(
     return flat[offset:end].reshape(rows, row_stride)[:, :row_bytes]
 
 
-def to_rgb(frame: Frame) -> np.ndarray:
-    """Any ``PixelFormat`` -> (H, W, 3) uint8 RGB, ignoring row padding (may be a view of ``frame.data``).
-
-    YUV: ``[R, G, B] = round_half_up(YUV_TO_RGB @ [Y - 16, U - 128, V - 128])`` clipped to 0..255, computed
-    exactly in integers (coefficients x 1000). Chroma is upsampled by nearest: pixel (y, x) uses chroma
-    sample (y // 2, x // 2). Chroma planes are ceil(W/2) x ceil(H/2) samples; I420's U and V rows are
-    ``(stride + 1) // 2`` bytes apart (``stride / 2`` for the even strides cameras use: rounding up only
-    matters for an unpadded odd width), NV12's interleaved UV rows twice that.
-    """
+def _packed_pixels(frame: Frame, bpp: int) -> np.ndarray:
+    """The (H, W, bpp) view of a packed frame's pixels, row padding left out."""
     data, h, w, stride, fmt = frame.data, frame.height, frame.width, frame.stride, frame.format
-    if data.dtype != np.uint8:
-        raise KernelError(f"frame {frame.index}: expected uint8 pixel data, got {data.dtype}")
-    if fmt in _PACKED:
-        order, bpp = _PACKED[fmt]
-        if data.ndim == 3 and data.shape == (h, w, bpp):
-            pixels = data
-        else:
-            if stride < w * bpp:
-                raise KernelError(
-                    f"{fmt.value} frame: stride {stride} is less than width * {bpp} = {w * bpp}"
-                )
-            pixels = _plane(data.reshape(-1), 0, h, stride, w * bpp, fmt.value).reshape(h, w, bpp)
-        if order == (0, 1, 2) and bpp == 3:
-            return pixels
-        return np.ascontiguousarray(pixels[..., list(order)])
+    if data.ndim == 3 and data.shape == (h, w, bpp):
+        return data
+    if stride < w * bpp:
+        raise KernelError(f"{fmt.value} frame: stride {stride} is less than width * {bpp} = {w * bpp}")
+    return _plane(data.reshape(-1), 0, h, stride, w * bpp, fmt.value).reshape(h, w, bpp)
+
+
+def _yuv_planes(frame: Frame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Views of the Y (H, W), U and V (ceil(H/2), ceil(W/2)) planes of an I420 or NV12 frame."""
+    data, h, w, stride, fmt = frame.data, frame.height, frame.width, frame.stride, frame.format
     if stride < w:
         raise KernelError(f"{fmt.value} frame: stride {stride} is less than width {w}")
     flat = data.reshape(-1)
@@ -77,17 +70,85 @@ def to_rgb(frame: Frame) -> np.ndarray:
     elif fmt is PixelFormat.NV12:
         uv = _plane(flat, stride * h, ch, 2 * half, 2 * cw, fmt.value).reshape(ch, cw, 2)
         u, v = uv[..., 0], uv[..., 1]
-    else:  # pragma: no cover - every PixelFormat is handled above
+    else:  # pragma: no cover - every PixelFormat is handled by the caller or here
         raise KernelError(f"unsupported pixel format {fmt.value}")
-    yy = (luma.astype(np.int32) - 16) * _YUV_TO_RGB_MILLI[0, 0]
-    cu, cv = u.astype(np.int32) - 128, v.astype(np.int32) - 128
-    rows, cols = (np.arange(h) // 2)[:, None], (np.arange(w) // 2)[None, :]
-    out = np.empty((h, w, 3), np.uint8)
+    return luma, u, v
+
+
+def _yuv_into(luma: np.ndarray, u: np.ndarray, v: np.ndarray, dst: tuple[np.ndarray, ...]) -> None:
+    """BT.601 of ``luma`` (A, B) and chroma (ceil(A/2), ceil(B/2)) into the R, G, B (A, B) views ``dst``.
+
+    ``floor((1164 * (Y - 16) + cu * (U - 128) + cv * (V - 128) + 500) / 1000)`` clipped to 0..255, in
+    int32. The chroma term (with Y's -16 and the rounding 500) is computed once per chroma sample, on
+    chroma rows widened to the luma width; luma rows are taken in pairs, so that each chroma row reaches
+    both of its luma rows by broadcasting (an odd last row is padded, then dropped)."""
+    a, b = luma.shape
+    ca = u.shape[0]
+    luma_coefficient = _YUV_TO_RGB_MILLI[0, 0]  # the same for R, G and B
+    yy = np.zeros((2 * ca, b), np.int32)
+    np.multiply(luma, luma_coefficient, out=yy[:a])
+    pairs = yy.reshape(ca, 2, b)
+    # A byte u times 257 is the uint16 with both bytes u: viewed as bytes, each sample fills its 2 columns.
+    wide = [(np.asarray(plane, np.uint16, order="C") * 257).view(np.uint8)[:, :b] for plane in (u, v)]
+    term = np.empty((ca, 1, b), np.int32)
+    total = np.empty_like(pairs)
     for c in range(3):
-        chroma = _YUV_TO_RGB_MILLI[c, 1] * cu + _YUV_TO_RGB_MILLI[c, 2] * cv  # at chroma resolution
-        total = yy + chroma[rows, cols] + 500  # floor((x + 500) / 1000) = round half up of x / 1000
-        out[..., c] = np.clip(total // 1000, 0, 255)
+        m = _YUV_TO_RGB_MILLI[c]
+        term[...] = 500 - 16 * luma_coefficient - 128 * (m[1] + m[2])
+        for coefficient, plane in zip(m[1:], wide, strict=True):
+            if coefficient:
+                term[:, 0] += coefficient * plane
+        np.add(pairs, term, out=total)
+        np.floor_divide(total, 1000, out=total)
+        np.clip(total.reshape(2 * ca, b)[:a], 0, 255, out=dst[c], casting="unsafe")
+
+
+def _check_dtype(frame: Frame) -> None:
+    if frame.data.dtype != np.uint8:
+        raise KernelError(f"frame {frame.index}: expected uint8 pixel data, got {frame.data.dtype}")
+
+
+def to_rgb(frame: Frame) -> np.ndarray:
+    """Any ``PixelFormat`` -> (H, W, 3) uint8 RGB, ignoring row padding (may be a view of ``frame.data``).
+
+    YUV: ``[R, G, B] = round_half_up(YUV_TO_RGB @ [Y - 16, U - 128, V - 128])`` clipped to 0..255, computed
+    exactly in integers (coefficients x 1000). Chroma is upsampled by nearest: pixel (y, x) uses chroma
+    sample (y // 2, x // 2). Chroma planes are ceil(W/2) x ceil(H/2) samples; I420's U and V rows are
+    ``(stride + 1) // 2`` bytes apart (``stride / 2`` for the even strides cameras use: rounding up only
+    matters for an unpadded odd width), NV12's interleaved UV rows twice that.
+    """
+    _check_dtype(frame)
+    if frame.format in _PACKED:
+        order, bpp = _PACKED[frame.format]
+        pixels = _packed_pixels(frame, bpp)
+        if order == (0, 1, 2) and bpp == 3:
+            return pixels
+        out = np.empty((frame.height, frame.width, 3), np.uint8)
+        for c, k in enumerate(order):  # channel by channel: a copy along the 3-byte pixels would be slow
+            out[..., c] = pixels[..., k]
+        return out
+    out = np.empty((frame.height, frame.width, 3), np.uint8)
+    _yuv_into(*_yuv_planes(frame), dst=(out[..., 0], out[..., 1], out[..., 2]))
     return out
+
+
+def to_planes(frame: Frame, transposed: bool = False) -> np.ndarray:
+    """``to_rgb(frame)`` as planes: (H, 3, W) uint8, or (W, 3, H) with ``transposed`` (``[x, c, y]``).
+
+    The same pixel values as ``to_rgb``, laid out for a bilinear pass along the first axis."""
+    _check_dtype(frame)
+    if frame.format in _PACKED:
+        order, bpp = _PACKED[frame.format]
+        return planes_from_pixels(_packed_pixels(frame, bpp), order, transposed)
+    h, w = frame.height, frame.width
+    planes = np.empty((w, 3, h) if transposed else (h, 3, w), np.uint8)
+    luma, u, v = _yuv_planes(frame)
+    if transposed:
+        luma_t = np.empty((w, h), np.uint8)
+        transpose_into(luma_t, luma)
+        luma, u, v = luma_t, u.T, v.T
+    _yuv_into(luma, u, v, dst=(planes[:, 0], planes[:, 1], planes[:, 2]))
+    return planes
 
 
 def _rgb_to_yuv_planes(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -32,13 +32,18 @@ from accel.kernels.colour import (
     YUV_TO_RGB,
     rgb_to_i420,
     rgb_to_nv12,
+    to_planes,
     to_rgb,
 )
 from accel.kernels.decode import decode_raw
+from accel.kernels.planes import interleave_into
 from accel.kernels.resample import (
     letterbox,
+    letterbox_canvas,
     letterbox_placement,
+    pass_order,
     resize_bilinear,
+    resize_planes,
 )
 from accel.plugins import Availability
 
@@ -187,14 +192,23 @@ class NumpyKernels(KernelSetBase):
         return Availability.yes()
 
     def preprocess(self, frame: Frame, spec: InputSpec) -> tuple[np.ndarray, Geometry]:
-        """Frame -> (1, H, W, 3) tensor via ``to_rgb``, resize or letterbox, ``to_input_tensor``."""
-        rgb = to_rgb(frame)
-        geometry = Geometry()
-        if rgb.shape[:2] != (spec.height, spec.width):
-            if spec.resize is ResizeMode.LETTERBOX:
-                rgb, geometry = letterbox(rgb, spec.height, spec.width, spec.fill)
-            else:
-                rgb = resize_bilinear(rgb, spec.height, spec.width)
+        """Frame -> (1, H, W, 3) tensor: ``to_rgb``, then ``resize_bilinear`` or ``letterbox``, then
+        ``to_input_tensor``, exactly, computed on planes (``to_planes``, ``resize_planes``) so that the
+        resize gathers whole rows, never single pixels."""
+        height, width = spec.height, spec.width
+        if (frame.height, frame.width) == (height, width):
+            return to_input_tensor(to_rgb(frame), spec), Geometry()
+        if height < 1 or width < 1:
+            raise KernelError(f"resize target must be at least 1x1, got {width}x{height}")
+        if spec.resize is ResizeMode.LETTERBOX:
+            rgb, content, geometry = letterbox_canvas(frame.height, frame.width, height, width, spec.fill)
+        else:
+            rgb = content = np.empty((height, width, 3), np.uint8)
+            geometry = Geometry()
+        new_h, new_w = content.shape[:2]
+        transposed = pass_order(frame.height, frame.width, new_h, new_w).startswith("h")
+        planes, transposed = resize_planes(to_planes(frame, transposed), transposed, new_h, new_w)
+        interleave_into(content, planes, transposed)
         return to_input_tensor(rgb, spec), geometry
 
     def postprocess(
