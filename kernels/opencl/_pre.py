@@ -17,7 +17,9 @@ import numpy as np
 from accel.errors import KernelError
 from accel.frames import Frame, PixelFormat
 from accel.kernels import InputSpec
-from accel.kernels.numpy_ref import _PACKED, _PRECISION_BITS, _YUV_TO_RGB_MILLI, _bilinear_taps, _input_lut
+from accel.kernels.colour import _PACKED, _YUV_TO_RGB_MILLI
+from accel.kernels.numpy_ref import _input_lut
+from accel.kernels.resample import _PRECISION_BITS, _bilinear_taps
 
 from ._runtime import Runtime
 
