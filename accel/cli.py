@@ -64,6 +64,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--threads", type=_csv_ints,
                    help="thread counts for xnnpack and litert-cpu, comma-separated (e.g. 1,2,4)")
     c.add_argument("--kernels", type=_csv, help="kernel sets to cross with every variant (e.g. numpy,opencv)")
+    c.add_argument("--execution", type=_csv, help="serial (one frame at a time: what a frame costs), pipelined "
+                   "(stages as concurrent threads: what a camera app gets) or serial,pipelined (default serial)")
     c.add_argument("--resize", choices=["auto", "stretch", "letterbox"],
                    help="how frames are fitted to the input (auto: letterbox for YOLO, stretch otherwise)")
     c.add_argument("--threshold", type=float, help="detection score threshold (default 0.3)")
@@ -151,7 +153,8 @@ def _compare(args: argparse.Namespace) -> int:
         "model.path": args.model, "model.labels": args.labels, "pipeline.source": args.source,
         "pipeline.source_format": args.source_format, "pipeline.source_size": args.source_size,
         "pipeline.frames": args.frames, "pipeline.seconds": args.seconds, "pipeline.warmup": args.warmup,
-        "pipeline.kernels": args.kernels, "pipeline.resize": args.resize, "pipeline.score_threshold": args.threshold,
+        "pipeline.kernels": args.kernels, "pipeline.execution": args.execution, "pipeline.resize": args.resize,
+        "pipeline.score_threshold": args.threshold,
         "pipeline.live": args.live, "delegates": args.delegates, "accuracy.dataset": args.dataset,
         "power.meter": args.power_meter, "power.command.command": args.power_command,
         "power.csv.path": args.power_log, "thermal.sustained_s": args.sustained, "thermal.cool_down_c": args.cool_down,
@@ -171,7 +174,7 @@ def _compare(args: argparse.Namespace) -> int:
                 config.delegates[name]["threads"] = args.threads
     console = Console()
     if not console.is_terminal:  # logs and pipes: don't squeeze the table into 80 columns
-        console = Console(width=150)
+        console = Console(width=190)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as bar:
         task = bar.add_task("capturing frames", total=None)
@@ -181,7 +184,7 @@ def _compare(args: argparse.Namespace) -> int:
         def on_event(kind: str, data: Any) -> None:
             if kind == "start":
                 bar.update(task, description=f"[{data['index'] + 1}/{data['total']}] {data['variant']} + "
-                           f"{data['kernels']}", completed=0, total=None)
+                           f"{data['kernels']}, {data['execution']}", completed=0, total=None)
             elif kind == "idle":
                 bar.update(task, description=f"idle power baseline ({data['seconds']:g} s, {data['meter']})")
             elif kind == "cool_down":
@@ -193,7 +196,8 @@ def _compare(args: argparse.Namespace) -> int:
                 bar.update(task, completed=data["n"], total=max(data["n"], data["total"]))
             elif kind in ("done", "skipped"):
                 records.append(data)
-                console.print(f"  {data.variant} + {data.kernels}: {_outcome_line(data)}", highlight=False)
+                console.print(f"  {data.variant} + {data.kernels}, {data.execution}: {_outcome_line(data)}",
+                              highlight=False)
 
         doc, path = compare(config, on_event=on_event, isolate=not args.in_process, result_path=args.json_path)
     console.print(variants_table(doc))
@@ -243,7 +247,7 @@ def _report(args: argparse.Namespace) -> int:
         if fmt is None:
             raise ConfigError(f"option --out: cannot tell the format from {args.out!r}; add --format html|md|csv|json")
     if fmt is None:
-        console = Console() if Console().is_terminal else Console(width=150)
+        console = Console() if Console().is_terminal else Console(width=190)
         for doc in docs:
             console.print(variants_table(doc))
             console.print(legend(doc), style="dim", highlight=False)

@@ -22,7 +22,7 @@ from accel.frames import Frame
 from accel.instruments import Instruments
 from accel.machine import machine_info
 from accel.model import ModelInfo, default_model_path, find_labels, load_labels, load_model
-from accel.pipeline import get_kernels, run_variant
+from accel.pipeline import check_kernel_options, get_kernels, run_variant
 from accel.record import Agreement, Cache, Charged, ModelRan, Outcome, SecondStart, Status, VariantRecord
 from accel.results import ResultWriter, default_result_path
 from accel.settings import Settings, source_spec
@@ -36,7 +36,7 @@ Event = Callable[[str, Any], None]
 
 @dataclass
 class Plan:
-    runs: list[tuple[Variant, str]] = field(default_factory=list)
+    runs: list[tuple[Variant, str, str]] = field(default_factory=list)  # (variant, kernel set, execution)
     skipped: list[VariantRecord] = field(default_factory=list)
 
 
@@ -52,7 +52,9 @@ def plan(config: Config) -> Plan:
         except UnknownPluginError as exc:
             raise ConfigError(f"pipeline.kernels: {exc}") from None
         except KernelError as exc:
-            out.skipped.append(_record(Variant(f"kernels:{name}"), name, Outcome.failed(exc, Status.UNAVAILABLE)))
+            out.skipped.append(_record(Variant(f"kernels:{name}"), name, "serial",
+                                       Outcome.failed(exc, Status.UNAVAILABLE)))
+    _check_unused_kernel_tables(config)
     if not config.delegates:
         raise ConfigError("no delegate is enabled: set enabled = true in a [delegates.NAME] table or pass --delegates")
     for name, options in config.delegates.items():
@@ -69,17 +71,37 @@ def plan(config: Config) -> Plan:
         available = delegate.probe()
         for variant in variants:
             for kernels in kernel_sets:
-                if available.ok:
-                    out.runs.append((variant, kernels))
-                else:
-                    out.skipped.append(_record(variant, kernels, Outcome.failed(available.reason, Status.UNAVAILABLE)))
+                for execution in config.pipeline["execution"]:
+                    if available.ok:
+                        out.runs.append((variant, kernels, execution))
+                    else:
+                        out.skipped.append(_record(variant, kernels, execution,
+                                                   Outcome.failed(available.reason, Status.UNAVAILABLE)))
     return out
 
 
-def _record(variant: Variant, kernels: str, outcome: Outcome, charged: Charged | None = None,
+def _check_unused_kernel_tables(config: Config) -> None:
+    """A ``[kernels.NAME]`` table of a set this run does not select is still checked: a typo fails now,
+    not the day the set is selected."""
+    from accel.kernels import REGISTRY as KERNELS
+
+    for name, options in config.kernels.items():
+        if name in config.pipeline["kernels"]:
+            continue  # checked when the set is built
+        try:
+            factory = KERNELS.load(name)
+        except LookupError:
+            raise ConfigError(f"kernels.{name}: no kernel set is called {name!r}; known: "
+                              f"{', '.join(KERNELS.names())}") from None
+        except ImportError:
+            continue  # its options are checked when it can be imported
+        check_kernel_options(name, factory, options)
+
+
+def _record(variant: Variant, kernels: str, execution: str, outcome: Outcome, charged: Charged | None = None,
             cache: Cache | None = None, model_ran: ModelRan | None = None) -> VariantRecord:
     """The one place a variant's record is put together from the parts its stages returned."""
-    return VariantRecord(variant.label, variant.delegate, dict(variant.options), kernels, outcome,
+    return VariantRecord(variant.label, variant.delegate, dict(variant.options), kernels, execution, outcome,
                          charged or Charged(), cache, model_ran)
 
 
@@ -213,9 +235,10 @@ def _run_all(the_plan: Plan, model: ModelInfo, frames: list[Frame], settings: Se
     """Every planned variant in turn, each charged with the power and heat of its own measured window;
     the document is rewritten after each."""
     prepared: dict[str, ModelInfo] = {}
-    for i, (variant, kernels) in enumerate(the_plan.runs):
+    for i, (variant, kernels, execution) in enumerate(the_plan.runs):
         before = instruments.before_variant()
-        emit("start", {"variant": variant.label, "kernels": kernels, "index": i, "total": len(the_plan.runs)})
+        emit("start", {"variant": variant.label, "kernels": kernels, "execution": execution, "index": i,
+                       "total": len(the_plan.runs)})
 
         def progress(n: int, total: int, _label: str = variant.label) -> None:
             emit("progress", {"variant": _label, "n": n, "total": total})
@@ -223,13 +246,13 @@ def _run_all(the_plan: Plan, model: ModelInfo, frames: list[Frame], settings: Se
         try:
             ran = _model_for(variant, model, prepared)
         except AccelError as exc:
-            record = _record(variant, kernels, Outcome.failed(exc))
+            record = _record(variant, kernels, execution, Outcome.failed(exc))
         else:
             cache = get_delegate(variant.delegate).cache_path(ran, variant)
             was_empty = cache is not None and _empty(cache)
-            outcome = _run_one(ran, variant, kernels, frames, settings, progress, isolate)
+            outcome = _run_one(ran, variant, kernels, frames, settings, progress, isolate, execution)
             charged = instruments.after_variant(outcome.timings, before)
-            record = _record(variant, kernels, outcome, charged,
+            record = _record(variant, kernels, execution, outcome, charged,
                              _second_start(ran, variant, kernels, frames, settings, isolate, cache, was_empty)
                              if cache is not None else None,
                              ModelRan(str(ran.path), ran.sha256, ran.family.value,
@@ -264,11 +287,11 @@ def _second_start(model: ModelInfo, variant: Variant, kernels: str, frames: list
 
 
 def _run_one(model: ModelInfo, variant: Variant, kernels: str, frames: list[Frame], settings: Settings,
-             progress: Callable[[int, int], None], isolate: bool) -> Outcome:
+             progress: Callable[[int, int], None], isolate: bool, execution: str = "serial") -> Outcome:
     if isolate:
-        return run_isolated(model, variant, kernels, frames, settings, progress)
+        return run_isolated(model, variant, kernels, frames, settings, progress, execution)
     try:
-        return Outcome.ok(run_variant(model, variant, kernels, frames, settings, progress))
+        return Outcome.ok(run_variant(model, variant, kernels, frames, settings, progress, execution=execution))
     except AccelError as exc:
         return Outcome.failed(exc)
 
@@ -279,7 +302,8 @@ def _with_agreement(variants: list[VariantRecord], threshold: float, iou: float)
     out = []
     for v in variants:
         if v.ok and v.run is not None and refs:
-            ref = next((r for r in refs if r.kernels == v.kernels), refs[0])
+            ref = next((r for r in refs if (r.kernels, r.execution) == (v.kernels, v.execution)),
+                       next((r for r in refs if r.kernels == v.kernels), refs[0]))
             assert ref.run is not None
             found = agreement(ref.run.detections, v.run.detections, iou=iou, threshold=threshold)
             v = replace(v, agreement=Agreement(f"{ref.variant} + {ref.kernels}", **(found or {})))

@@ -30,6 +30,7 @@ ENV_VARS = {
     "ACCEL_SECONDS": "pipeline.seconds",
     "ACCEL_WARMUP": "pipeline.warmup",
     "ACCEL_KERNELS": "pipeline.kernels",
+    "ACCEL_EXECUTION": "pipeline.execution",
     "ACCEL_DELEGATES": "delegates",
     "ACCEL_OUTPUT_DIR": "output.dir",
     "ACCEL_DATASET": "accuracy.dataset",
@@ -58,7 +59,11 @@ _SCHEMA: dict[str, dict[str, tuple[str, Any, Any, str]]] = {
         "fill": ("int", 114, lambda v: 0 <= v <= 255, "0..255"),
         "score_threshold": ("float", 0.3, lambda v: 0 <= v <= 1, "0..1"),
         "top_k": ("int", 5, lambda v: v >= 1, ">= 1"),
-        "kernels": ("list[str]", ["numpy"], lambda v: len(v) >= 1, "a non-empty list"),
+        "kernels": ("list[str]", ["opencv"], lambda v: len(v) >= 1, "a non-empty list"),
+        "execution": ("list[str]", ["serial"], lambda v: len(v) >= 1 and len(set(v)) == len(v)
+                      and all(x in ("serial", "pipelined") for x in v), "serial, pipelined or both (a list)"),
+        "queue_depth": ("int", 2, lambda v: 1 <= v <= 64, "1..64"),
+        "inference_streams": ("int", 1, lambda v: 1 <= v <= 16, "1..16"),
         "seed": ("int", 0, None, ""),
         "timeout_s": ("float", 600.0, lambda v: v > 0, "> 0"),
     },
@@ -165,6 +170,8 @@ class _Where:
 
 def _check(value: Any, spec: tuple[str, Any, Any, str], where: str) -> Any:
     kind, _, check, wants = spec
+    if kind == "list[str]" and isinstance(value, str):  # execution = "pipelined": a list of one
+        value = [value]
     ok_type = {
         "int": isinstance(value, int) and not isinstance(value, bool),
         "float": isinstance(value, (int, float)) and not isinstance(value, bool),

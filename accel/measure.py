@@ -8,8 +8,10 @@ from __future__ import annotations
 import os
 import resource
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -81,6 +83,7 @@ class UsageMeter:
         self._start: _Snapshot | None = None
         self._temps: list[float] = []
         self._freqs: list[float] = []
+        self._cores: list[Any] = []
 
     def _snap(self) -> _Snapshot:
         t = self._proc.cpu_times()
@@ -91,6 +94,7 @@ class UsageMeter:
 
     def start(self) -> None:
         self._start = self._snap()
+        self._cores = self._psutil.cpu_times(percpu=True)
         self.sample()
 
     def sample(self) -> None:
@@ -117,4 +121,18 @@ class UsageMeter:
             if self._temps else None,
             cpu_mhz={"mean": float(np.mean(self._freqs)), "min": min(self._freqs), "max": max(self._freqs)}
             if self._freqs else None,
+            cpu_cores_busy=cores_busy(self._cores, self._psutil.cpu_times(percpu=True)),
         )
+
+
+def cores_busy(before: Sequence[Any], after: Sequence[Any]) -> list[float] | None:
+    """Per-core % busy between two ``psutil.cpu_times(percpu=True)`` readings: 100 x (1 - idle share of
+    the core's time), idle counting iowait. None when the OS reports no per-core times."""
+    if not before or len(before) != len(after):
+        return None
+    out = []
+    for a, b in zip(before, after, strict=True):
+        total = sum(b) - sum(a)
+        idle = (b.idle + getattr(b, "iowait", 0.0)) - (a.idle + getattr(a, "iowait", 0.0))
+        out.append(round(100.0 * (1.0 - idle / total), 1) if total > 0 else 0.0)
+    return out

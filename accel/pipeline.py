@@ -8,26 +8,24 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
+from contextlib import ExitStack
 from typing import Any
 
 import numpy as np
 
 from accel.delegates import Runner, RunnerBase, Variant, get_delegate
-from accel.detections import Classification, Detections
 from accel.errors import DelegateError, KernelError, OptionError, UnknownPluginError
 from accel.frames import Frame
 from accel.kernels import REGISTRY as KERNELS
 from accel.kernels import DecodeSpec, InputSpec, KernelSet, KernelSetBase, ResizeMode
-from accel.measure import UsageMeter
+from accel.loop import STAGES, Feed, Loop
 from accel.model import Family, ModelInfo, ssd_raw_anchors
-from accel.record import FrameLog, Measured, RunInfo, Startup, Timings, Usage
+from accel.record import Flow, Measured, RunInfo
 from accel.settings import Settings
 
-__all__ = ["decode_spec", "get_kernels", "input_spec", "run_variant"]
+__all__ = ["check_kernel_options", "decode_spec", "get_kernels", "input_spec", "run_variant"]
 
-_STAGES = ("capture", "preprocess", "inference", "postprocess")
 _RANGES = {"0,1": (0.0, 1.0), "-1,1": (-1.0, 1.0), "0,255": (0.0, 255.0)}
 
 
@@ -74,11 +72,7 @@ def get_kernels(name: str, options: dict[str, Any] | None = None) -> KernelSet:
     except ImportError as exc:
         raise KernelError(str(exc)) from exc
     options = dict(options or {})
-    takes = _keywords(factory)
-    unknown = sorted(set(options) - takes) if takes is not None else []
-    if unknown:
-        known = f"known: {', '.join(sorted(takes or ()))}" if takes else "it takes none"
-        raise OptionError(f"kernels.{name}", f"unknown option {unknown[0]!r}; {known}", unknown[0])
+    check_kernel_options(name, factory, options)
     kernels = factory(**options)
     if not isinstance(kernels, KernelSetBase):
         raise KernelError(f"kernel set plugin {name!r} ({type(kernels).__module__}.{type(kernels).__qualname__}) "
@@ -87,6 +81,15 @@ def get_kernels(name: str, options: dict[str, Any] | None = None) -> KernelSet:
     if not available.ok:
         raise KernelError(f"kernel set {name!r} is unavailable: {available.reason}")
     return kernels
+
+
+def check_kernel_options(name: str, factory: Any, options: dict[str, Any]) -> None:
+    """``OptionError`` for an option the kernel set's constructor does not take."""
+    takes = _keywords(factory)
+    unknown = sorted(set(options) - takes) if takes is not None else []
+    if unknown:
+        known = f"known: {', '.join(sorted(takes or ()))}" if takes else "it takes none"
+        raise OptionError(f"kernels.{name}", f"unknown option {unknown[0]!r}; {known}", unknown[0])
 
 
 def _keywords(factory: Any) -> set[str] | None:
@@ -125,24 +128,19 @@ def decode_spec(model: ModelInfo, settings: Settings) -> DecodeSpec:
                       quant=quant, **fields)
 
 
-def _postprocess(model: ModelInfo, kernels: KernelSet, outs: list[np.ndarray], geometry: Any,
-                 spec: DecodeSpec) -> Detections | Classification:
-    return kernels.postprocess({role: outs[pos] for role, pos in model.roles.items()}, spec, geometry)
-
-
 FrameHook = Callable[[str, Any], None]
 
 
 def run_variant(model: ModelInfo, variant: Variant, kernels_name: str, frames: list[Frame],
                 settings: Settings, progress: Callable[[int, int], None] | None = None,
-                on_frame: FrameHook | None = None) -> Measured:
-    """Measure one (delegate variant, kernel set) pair. Raises ``AccelError`` on failure; the caller
-    records it and goes on.
+                on_frame: FrameHook | None = None, execution: str = "serial") -> Measured:
+    """Measure one (delegate variant, kernel set) pair, ``execution`` "serial" or "pipelined". Raises
+    ``AccelError`` on failure; the caller records it and goes on.
 
     ``on_frame`` streams the measurement as it happens: ``("init", Startup)`` after the first inference,
     ``("window", start)`` when the measured loop starts (monotonic seconds), then ``("frame", (seconds since
-    start, {stage: seconds}))`` per frame, so a caller keeps what was measured even if the process dies
-    before the record is returned."""
+    start, {stage: seconds}, end-to-end seconds, age seconds or None))`` per frame, so a caller keeps what was
+    measured even if the process dies before the record is returned."""
     # The input and the decoding are checked before the delegate opens: a model accel cannot feed fails
     # with that reason, not with whatever a GPU driver does first.
     spec = input_spec(model, settings.resize, settings.fill, settings.input_range)
@@ -154,115 +152,45 @@ def run_variant(model: ModelInfo, variant: Variant, kernels_name: str, frames: l
 
         source = open_source(settings.live_source)
     try:
-        feed = _Feed(frames, source)
-        t0 = time.perf_counter()
-        runner = get_delegate(variant.delegate).open(model, variant)
-        load_s = time.perf_counter() - t0
-        if not isinstance(runner, RunnerBase):
-            raise DelegateError(f"{variant.delegate}: open() returned a {type(runner).__qualname__}, not an "
-                                "accel.delegates.RunnerBase; update the package that provides it")
-        with runner:
-            loop = _Loop(model, runner, kernels, settings, spec, dspec, on_frame or (lambda kind, data: None))
+        feed = Feed(frames, source)
+        with ExitStack() as stack:
+            t0 = time.perf_counter()
+            runners = [stack.enter_context(_open(model, variant))]
+            load_s = time.perf_counter() - t0
+            streams = settings.inference_streams if execution == "pipelined" else 1
+            runners += [stack.enter_context(_open(model, variant)) for _ in range(streams - 1)]
+            loop = Loop(model, runners, kernels, settings, spec, dspec, on_frame or (lambda kind, data: None))
             startup = loop.start(feed, load_s)
-            loop.measure(feed, progress)
-        return Measured(_run_info(runner, kernels, loop, source is not None), startup, loop.timings())
+            if execution == "pipelined":
+                bound_fps, bound_stage = loop.calibrate(feed)
+                loop.measure_pipelined(feed, progress)
+            else:
+                loop.measure(feed, progress)
+                bound_fps, bound_stage = loop.serial_bound(feed.live)
+        flow = Flow(queue_depth=settings.queue_depth if execution == "pipelined" else None,
+                    inference_streams=streams, bound_fps=bound_fps, bound_stage=bound_stage,
+                    frames_dropped=_dropped(source), trace=loop.trace or None)
+        return Measured(_run_info(runners[0], kernels, loop, source is not None), startup, loop.timings(), flow)
     finally:
         kernels.close()
         if source is not None:
             source.close()
 
 
-class _Feed:
-    """Frame i of the replayed frames (their capture cost was paid once, up front), or the next frame read
-    from a live source (its read counts as the capture stage)."""
-
-    def __init__(self, frames: Sequence[Frame], source: Any) -> None:
-        self._frames, self._source = frames, source
-
-    def __call__(self, i: int) -> tuple[Frame, float]:
-        if self._source is None:
-            frame = self._frames[i % len(self._frames)]
-            return frame, frame.capture_s
-        t = time.perf_counter()
-        frame = self._source.read()
-        return frame, time.perf_counter() - t
+def _open(model: ModelInfo, variant: Variant) -> Runner:
+    runner = get_delegate(variant.delegate).open(model, variant)
+    if not isinstance(runner, RunnerBase):
+        raise DelegateError(f"{variant.delegate}: open() returned a {type(runner).__qualname__}, not an "
+                            "accel.delegates.RunnerBase; update the package that provides it")
+    return runner
 
 
-@dataclass
-class _Loop:
-    """The measured loop's state: per-stage durations of every frame, their end times, saved detections."""
-
-    model: ModelInfo
-    runner: Runner
-    kernels: KernelSet
-    settings: Settings
-    spec: InputSpec
-    dspec: DecodeSpec
-    emit: FrameHook
-
-    def __post_init__(self) -> None:
-        self.log = FrameLog({s: [] for s in _STAGES})
-        self.detections: dict[int, Any] = {}
-        self.window_start: float | None = None
-        self.wall = 0.0
-        self.usage = Usage()
-
-    def start(self, feed: _Feed, load_s: float) -> Startup:
-        """The first inference (timed on its own: shader compilation lands here), then the warm-up."""
-        tensor, _ = self.kernels.preprocess(feed(0)[0], self.spec)
-        t0 = time.perf_counter()
-        self.runner.run([tensor])
-        startup = Startup(load_s * 1e3, (time.perf_counter() - t0) * 1e3)
-        self.emit("init", startup)
-        for i in range(self.settings.warmup):
-            tensor, geometry = self.kernels.preprocess(feed(i)[0], self.spec)
-            _postprocess(self.model, self.kernels, self.runner.run([tensor]), geometry, self.dspec)
-        return startup
-
-    def measure(self, feed: _Feed, progress: Callable[[int, int], None] | None) -> None:
-        settings, kernels = self.settings, self.kernels
-        meter = UsageMeter()
-        meter.start()
-        self.window_start = time.monotonic()
-        start = time.perf_counter()
-        self.emit("window", self.window_start)
-        deadline = start + settings.timeout_s
-        n, elapsed = 0, 0.0
-        while (n < settings.frames or elapsed < settings.seconds) and time.perf_counter() < deadline:
-            frame, capture_s = feed(n)
-            ta = time.perf_counter()
-            tensor, geometry = kernels.preprocess(frame, self.spec)
-            tb = time.perf_counter()
-            stages = {"capture": capture_s, "preprocess": tb - ta, **self._split("preprocess")}
-            outs = self.runner.run([tensor])
-            tc = time.perf_counter()
-            result = _postprocess(self.model, kernels, outs, geometry, self.dspec)
-            td = time.perf_counter()
-            stages.update({"inference": tc - tb, "postprocess": td - tc, **self._split("postprocess")})
-            if self.runner.last_invoke_s is not None:
-                stages["invoke"] = self.runner.last_invoke_s
-            self.log.add(td - start, stages)
-            self.emit("frame", (td - start, stages))
-            if len(self.detections) < settings.save_detections and frame.index not in self.detections:
-                self.detections[frame.index] = result.to_json()
-            n += 1
-            elapsed = td - start
-            if progress is not None and n % 5 == 0:
-                progress(n, settings.frames)
-            if n % 50 == 0:
-                meter.sample()
-        self.wall = time.perf_counter() - start
-        self.usage = meter.stop()
-
-    def _split(self, stage: str) -> dict[str, float]:
-        """Kernel sets that run on a device: transfers apart from kernel time (``preprocess_upload`` ...)."""
-        return {f"{stage}_{key.removesuffix('_ms')}": ms / 1e3 for key, ms in self.kernels.last_timings().items()}
-
-    def timings(self) -> Timings:
-        return self.log.timings(self.window_start, self.wall)
+def _dropped(source: Any) -> int | None:
+    """Frames a paced source delivered that nobody took (None: a source that does not count them)."""
+    return None
 
 
-def _run_info(runner: Runner, kernels: KernelSet, loop: _Loop, live: bool) -> RunInfo:
+def _run_info(runner: Runner, kernels: KernelSet, loop: Loop, live: bool) -> RunInfo:
     spec = loop.spec
     inference = loop.log.stages["inference"]
     inference_mean = float(np.mean(inference)) if inference else 0.0
@@ -270,6 +198,6 @@ def _run_info(runner: Runner, kernels: KernelSet, loop: _Loop, live: bool) -> Ru
         runtime=runner.runtime, placement=runner.placement, kernels_info=kernels.describe(),
         input={"dtype": spec.dtype, "scale": spec.scale, "zero_point": spec.zero_point,
                "norm_range": list(spec.norm_range), "resize": spec.resize.value, "size": [spec.height, spec.width]},
-        fps_stages=sorted(_STAGES if live else _STAGES[1:]),
+        fps_stages=sorted(STAGES if live else STAGES[1:]),
         inference_fps=1.0 / inference_mean if inference_mean > 0 else 0.0,
         usage=loop.usage, detections={str(k): v for k, v in loop.detections.items()})

@@ -24,7 +24,7 @@ from accel.delegates import Placement
 from accel.errors import AccelError, ConfigError
 from accel.jsonform import FLAT, OMIT_FALSE, dump, keeps_none, load
 
-__all__ = ["Adapter", "Agreement", "Cache", "Charged", "FrameLog", "Measured", "ModelRan", "Outcome", "Power",
+__all__ = ["Adapter", "Agreement", "Cache", "Charged", "Flow", "FrameLog", "Measured", "ModelRan", "Outcome", "Power",
            "RunInfo", "SecondStart", "StageStats", "Startup", "Status", "Timings", "Usage", "VariantRecord", "Window"]
 
 
@@ -85,16 +85,20 @@ class Timings:
     raw_ms: dict[str, list[float]] = field(default_factory=dict)
     frame_end: list[float] = field(default_factory=list)  # seconds after window.start
     window: Window | None = None
+    e2e_ms: StageStats | None = None  # from a frame's capture to its detections being ready
+    frame_age_ms: StageStats | None = None  # live: from a frame's capture to the start of its preprocessing
 
     @classmethod
     def of(cls, per_stage_s: Mapping[str, Sequence[float]], frame_end_s: Sequence[float], start: float | None,
-           wall_s: float) -> Timings:
+           wall_s: float, e2e_s: Sequence[float] = (), age_s: Sequence[float] = ()) -> Timings:
         n = len(frame_end_s)
         return cls(frames_measured=n, wall_s=wall_s, fps=n / wall_s if wall_s > 0 else 0.0,
                    stages={s: StageStats.of(v) for s, v in per_stage_s.items()},
                    raw_ms={s: [round(x * 1e3, 4) for x in v] for s, v in per_stage_s.items()},
                    frame_end=[round(t, 5) for t in frame_end_s],
-                   window=Window(start, start + wall_s) if start is not None else None)
+                   window=Window(start, start + wall_s) if start is not None else None,
+                   e2e_ms=StageStats.of(e2e_s) if e2e_s else None,
+                   frame_age_ms=StageStats.of(age_s) if age_s else None)
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,7 @@ class Usage:
     peak_rss_mb: float | None = None
     temperature_c: dict[str, float] | None = None  # {start, end, max}
     cpu_mhz: dict[str, float] | None = None  # {mean, min, max}
+    cpu_cores_busy: list[float] | None = None  # % busy per core over the window: what is left for the app
 
 
 @dataclass(frozen=True)
@@ -141,26 +146,50 @@ class Measured:
     run: RunInfo | None = field(default=None, metadata=FLAT)
     startup: Startup | None = field(default=None, metadata=FLAT)
     timings: Timings | None = field(default=None, metadata=FLAT)
+    flow: Flow | None = field(default=None, metadata=FLAT)
+
+
+@dataclass(frozen=True)
+class Flow:
+    """How the stages ran together, and the rate that bounds them. ``bound_fps`` is what the slowest stage
+    allows (1000 / its mean ms, times its parallel workers) in a serial calibration in the same worker;
+    ``frames_dropped`` (live) the frames the source delivered that the pipeline never took; ``trace`` a few
+    frames' stage spans ``[frame, stage, start_ms, end_ms]`` (ms after the window's start)."""
+
+    queue_depth: int | None = None
+    inference_streams: int | None = None
+    bound_fps: float | None = None
+    bound_stage: str | None = None
+    frames_dropped: int | None = None
+    trace: list[list[Any]] | None = None
 
 
 @dataclass
 class FrameLog:
-    """Every measured frame's stage durations (seconds) and end time (seconds after the window's start),
-    collected as the loop measures them: by the pipeline, and by the parent from the frames a worker streams."""
+    """Every measured frame's stage durations, end time (seconds after the window's start), and its
+    end-to-end latency and age at preprocessing (seconds), collected as the loop measures them: by the
+    pipeline, and by the parent from the frames a worker streams."""
 
     stages: dict[str, list[float]] = field(default_factory=dict)
     ends: list[float] = field(default_factory=list)
+    e2e: list[float] = field(default_factory=list)
+    age: list[float] = field(default_factory=list)
 
-    def add(self, end: float, stages: Mapping[str, float]) -> None:
+    def add(self, end: float, stages: Mapping[str, float], e2e: float | None = None,
+            age: float | None = None) -> None:
         self.ends.append(end)
         for stage, seconds in stages.items():
             self.stages.setdefault(stage, []).append(seconds)
+        if e2e is not None:
+            self.e2e.append(e2e)
+        if age is not None:
+            self.age.append(age)
 
     def __len__(self) -> int:
         return len(self.ends)
 
     def timings(self, start: float | None, wall_s: float) -> Timings:
-        return Timings.of(self.stages, self.ends, start, wall_s)
+        return Timings.of(self.stages, self.ends, start, wall_s, self.e2e, self.age)
 
 
 @keeps_none
@@ -287,6 +316,7 @@ class VariantRecord:
     delegate: str
     options: dict[str, Any]
     kernels: str
+    execution: str  # "serial" or "pipelined"
     outcome: Outcome = field(metadata=FLAT)
     charged: Charged = field(default_factory=Charged, metadata=FLAT)
     cache: Cache | None = None
@@ -338,7 +368,7 @@ class VariantRecord:
         name = data.get("variant", "?")
         if "status" not in data:
             raise ConfigError(f"variant {name!r} of the result has no status")
-        try:
-            return typing.cast(VariantRecord, load(cls, data))
+        try:  # documents from before pipelined execution ran every variant serially
+            return typing.cast(VariantRecord, load(cls, {"execution": "serial", **data}))
         except (TypeError, ValueError, AttributeError) as exc:
             raise ConfigError(f"variant {name!r} of the result is not one accel reads: {exc}") from exc

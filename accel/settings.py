@@ -40,6 +40,8 @@ class Settings:
     labels: tuple[str, ...] = ()
     live_source: SourceSpec | None = None  # set when each variant pulls frames from the source itself
     timeout_s: float = 600.0
+    queue_depth: int = 2  # pipelined: frames each queue between two stages holds
+    inference_streams: int = 1  # pipelined: runners of the variant inferring in parallel
     decode: dict[str, Any] = field(default_factory=dict)  # the [decode] table of accel.toml
     kernel_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # [kernels.NAME] tables
 
@@ -64,6 +66,7 @@ class Settings:
                    top_k=p["top_k"], resize=p["resize"], fill=p["fill"], input_range=config.model["input_range"],
                    save_detections=save_detections, labels=labels,
                    live_source=source_spec(config, model) if p["live"] else None, timeout_s=timeout_s,
+                   queue_depth=p["queue_depth"], inference_streams=p["inference_streams"],
                    decode=dict(decode), kernel_options={k: dict(v) for k, v in config.kernels.items()})
 
     def startup_only(self) -> Settings:

@@ -59,7 +59,7 @@ def _unshare(name: str | None, layout: list[tuple[Any, ...]]) -> tuple[Any, list
     return shm, frames
 
 
-def _child(conn: Connection, stderr_path: str, model: ModelInfo, variant: Variant, kernels: str,
+def _child(conn: Connection, stderr_path: str, model: ModelInfo, variant: Variant, kernels: str, execution: str,
            shm_name: str | None, layout: list[tuple[Any, ...]], settings: Settings, plugins: dict[str, str]) -> None:
     # Runtime chatter ("INFO: Created TensorFlow Lite XNNPACK delegate") goes to a file the parent reads
     # back only when the child dies, so it can say what the driver printed.
@@ -77,7 +77,8 @@ def _child(conn: Connection, stderr_path: str, model: ModelInfo, variant: Varian
     try:
         _register(plugins)
         conn.send(("started",))  # imports done: the variant's own time limit starts now
-        conn.send(("result", Outcome.ok(run_variant(model, variant, kernels, frames, settings, progress, on_frame))))
+        conn.send(("result", Outcome.ok(run_variant(model, variant, kernels, frames, settings, progress, on_frame,
+                                                    execution))))
     except AccelError as exc:
         conn.send(("result", Outcome.failed(exc)))
     except Exception as exc:  # a plugin bug: recorded with its traceback, never shown raw to the user
@@ -172,7 +173,7 @@ class _Streamed:
 
 
 def run_isolated(model: ModelInfo, variant: Variant, kernels: str, frames: list[Frame], settings: Settings,
-                 progress: Callable[[int, int], None] | None = None) -> Outcome:
+                 progress: Callable[[int, int], None] | None = None, execution: str = "serial") -> Outcome:
     """``run_variant`` in a spawned child process, with a timeout (``settings.timeout_s`` plus start-up).
     Delegates registered by hand in this process are registered again in the child."""
     ctx = mp.get_context("spawn")
@@ -180,7 +181,7 @@ def run_isolated(model: ModelInfo, variant: Variant, kernels: str, frames: list[
     with tempfile.NamedTemporaryFile(prefix="accel-worker-", suffix=".log", delete=False) as log:
         stderr_path = log.name
     shm, layout = _share(frames)
-    proc = ctx.Process(target=_child, daemon=True, args=(send, stderr_path, model, variant, kernels,
+    proc = ctx.Process(target=_child, daemon=True, args=(send, stderr_path, model, variant, kernels, execution,
                                                          shm and shm.name, layout, settings, DELEGATES.by_hand()))
     try:
         _start(proc)

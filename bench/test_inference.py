@@ -11,7 +11,7 @@ import pytest
 from accel.config import Config
 from accel.delegates import Variant, get_delegate
 from accel.model import Family, ModelInfo
-from accel.pipeline import _postprocess, decode_spec, get_kernels, input_spec
+from accel.pipeline import decode_spec, get_kernels, input_spec
 from accel.settings import Settings
 
 
@@ -56,7 +56,8 @@ def test_postprocess(benchmark: Any, kernels_name: str, model: ModelInfo, frames
     runner.close()
     settings = Settings(score_threshold=config.pipeline["score_threshold"], top_k=config.pipeline["top_k"])
     benchmark.group = "postprocess"
-    benchmark.pedantic(_postprocess, args=(model, kernels, outs, geometry, decode_spec(model, settings)), rounds=200,
+    by_role = {role: outs[pos] for role, pos in model.roles.items()}
+    benchmark.pedantic(kernels.postprocess, args=(by_role, decode_spec(model, settings), geometry), rounds=200,
                        warmup_rounds=10, iterations=1)
     benchmark.extra_info.update({"kernels": kernels_name, "family": model.family.value,
                                  "fps": 1.0 / benchmark.stats.stats.mean})

@@ -140,8 +140,12 @@ def test_frames_stream_to_the_caller_as_they_are_measured(tiny_classifier) -> No
     frames = [data for kind, data in seen if kind == "frame"]
     assert len(frames) == t.frames_measured == 6
     # Each streamed frame carries the same durations the record's per-frame lists hold, in order.
-    assert [round(stages["inference"] * 1e3, 4) for _, stages in frames] == t.raw_ms["inference"]
-    assert [round(end, 5) for end, _ in frames] == t.frame_end
+    assert [round(stages["inference"] * 1e3, 4) for _, stages, _, _ in frames] == t.raw_ms["inference"]
+    assert [round(end, 5) for end, _, _, _ in frames] == t.frame_end
+    # Replayed frames: end-to-end is preprocess + inference + postprocess of the frame; no age (not live).
+    for _, stages, e2e, age in frames:
+        assert e2e == pytest.approx(stages["preprocess"] + stages["inference"] + stages["postprocess"], abs=2e-4)
+        assert age is None
     assert t.window.end - t.window.start == pytest.approx(t.wall_s)
     assert t.frame_end[-1] <= t.wall_s + 1e-5  # ends are rounded to 10 µs
 
@@ -184,3 +188,35 @@ def test_a_crash_at_exit_after_reporting_keeps_the_result_and_says_so(tiny_class
     assert rec.status is Status.OK and rec.timings.frames_measured == 3
     assert rec.teardown.startswith("crashed at exit: signal 6 (SIGABRT)")
     assert "corrupted size vs. prev_size" in rec.teardown
+
+
+def test_serial_and_pipelined_are_both_recorded_with_their_figures(tmp_path: Path) -> None:
+    """The null delegate (the harness's own ceiling) in both modes, in worker processes."""
+    cfg = load_config(None, {"delegates": ["null"], "pipeline.frames": 40, "pipeline.seconds": 0.0,
+                             "pipeline.warmup": 2, "pipeline.execution": ["serial", "pipelined"],
+                             "power.meter": "none", "output.formats": []}, env={})
+    doc, _ = compare(cfg, result_path=tmp_path / "r.json")
+    serial, pipelined = doc["variants"]
+    assert (serial["execution"], pipelined["execution"]) == ("serial", "pipelined")
+    for v in (serial, pipelined):
+        assert v["status"] == "ok" and v["frames_measured"] == 40 and v["fps"] > 0
+        assert v["bound_fps"] > 0 and v["bound_stage"] in ("preprocess", "inference", "postprocess")
+        assert v["e2e_ms"]["p50"] > 0 and "frame_age_ms" not in v  # replay: no age
+        assert len(v["usage"]["cpu_cores_busy"]) >= 1
+    assert pipelined["queue_depth"] == 2 and pipelined["inference_streams"] == 1
+    # The trace spans are ordered per frame: preprocess before inference before postprocess.
+    spans = {(f, s): (a, b) for f, s, a, b in pipelined["trace"]}
+    for frame in {f for f, _ in spans}:
+        assert spans[frame, "preprocess"][1] <= spans[frame, "inference"][0] <= spans[frame, "inference"][1] \
+            <= spans[frame, "postprocess"][0]
+
+
+def test_a_crash_mid_pipeline_keeps_the_frames_measured(tiny_classifier, crashy) -> None:  # type: ignore[no-untyped-def]
+    model = load_model(tiny_classifier[0])
+    settings = Settings(frames=50, seconds=0.0, warmup=0)
+    # The first inference and the 30-frame serial calibration succeed, then 5 pipelined inferences.
+    rec = run_isolated(model, Variant("crashy", (("how", "segv"), ("after", 1 + 30 + 5))), "numpy", rgb_frames(2),
+                       settings, execution="pipelined")
+    assert rec.status is Status.CRASHED and "SIGSEGV" in rec.error
+    assert rec.partial is True and 1 <= rec.timings.frames_measured <= 5
+    assert rec.timings.e2e_ms is not None

@@ -35,34 +35,40 @@ def variants_table(doc: dict[str, Any]) -> Table:
              f"- {source.get('kind', '?')} source, {mode}")
     t = Table(title=title, title_justify="left", header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
     accuracy = any(r.accuracy is not None for r in run.records)
+    live = any(r.timings is not None and r.timings.frame_age_ms is not None for r in run.records)
     t.add_column("variant", no_wrap=True)
     t.add_column("kernels", no_wrap=True)
+    t.add_column("exec", no_wrap=True)
     quality = ("AP50", "AP", "P", "R") if accuracy else ("agree",)
     metered = f.has_meter(run)
     power_cols = ("W", "J/frame", "FPS/W") if metered else ()
-    for name in ("infer ms p50", "p99", "pre ms", "post ms", "FPS", "CPU %", "RSS MB", *power_cols, *quality,
-                 "on accel"):
+    live_cols = ("age p50", "dropped") if live else ()
+    columns = ("infer ms p50", "p99", "pre ms", "post ms", "e2e p50", *live_cols, "FPS", "of bound", "CPU %",
+               "cores %", "RSS MB", *power_cols, *quality, "on accel")
+    for name in columns:
         t.add_column(name, justify="right")
     notes: list[str] = []
     for r in run.records:
         if not r.ok:
             notes.append(f"{r.variant} + {r.kernels}: {r.status.value}: {r.error or ''}")
-            t.add_row(r.variant, r.kernels, Text(r.status.value, style="red"),
-                      *[""] * (7 + len(power_cols) + len(quality)))
+            t.add_row(r.variant, r.kernels, r.execution, Text(r.status.value, style="red"),
+                      *[""] * (len(columns) - 1))
             continue
         throttled = f.throttle(r)
         if throttled:
             notes.append(f"{r.variant} + {r.kernels}: {throttled} during the run: its figures may be low")
         power = f.power_cells(r, f.estimated(doc, r)) if metered else []
-        t.add_row(*_ok_row(r, throttled, power, accuracy))
+        t.add_row(*_ok_row(r, throttled, power, accuracy, live))
     if notes:
         t.caption = "\n".join(notes)
         t.caption_justify = "left"
     return t
 
 
-def _ok_row(r: VariantRecord, throttled: str | None, power: list[str], accuracy: bool) -> list[str | Text]:
-    """The cells of a variant that ran: label, kernels, latencies, FPS, usage, ``power``, quality, placement."""
+def _ok_row(r: VariantRecord, throttled: str | None, power: list[str], accuracy: bool,
+            live: bool) -> list[str | Text]:
+    """The cells of a variant that ran: label, kernels, execution, latencies, FPS, usage, ``power``, quality,
+    placement."""
     label = r.variant
     if r.outcome.adapter is not None and r.outcome.adapter.software:
         label += " [software GPU]"
@@ -72,11 +78,18 @@ def _ok_row(r: VariantRecord, throttled: str | None, power: list[str], accuracy:
     inference, pre, post = (f.stage(r, s) or StageStats() for s in ("inference", "preprocess", "postprocess"))
     usage = f.usage(r) or Usage()
     agree = r.agreement.score if r.agreement is not None else None
+    timings, flow = r.timings, r.outcome.measured.flow if r.outcome.measured is not None else None
+    e2e = timings.e2e_ms if timings is not None and timings.e2e_ms is not None else StageStats()
+    age = timings.frame_age_ms if timings is not None and timings.frame_age_ms is not None else StageStats()
+    fps, bound = f.fps(r), flow.bound_fps if flow is not None else None
+    live_cells = [_num(age.p50, "{:.2f}"), _num(flow.frames_dropped if flow else None, "{:d}")] if live else []
+    cores = "/".join(f"{c:.0f}" for c in usage.cpu_cores_busy) if usage.cpu_cores_busy else "n/a"
     return [
         Text(label + (f" [{throttled}]" if throttled else ""), style="yellow" if throttled else ""),
-        r.kernels, _num(inference.p50, "{:.2f}"), _num(inference.p99, "{:.2f}"), _num(pre.mean, "{:.2f}"),
-        _num(post.mean, "{:.2f}"), _num(f.fps(r)), _num(usage.process_cpu_percent, "{:.0f}"),
-        _num(usage.peak_rss_mb, "{:.0f}"), *power,
+        r.kernels, r.execution, _num(inference.p50, "{:.2f}"), _num(inference.p99, "{:.2f}"), _num(pre.mean, "{:.2f}"),
+        _num(post.mean, "{:.2f}"), _num(e2e.p50, "{:.2f}"), *live_cells, _num(fps),
+        _num(fps / bound if fps is not None and bound else None, "{:.0%}"), _num(usage.process_cpu_percent, "{:.0f}"),
+        cores, _num(usage.peak_rss_mb, "{:.0f}"), *power,
         *(_accuracy(r.accuracy) if accuracy else (_num(agree, "{:.0%}"),)),
         f"{place.delegated_ops}/{place.total_ops}" if place is not None else "0/0",
     ]
@@ -98,7 +111,14 @@ def legend(doc: dict[str, Any]) -> str:
                    f"{doc['dataset']['images']} images; P, R = precision and recall at score >= {thr}. ")
     else:
         quality = "agree = detections matching cpu-reference's (same class, IoU >= 0.5). "
-    return (f"{fps}. CPU % = this variant's process (100 = one core). "
+    return (f"{fps}. exec = serial (one frame through every stage at a time: what a frame costs) or pipelined "
+            "(the stages as concurrent threads joined by queues: what a camera app gets). e2e = from a frame's "
+            "capture to its detections being ready (replay: from when the loop took the frame)"
+            + ("; age = capture to the start of its preprocessing; dropped = frames the source delivered that the "
+               "pipeline never took" if any(r.timings is not None and r.timings.frame_age_ms is not None
+                                            for r in f.Run.of(doc).records) else "")
+            + ". of bound = FPS / the rate the slowest stage allows alone (a serial calibration). "
+            "CPU % = this variant's process (100 = one core); cores % = each core busy over the window. "
             f"RSS = its peak resident memory, replayed frames included. {quality}"
             f"on accel = ops the delegate took / all ops. {power_legend(doc)}")
 
