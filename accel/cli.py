@@ -57,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--source-format", help="pixel format the source delivers: RGB, RGB888 (B,G,R in memory), "
                    "BGR888, XRGB8888, XBGR8888, YUV420, NV12 (default: the source's own)")
     c.add_argument("--source-size", help="capture size WIDTHxHEIGHT, 'native' or 'auto' (default)")
+    c.add_argument("--source-fps", type=float, metavar="FPS",
+                   help="with --live: the rate synthetic, image and video sources deliver at, dropping what the "
+                   "pipeline cannot take (default 0: synthetic 30, a video its file's rate; cameras their own)")
     c.add_argument("--frames", type=int, help="measured frames per variant, at least (default 100)")
     c.add_argument("--seconds", type=float, help="measured seconds per variant, at least (default 2)")
     c.add_argument("--warmup", type=int, help="unmeasured warm-up frames per variant (default 10)")
@@ -152,6 +155,7 @@ def _compare(args: argparse.Namespace) -> int:
     overrides: dict[str, Any] = {
         "model.path": args.model, "model.labels": args.labels, "pipeline.source": args.source,
         "pipeline.source_format": args.source_format, "pipeline.source_size": args.source_size,
+        "pipeline.source_fps": args.source_fps,
         "pipeline.frames": args.frames, "pipeline.seconds": args.seconds, "pipeline.warmup": args.warmup,
         "pipeline.kernels": args.kernels, "pipeline.execution": args.execution, "pipeline.resize": args.resize,
         "pipeline.score_threshold": args.threshold,

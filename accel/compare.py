@@ -196,7 +196,9 @@ def _frames(config: Config, model: ModelInfo, dataset: Any, emit: Event) -> tupl
 
         return _capture_from(DatasetSource(dataset), len(dataset.images))
     if p["live"]:
-        return [], {"kind": spec.kind, "target": spec.target, "live": True}
+        from accel.sources import pacing
+
+        return [], {"kind": spec.kind, "target": spec.target, "live": True, **pacing(spec)}
     return _capture(spec, p["frames"])
 
 

@@ -8,6 +8,7 @@ file, its line.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
@@ -26,6 +27,7 @@ ENV_VARS = {
     "ACCEL_MODEL": "model.path",
     "ACCEL_LABELS": "model.labels",
     "ACCEL_SOURCE": "pipeline.source",
+    "ACCEL_SOURCE_FPS": "pipeline.source_fps",
     "ACCEL_FRAMES": "pipeline.frames",
     "ACCEL_SECONDS": "pipeline.seconds",
     "ACCEL_WARMUP": "pipeline.warmup",
@@ -51,6 +53,9 @@ _SCHEMA: dict[str, dict[str, tuple[str, Any, Any, str]]] = {
                                           "YUV420", "NV12"), ""),
         "source_size": ("str", "auto", lambda v: v in ("auto", "native") or re.fullmatch(r"\d+x\d+", v),
                         "'auto', 'native' or WIDTHxHEIGHT"),
+        "source_fps": ("float", 0.0, lambda v: math.isfinite(v) and v >= 0, "frames per second >= 0 (0: the "
+                       "source's own rate)"),
+        "buffer_count": ("int", 4, lambda v: v >= 1, ">= 1"),
         "frames": ("int", 100, lambda v: v >= 1, ">= 1"),
         "seconds": ("float", 2.0, lambda v: v >= 0, ">= 0"),
         "warmup": ("int", 10, lambda v: v >= 0, ">= 0"),

@@ -12,9 +12,10 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from accel.config import Config
+from accel.errors import ConfigError
 from accel.frames import PixelFormat
 from accel.model import ModelInfo
-from accel.sources import SourceSpec, parse_source
+from accel.sources import SELF_PACED, SourceSpec, parse_source
 
 if TYPE_CHECKING:
     from accel.dataset import Dataset
@@ -76,7 +77,11 @@ class Settings:
 
 def source_spec(config: Config, model: ModelInfo) -> SourceSpec:
     """The configured source. Size ``auto`` is 640x480 for synthetic scenes, the model's input size for the
-    Pi camera's lores stream (how Picamera2's own TFLite examples size it), and the native size otherwise."""
+    Pi camera's lores stream (how Picamera2's own TFLite examples size it), and the native size otherwise.
+
+    Live runs (``[pipeline] live``) pace the source at ``source_fps`` with ``buffer_count`` frames kept
+    (0: its own rate); replay capture is unpaced: the frames are read once, as fast as they come. A camera
+    runs at its sensor's rate, so a ``source_fps`` other than 0 for one is a ``ConfigError``."""
     p = config.pipeline
     kind, target = parse_source(p["source"])
     size = p["source_size"]
@@ -87,4 +92,11 @@ def source_spec(config: Config, model: ModelInfo) -> SourceSpec:
         size = {"synthetic": "640x480", "picamera2": f"{w}x{h}"}.get(kind, "native")
     width, height = (int(v) for v in size.split("x")) if size != "native" else (None, None)
     fmt = None if p["source_format"] == "auto" else PixelFormat.parse(p["source_format"])
-    return SourceSpec(kind=kind, target=target, width=width, height=height, format=fmt, seed=p["seed"], loop=True)
+    fps = p["source_fps"] if p["live"] and kind not in SELF_PACED else None
+    if p["live"] and kind in SELF_PACED and p["source_fps"]:
+        origin = config.origins.get("pipeline.source_fps")
+        where = "pipeline.source_fps" + (f" ({origin})" if origin else "")
+        raise ConfigError(f"{where}: {kind} cameras deliver at their sensor's own rate and are not paced; "
+                          f"got source_fps = {p['source_fps']:g}: set it to 0 (or leave --source-fps out)")
+    return SourceSpec(kind=kind, target=target, width=width, height=height, format=fmt, seed=p["seed"], loop=True,
+                      fps=fps, buffer_count=p["buffer_count"])

@@ -51,6 +51,10 @@ def _setup(tmp: Path, case: str) -> list[str]:
         return ["compare", "--source", "image:nowhere"]
     if case == "unknown-source":
         return ["compare", "--source", "webcam"]
+    if case == "negative-source-fps":
+        return ["compare", "--live", "--source-fps", "-1"]
+    if case == "camera-source-fps":
+        return ["compare", "--live", "--source", "picamera2", "--source-fps", "15"]
     if case == "inspect-text":
         (tmp / "x.tflite").write_text("hello")
         return ["inspect", "x.tflite"]
@@ -70,6 +74,8 @@ def _setup(tmp: Path, case: str) -> list[str]:
         ("missing-image-folder", "nowhere"),
         ("unknown-source", "webcam"),
         ("inspect-text", "is not a TFLite model"),
+        ("negative-source-fps", "option --source-fps: expected frames per second >= 0"),
+        ("camera-source-fps", "pipeline.source_fps (command line): picamera2 cameras deliver at their sensor's"),
     ],
 )
 def test_bad_input_gets_one_line_and_exit_2(tmp_path: Path, case: str, says: str) -> None:

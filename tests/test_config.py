@@ -39,6 +39,16 @@ def test_example_file_is_valid_and_matches_defaults(tmp_path: Path) -> None:
         pytest.param("[delegates.xnnpack]\nenabled = \"yes\"\n", "delegates.xnnpack.enabled (line 2): expected "
                      "true or false", id="enabled-type"),
         pytest.param("[pipeline\n", "not valid TOML", id="syntax"),
+        pytest.param("[pipeline]\nsource_fps = -5\n", "pipeline.source_fps (line 2): expected frames per second "
+                     ">= 0 (0: the source's own rate), got -5.0", id="negative-source-fps"),
+        pytest.param("[pipeline]\nsource_fps = \"fast\"\n", "pipeline.source_fps (line 2): expected float",
+                     id="source-fps-type"),
+        pytest.param("[pipeline]\nsource_fps = inf\n", "pipeline.source_fps (line 2): expected frames per second",
+                     id="infinite-source-fps"),
+        pytest.param("[pipeline]\nbuffer_count = 0\n", "pipeline.buffer_count (line 2): expected >= 1, got 0",
+                     id="no-buffers"),
+        pytest.param("[pipeline]\nbuffer_count = 2.5\n", "pipeline.buffer_count (line 2): expected int",
+                     id="fractional-buffers"),
     ],
 )
 def test_bad_config_names_key_and_line(tmp_path: Path, text: str, expected: str) -> None:
@@ -61,6 +71,24 @@ def test_precedence_cli_over_env_over_file(tmp_path: Path) -> None:
 def test_env_bad_value_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="environment ACCEL_FRAMES: expected int"):
         load_config(write(tmp_path, ""), env={"ACCEL_FRAMES": "many"})
+
+
+def test_source_pacing_keys_from_file_environment_and_command_line(tmp_path: Path) -> None:
+    defaults = load_config(write(tmp_path, ""), env={})
+    assert (defaults.pipeline["source_fps"], defaults.pipeline["buffer_count"]) == (0.0, 4)
+    path = write(tmp_path, "[pipeline]\nsource_fps = 10\nbuffer_count = 2\n")
+    assert load_config(path, env={}).pipeline["source_fps"] == 10.0
+    from_env = load_config(path, env={"ACCEL_SOURCE_FPS": "24"})
+    assert from_env.pipeline["source_fps"] == 24.0 and from_env.origins["pipeline.source_fps"] == "environment " \
+        "ACCEL_SOURCE_FPS"
+    cli = load_config(path, {"pipeline.source_fps": 12.5}, env={"ACCEL_SOURCE_FPS": "24"})
+    assert (cli.pipeline["source_fps"], cli.pipeline["buffer_count"]) == (12.5, 2)
+    with pytest.raises(ConfigError, match="environment ACCEL_SOURCE_FPS: expected float, got 'quick'"):
+        load_config(path, env={"ACCEL_SOURCE_FPS": "quick"})
+    with pytest.raises(ConfigError, match="environment ACCEL_SOURCE_FPS: expected frames per second >= 0"):
+        load_config(path, env={"ACCEL_SOURCE_FPS": "-1"})
+    with pytest.raises(ConfigError, match="option --source-fps: expected frames per second >= 0"):
+        load_config(path, {"pipeline.source_fps": -3.0}, env={})
 
 
 def test_delegate_toggles_and_selection(tmp_path: Path) -> None:

@@ -11,14 +11,17 @@ A source is named by a short text (``--source`` on the command line, ``source`` 
     picamera2:1          the second Raspberry Pi camera
 
 ``parse_source`` turns the text into ``(kind, target)``; a ``SourceSpec`` adds the requested size, pixel
-format, seed and looping; ``open_source`` opens it. Optional dependencies (OpenCV, picamera2) are imported
-only by the source that needs them. ``capture`` reads frames once for replay: every variant then sees the
-identical frames.
+format, seed, looping and, for live runs, a rate; ``open_source`` opens it. With a rate, synthetic scenes,
+pictures and videos deliver frames from their own thread at that rate, keeping only the newest few, as a
+camera does (``accel.sources.paced``); the cameras pace themselves. Optional dependencies (OpenCV,
+picamera2) are imported only by the source that needs them. ``capture`` reads frames once for replay:
+every variant then sees the identical frames.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import time
 from collections.abc import Callable
@@ -29,7 +32,8 @@ from typing import Any, Protocol, Self, runtime_checkable
 from accel.errors import SourceError
 from accel.frames import Frame, PixelFormat
 
-__all__ = ["KINDS", "Source", "SourceSpec", "capture", "open_source", "parse_source"]
+__all__ = ["KINDS", "SELF_PACED", "Source", "SourceSpec", "capture", "open_source", "own_rate", "pacing",
+           "parse_source"]
 
 KINDS: tuple[str, ...] = ("synthetic", "image", "video", "v4l2", "picamera2")
 _EXAMPLES = '"synthetic", "synthetic:640x480", "image:photos/", "video:clip.mp4", "v4l2:0", "picamera2"'
@@ -84,10 +88,20 @@ class SourceSpec:
     format: PixelFormat | None = None
     seed: int = 0
     loop: bool = True
+    fps: float | None = None
+    buffer_count: int = 4
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise _unknown_kind(self.kind, f"{self.kind}:{self.target}")
+        fps = self.fps
+        if fps is not None and (isinstance(fps, bool) or not isinstance(fps, (int, float))
+                                or not math.isfinite(fps) or fps < 0):
+            raise SourceError(f"source {self.kind}: fps must be a number >= 0 (0: the source's own rate) "
+                              f"or None (unpaced), got {fps!r}")
+        count = self.buffer_count
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise SourceError(f"source {self.kind}: buffer_count must be a whole number >= 1, got {count!r}")
         for name in ("width", "height"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
@@ -135,9 +149,58 @@ class Source(Protocol):
     ) -> None: ...
 
 
+#: Sources that deliver at their sensor's own rate: never wrapped in a ``PacedSource``.
+SELF_PACED: tuple[str, ...] = ("v4l2", "picamera2")
+
+
 def open_source(spec: SourceSpec) -> Source:
-    """Open the source ``spec`` names. Raises ``SourceError`` (with the fix) when it cannot be opened,
-    including when its optional dependency (OpenCV, picamera2) is not installed."""
+    """Open the source ``spec`` names, paced and started when ``spec.fps`` is set and the kind is not a
+    camera (``SELF_PACED``). Raises ``SourceError`` (with the fix) when it cannot be opened, including when
+    its optional dependency (OpenCV, picamera2) is not installed, or when ``fps`` is 0 for a video file
+    that does not say its own rate."""
+    source = _open_unpaced(spec)
+    if spec.fps is None or spec.kind in SELF_PACED:
+        return source
+    from accel.sources.paced import PacedSource
+
+    try:
+        fps = spec.fps or own_rate(source)
+    except SourceError:
+        source.close()
+        raise
+    return PacedSource(source, fps, spec.buffer_count).start()
+
+
+def pacing(spec: SourceSpec) -> dict[str, Any]:
+    """What a result records about how ``spec`` is paced: ``paced`` and, when it is, ``fps`` (0 resolved
+    to the source's own rate: a video file is opened to read it, so a file that does not say fails here,
+    before any variant runs) and ``buffer_count``."""
+    if spec.fps is None or spec.kind in SELF_PACED:
+        return {"paced": False}
+    fps = spec.fps
+    if not fps:
+        with _open_unpaced(spec) as source:
+            fps = own_rate(source)
+    return {"paced": True, "fps": fps, "buffer_count": spec.buffer_count}
+
+
+def own_rate(source: Source) -> float:
+    """The rate a source delivers at when none is asked for: a video file's own (OpenCV's
+    ``CAP_PROP_FPS``), ``DEFAULT_FPS`` for synthetic scenes and pictures. ``SourceError`` when a video file
+    does not say its rate."""
+    from accel.sources.paced import DEFAULT_FPS
+
+    native = getattr(source, "native_fps", None)
+    if native is None:
+        return DEFAULT_FPS
+    if not (math.isfinite(native) and native > 0):
+        raise SourceError(f"{source.name} source {source.describe().get('target', '')}: the file does not say "
+                          f"its frame rate (OpenCV reads {native!r} fps); give one with --source-fps or "
+                          "[pipeline] source_fps")
+    return float(native)
+
+
+def _open_unpaced(spec: SourceSpec) -> Source:
     if spec.kind == "synthetic":
         from accel.sources.synthetic import DEFAULT_SIZE, SyntheticSource
 

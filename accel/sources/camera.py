@@ -5,6 +5,16 @@ downscaling for free: on a Pi 4 (VC4 ISP) the lores stream must be YUV420 (I420;
 U and V planes (stride/2) x (h/2)); a Pi 5 (PiSP) can also give RGB888 (B,G,R bytes) or XRGB8888 (B,G,R,A).
 Rows may be padded: the stride comes from ``picam2.stream_configuration("lores")["stride"]`` and frames
 keep the padded buffer with that stride, which preprocessing kernels honour.
+
+Which clock a frame's ``SensorTimestamp`` is on: libcamera documents the control as nanoseconds on
+``CLOCK_BOOTTIME`` (``control_ids_core.yaml``), but its pipeline handlers fill it with the V4L2 buffer
+timestamp (``FrameMetadata::timestamp``), which the kernel's capture drivers take from
+``CLOCK_MONOTONIC``, and Picamera2 itself compares it with ``time.monotonic_ns()``
+(``capture_request(flush=True)`` keeps the first request with ``SensorTimestamp - ExposureTime`` after
+it). The two clocks differ only by the time the system spent suspended, so ``sensor_time`` takes a stamp
+as ``CLOCK_MONOTONIC`` (this process's ``time.monotonic()``) unless it lies in that clock's future, which
+only a ``CLOCK_BOOTTIME`` stamp on a system that has been suspended can; then the suspended time, read
+from both clocks at the same moment, is taken off.
 """
 
 from __future__ import annotations
@@ -22,7 +32,7 @@ from accel.frames import Frame, PixelFormat
 from accel.sources import _import_cv2
 from accel.sources.synthetic import bgr_frame, default_stride
 
-__all__ = ["LORES_FORMATS", "Picamera2Source", "V4l2Source"]
+__all__ = ["LORES_FORMATS", "Picamera2Source", "V4l2Source", "sensor_time"]
 
 #: Pixel formats a lores stream can be asked for (RGB ones on a Pi 5 only).
 LORES_FORMATS = (PixelFormat.YUV420, PixelFormat.RGB888, PixelFormat.XRGB8888)
@@ -95,6 +105,25 @@ class V4l2Source:
         self.close()
 
 
+def _clocks_ns() -> tuple[int, int]:
+    """``(CLOCK_MONOTONIC, CLOCK_BOOTTIME)`` now, in nanoseconds, read back to back (BOOTTIME is Linux-only:
+    elsewhere both are the monotonic clock)."""
+    monotonic = time.monotonic_ns()
+    boottime = getattr(time, "CLOCK_BOOTTIME", None)
+    return monotonic, time.clock_gettime_ns(boottime) if boottime is not None else monotonic
+
+
+def sensor_time(sensor_ns: int, monotonic_ns: int, boottime_ns: int) -> float:
+    """A ``SensorTimestamp`` (nanoseconds) as ``time.monotonic()`` seconds, given both clocks read just after
+    the frame arrived (see the module's docstring): a stamp no later than ``monotonic_ns`` is on
+    ``CLOCK_MONOTONIC`` already; a later one is on ``CLOCK_BOOTTIME`` and loses the time spent suspended
+    (``boottime_ns - monotonic_ns``)."""
+    suspended = boottime_ns - monotonic_ns
+    if sensor_ns > monotonic_ns and suspended > 0:
+        sensor_ns -= suspended
+    return sensor_ns / 1e9
+
+
 def _default_factory(camera_num: int) -> Any:
     try:
         from picamera2 import Picamera2
@@ -111,16 +140,22 @@ class Picamera2Source:
 
     The lores stream is configured at the requested size (default 640x480; odd sides rounded up to even)
     in ``format`` (YUV420 by default; RGB888/XRGB8888 on a Pi 5), beside a main stream at least that big.
-    Each ``read`` is one ``capture_buffer("lores")``, reshaped with the stream's stride: (h * 3 // 2,
-    stride) for YUV420, (h, stride) for the RGB formats. ``factory(camera_num)`` makes the Picamera2 object
-    (tests pass a stand-in); by default ``picamera2.Picamera2``, imported only here.
+    Each ``read`` takes the next completed request (``capture_request()``), copies its lores buffer
+    (``make_buffer("lores")``) and its metadata, and releases it to the camera; the buffer is reshaped with
+    the stream's stride: (h * 3 // 2, stride) for YUV420, (h, stride) for the RGB formats. The frame's
+    ``timestamp`` is the request's ``SensorTimestamp`` (when the sensor started sending the frame) as
+    ``time.monotonic()`` seconds (``sensor_time``; ``clocks()`` gives the clock pair, ``(monotonic_ns,
+    boottime_ns)``), or the time of the read when the metadata has none. ``factory(camera_num)`` makes the
+    Picamera2 object (tests pass a stand-in); by default ``picamera2.Picamera2``, imported only here.
     """
 
     name = "picamera2"
 
     def __init__(self, camera_num: int = 0, width: int | None = None, height: int | None = None,
-                 *, format: PixelFormat | None = None, factory: Callable[[int], Any] | None = None) -> None:
+                 *, format: PixelFormat | None = None, factory: Callable[[int], Any] | None = None,
+                 clocks: Callable[[], tuple[int, int]] = _clocks_ns) -> None:
         self.camera_num = camera_num
+        self._clocks = clocks
         self.format = format or PixelFormat.YUV420
         if self.format not in LORES_FORMATS:
             raise SourceError(f"picamera2: the lores stream cannot deliver {self.format.value}; valid: "
@@ -156,21 +191,32 @@ class Picamera2Source:
         self._pos = 0
 
     def read(self) -> Frame:
-        """The next lores frame, keeping the stream's row padding."""
+        """The next lores frame, keeping the stream's row padding, stamped with its sensor timestamp."""
         if self._closed:
             raise SourceError(f"picamera2 camera {self.camera_num} is closed")
         start = time.perf_counter()
         try:
-            buffer = self._cam.capture_buffer("lores")
+            request = self._cam.capture_request()
         except Exception as exc:
             raise SourceError(f"picamera2 camera {self.camera_num}: capture failed: {exc}") from exc
+        try:
+            buffer = request.make_buffer("lores")  # a copy: the request can go back to the camera at once
+            metadata = dict(request.get_metadata())
+        except Exception as exc:
+            raise SourceError(f"picamera2 camera {self.camera_num}: reading a completed request failed: "
+                              f"{exc}") from exc
+        finally:
+            request.release()
+        monotonic_ns, boottime_ns = self._clocks()
+        stamp = metadata.get("SensorTimestamp")
+        timestamp = sensor_time(int(stamp), monotonic_ns, boottime_ns) if stamp else monotonic_ns / 1e9
         flat = np.asarray(buffer, dtype=np.uint8).reshape(-1)
         need = self._rows * self.stride
         if flat.size < need:
             raise SourceError(f"picamera2 camera {self.camera_num}: lores buffer has {flat.size} bytes, "
                               f"expected {need} ({self._rows} rows x stride {self.stride})")
         data = flat[:need].reshape(self._rows, self.stride)
-        frame = Frame(data, self.width, self.height, self.format, self.stride, timestamp=time.monotonic(),
+        frame = Frame(data, self.width, self.height, self.format, self.stride, timestamp=timestamp,
                       capture_s=time.perf_counter() - start, index=self._pos)
         self._pos += 1
         return frame

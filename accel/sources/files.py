@@ -178,7 +178,8 @@ class ImageSource:
 
 class VideoSource:
     """A video file read with OpenCV, looping by reopening it. Frames are (H, W, 3) ``RGB888`` (B,G,R
-    bytes, as OpenCV decodes), resized with ``cv2.INTER_LINEAR`` when a size is requested."""
+    bytes, as OpenCV decodes), resized with ``cv2.INTER_LINEAR`` when a size is requested. ``native_fps``
+    is the rate the file says (OpenCV's ``CAP_PROP_FPS``; 0 when it does not say)."""
 
     name = "video"
 
@@ -199,6 +200,7 @@ class VideoSource:
             self._cap.release()
             raise SourceError(f"video source {self.path}: OpenCV opened it but read no frame from it")
         self._pending: np.ndarray | None = first
+        self.native_fps = float(self._cap.get(self._cv2.CAP_PROP_FPS))
         self.native = (first.shape[1], first.shape[0])
         self.width, self.height = _fit(self.native, width, height)
         self.stride = default_stride(self.width, self.format)

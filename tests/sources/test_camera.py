@@ -1,4 +1,7 @@
 """Camera sources: Picamera2 driven through a stand-in with its documented API, and V4L2 error handling."""
+# The stand-in's requests carry metadata in the form Picamera2's CompletedRequest.get_metadata() returns
+# it on a Pi (a flat dict of libcamera control names; SensorTimestamp in nanoseconds at the microsecond
+# resolution of a V4L2 buffer timestamp, ExposureTime and FrameDuration in microseconds).
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ import pytest
 from accel.errors import SourceError
 from accel.frames import PixelFormat
 from accel.sources import SourceSpec, open_source
-from accel.sources.camera import Picamera2Source, V4l2Source
+from accel.sources.camera import Picamera2Source, V4l2Source, sensor_time
 
 PAD = 255
 
@@ -21,15 +24,54 @@ def _luma(height: int, width: int) -> np.ndarray:
     return ((rows * 3 + cols * 5) % 200).astype(np.uint8)  # never 255, so padding cannot pass for it
 
 
+#: The monotonic time (ns) of the stand-in's first frame; later frames follow every FrameDuration.
+FIRST_FRAME_NS = 8_123_456_789_000
+FRAME_DURATION_US = 33_333
+
+
+def _metadata(n: int, first_ns: int = FIRST_FRAME_NS) -> dict[str, Any]:
+    """Metadata of request ``n`` in the recorded format (an imx708 on a Pi 5, 30 fps)."""
+    return {"SensorTimestamp": first_ns + n * FRAME_DURATION_US * 1000, "ScalerCrop": (768, 432, 3072, 1728),
+            "ExposureTime": 29_994, "FrameDuration": FRAME_DURATION_US, "AnalogueGain": 2.2857, "DigitalGain": 1.0112,
+            "ColourGains": (1.9871, 1.6502), "ColourTemperature": 4312, "Lux": 198.4, "AeLocked": True,
+            "SensorBlackLevels": (4096, 4096, 4096, 4096), "FocusFoM": 1268, "AfState": 0, "AfPauseState": 0,
+            "LensPosition": 1.0, "SensorTemperature": 41.0,
+            "ColourCorrectionMatrix": (1.71, -0.52, -0.19, -0.31, 1.62, -0.31, -0.06, -0.58, 1.64)}
+
+
+class FakeRequest:
+    """Stands in for ``picamera2.request.CompletedRequest``: ``make_buffer(name)`` (a 1-D uint8 copy of the
+    stream), ``get_metadata()``, ``release()`` (counted)."""
+
+    def __init__(self, buffers: dict[str, np.ndarray], metadata: dict[str, Any]) -> None:
+        self.buffers, self.metadata = buffers, metadata
+        self.released = 0
+
+    def make_buffer(self, name: str) -> np.ndarray:
+        if self.released:
+            raise RuntimeError("request used after release")
+        return self.buffers[name].copy()
+
+    def get_metadata(self) -> dict[str, Any]:
+        return dict(self.metadata)
+
+    def release(self) -> None:
+        self.released += 1
+
+
 class FakePicamera2:
     """Stands in for ``picamera2.Picamera2``: the calls accel makes, recorded; lores buffers laid out as
-    FACTS.md describes (I420: Y rows of ``stride`` bytes, then U and V rows of ``stride / 2``; padding 255).
+    FACTS.md describes (I420: Y rows of ``stride`` bytes, then U and V rows of ``stride / 2``; padding 255),
+    handed out in completed requests whose metadata is ``metadata(n)`` for the n-th request.
     """
 
-    def __init__(self, camera_num: int = 0, *, stride: int | None = None, fail: str = "") -> None:
+    def __init__(self, camera_num: int = 0, *, stride: int | None = None, fail: str = "",
+                 metadata: Any = _metadata) -> None:
         self.camera_num = camera_num
         self.stride = stride
         self.fail = fail
+        self.metadata = metadata
+        self.requests: list[FakeRequest] = []
         self.calls: list[tuple[str, Any]] = []
         self.camera_properties = {"Model": "imx708", "PixelArraySize": (4608, 2592)}
         self.config: dict[str, Any] = {}
@@ -56,10 +98,15 @@ class FakePicamera2:
     def start(self) -> None:
         self.calls.append(("start", None))
 
-    def capture_buffer(self, name: str = "main") -> np.ndarray:
-        self.calls.append(("capture_buffer", name))
+    def capture_request(self) -> FakeRequest:
+        self.calls.append(("capture_request", None))
         if self.fail == "capture":
             raise RuntimeError("Camera frontend has timed out!")
+        request = FakeRequest({"lores": self.lores_buffer()}, self.metadata(len(self.requests)))
+        self.requests.append(request)
+        return request
+
+    def lores_buffer(self, name: str = "lores") -> np.ndarray:
         lores = self.config[name]
         (width, height), stride = lores["size"], lores["stride"]
         if lores["format"] == "YUV420":
@@ -85,9 +132,16 @@ class FakePicamera2:
         return [name for name, _ in self.calls]
 
 
-def _open(width: int = 320, height: int = 240, **fake_options: Any) -> tuple[Picamera2Source, FakePicamera2]:
+def _monotonic_clocks() -> tuple[int, int]:
+    """The clock pair of a board that never slept: both clocks 5 ms after the stand-in's first frame."""
+    now = FIRST_FRAME_NS + 5_000_000
+    return now, now
+
+
+def _open(width: int = 320, height: int = 240, clocks: Any = _monotonic_clocks,
+          **fake_options: Any) -> tuple[Picamera2Source, FakePicamera2]:
     fake = FakePicamera2(**fake_options)
-    return Picamera2Source(0, width, height, factory=lambda num: fake), fake
+    return Picamera2Source(0, width, height, factory=lambda num: fake, clocks=clocks), fake
 
 
 def test_lores_yuv420_is_configured_at_the_requested_size_and_started() -> None:
@@ -185,9 +239,69 @@ def test_a_capture_failure_is_a_source_error() -> None:
 
 def test_a_short_buffer_is_reported() -> None:
     source, fake = _open(320, 240)
-    fake.capture_buffer = lambda name="main": np.zeros(1000, np.uint8)  # type: ignore[method-assign]
+    fake.lores_buffer = lambda name="lores": np.zeros(1000, np.uint8)  # type: ignore[method-assign]
     with pytest.raises(SourceError, match="1000 bytes, expected 115200"):
         source.read()
+    assert fake.requests[0].released == 1
+
+
+def test_each_read_is_one_request_copied_then_released() -> None:
+    source, fake = _open(320, 240)
+    frames = [source.read() for _ in range(3)]  # the stand-in refuses make_buffer after release
+    assert fake.names()[-3:] == ["capture_request"] * 3
+    assert [r.released for r in fake.requests] == [1, 1, 1]  # back to the camera, once each
+    assert [f.index for f in frames] == [0, 1, 2]
+
+
+def test_a_request_that_cannot_be_read_is_still_released() -> None:
+    source, fake = _open(320, 240)
+    fake.lores_buffer = lambda name="lores": None  # type: ignore[method-assign,assignment,return-value]
+    with pytest.raises(SourceError, match="reading a completed request failed"):
+        source.read()
+    assert fake.requests[0].released == 1
+
+
+def test_the_timestamp_is_the_sensor_timestamp_on_the_monotonic_clock() -> None:
+    source, _ = _open(320, 240)
+    stamps = [source.read().timestamp for _ in range(3)]
+    # The stamps are CLOCK_MONOTONIC already (as libcamera fills them on a Pi): nanoseconds / 1e9, one
+    # FrameDuration apart.
+    assert stamps == [8123.456789, 8123.490122, 8123.523455]
+
+
+@pytest.mark.parametrize(
+    ("sensor_ns", "monotonic_ns", "boottime_ns", "seconds"),
+    [
+        # a board that never slept: the two clocks agree, the stamp is taken as it is
+        pytest.param(7_000_000_000, 7_020_000_000, 7_020_000_000, 7.0, id="never-suspended"),
+        # suspended for an hour, stamp on CLOCK_MONOTONIC (before monotonic now): as it is
+        pytest.param(7_000_000_000, 7_020_000_000, 3_607_020_000_000, 7.0, id="suspended-monotonic-stamp"),
+        # suspended for an hour, stamp on CLOCK_BOOTTIME (20 ms before boottime now): an hour taken off
+        pytest.param(3_607_000_000_000, 7_020_000_000, 3_607_020_000_000, 7.0, id="suspended-boottime-stamp"),
+        # suspended for 10 ms, a boottime stamp 20 ms old looks monotonic: off by at most the 10 ms slept
+        pytest.param(7_010_000_000, 7_020_000_000, 7_030_000_000, 7.01, id="short-suspend-ambiguous"),
+    ],
+)
+def test_sensor_time_converts_to_this_process_monotonic_seconds(sensor_ns: int, monotonic_ns: int,
+                                                                boottime_ns: int, seconds: float) -> None:
+    assert sensor_time(sensor_ns, monotonic_ns, boottime_ns) == pytest.approx(seconds, abs=1e-9)
+
+
+def test_a_boottime_stamp_after_a_suspend_is_converted_at_read_time() -> None:
+    suspended_ns = 3_600 * 10**9
+
+    def clocks() -> tuple[int, int]:  # the board slept an hour before the camera started
+        now = FIRST_FRAME_NS + 5_000_000
+        return now, now + suspended_ns
+
+    boottime = FakePicamera2(metadata=lambda n: _metadata(n, FIRST_FRAME_NS + suspended_ns))
+    source = Picamera2Source(0, 320, 240, factory=lambda num: boottime, clocks=clocks)
+    assert source.read().timestamp == pytest.approx(8123.456789, abs=1e-9)
+
+
+def test_without_a_sensor_timestamp_the_read_time_is_used() -> None:
+    source, _ = _open(320, 240, metadata=lambda n: {"ExposureTime": 10_000, "FrameDuration": 33_333})
+    assert source.read().timestamp == (FIRST_FRAME_NS + 5_000_000) / 1e9
 
 
 @pytest.mark.skipif(importlib.util.find_spec("picamera2") is not None, reason="picamera2 is installed here")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -159,15 +160,8 @@ COLOURS_BGR = [(0, 0, 200), (0, 200, 0), (200, 0, 0), (40, 120, 220), (220, 220,
 
 
 @pytest.fixture
-def video(tmp_path: Path) -> Path:
-    cv2 = pytest.importorskip("cv2", reason="OpenCV is the video decoder ('accel[video]')")
-    path = tmp_path / "clip.avi"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (64, 48))
-    assert writer.isOpened()
-    for colour in COLOURS_BGR:
-        writer.write(np.full((48, 64, 3), colour, np.uint8))
-    writer.release()
-    return path
+def video(make_video: Callable[..., Path]) -> Path:
+    return make_video(COLOURS_BGR, 10.0, (64, 48))
 
 
 def test_video_frames_are_bgr_bytes_and_loop(video: Path) -> None:
