@@ -45,6 +45,14 @@ class Feed:
     def live(self) -> bool:
         return self.source is not None
 
+    def counts(self) -> tuple[int, int] | None:
+        """(frames delivered, frames taken) by a paced source so far; None for one that does not count."""
+        from accel.sources.paced import PacedSource
+
+        if isinstance(self.source, PacedSource):
+            return self.source.delivered, self.source.taken
+        return None
+
     def __call__(self, i: int) -> tuple[Frame, float, float]:
         """(frame, capture seconds, captured at)."""
         if self.source is None:
@@ -83,6 +91,8 @@ class Loop:
 
     def __post_init__(self) -> None:
         self.detections: dict[int, Any] = {}
+        self._counts: tuple[int, int] | None = None
+        self.frames_dropped: int | None = None
         self.window_start: float | None = None
         self.wall = 0.0
         self.usage = Usage()
@@ -138,7 +148,8 @@ class Loop:
         stages = STAGES if live else STAGES[1:]
         return bound({s: float(np.mean(self.log.stages[s])) for s in stages if self.log.stages.get(s)})
 
-    def _window(self) -> tuple[UsageMeter, float]:
+    def _window(self, feed: Feed) -> tuple[UsageMeter, float]:
+        self._counts = feed.counts()
         meter = UsageMeter()
         meter.start()
         self.window_start = start = self.clock()
@@ -164,7 +175,7 @@ class Loop:
 
     def measure(self, feed: Feed, progress: Callable[[int, int], None] | None) -> None:
         """Serial: each frame through every stage before the next is read."""
-        meter, start = self._window()
+        meter, start = self._window(feed)
         going = self.settings.frames > 0 or self.settings.seconds > 0
         i, elapsed = 0, 0.0
         while going:
@@ -174,11 +185,11 @@ class Loop:
             i, elapsed = i + 1, done - start
             going = self._going(n, elapsed, meter, progress)
         self.wall = (self.clock() - start) if len(self.log) else 0.0
-        self.usage = meter.stop()
+        self._close_window(feed, meter)
 
     def measure_pipelined(self, feed: Feed, progress: Callable[[int, int], None] | None) -> None:
         """Pipelined: capture, preprocess, inference (one thread per stream) and postprocess run at once."""
-        meter, start = self._window()
+        meter, start = self._window(feed)
         last = [start]
 
         def read(i: int) -> tuple[Any, float]:
@@ -205,7 +216,14 @@ class Loop:
                   Stage("postprocess", [self._post])]
         run_stages(read, stages, sink, depth=self.settings.queue_depth, clock=self.clock)
         self.wall = last[0] - start
+        self._close_window(feed, meter)
+
+    def _close_window(self, feed: Feed, meter: UsageMeter) -> None:
+        """Usage over the window, and the frames a paced source delivered in it that nobody took."""
         self.usage = meter.stop()
+        end = feed.counts()
+        if self._counts is not None and end is not None:
+            self.frames_dropped = max(0, (end[0] - self._counts[0]) - (end[1] - self._counts[1]))
 
     def _pre(self, item: Item) -> None:
         item.data = self.kernels.preprocess(item.frame[0], self.spec)

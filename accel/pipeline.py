@@ -169,7 +169,7 @@ def run_variant(model: ModelInfo, variant: Variant, kernels_name: str, frames: l
                 bound_fps, bound_stage = loop.serial_bound(feed.live)
         flow = Flow(queue_depth=settings.queue_depth if execution == "pipelined" else None,
                     inference_streams=streams, bound_fps=bound_fps, bound_stage=bound_stage,
-                    frames_dropped=_dropped(source), trace=loop.trace or None)
+                    frames_dropped=loop.frames_dropped, trace=loop.trace or None)
         return Measured(_run_info(runners[0], kernels, loop, source is not None), startup, loop.timings(), flow)
     finally:
         kernels.close()
@@ -184,10 +184,6 @@ def _open(model: ModelInfo, variant: Variant) -> Runner:
                             "accel.delegates.RunnerBase; update the package that provides it")
     return runner
 
-
-def _dropped(source: Any) -> int | None:
-    """Frames a paced source delivered that nobody took (None: a source that does not count them)."""
-    return None
 
 
 def _run_info(runner: Runner, kernels: KernelSet, loop: Loop, live: bool) -> RunInfo:
