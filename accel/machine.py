@@ -9,6 +9,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from accel.cpu import cpu_info
+
 
 def _read(path: str) -> str | None:
     try:
@@ -44,9 +46,14 @@ def machine_info() -> dict[str, Any]:
             os_release[k] = v.strip('"')
     libs = {name: _version(name) for name in ("accel", "ai-edge-litert", "tflite-runtime", "numpy", "pillow",
                                               "opencv-python-headless", "psutil", "rich")}
+    cpu = cpu_info()
     return {
         "board": _read("/proc/device-tree/model"),
-        "cpu": _cpu_model(),
+        "cpu": cpu.core or _cpu_model(),
+        "cpu_part": f"0x{cpu.part:03x}" if cpu.part is not None else None,
+        "cpu_class": f"{cpu.core}: {cpu.board_class}" if cpu.core else None,
+        "cpu_features": list(cpu.features),
+        "emulated": {"cpu": cpu.emulated, "by": "qemu user mode"} if cpu.emulated else None,
         "arch": platform.machine(),
         "cores": os.cpu_count(),
         "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),

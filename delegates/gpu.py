@@ -10,6 +10,7 @@ asks for it with ``split = false`` (to measure the whole graph, abort included, 
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -17,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from accel.cpu import missing_dot_product
 from accel.delegates import DelegateBase, Placement, Variant
 from accel.delegates.litert import _check_keys
 from accel.delegates.litert_compiled import CompiledModelRunner, compiled_model_available
@@ -67,6 +69,13 @@ def prepare_model(model: ModelInfo, folder: Path | None = None) -> ModelInfo:
     return replace(split, decode_hints=hints)
 
 
+def _signal_name(number: int) -> str:
+    try:
+        return f"signal {number}, {signal.Signals(number).name}"
+    except ValueError:
+        return f"signal {number}"
+
+
 class LiteRtGpuDelegate(DelegateBase):
     """LiteRT ``CompiledModel`` on the GPU accelerator (WebGPU over Vulkan), optionally with CPU fallback."""
 
@@ -77,19 +86,27 @@ class LiteRtGpuDelegate(DelegateBase):
         importable = compiled_model_available()
         if not importable.ok:
             return importable
+        cannot = missing_dot_product()  # checked first: the accelerator would die of SIGILL in the probe
+        if cannot:
+            return Availability.no(cannot)
         probe_model = prepare_model(load_model(default_model_path()))
         try:
             proc = subprocess.run([sys.executable, "-c", _PROBE, str(probe_model.path)], capture_output=True,
                                   text=True, timeout=_PROBE_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             return Availability.no(f"no Vulkan adapter (compiling a probe model took over {_PROBE_TIMEOUT_S:.0f} s)")
+        except OSError as exc:  # e.g. "Exec format error": this Python cannot start a child here
+            return Availability.no(f"the GPU probe could not start {sys.executable} ({exc.strerror or exc}); "
+                                   "run accel with a Python that can start subprocesses")
         said = [ln.strip() for ln in (proc.stderr + proc.stdout).splitlines() if ln.strip()]
         adapter = next((ln for ln in said if "adapter" in ln.lower() and "selected" in ln.lower()), "")
         if proc.returncode == 0 and "fully_accelerated True" in proc.stdout:
             return Availability.yes(adapter[adapter.find("Selected adapter"):] or "LiteRT GPU accelerator")
-        why = next((ln for ln in reversed(said) if "adapter" in ln.lower()), said[-1] if said else "")
-        if proc.returncode < 0:
-            why = f"the probe crashed with signal {-proc.returncode}" + (f": {why}" if why else "")
+        last = said[-1] if said else ""
+        if proc.returncode < 0:  # a crash says nothing about the driver: report it as it is
+            return Availability.no(f"the GPU probe crashed ({_signal_name(-proc.returncode)})"
+                                   + (f"; it printed: {last}" if last else ""))
+        why = next((ln for ln in reversed(said) if "adapter" in ln.lower()), last)
         return Availability.no(f"no Vulkan adapter ({why or 'the GPU accelerator took no ops'}); install a Vulkan "
                                "driver with shaderUniform*ArrayDynamicIndexing (Pi 5 v3dv, or Mesa >= 24 lavapipe)")
 

@@ -96,9 +96,14 @@ def model_name(doc: dict[str, Any]) -> str:
 
 
 def host(doc: dict[str, Any]) -> str:
-    """The board when known (a Pi says which), else the CPU."""
+    """The board when known (a Pi says which), else the CPU; an emulated CPU says so, and that its timings
+    are not a Pi's."""
     machine = doc.get("machine") or {}
-    return str(machine.get("board") or machine.get("cpu") or "?")
+    name = str(machine.get("board") or machine.get("cpu") or "?")
+    emulated = machine.get("emulated")
+    if emulated:
+        return f"{name} EMULATED ({emulated.get('cpu')} under {emulated.get('by')}: timings are not representative)"
+    return name
 
 
 def run_label(doc: dict[str, Any]) -> str:
