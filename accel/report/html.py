@@ -63,7 +63,8 @@ def _run(run: f.Run, base: Path | None, prefix: str, heading: str) -> str:
     if not doc.get("complete", True):
         parts.append("<p class=\"na\">Incomplete run: the comparison did not finish; shown are the variants "
                      "measured.</p>")
-    parts += [f"<p class=\"machine\"><b>Machine:</b> {_e(f.machine_line(run))}</p>", _table(headers, rows, 2),
+    parts += [f"<p class=\"machine\"><b>Machine:</b> {_e(f.machine_line(run))}</p>",
+              _table(headers, rows, markdown.SUMMARY_LEFT),
               f"<p class=\"legend\">{_e(markdown.legend(run))}</p>"]
     if notes:
         parts.append("<ol class=\"legend\">" + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ol>")
@@ -95,21 +96,24 @@ def _figure(name: str, title: str, fig: Any, note: str | None, prefix: str) -> s
 
 def _detail_table(run: f.Run) -> str:
     """Every stage's statistics, CPU, memory, placement: the terminal table's figures."""
-    headers = ["variant", "status", *(f"{s} ms p50 / p99" for s in f.STAGES), "FPS", "CPU %", "peak RSS MB",
-               "on accel", "temp °C max"]
+    live = f.live(run)
+    headers = ["variant", "exec", "status", *(f"{s} ms p50 / p99" for s in f.STAGES), "e2e ms p50 / p99",
+               *(("frame age ms p50 / p99", "dropped") if live else ()), "FPS", "CPU %", "peak RSS MB", "on accel",
+               "temp °C max"]
     rows = []
     for r in run.records:
         if not r.ok:
-            rows.append([f.name(r), r.status.value, *[""] * (len(headers) - 2)])
+            rows.append([f.name(r), r.execution, r.status.value, *[""] * (len(headers) - 3)])
             continue
-        stats = [f.stage(r, s) or StageStats() for s in f.STAGES]
-        stages = [f"{f.num(st.p50, '{:.2f}')} / {f.num(st.p99, '{:.2f}')}" for st in stats]
+        stats = [f.stage(r, s) or StageStats() for s in f.STAGES] + [f.e2e(r)] + ([f.frame_age(r)] if live else [])
+        cells = [f"{f.num(st.p50, '{:.2f}')} / {f.num(st.p99, '{:.2f}')}" for st in stats]
         place, usage = f.placement(r), f.usage(r) or Usage()
         temp = f.get(r.charged.thermal, "temp_c", "max") or f.get(usage.temperature_c, "max")
         on = f"{place.delegated_ops}/{place.total_ops}" if place is not None else "n/a"
-        rows.append([f.name(r), r.status.value, *stages, f.num(f.fps(r)), f.num(usage.process_cpu_percent, "{:.0f}"),
-                     f.num(usage.peak_rss_mb, "{:.0f}"), on, f.num(temp)])
-    return "<h3>Every variant in detail</h3>" + _table(headers, rows, 2)
+        rows.append([f.name(r), r.execution, r.status.value, *cells, *([f.num(f.dropped(r), "{:d}")] if live else []),
+                     f.num(f.fps(r)), f.num(usage.process_cpu_percent, "{:.0f}"), f.num(usage.peak_rss_mb, "{:.0f}"),
+                     on, f.num(temp)])
+    return "<h3>Every variant in detail</h3>" + _table(headers, rows, 3)
 
 
 def _table(headers: list[str], rows: list[list[str]], left: int) -> str:
