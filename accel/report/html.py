@@ -12,7 +12,7 @@ from typing import Any
 
 from accel.record import StageStats, Usage
 from accel.report import figures as f
-from accel.report import markdown, plots, preview
+from accel.report import markdown, plots, preview, timeline
 
 _CSS = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 1.5em auto; max-width: 1100px; color: #222; padding: 0 1em; }
@@ -28,7 +28,8 @@ figure.chart { margin: 1em 0; } figure.chart svg { max-width: 100%; height: auto
 """
 _TITLES = {"fps": "FPS per variant", "stages": "Stage breakdown", "threads": "FPS vs threads",
            "latency": "Latency histograms", "timeline": "Power and temperature over time",
-           "pareto": "FPS vs J/frame (Pareto front)"}
+           "pareto": "FPS vs J/frame (Pareto front)", "execution": "Serial vs pipelined",
+           "trace": "Stage timeline, pipelined"}
 
 
 def render_html(docs: Sequence[dict[str, Any]], bases: Sequence[Path | None]) -> str:
@@ -68,13 +69,19 @@ def _run(run: f.Run, base: Path | None, prefix: str, heading: str) -> str:
               f"<p class=\"legend\">{_e(markdown.legend(run))}</p>"]
     if notes:
         parts.append("<ol class=\"legend\">" + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ol>")
-    for name in plots.CHARTS:
+    piped = bool(timeline.pipelined(run))
+    for name in plots.PAGE:
+        if name in timeline.PIPELINED and not piped:
+            continue  # a serial-only page has no empty pipelined charts
+        if name == "trace":
+            parts += _traces(run, prefix)
+            continue
         try:
             fig, note = plots.chart([run], name)
         except plots.NotApplicable as exc:
-            parts.append(f"<h3>{_TITLES[name]}</h3><p class=\"na\" id=\"{prefix}-{name}-na\">n/a: {_e(str(exc))}</p>")
+            parts.append(_na(_TITLES[name], f"{prefix}-{name}", str(exc)))
             continue
-        parts.append(_figure(name, _TITLES[name], fig, note, prefix))
+        parts.append(_figure(name, _TITLES[name], fig, note, prefix, timeline.CAPTIONS.get(name)))
     parts.append(_detail_table(run))
     parts.append("<h3>Detections preview</h3>")
     strips, note = preview.strips(run, base)
@@ -87,11 +94,39 @@ def _run(run: f.Run, base: Path | None, prefix: str, heading: str) -> str:
     return "\n".join(parts)
 
 
-def _figure(name: str, title: str, fig: Any, note: str | None, prefix: str) -> str:
+def _traces(run: f.Run, prefix: str) -> list[str]:
+    """The stage timeline of each of the first ``TRACES_SHOWN`` pipelined variants that ran."""
+    ran = timeline.traced(run)
+    if not ran:
+        return [_na(_TITLES["trace"], f"{prefix}-trace", "no pipelined variant in this document ran successfully")]
+    parts = []
+    for i, r in enumerate(ran[:timeline.TRACES_SHOWN], start=1):
+        title = f"{_TITLES['trace']}: {f.name(r)}"
+        try:
+            fig, note = timeline.trace_chart(r)
+        except plots.NotApplicable as exc:
+            parts.append(_na(title, f"{prefix}-trace-{i}", str(exc)))
+            continue
+        parts.append(_figure(f"trace-{i}", title, fig, note, prefix, timeline.CAPTIONS["trace"], "trace"))
+    if len(ran) > timeline.TRACES_SHOWN:
+        rest = ", ".join(f.name(r) for r in ran[timeline.TRACES_SHOWN:])
+        parts.append(f"<p class=\"legend\">Not drawn, to keep the page small: the timelines of {_e(rest)} "
+                     f"(the page draws the first {timeline.TRACES_SHOWN} pipelined variants').</p>")
+    return parts
+
+
+def _na(title: str, ident: str, why: str) -> str:
+    return f"<h3>{_e(title)}</h3><p class=\"na\" id=\"{ident}-na\">n/a: {_e(why)}</p>"
+
+
+def _figure(name: str, title: str, fig: Any, note: str | None, prefix: str, caption: str | None = None,
+            chart: str | None = None) -> str:
+    """The chart ``name`` (``chart``: the chart it is one of, e.g. "trace" for "trace-2") under ``title``."""
     svg = plots.svg(fig, f"{prefix}-{name}")
+    cap = f"<figcaption class=\"legend\">{_e(caption)}</figcaption>" if caption else ""
     extra = f"<p class=\"na\">{_e(note)}</p>" if note else ""
-    return (f"<h3>{_e(title)}</h3><figure class=\"chart\" id=\"{prefix}-chart-{name}\" data-chart=\"{name}\">"
-            f"{svg}</figure>{extra}")
+    return (f"<h3>{_e(title)}</h3><figure class=\"chart\" id=\"{prefix}-chart-{name}\" "
+            f"data-chart=\"{chart or name}\">{svg}{cap}</figure>{extra}")
 
 
 def _detail_table(run: f.Run) -> str:

@@ -23,7 +23,10 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-#: Chart names, in page order.
+#: Every chart name, in page order; "execution" and "trace" (``timeline.PIPELINED``) only for documents with
+#: pipelined variants, "trace" once per pipelined variant.
+PAGE = ("fps", "execution", "stages", "trace", "threads", "latency", "timeline", "pareto")
+#: The charts every run's page has (drawn, or n/a and why).
 CHARTS = ("fps", "stages", "threads", "latency", "timeline", "pareto")
 PLOTS_HINT = "pip install 'accel[plots]'"
 _RC: Any = {"svg.fonttype": "path", "svg.hashsalt": "accel", "font.size": 9, "axes.spines.top": False,
@@ -43,15 +46,18 @@ def require() -> None:
 
 
 def chart(runs: Sequence[f.Run], name: str) -> tuple[Figure, str | None]:
-    """Chart ``name`` of ``runs[0]`` (``"compare"``: FPS of every run side by side) and a caveat to print
-    under it (e.g. power missing beside a temperature curve), or raise ``NotApplicable``."""
+    """Chart ``name`` of ``runs[0]`` (``"compare"``: FPS of every run side by side; ``"trace"``: the first
+    pipelined variant's) and a caveat to print under it (e.g. power missing beside a temperature curve), or
+    raise ``NotApplicable``."""
     require()
+    from accel.report import timeline  # it draws with this module's helpers
+
     builders = {"fps": _fps, "stages": _stages, "threads": _threads, "latency": _latency, "timeline": _timeline,
-                "pareto": _pareto}
+                "pareto": _pareto, "execution": timeline.execution_chart, "trace": timeline.first_trace}
     if name == "compare":
         return _compare(runs), None
     if name not in builders:
-        raise ConfigError(f"unknown chart {name!r}; valid: {', '.join(CHARTS)}")
+        raise ConfigError(f"unknown chart {name!r}; valid: {', '.join(PAGE)}")
     return builders[name](runs[0])
 
 
@@ -178,7 +184,7 @@ def _threads(run: f.Run) -> tuple[Figure, str | None]:
         raise NotApplicable("no variant that ran has a threads option")
     fig, (ax,) = _new(1, height=2.8)
     ticks: set[int] = set()
-    for i, ((delegate, kernels, execution), pts) in enumerate(sorted(groups.items())):
+    for i, ((delegate, kernels, execution), pts) in enumerate(sorted(groups.items(), key=_serial_first)):
         pts.sort()
         ticks.update(p[0] for p in pts)
         label = f"{delegate} + {kernels}" + (", pipelined" if execution == "pipelined" else "")
@@ -190,6 +196,11 @@ def _threads(run: f.Run) -> tuple[Figure, str | None]:
     ax.set_title("FPS vs threads", loc="left")
     ax.legend(fontsize=7, frameon=False)
     return fig, None
+
+
+def _serial_first(item: tuple[tuple[str, str, str], Any]) -> tuple[str, str, bool]:
+    (delegate, kernels, execution), _ = item
+    return delegate, kernels, execution != "serial"
 
 
 def _latency(run: f.Run) -> tuple[Figure, str | None]:
