@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from accel.delegates import Placement
-from accel.record import StageStats, Usage, VariantRecord
+from accel.record import Flow, StageStats, Usage, VariantRecord
 
 #: The pipeline stages a frame goes through, in order.
 STAGES = ("capture", "preprocess", "inference", "postprocess")
@@ -58,6 +58,12 @@ def name(r: VariantRecord) -> str:
     return f"{'?' if r.variant is None else r.variant} + {'?' if r.kernels is None else r.kernels}"
 
 
+def label(r: VariantRecord) -> str:
+    """``name(r)``, marked ", pipelined" for a pipelined run: a chart's label, where no exec column tells a
+    variant's two runs apart (serial runs keep the bare name, so serial-only charts read as before)."""
+    return name(r) + (", pipelined" if r.execution == "pipelined" else "")
+
+
 def key(r: VariantRecord) -> tuple[str, str]:
     """What makes two runs' variants the same configuration: the variant label and the kernel set."""
     return (str(r.variant), str(r.kernels))
@@ -76,6 +82,30 @@ def stage(r: VariantRecord | None, stage_name: str) -> StageStats | None:
 
 def raw_ms(r: VariantRecord) -> dict[str, list[float]]:
     return r.timings.raw_ms if r.timings is not None else {}
+
+
+def e2e(r: VariantRecord) -> StageStats:
+    """From a frame's capture to its detections being ready; empty statistics where not recorded."""
+    return r.timings.e2e_ms if r.timings is not None and r.timings.e2e_ms is not None else StageStats()
+
+
+def frame_age(r: VariantRecord) -> StageStats:
+    """Live: from a frame's capture to the start of its preprocessing; empty statistics elsewhere."""
+    return r.timings.frame_age_ms if r.timings is not None and r.timings.frame_age_ms is not None else StageStats()
+
+
+def flow(r: VariantRecord) -> Flow | None:
+    return r.outcome.measured.flow if r.outcome.measured is not None else None
+
+
+def dropped(r: VariantRecord) -> int | None:
+    fl = flow(r)
+    return fl.frames_dropped if fl is not None else None
+
+
+def live(run: Run) -> bool:
+    """Whether any variant has a frame age (a live run): the views then add age and dropped columns."""
+    return any(r.timings is not None and r.timings.frame_age_ms is not None for r in run.records)
 
 
 def usage(r: VariantRecord) -> Usage | None:

@@ -1,7 +1,8 @@
 """CSV and JSON: one flat row per variant (per run), scalar columns only, empty (null) where not measured.
 
 Columns are the same for every row of a report: the fixed ones below, one per stage statistic for every stage
-any variant timed, and one per accuracy figure any variant has. With several runs each row says its run and
+any variant timed, the e2e p50 (and, when any variant ran live, the frame age p50 and frames dropped), and one
+per accuracy figure any variant has. With several runs each row says its run and
 carries ratios against the first run's same variant.
 """
 
@@ -50,12 +51,12 @@ def _put(row: dict[str, Any], part: Any, names: Sequence[str], column: str = "{}
 
 def rows(runs: Sequence[f.Run]) -> list[dict[str, Any]]:
     """Every variant of every run as one flat dict; ``None`` where the document has no figure."""
-    stages, acc_keys = _stages(runs), _accuracy_keys(runs)
+    stages, acc_keys, live = _stages(runs), _accuracy_keys(runs), any(f.live(run) for run in runs)
     firsts = {f.key(r): r for r in runs[0].records} if runs else {}
     out = []
     for i, run in enumerate(runs):
         for r in run.records:
-            row = _row(run.doc, r, stages, acc_keys)
+            row = _row(run.doc, r, stages, acc_keys, live)
             if len(runs) > 1:
                 first = firsts.get(f.key(r))
                 first = first if first is not None and first.ok else None
@@ -67,10 +68,11 @@ def rows(runs: Sequence[f.Run]) -> list[dict[str, Any]]:
     return out
 
 
-def _row(doc: dict[str, Any], r: VariantRecord, stages: list[str], acc_keys: list[str]) -> dict[str, Any]:
+def _row(doc: dict[str, Any], r: VariantRecord, stages: list[str], acc_keys: list[str],
+         live: bool) -> dict[str, Any]:
     options = r.options or {}
     row: dict[str, Any] = {
-        "variant": r.variant, "delegate": r.delegate, "kernels": r.kernels,
+        "variant": r.variant, "delegate": r.delegate, "kernels": r.kernels, "execution": r.execution,
         "options": ";".join(f"{k}={x}" for k, x in options.items()) or None,
         "status": r.status.value, "error": r.error,
     }
@@ -81,6 +83,9 @@ def _row(doc: dict[str, Any], r: VariantRecord, stages: list[str], acc_keys: lis
     _put(row, r.startup, ("load_ms", "first_inference_ms"))
     for stage in stages:
         _put(row, f.stage(r, stage), f.STATS, f"{stage}_{{}}_ms")
+    row["e2e_p50_ms"] = f.e2e(r).p50
+    if live:
+        row["frame_age_p50_ms"], row["frames_dropped"] = f.frame_age(r).p50, f.dropped(r)
     usage = f.usage(r)
     _put(row, usage, _USAGE)
     for k in ("mean", "min", "max"):

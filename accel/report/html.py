@@ -12,7 +12,7 @@ from typing import Any
 
 from accel.record import StageStats, Usage
 from accel.report import figures as f
-from accel.report import markdown, plots, preview
+from accel.report import markdown, plots, preview, timeline
 
 _CSS = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 1.5em auto; max-width: 1100px; color: #222; padding: 0 1em; }
@@ -28,7 +28,8 @@ figure.chart { margin: 1em 0; } figure.chart svg { max-width: 100%; height: auto
 """
 _TITLES = {"fps": "FPS per variant", "stages": "Stage breakdown", "threads": "FPS vs threads",
            "latency": "Latency histograms", "timeline": "Power and temperature over time",
-           "pareto": "FPS vs J/frame (Pareto front)"}
+           "pareto": "FPS vs J/frame (Pareto front)", "execution": "Serial vs pipelined",
+           "trace": "Stage timeline, pipelined"}
 
 
 def render_html(docs: Sequence[dict[str, Any]], bases: Sequence[Path | None]) -> str:
@@ -63,17 +64,24 @@ def _run(run: f.Run, base: Path | None, prefix: str, heading: str) -> str:
     if not doc.get("complete", True):
         parts.append("<p class=\"na\">Incomplete run: the comparison did not finish; shown are the variants "
                      "measured.</p>")
-    parts += [f"<p class=\"machine\"><b>Machine:</b> {_e(f.machine_line(run))}</p>", _table(headers, rows, 2),
+    parts += [f"<p class=\"machine\"><b>Machine:</b> {_e(f.machine_line(run))}</p>",
+              _table(headers, rows, markdown.SUMMARY_LEFT),
               f"<p class=\"legend\">{_e(markdown.legend(run))}</p>"]
     if notes:
         parts.append("<ol class=\"legend\">" + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ol>")
-    for name in plots.CHARTS:
+    piped = bool(timeline.pipelined(run))
+    for name in plots.PAGE:
+        if name in timeline.PIPELINED and not piped:
+            continue  # a serial-only page has no empty pipelined charts
+        if name == "trace":
+            parts += _traces(run, prefix)
+            continue
         try:
             fig, note = plots.chart([run], name)
         except plots.NotApplicable as exc:
-            parts.append(f"<h3>{_TITLES[name]}</h3><p class=\"na\" id=\"{prefix}-{name}-na\">n/a: {_e(str(exc))}</p>")
+            parts.append(_na(_TITLES[name], f"{prefix}-{name}", str(exc)))
             continue
-        parts.append(_figure(name, _TITLES[name], fig, note, prefix))
+        parts.append(_figure(name, _TITLES[name], fig, note, prefix, timeline.CAPTIONS.get(name)))
     parts.append(_detail_table(run))
     parts.append("<h3>Detections preview</h3>")
     strips, note = preview.strips(run, base)
@@ -86,30 +94,61 @@ def _run(run: f.Run, base: Path | None, prefix: str, heading: str) -> str:
     return "\n".join(parts)
 
 
-def _figure(name: str, title: str, fig: Any, note: str | None, prefix: str) -> str:
+def _traces(run: f.Run, prefix: str) -> list[str]:
+    """The stage timeline of each of the first ``TRACES_SHOWN`` pipelined variants that ran."""
+    ran = timeline.traced(run)
+    if not ran:
+        return [_na(_TITLES["trace"], f"{prefix}-trace", "no pipelined variant in this document ran successfully")]
+    parts = []
+    for i, r in enumerate(ran[:timeline.TRACES_SHOWN], start=1):
+        title = f"{_TITLES['trace']}: {f.name(r)}"
+        try:
+            fig, note = timeline.trace_chart(r)
+        except plots.NotApplicable as exc:
+            parts.append(_na(title, f"{prefix}-trace-{i}", str(exc)))
+            continue
+        parts.append(_figure(f"trace-{i}", title, fig, note, prefix, timeline.CAPTIONS["trace"], "trace"))
+    if len(ran) > timeline.TRACES_SHOWN:
+        rest = ", ".join(f.name(r) for r in ran[timeline.TRACES_SHOWN:])
+        parts.append(f"<p class=\"legend\">Not drawn, to keep the page small: the timelines of {_e(rest)} "
+                     f"(the page draws the first {timeline.TRACES_SHOWN} pipelined variants').</p>")
+    return parts
+
+
+def _na(title: str, ident: str, why: str) -> str:
+    return f"<h3>{_e(title)}</h3><p class=\"na\" id=\"{ident}-na\">n/a: {_e(why)}</p>"
+
+
+def _figure(name: str, title: str, fig: Any, note: str | None, prefix: str, caption: str | None = None,
+            chart: str | None = None) -> str:
+    """The chart ``name`` (``chart``: the chart it is one of, e.g. "trace" for "trace-2") under ``title``."""
     svg = plots.svg(fig, f"{prefix}-{name}")
+    cap = f"<figcaption class=\"legend\">{_e(caption)}</figcaption>" if caption else ""
     extra = f"<p class=\"na\">{_e(note)}</p>" if note else ""
-    return (f"<h3>{_e(title)}</h3><figure class=\"chart\" id=\"{prefix}-chart-{name}\" data-chart=\"{name}\">"
-            f"{svg}</figure>{extra}")
+    return (f"<h3>{_e(title)}</h3><figure class=\"chart\" id=\"{prefix}-chart-{name}\" "
+            f"data-chart=\"{chart or name}\">{svg}{cap}</figure>{extra}")
 
 
 def _detail_table(run: f.Run) -> str:
     """Every stage's statistics, CPU, memory, placement: the terminal table's figures."""
-    headers = ["variant", "status", *(f"{s} ms p50 / p99" for s in f.STAGES), "FPS", "CPU %", "peak RSS MB",
-               "on accel", "temp °C max"]
+    live = f.live(run)
+    headers = ["variant", "exec", "status", *(f"{s} ms p50 / p99" for s in f.STAGES), "e2e ms p50 / p99",
+               *(("frame age ms p50 / p99", "dropped") if live else ()), "FPS", "CPU %", "peak RSS MB", "on accel",
+               "temp °C max"]
     rows = []
     for r in run.records:
         if not r.ok:
-            rows.append([f.name(r), r.status.value, *[""] * (len(headers) - 2)])
+            rows.append([f.name(r), r.execution, r.status.value, *[""] * (len(headers) - 3)])
             continue
-        stats = [f.stage(r, s) or StageStats() for s in f.STAGES]
-        stages = [f"{f.num(st.p50, '{:.2f}')} / {f.num(st.p99, '{:.2f}')}" for st in stats]
+        stats = [f.stage(r, s) or StageStats() for s in f.STAGES] + [f.e2e(r)] + ([f.frame_age(r)] if live else [])
+        cells = [f"{f.num(st.p50, '{:.2f}')} / {f.num(st.p99, '{:.2f}')}" for st in stats]
         place, usage = f.placement(r), f.usage(r) or Usage()
         temp = f.get(r.charged.thermal, "temp_c", "max") or f.get(usage.temperature_c, "max")
         on = f"{place.delegated_ops}/{place.total_ops}" if place is not None else "n/a"
-        rows.append([f.name(r), r.status.value, *stages, f.num(f.fps(r)), f.num(usage.process_cpu_percent, "{:.0f}"),
-                     f.num(usage.peak_rss_mb, "{:.0f}"), on, f.num(temp)])
-    return "<h3>Every variant in detail</h3>" + _table(headers, rows, 2)
+        rows.append([f.name(r), r.execution, r.status.value, *cells, *([f.num(f.dropped(r), "{:d}")] if live else []),
+                     f.num(f.fps(r)), f.num(usage.process_cpu_percent, "{:.0f}"), f.num(usage.peak_rss_mb, "{:.0f}"),
+                     on, f.num(temp)])
+    return "<h3>Every variant in detail</h3>" + _table(headers, rows, 3)
 
 
 def _table(headers: list[str], rows: list[list[str]], left: int) -> str:

@@ -9,9 +9,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from accel.record import VariantRecord
 from accel.report import figures as f
 
 Rows = list[list[str]]
+#: The summary table's text columns (model, variant, exec), left-aligned; the figures follow.
+SUMMARY_LEFT = 3
 
 
 def summary_rows(run: f.Run) -> tuple[list[str], Rows, list[str]]:
@@ -22,23 +25,47 @@ def summary_rows(run: f.Run) -> tuple[list[str], Rows, list[str]]:
     costs = model.get("costs") or {}
     fixed = [f.model_name(doc), f.num(_scaled(model.get("size_bytes"), 1e6), "{:.2f}"),
              f.num(_scaled(model.get("params"), 1e6), "{:.2f}"), f.num(_scaled(costs.get("flops"), 1e9), "{:.2f}")]
-    headers = ["model", "variant", "size MB", "params M", "GFLOPs", f.quality_header(accuracy),
-               "inference ms (p50)", "FPS", "W", "J/frame", "FPS/W"]
+    live = f.live(run)
+    headers = ["model", "variant", "exec", "size MB", "params M", "GFLOPs", f.quality_header(accuracy),
+               "inference ms (p50)", "e2e ms (p50)", *(LIVE_HEADERS if live else ()), "FPS", "W", "J/frame",
+               "FPS/W"]
     rows: Rows = []
     notes: list[str] = []
     for r in run.records:
         label = f.name(r)
         if not r.ok:
             notes.append(f"{label}: {r.status.value}: {r.error or 'no error recorded'}")
-            rows.append([fixed[0], label, *fixed[1:], f"{r.status.value}[^{len(notes)}]", "", "", "", "", ""])
+            rows.append([fixed[0], label, r.execution, *fixed[1:], f"{r.status.value}[^{len(notes)}]",
+                         *[""] * (len(headers) - 7)])
             continue
         throttled = f.throttle(r)
         if throttled:
             notes.append(f"{label}: {throttled} during the run; its figures may be low")
             label += f" (throttled[^{len(notes)}])"
-        rows.append([fixed[0], label, *fixed[1:], f.quality(r, accuracy), f.num(f.inference_p50(r), "{:.2f}"),
-                     f.num(f.fps(r), "{:.1f}"), *f.power_cells(r, f.estimated(doc, r))])
+        rows.append([fixed[0], label, r.execution, *fixed[1:], f.quality(r, accuracy),
+                     f.num(f.inference_p50(r), "{:.2f}"), f.num(f.e2e(r).p50, "{:.2f}"),
+                     *(live_cells(r) if live else ()), f.num(f.fps(r), "{:.1f}"),
+                     *f.power_cells(r, f.estimated(doc, r))])
     return headers, rows, notes
+
+
+#: The columns a live run adds after e2e, and their cells.
+LIVE_HEADERS = ("frame age ms (p50)", "dropped")
+
+
+def live_cells(r: VariantRecord) -> list[str]:
+    return [f.num(f.frame_age(r).p50, "{:.2f}"), f.num(f.dropped(r), "{:d}")]
+
+
+def exec_legend(run: f.Run) -> str:
+    """What the exec, e2e and (live) frame age and dropped columns mean."""
+    text = ("exec = serial (one frame through every stage at a time) or pipelined (the stages as concurrent "
+            "threads joined by queues). e2e = from a frame's capture to its detections being ready (replay: from "
+            "when the loop took the frame)")
+    if f.live(run):
+        text += ("; frame age = from a frame's capture to the start of its preprocessing; dropped = frames the "
+                 "source delivered that the pipeline never took")
+    return text
 
 
 def legend(run: f.Run) -> str:
@@ -59,7 +86,7 @@ def legend(run: f.Run) -> str:
             power += "; ~ = estimated from CPU load, not measured"
     else:
         power = f"power: n/a ({f.power_why(doc)})"
-    return f"{fps}. {quality}. {power}. GFLOPs = 2 x MACs."
+    return f"{fps}. {exec_legend(run)}. {quality}. {power}. GFLOPs = 2 x MACs."
 
 
 def compare_rows(runs: Sequence[f.Run]) -> tuple[list[str], Rows]:
@@ -106,7 +133,7 @@ def render_markdown(docs: Sequence[dict[str, Any]]) -> str:
         if len(docs) > 1:
             title = f"Run {i + 1}: {title}"
         headers, rows, notes = summary_rows(run)
-        parts += [f"## {_cell(title)}", "", _table(headers, rows, left=2), "",
+        parts += [f"## {_cell(title)}", "", _table(headers, rows, left=SUMMARY_LEFT), "",
                   f"**Machine:** {_cell(f.machine_line(run))}", "", legend(run)]
         if not doc.get("complete", True):
             parts += ["", "**Incomplete run:** the comparison did not finish; the variants above are those measured."]

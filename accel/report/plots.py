@@ -23,7 +23,10 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-#: Chart names, in page order.
+#: Every chart name, in page order; "execution" and "trace" (``timeline.PIPELINED``) only for documents with
+#: pipelined variants, "trace" once per pipelined variant.
+PAGE = ("fps", "execution", "stages", "trace", "threads", "latency", "timeline", "pareto")
+#: The charts every run's page has (drawn, or n/a and why).
 CHARTS = ("fps", "stages", "threads", "latency", "timeline", "pareto")
 PLOTS_HINT = "pip install 'accel[plots]'"
 _RC: Any = {"svg.fonttype": "path", "svg.hashsalt": "accel", "font.size": 9, "axes.spines.top": False,
@@ -43,15 +46,18 @@ def require() -> None:
 
 
 def chart(runs: Sequence[f.Run], name: str) -> tuple[Figure, str | None]:
-    """Chart ``name`` of ``runs[0]`` (``"compare"``: FPS of every run side by side) and a caveat to print
-    under it (e.g. power missing beside a temperature curve), or raise ``NotApplicable``."""
+    """Chart ``name`` of ``runs[0]`` (``"compare"``: FPS of every run side by side; ``"trace"``: the first
+    pipelined variant's) and a caveat to print under it (e.g. power missing beside a temperature curve), or
+    raise ``NotApplicable``."""
     require()
+    from accel.report import timeline  # it draws with this module's helpers
+
     builders = {"fps": _fps, "stages": _stages, "threads": _threads, "latency": _latency, "timeline": _timeline,
-                "pareto": _pareto}
+                "pareto": _pareto, "execution": timeline.execution_chart, "trace": timeline.first_trace}
     if name == "compare":
         return _compare(runs), None
     if name not in builders:
-        raise ConfigError(f"unknown chart {name!r}; valid: {', '.join(CHARTS)}")
+        raise ConfigError(f"unknown chart {name!r}; valid: {', '.join(PAGE)}")
     return builders[name](runs[0])
 
 
@@ -139,7 +145,7 @@ def _fps(run: f.Run) -> tuple[Figure, str | None]:
             ax.errorbar([hi], [i], xerr=[[hi - lo], [0]], fmt="|", color="black", capsize=3, lw=1)
             right = max(right, hi)
         ax.text(right, i, f"  {fps:.1f}", va="center", ha="left", fontsize=8)
-    ax.set_yticks(y, [f.name(r) for r, _ in vs])
+    ax.set_yticks(y, [f.label(r) for r, _ in vs])
     ax.invert_yaxis()
     ax.set_xlabel("FPS (whisker: from the p99 to the p50 frame time, as FPS)")
     ax.set_title("end-to-end FPS per variant", loc="left")
@@ -160,7 +166,7 @@ def _stages(run: f.Run) -> tuple[Figure, str | None]:
         ax.barh(np.arange(len(vs)), means, left=left, height=0.6, label=label, color=_colour(i),
                 hatch="//" if stage == "capture" and replay else None)
         left += means
-    ax.set_yticks(np.arange(len(vs)), [f.name(r) for r in vs])
+    ax.set_yticks(np.arange(len(vs)), [f.label(r) for r in vs])
     ax.invert_yaxis()
     ax.set_xlabel("mean ms per frame")
     ax.set_title("where a frame's time goes", loc="left")
@@ -169,19 +175,20 @@ def _stages(run: f.Run) -> tuple[Figure, str | None]:
 
 
 def _threads(run: f.Run) -> tuple[Figure, str | None]:
-    groups: dict[tuple[str, str], list[tuple[int, float]]] = {}
-    for r in _ok(run):
+    groups: dict[tuple[str, str, str], list[tuple[int, float]]] = {}
+    for r in _ok(run):  # a serial and a pipelined run of one configuration are two lines, never one zigzag
         threads, fps = f.get(r.options, "threads"), f.fps(r)
         if isinstance(threads, int) and fps is not None:
-            groups.setdefault((str(r.delegate), str(r.kernels)), []).append((threads, fps))
+            groups.setdefault((str(r.delegate), str(r.kernels), r.execution), []).append((threads, fps))
     if not groups:
         raise NotApplicable("no variant that ran has a threads option")
     fig, (ax,) = _new(1, height=2.8)
     ticks: set[int] = set()
-    for i, ((delegate, kernels), pts) in enumerate(sorted(groups.items())):
+    for i, ((delegate, kernels, execution), pts) in enumerate(sorted(groups.items(), key=_serial_first)):
         pts.sort()
         ticks.update(p[0] for p in pts)
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", color=_colour(i), label=f"{delegate} + {kernels}")
+        label = f"{delegate} + {kernels}" + (", pipelined" if execution == "pipelined" else "")
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", color=_colour(i), label=label)
     ax.set_xticks(sorted(ticks))
     ax.set_xlabel("threads")
     ax.set_ylabel("FPS")
@@ -189,6 +196,11 @@ def _threads(run: f.Run) -> tuple[Figure, str | None]:
     ax.set_title("FPS vs threads", loc="left")
     ax.legend(fontsize=7, frameon=False)
     return fig, None
+
+
+def _serial_first(item: tuple[tuple[str, str, str], Any]) -> tuple[str, str, bool]:
+    (delegate, kernels, execution), _ = item
+    return delegate, kernels, execution != "serial"
 
 
 def _latency(run: f.Run) -> tuple[Figure, str | None]:
@@ -203,7 +215,7 @@ def _latency(run: f.Run) -> tuple[Figure, str | None]:
         bins = np.linspace(0, hi, 40)
         for i, d in enumerate(data):
             if d.size:
-                ax.hist(np.minimum(d, hi), bins=bins.tolist(), histtype="step", color=_colour(i), label=f.name(vs[i]))
+                ax.hist(np.minimum(d, hi), bins=bins.tolist(), histtype="step", color=_colour(i), label=f.label(vs[i]))
         ax.set_xlabel(title)
         ax.set_ylabel("frames")
     axes[0].set_title("latency per frame (the slowest 0.5% piled at the right edge)", loc="left", fontsize=8)
@@ -228,7 +240,7 @@ def _timeline(run: f.Run) -> tuple[Figure, str | None]:
         ax.set_ylabel(label)
         for i, (r, w) in enumerate(windows):
             ax.axvspan(w.start - t0, w.end - t0, color=_colour(i), alpha=0.2,
-                       label=f.name(r) if ax is axes[0] else None)
+                       label=f.label(r) if ax is axes[0] else None)
     axes[-1].set_xlabel("seconds since the run started")
     axes[0].set_title("power and temperature over the run (shaded: each variant's measured window)", loc="left")
     if windows:
@@ -240,7 +252,7 @@ def _timeline(run: f.Run) -> tuple[Figure, str | None]:
 def _pareto(run: f.Run) -> tuple[Figure, str | None]:
     if not f.has_meter(run):
         raise NotApplicable(f"power: n/a ({f.power_why(run.doc)})")
-    pts = [(f.name(r), float(fps), float(j)) for r in _ok(run)
+    pts = [(f.label(r), float(fps), float(j)) for r in _ok(run)
            if (fps := f.fps(r)) is not None and (j := f.j_per_frame(r)) is not None]
     if not pts:
         raise NotApplicable("no variant that ran has an energy per frame")

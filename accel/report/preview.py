@@ -54,7 +54,7 @@ def strips(run: f.Run, base: Path | None) -> tuple[list[tuple[str, bytes]], str 
     if not images:
         return [], note
     ran = [r for r in run.records if r.ok]  # colours follow the charts' order
-    return [(f.name(r), _strip(images, (r.run.detections if r.run is not None else None) or {}, i))
+    return [(f.label(r), _strip(images, (r.run.detections if r.run is not None else None) or {}, i))
             for i, r in enumerate(ran)], note
 
 

@@ -35,7 +35,7 @@ def variants_table(doc: dict[str, Any]) -> Table:
              f"- {source.get('kind', '?')} source, {mode}")
     t = Table(title=title, title_justify="left", header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
     accuracy = any(r.accuracy is not None for r in run.records)
-    live = any(r.timings is not None and r.timings.frame_age_ms is not None for r in run.records)
+    live = f.live(run)
     t.add_column("variant", no_wrap=True)
     t.add_column("kernels", no_wrap=True)
     t.add_column("exec", no_wrap=True)
@@ -78,11 +78,9 @@ def _ok_row(r: VariantRecord, throttled: str | None, power: list[str], accuracy:
     inference, pre, post = (f.stage(r, s) or StageStats() for s in ("inference", "preprocess", "postprocess"))
     usage = f.usage(r) or Usage()
     agree = r.agreement.score if r.agreement is not None else None
-    timings, flow = r.timings, r.outcome.measured.flow if r.outcome.measured is not None else None
-    e2e = timings.e2e_ms if timings is not None and timings.e2e_ms is not None else StageStats()
-    age = timings.frame_age_ms if timings is not None and timings.frame_age_ms is not None else StageStats()
+    flow, e2e = f.flow(r), f.e2e(r)
     fps, bound = f.fps(r), flow.bound_fps if flow is not None else None
-    live_cells = [_num(age.p50, "{:.2f}"), _num(flow.frames_dropped if flow else None, "{:d}")] if live else []
+    live_cells = [_num(f.frame_age(r).p50, "{:.2f}"), _num(f.dropped(r), "{:d}")] if live else []
     cores = "/".join(f"{c:.0f}" for c in usage.cpu_cores_busy) if usage.cpu_cores_busy else "n/a"
     return [
         Text(label + (f" [{throttled}]" if throttled else ""), style="yellow" if throttled else ""),
@@ -115,8 +113,7 @@ def legend(doc: dict[str, Any]) -> str:
             "(the stages as concurrent threads joined by queues: what a camera app gets). e2e = from a frame's "
             "capture to its detections being ready (replay: from when the loop took the frame)"
             + ("; age = capture to the start of its preprocessing; dropped = frames the source delivered that the "
-               "pipeline never took" if any(r.timings is not None and r.timings.frame_age_ms is not None
-                                            for r in f.Run.of(doc).records) else "")
+               "pipeline never took" if f.live(f.Run.of(doc)) else "")
             + ". of bound = FPS / the rate the slowest stage allows alone (a serial calibration). "
             "CPU % = this variant's process (100 = one core); cores % = each core busy over the window. "
             f"RSS = its peak resident memory, replayed frames included. {quality}"

@@ -45,3 +45,36 @@ def write(doc: dict[str, Any], path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(doc), encoding="utf-8")
     return path
+
+
+#: A hand-written trace of three frames through three stages (9 spans, ms after the window's start): frame k's
+#: preprocess runs as soon as the preprocess thread is free and the queue has room, inference (32 ms) never
+#: idles after frame 0, so preprocess and postprocess wait: 15, 96 and 9 ms busy of the 104 ms traced.
+TRACE = [[0, "preprocess", 0.0, 5.0], [0, "inference", 5.0, 37.0], [0, "postprocess", 37.0, 40.0],
+         [1, "preprocess", 5.0, 10.0], [1, "inference", 37.0, 69.0], [1, "postprocess", 69.0, 72.0],
+         [2, "preprocess", 37.0, 42.0], [2, "inference", 69.0, 101.0], [2, "postprocess", 101.0, 104.0]]
+
+
+def stats(p50: float) -> dict[str, float]:
+    return {"mean": p50, "p50": p50, "p90": p50, "p99": p50 + 2.0, "stdev": 1.0, "min": p50 - 1.0, "max": p50 + 2.0}
+
+
+def pipelined() -> dict[str, Any]:
+    """The fixture plus xnnpack threads=1 run pipelined (second, after its serial run): 60 frames in 2.0 s =
+    30.0 FPS against a bound of 31.25 FPS (1000 / 32 ms mean inference), e2e p50 70 ms, and ``TRACE``."""
+    doc = v2()
+    piped = copy.deepcopy(doc["variants"][0])
+    piped.update(execution="pipelined", frames_measured=60, fps=30.0, e2e_ms=stats(70.0), queue_depth=2,
+                 inference_streams=1, bound_fps=31.25, bound_stage="inference", trace=copy.deepcopy(TRACE))
+    doc["variants"].insert(1, piped)
+    return doc
+
+
+def live() -> dict[str, Any]:
+    """``pipelined()`` from a live source: frame age p50 12.5, 40 and 8.25 ms and 3, 7 and 0 frames dropped
+    for threads=1 serial, threads=1 pipelined and threads=2 (the failed gpu-delegate has neither)."""
+    doc = pipelined()
+    doc["source"].update(replay=False, live=True)
+    for v, age, dropped in zip(doc["variants"][:3], (12.5, 40.0, 8.25), (3, 7, 0), strict=True):
+        v.update(frame_age_ms=stats(age), frames_dropped=dropped)
+    return doc

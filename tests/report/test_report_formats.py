@@ -7,7 +7,8 @@ GFLOPs; FPS = frames_measured / wall_s = 50 / 2.0 = 25.0 and 80 / 2.0 = 40.0; J/
 8.0 / 50 = 0.160 and 10.0 / 80 = 0.125; FPS/W = 25 / 4.0 W = 6.25 and 40 / 5.0 W = 8.00; agreement 1.0 and
 0.95 -> 100% and 95%; inference p50 30.5 and 18.25 ms as recorded; threads=2 carries the under-voltage flag
 and gpu-delegate the failure, each as a footnote. Every CSV cell is the fixture's number in %.6g (31.25 =
-1000 / 32 ms, 52.6316 = 1000 / 19 ms), failed-variant cells empty.
+1000 / 32 ms, 52.6316 = 1000 / 19 ms), failed-variant cells empty. The fixture's variants predate pipelined
+execution: they read as serial, with no e2e (n/a, an empty CSV cell).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from report_docs import GOLDEN, second_run, v1, v2, write
+from report_docs import GOLDEN, live, pipelined, second_run, v1, v2, write
 
 import accel.report as report
 from accel.errors import ConfigError
@@ -139,6 +140,31 @@ def test_compare_runs_in_every_format() -> None:
                                                                    "Raspberry Pi 4 Model B Rev 1.5"]
     page = report.render(docs, "html")
     assert "Runs compared" in page and "Run 2: " in page and "50.0 (2.00x)" in page
+
+
+def test_markdown_and_csv_have_exec_and_e2e() -> None:
+    md = report.render([pipelined()], "md")
+    assert ("| ssd_mobilenet_v2.tflite | xnnpack threads=1 + numpy | pipelined | 6.10 | 4.30 | 1.60 | 100% | 30.50 "
+            "| 70.00 | 30.0 | 4.00 | 0.160 | 6.25 |") in md
+    assert "frame age" not in md  # replay: no age, no dropped columns
+    rows = list(csv.DictReader(io.StringIO(report.render([pipelined()], "csv"))))
+    assert [(r["execution"], r["e2e_p50_ms"]) for r in rows] == [("serial", ""), ("pipelined", "70"),
+                                                                  ("serial", ""), ("serial", "")]
+    assert "frames_dropped" not in rows[0]
+
+
+def test_live_document_adds_frame_age_and_dropped() -> None:
+    md = report.render([live()], "md")
+    assert ("| inference ms (p50) | e2e ms (p50) | frame age ms (p50) | dropped | FPS |") in md
+    assert "| 30.50 | 70.00 | 40.00 | 7 | 30.0 |" in md and "| 18.25 | n/a | 8.25 | 0 | 40.0 |" in md
+    assert "| failed[^2] |  |  |  |  |  |  |  |  |" in md
+    assert "dropped = frames the source delivered that the pipeline never took" in md
+    rows = list(csv.DictReader(io.StringIO(report.render([live()], "csv"))))
+    assert [(r["frame_age_p50_ms"], r["frames_dropped"]) for r in rows] == [("12.5", "3"), ("40", "7"),
+                                                                            ("8.25", "0"), ("", "")]
+    page = report.render([live()], "html")
+    assert "<th>frame age ms p50 / p99</th><th>dropped</th>" in page
+    assert '<td class="n">40.00 / 42.00</td><td class="n">7</td>' in page
 
 
 def _frame(fmt: PixelFormat, data: np.ndarray, w: int, h: int, stride: int, index: int) -> Frame:

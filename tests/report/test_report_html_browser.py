@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 from cdp_browser import Browser, PageRun, find_chromium, region_stdev
-from report_docs import second_run, v1, v2, write
+from report_docs import pipelined, second_run, v1, v2, write
 
 import accel.report as report
 from accel.frames import Frame, PixelFormat
@@ -86,3 +86,15 @@ def test_compared_runs(browser: Browser, tmp_path: Path) -> None:
     run = _load(browser, page, "figure.chart > svg")
     assert len(run.boxes) == 1 + 2 * len(CHARTS)  # the side-by-side chart, then each run's
     _drawn(run)
+
+
+def test_pipelined_report_draws_its_two_charts(browser: Browser, tmp_path: Path) -> None:
+    page = tmp_path / "pipelined.html"
+    page.write_text(report.render([pipelined()], "html", tmp_path), encoding="utf-8")
+    run = _load(browser, page, "figure.chart > svg")
+    ids = [b["id"] for b in run.boxes]
+    assert len(ids) == len(CHARTS) + 2, ids  # every chart, serial vs pipelined, and the one pipelined timeline
+    _drawn(run)
+    new = _load(browser, page, "#r1-chart-execution > svg, #r1-chart-trace-1 > svg")
+    assert len(new.boxes) == 2
+    _drawn(new)
