@@ -65,8 +65,13 @@ def label(r: VariantRecord) -> str:
 
 
 def key(r: VariantRecord) -> tuple[str, str]:
-    """What makes two runs' variants the same configuration: the variant label and the kernel set."""
+    """A variant's label and kernel set (what its serial and pipelined runs share)."""
     return (str(r.variant), str(r.kernels))
+
+
+def configuration(r: VariantRecord) -> tuple[str, str, str]:
+    """What makes two runs' variants the same configuration: label, kernel set and execution."""
+    return (str(r.variant), str(r.kernels), str(r.execution))
 
 
 # -- a variant's parts, None where it has none (a variant that did not run, an older document) ---------------
@@ -274,13 +279,13 @@ def machine_line(run: Run) -> str:
 # -- several runs -------------------------------------------------------------------------------------------
 
 
-def matched(runs: Sequence[Run]) -> list[tuple[tuple[str, str], list[VariantRecord | None]]]:
-    """Variants of several runs lined up by (variant label, kernels), in order of first appearance; a run
-    that lacks one has ``None`` in its place."""
-    order: dict[tuple[str, str], list[VariantRecord | None]] = {}
+def matched(runs: Sequence[Run]) -> list[tuple[tuple[str, str, str], list[VariantRecord | None]]]:
+    """Variants of several runs lined up by (variant label, kernels, execution), in order of first
+    appearance; a run that lacks one has ``None`` in its place."""
+    order: dict[tuple[str, str, str], list[VariantRecord | None]] = {}
     for i, run in enumerate(runs):
         for r in run.records:
-            order.setdefault(key(r), [None] * len(runs))[i] = r
+            order.setdefault(configuration(r), [None] * len(runs))[i] = r
     return list(order.items())
 
 

@@ -52,13 +52,13 @@ def _put(row: dict[str, Any], part: Any, names: Sequence[str], column: str = "{}
 def rows(runs: Sequence[f.Run]) -> list[dict[str, Any]]:
     """Every variant of every run as one flat dict; ``None`` where the document has no figure."""
     stages, acc_keys, live = _stages(runs), _accuracy_keys(runs), any(f.live(run) for run in runs)
-    firsts = {f.key(r): r for r in runs[0].records} if runs else {}
+    firsts = {f.configuration(r): r for r in runs[0].records} if runs else {}
     out = []
     for i, run in enumerate(runs):
         for r in run.records:
             row = _row(run.doc, r, stages, acc_keys, live)
             if len(runs) > 1:
-                first = firsts.get(f.key(r))
+                first = firsts.get(f.configuration(r))
                 first = first if first is not None and first.ok else None
                 row = {"run": i + 1, "run_label": f.run_label(run.doc), **row,
                        "fps_ratio": f.ratio(f.fps(r), f.fps(first)) if i else None,

@@ -97,7 +97,7 @@ def compare_rows(runs: Sequence[f.Run]) -> tuple[list[str], Rows]:
     for k, per_run in f.matched(runs):
         first = per_run[0]
         for i, r in enumerate(per_run):
-            label = f"{k[0]} + {k[1]}" if i == 0 else ""
+            label = (f"{k[0]} + {k[1]}" + (f", {k[2]}" if k[2] != "serial" else "")) if i == 0 else ""
             if r is None:
                 rows.append([label, str(i + 1), "not run", "", "", "", ""])
                 continue

@@ -283,7 +283,8 @@ def _compare(runs: Sequence[f.Run]) -> Figure:
         fps = [f.fps(r) if r is not None and r.ok else None for r in (per_run[i] for _, per_run in lines)]
         y = np.arange(len(lines)) + i * h
         ax.barh(y, [x or 0.0 for x in fps], height=h, color=_colour(i), label=f"run {i + 1}")
-    ax.set_yticks(np.arange(len(lines)) + 0.4 - h / 2, [f"{k[0]} + {k[1]}" for k, _ in lines])
+    ax.set_yticks(np.arange(len(lines)) + 0.4 - h / 2,
+                  [f"{k[0]} + {k[1]}" + (f", {k[2]}" if k[2] != "serial" else "") for k, _ in lines])
     ax.invert_yaxis()
     ax.set_xlabel("FPS (missing bar: not run or failed)")
     ax.set_title("FPS per variant, runs side by side", loc="left")
