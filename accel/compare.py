@@ -21,7 +21,7 @@ from accel.errors import AccelError, ConfigError, KernelError, OptionError, Unkn
 from accel.frames import Frame
 from accel.instruments import Instruments
 from accel.machine import machine_info
-from accel.model import ModelInfo, default_model_path, find_labels, load_labels, load_model
+from accel.model import ModelInfo, default_model_path, find_labels, load_labels, load_model, model_costs
 from accel.pipeline import check_kernel_options, get_kernels, run_variant
 from accel.record import Agreement, Cache, Charged, ModelRan, Outcome, SecondStart, Status, VariantRecord
 from accel.results import ResultWriter, default_result_path
@@ -210,7 +210,7 @@ def _header(config: Config, model: ModelInfo, labels: tuple[str, ...], labels_fr
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "clock": {"monotonic": instruments.clock["monotonic"], "wall": instruments.clock["wall"]},
         "machine": machine_info(),
-        "model": {**model.to_json(), "labels": list(labels), "labels_from": labels_from},
+        "model": {**model.to_json(), **_costs(model), "labels": list(labels), "labels_from": labels_from},
         "config": config.to_json(),
         "source": {**described, "replay": not config.pipeline["live"], "distinct_frames": len(frames),
                    "capture_ms": [round(f.capture_s * 1e3, 4) for f in frames],
@@ -221,6 +221,18 @@ def _header(config: Config, model: ModelInfo, labels: tuple[str, ...], labels_fr
                              "images": len(dataset.images), "categories": dataset.categories,
                              "class_to_category": classes}
     return header
+
+
+def _costs(model: ModelInfo) -> dict[str, Any]:
+    """``{"costs": ...}`` as ``accel inspect --json`` gives it (totals and per-op-type sums), computed once here
+    in the parent; ``{"costs": None, "costs_why": reason}`` when they cannot be: the run goes on without them."""
+    try:
+        return {"costs": model_costs(model.path).to_json()}
+    except AccelError as exc:
+        return {"costs": None, "costs_why": str(exc)}
+    except Exception as exc:  # a cost rule's bug must not cost the run: the figures are an annotation
+        return {"costs": None, "costs_why": f"computing the costs failed ({type(exc).__name__}: {exc}); "
+                                            "please report this bug"}
 
 
 def _save_frames(frames: list[Frame], folder: Path, count: int) -> dict[str, str]:

@@ -3,6 +3,10 @@
 ``classifier(weights, bias)`` makes a float32 model: image [1, H, W, 3] -> RESHAPE [1, H*W*3] ->
 FULLY_CONNECTED -> logits [1, C]. Its outputs are computable by hand: ``W @ x.ravel() + b``.
 
+``conv_classifier(path, out_c, k)`` makes a float32 model with one CONV_2D: image [1, H, W, 3] -> CONV_2D
+(k x k, stride 1, VALID) -> [1, H-k+1, W-k+1, out_c] -> RESHAPE -> logits [1, (H-k+1)*(W-k+1)*out_c]: a graph
+whose multiply-accumulates are ``H_out * W_out * C_out * k * k * C_in``, by hand.
+
 ``detector(outputs)`` makes a model of any output layout: image [1, H, W, 3] (float32, uint8 or int8;
 quantized inputs are DEQUANTIZEd) -> MEAN over H, W -> [1, 3], then per output either FULLY_CONNECTED ->
 RESHAPE (-> SOFTMAX / LOGISTIC) (-> QUANTIZE), whose values are ``W @ mean_rgb + b`` (just ``b`` with the
@@ -79,6 +83,23 @@ def classifier(path: Path, weights: np.ndarray, bias: np.ndarray, hw: tuple[int,
     return path
 
 
+def conv_classifier(path: Path, out_c: int = 4, k: int = 3, hw: tuple[int, int] = (8, 8)) -> Path:
+    """A float32 model of one CONV_2D (zero filter, bias 0..out_c-1) whose output is reshaped to logits."""
+    g = _Graph()
+    h, w = hw
+    h_out, w_out = h - k + 1, w - k + 1
+    image = g.tensor("image", (1, h, w, 3), "float32")
+    filt = g.tensor("conv/filter", (out_c, k, k, 3), "float32", np.zeros((out_c, k, k, 3), np.float32))
+    bias = g.tensor("conv/bias", (out_c,), "float32", np.arange(out_c, dtype=np.float32))
+    conv = g.tensor("conv", (1, h_out, w_out, out_c), "float32")
+    options = s.Conv2DOptionsT()
+    options.padding, options.strideH, options.strideW = s.Padding.VALID, 1, 1
+    options.dilationHFactor = options.dilationWFactor = 1
+    g.op(s.BuiltinOperator.CONV_2D, [image, filt, bias], [conv], s.BuiltinOptions.Conv2DOptions, options)
+    logits = g.reshape(conv, (1, h_out * w_out * out_c), "float32", "logits")
+    return _write(path, g, [image], [logits], "one conv")
+
+
 @dataclass(frozen=True)
 class Out:
     """One output of ``detector``: its name, shape and values (``bias``: the FULLY_CONNECTED bias, or the
@@ -153,11 +174,15 @@ def detector(path: Path, outputs: list[Out], hw: tuple[int, int] = (8, 8), input
     mean = g.tensor("mean_rgb", (1, 3), "float32")
     g.op(s.BuiltinOperator.MEAN, [x, axes], [mean], s.BuiltinOptions.ReducerOptions, s.ReducerOptionsT())
     graph_outputs = [_output(g, mean, o) for o in outputs]
+    return _write(path, g, [image], graph_outputs, description)
+
+
+def _write(path: Path, g: _Graph, inputs: list[int], outputs: list[int], description: str) -> Path:
     model = s.ModelT()
     model.version, model.description = 3, description.encode()
     model.operatorCodes = [_opcode(c) for c in g.codes]
     sub = s.SubGraphT()
-    sub.tensors, sub.operators, sub.inputs, sub.outputs, sub.name = g.tensors, g.ops, [image], graph_outputs, b"main"
+    sub.tensors, sub.operators, sub.inputs, sub.outputs, sub.name = g.tensors, g.ops, inputs, outputs, b"main"
     model.subgraphs, model.buffers = [sub], g.buffers
     builder = flatbuffers.Builder(1024)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")

@@ -125,9 +125,37 @@ def j_per_frame(r: VariantRecord | None) -> float | None:
     return r.power.j_per_frame if r is not None and r.power is not None else None
 
 
+# -- the model ----------------------------------------------------------------------------------------------
+
+
 def model_name(doc: dict[str, Any]) -> str:
     path = get(doc, "model", "path")
     return PurePath(path).name if path else "?"
+
+
+def gflops(doc: dict[str, Any]) -> float | None:
+    """The model's FLOPs (2 x MACs, ``model.costs.flops``) in billions; None where the document has none."""
+    flops = get(doc, "model", "costs", "flops")
+    return flops / 1e9 if isinstance(flops, int | float) and not isinstance(flops, bool) else None
+
+
+def costs_why(doc: dict[str, Any]) -> str | None:
+    """Why the document has no model costs (None when it has them): its own reason, or its age."""
+    model = doc.get("model") or {}
+    if gflops(doc) is not None:
+        return None
+    if "costs" not in model:
+        return "not recorded: this result predates model costs in the result document"
+    return str(model.get("costs_why") or "not computed")
+
+
+def params(doc: dict[str, Any]) -> int | None:
+    """The model's parameters: the weights and biases of its multiply-accumulate ops (``model.costs.params``,
+    what published tables count), else every constant tensor (``model.params``, documents without costs)."""
+    for value in (get(doc, "model", "costs", "params"), get(doc, "model", "params")):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
 
 
 def host(doc: dict[str, Any]) -> str:

@@ -133,7 +133,8 @@ def render_csv(docs: Sequence[dict[str, Any]]) -> str:
 
 
 def render_json(docs: Sequence[dict[str, Any]]) -> str:
-    """``{"schema": "accel.report", "runs": [...], "variants": [rows]}`` with the same rows as the CSV."""
+    """``{"schema": "accel.report", "runs": [...], "variants": [rows]}`` with the same rows as the CSV; each run
+    also carries its model's size, parameters and GFLOPs (null, with ``gflops_why``, where not recorded)."""
     runs = [f.Run.of(d) for d in docs]
     return json.dumps({"schema": "accel.report", "schema_version": 1,
                        "runs": [_run_head(i + 1, run) for i, run in enumerate(runs)], "variants": rows(runs)},
@@ -143,5 +144,6 @@ def render_json(docs: Sequence[dict[str, Any]]) -> str:
 def _run_head(number: int, run: f.Run) -> dict[str, Any]:
     d = run.doc
     return {"run": number, "label": f.run_label(d), "machine": d.get("machine"), "model": f.model_name(d),
-            "created": d.get("created"), "complete": d.get("complete"), "power_meter": f.get(d, "power", "meter"),
-            "power_why": None if f.has_meter(run) else f.power_why(d)}
+            "model_size_bytes": f.get(d, "model", "size_bytes"), "model_params": f.params(d), "gflops": f.gflops(d),
+            "gflops_why": f.costs_why(d), "created": d.get("created"), "complete": d.get("complete"),
+            "power_meter": f.get(d, "power", "meter"), "power_why": None if f.has_meter(run) else f.power_why(d)}

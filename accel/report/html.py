@@ -43,6 +43,9 @@ def render_html(docs: Sequence[dict[str, Any]], bases: Sequence[Path | None]) ->
         body.append(_compare(runs))
     for i, (run, base) in enumerate(zip(runs, bases, strict=True)):
         body.append(_run(run, base, f"r{i + 1}", f"Run {i + 1}: " if len(runs) > 1 else ""))
+    headers, rows = markdown.model_rows(runs)
+    body.append(f"<h2>Models</h2>{_table(headers, rows, len(headers) - len(markdown.MODEL_HEADERS) + 1, 1)}"
+                f"<p class=\"legend\">{_e(markdown.MODEL_LEGEND)}</p>")
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>{_e(title)}</title><style>{_CSS}</style></head>\n<body>\n" + "\n".join(body)
             + "\n</body></html>\n")
@@ -151,9 +154,11 @@ def _detail_table(run: f.Run) -> str:
     return "<h3>Every variant in detail</h3>" + _table(headers, rows, 3)
 
 
-def _table(headers: list[str], rows: list[list[str]], left: int) -> str:
+def _table(headers: list[str], rows: list[list[str]], left: int, tail: int = 0) -> str:
+    """The first ``left`` and the last ``tail`` columns are text, the others figures (right-aligned)."""
     head = "".join(f"<th>{_e(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(_td(c, i >= left) for i, c in enumerate(r)) + "</tr>" for r in rows)
+    number = [left <= i < len(headers) - tail for i in range(len(headers))]
+    body = "".join("<tr>" + "".join(_td(c, number[i]) for i, c in enumerate(r)) + "</tr>" for r in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 

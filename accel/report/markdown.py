@@ -1,12 +1,14 @@
 """Markdown: a paste-ready table per run (the columns of a hand-made benchmark table), the machine it ran on,
-and, for several runs, a side-by-side table with ratios against the first run.
+for several runs a side-by-side table with ratios against the first run, and last the seed article's model table
+(name, size, parameters, AP, inference s, GFLOPs: one row per run's model).
 
-The row builders here (``summary_rows``, ``compare_rows``) also feed the HTML and terminal views.
+The row builders here (``summary_rows``, ``compare_rows``, ``model_rows``) also feed the HTML and terminal views.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 from accel.record import VariantRecord
@@ -21,10 +23,7 @@ def summary_rows(run: f.Run) -> tuple[list[str], Rows, list[str]]:
     """Headers, one row per variant, and footnotes (errors of variants that did not run, throttling)."""
     doc = run.doc
     accuracy = f.has_accuracy([run])
-    model = doc.get("model") or {}
-    costs = model.get("costs") or {}
-    fixed = [f.model_name(doc), f.num(_scaled(model.get("size_bytes"), 1e6), "{:.2f}"),
-             f.num(_scaled(model.get("params"), 1e6), "{:.2f}"), f.num(_scaled(costs.get("flops"), 1e9), "{:.2f}")]
+    fixed = [f.model_name(doc), *_model_cells(doc)]
     live = f.live(run)
     headers = ["model", "variant", "exec", "size MB", "params M", "GFLOPs", f.quality_header(accuracy),
                "inference ms (p50)", "e2e ms (p50)", *(LIVE_HEADERS if live else ()), "FPS", "W", "J/frame",
@@ -86,7 +85,66 @@ def legend(run: f.Run) -> str:
             power += "; ~ = estimated from CPU load, not measured"
     else:
         power = f"power: n/a ({f.power_why(doc)})"
-    return f"{fps}. {exec_legend(run)}. {quality}. {power}. GFLOPs = 2 x MACs."
+    return f"{fps}. {exec_legend(run)}. {quality}. {power}. {gflops_legend(doc)}."
+
+
+def gflops_legend(doc: dict[str, Any]) -> str:
+    why = f.costs_why(doc)
+    return "GFLOPs = 2 x MACs" if why is None else f"GFLOPs: n/a ({why})"
+
+
+def _model_cells(doc: dict[str, Any]) -> list[str]:
+    """size MB, params M, GFLOPs: the figures of the model itself."""
+    return [f.num(_scaled(f.get(doc, "model", "size_bytes"), 1e6), "{:.2f}"),
+            f.num(_scaled(f.params(doc), 1e6), "{:.2f}"), f.num(f.gflops(doc), "{:.2f}")]
+
+
+#: The seed article's columns; the AP and inference cells are those of the variant the last column names.
+MODEL_HEADERS = ["name", "size MB", "params M", "AP", "AP50", "inference s", "GFLOPs", "fastest variant"]
+
+
+def model_rows(runs: Sequence[f.Run]) -> tuple[list[str], Rows]:
+    """The seed article's table: one row per run (a run measures one model) with the AP and inference time of
+    its fastest variant, the one with the lowest inference p50 (the null delegate runs no model: never it);
+    a "run" column first when there are several runs."""
+    rows: Rows = []
+    for i, run in enumerate(runs):
+        size, params, gflops = _model_cells(run.doc)
+        best = fastest(run)
+        with_dataset = bool(run.doc.get("dataset")) or f.has_accuracy([run])
+        acc = (best.accuracy if best is not None else None) or {}
+        ap = [_percent(acc.get(k)) if with_dataset else "n/a (no dataset)" for k in ("AP", "AP50")]
+        inference = _seconds(f.inference_p50(best))
+        variant = "none ran" if best is None else f"{f.name(best)}, {best.execution}" + (
+            " (throttled: its figures may be low)" if f.throttle(best) else "")
+        rows.append([*([str(i + 1)] if len(runs) > 1 else []), f.model_name(run.doc), size, params, *ap, inference,
+                     gflops, variant])
+    return (["run", *MODEL_HEADERS] if len(runs) > 1 else list(MODEL_HEADERS)), rows
+
+
+def fastest(run: f.Run) -> VariantRecord | None:
+    """The variant that ran the model with the lowest inference p50 (the first of equals), None if none ran."""
+    ran = [r for r in run.records if r.ok and r.delegate != "null" and f.inference_p50(r) is not None]
+    return min(ran, key=lambda r: f.inference_p50(r) or 0.0) if ran else None
+
+
+MODEL_LEGEND = ("One row per run's model; its AP and inference time are those of its fastest variant (lowest "
+                "inference p50; the null delegate, which runs no model, excluded), named in the last column. size MB "
+                "= file size / 1e6; params M = weights and biases of the multiply-accumulate ops / 1e6 (every "
+                "constant tensor, for a result without model costs); AP, AP50 = COCO average precision at IoU "
+                "0.5:0.95 / 0.5 in %, on the run's --dataset; inference s = the inference ms (p50) above in seconds "
+                "(the runtime call with its input and output copies); GFLOPs = 2 x MACs / 1e9.")
+
+
+def _percent(value: Any) -> str:
+    return f.num(value * 100 if isinstance(value, int | float) and not isinstance(value, bool) else None, "{:.1f}")
+
+
+def _seconds(ms: float | None) -> str:
+    """A figure of the ms tables (to 0.01 ms) in seconds, trailing zeros dropped: 18.25 ms -> 0.01825."""
+    if ms is None:
+        return "n/a"
+    return format((Decimal(f"{ms:.2f}") / 1000).normalize(), "f")
 
 
 def compare_rows(runs: Sequence[f.Run]) -> tuple[list[str], Rows]:
@@ -141,6 +199,9 @@ def render_markdown(docs: Sequence[dict[str, Any]]) -> str:
             parts.append("")
             parts += [f"[^{n + 1}]: {_cell(text)}" for n, text in enumerate(notes)]
         parts.append("")
+    headers, rows = model_rows(runs)
+    parts += ["## Models", "", _table(headers, rows, left=len(headers) - len(MODEL_HEADERS) + 1, tail=1), "",
+              MODEL_LEGEND, ""]
     return "\n".join(parts)
 
 
@@ -160,9 +221,9 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def _table(headers: list[str], rows: Rows, left: int) -> str:
-    """A GitHub table; the first ``left`` columns left-aligned, the figures right-aligned."""
-    lines = ["| " + " | ".join(headers) + " |",
-             "|" + "|".join(":---" if i < left else "---:" for i in range(len(headers))) + "|"]
+def _table(headers: list[str], rows: Rows, left: int, tail: int = 0) -> str:
+    """A GitHub table; the first ``left`` and the last ``tail`` columns left-aligned, the figures right-aligned."""
+    text = [i < left or i >= len(headers) - tail for i in range(len(headers))]
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join(":---" if t else "---:" for t in text) + "|"]
     lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
