@@ -18,9 +18,9 @@ import numpy as np
 from accel.errors import ConfigError
 from accel.record import StageStats, VariantRecord
 from accel.report import figures as f
+from accel.report.canvas import _RC, NotApplicable, _colour, _new
 
 if TYPE_CHECKING:
-    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 #: Every chart name, in page order; "execution" and "trace" (``timeline.PIPELINED``) only for documents with
@@ -29,12 +29,6 @@ PAGE = ("fps", "execution", "stages", "trace", "threads", "latency", "timeline",
 #: The charts every run's page has (drawn, or n/a and why).
 CHARTS = ("fps", "stages", "threads", "latency", "timeline", "pareto")
 PLOTS_HINT = "pip install 'accel[plots]'"
-_RC: Any = {"svg.fonttype": "path", "svg.hashsalt": "accel", "font.size": 9, "axes.spines.top": False,
-       "axes.spines.right": False}
-
-
-class NotApplicable(Exception):
-    """The document holds nothing this chart could show; ``str()`` says why."""
 
 
 def require() -> None:
@@ -104,22 +98,6 @@ def save_chart_png(doc: dict[str, Any], chart_name: str, path: str | Path) -> Pa
 
 
 # -- the charts ---------------------------------------------------------------------------------------------
-
-
-def _new(rows: int, width: float = 9.0, height: float = 3.0, ncols: int = 1) -> tuple[Figure, list[Axes]]:
-    import matplotlib
-    from matplotlib.figure import Figure
-
-    with matplotlib.rc_context(_RC):
-        fig = Figure(figsize=(width, height), layout="constrained")
-        axes = fig.subplots(rows, ncols, squeeze=False)
-    return fig, [ax for row in axes for ax in row]
-
-
-def _colour(i: int) -> Any:
-    import matplotlib
-
-    return matplotlib.colormaps["tab10"](i % 10)
 
 
 def _ok(run: f.Run) -> list[VariantRecord]:

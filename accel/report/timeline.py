@@ -13,7 +13,7 @@ import numpy as np
 
 from accel.record import VariantRecord
 from accel.report import figures as f
-from accel.report.plots import NotApplicable, _colour, _new  # one look for every chart of the page
+from accel.report.canvas import NotApplicable, _colour, _new  # one look for every chart of the page
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
