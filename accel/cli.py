@@ -129,6 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _parser().print_help()
         return 2
     from rich.console import Console
+    from rich.markup import escape
 
     err = Console(stderr=True)
     try:
@@ -136,7 +137,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                    "dataset": _dataset, "models": _models, "report": _report}
         return handler[args.command](args)
     except AccelError as exc:
-        err.print(f"[bold red]accel: error:[/] {exc}", highlight=False, soft_wrap=True)
+        # escaped: messages name config tables such as [accuracy], which rich would take for markup
+        err.print(f"[bold red]accel: error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         return exc.exit_code
     except KeyboardInterrupt:
         err.print("accel: interrupted; variants finished so far are in the result JSON")
