@@ -2,8 +2,8 @@
 pycocotools, and write the synthetic scenes as one.
 
 A dataset folder holds the images and an instances JSON (COCO "object detection" format): either
-``DIR/annotations/instances*.json`` or a single ``DIR/*.json``; image ``file_name``s are relative to
-``DIR/images/`` when that folder exists, else to ``DIR``.
+``DIR/annotations/instances*.json`` or a single ``DIR/*.json``; each image's ``file_name`` is looked up under
+``DIR/images/``, ``DIR`` and the JSON's folder, the first that exists.
 
 The evaluator is pycocotools' ``COCOeval``, the reference implementation behind every published COCO AP;
 its wheels cover x86-64 and aarch64 for CPython 3.11-3.13, so a Pi installs it without a compiler.
@@ -21,31 +21,25 @@ from typing import Any
 
 import numpy as np
 
-from accel.errors import AccelError
+from accel.errors import DatasetError
 from accel.frames import Box, Frame, PixelFormat
 
 __all__ = ["Dataset", "DatasetError", "DatasetSource", "evaluate", "load_dataset", "write_synthetic"]
 
 
-class DatasetError(AccelError):
-    """A dataset folder or its annotations JSON is missing, corrupt, or refers to missing images."""
-
-    exit_code = 2
-
-
 @dataclass(frozen=True)
 class Dataset:
-    """A checked COCO dataset: images in file order, categories by id."""
+    """A checked COCO dataset: images in file order, categories by id, and each image's file (by image id)."""
 
     root: Path
     annotations: Path
     images: tuple[dict[str, Any], ...]
     categories: dict[int, str]
     doc: dict[str, Any] = field(repr=False)
+    files: dict[int, Path] = field(default_factory=dict, repr=False)
 
     def image_path(self, image: dict[str, Any]) -> Path:
-        base = self.root / "images" if (self.root / "images").is_dir() else self.root
-        return base / image["file_name"]
+        return self.files[int(image["id"])]
 
 
 def _find_annotations(root: Path) -> Path:
@@ -63,7 +57,12 @@ def load_dataset(path: str | Path) -> Dataset:
     p = Path(path)
     if not p.exists():
         raise DatasetError(f"dataset not found: {p}")
-    root, ann = (p.parent, p) if p.is_file() else (p, _find_annotations(p))
+    if p.is_file():
+        return _load_coco(p.parent, p)
+    return _load_coco(p, _find_annotations(p))
+
+
+def _load_coco(root: Path, ann: Path) -> Dataset:
     if ann.parent.name == "annotations":
         root = ann.parent.parent
     try:
@@ -81,6 +80,8 @@ def load_dataset(path: str | Path) -> Dataset:
         categories = {int(c["id"]): str(c["name"]) for c in doc["categories"]}
         images = tuple(dict(im) for im in doc["images"])
         ids = {int(im["id"]) for im in images}
+        if len(ids) != len(images):
+            raise ValueError("image ids repeat")
         for a in doc["annotations"]:
             if int(a["image_id"]) not in ids or int(a["category_id"]) not in categories or len(a["bbox"]) != 4:
                 raise ValueError(f"annotation {a.get('id')} refers to an unknown image or category, or has no "
@@ -91,12 +92,27 @@ def load_dataset(path: str | Path) -> Dataset:
         raise DatasetError(f"{ann}: malformed COCO entry ({exc})") from exc
     if not images:
         raise DatasetError(f"{ann} lists no images")
-    ds = Dataset(root, ann, images, categories, doc)
-    missing = [im["file_name"] for im in images if not ds.image_path(im).is_file()]
+    return Dataset(root, ann, images, categories, doc, _image_files(root, ann, images))
+
+
+def _image_files(root: Path, ann: Path, images: tuple[dict[str, Any], ...]) -> dict[int, Path]:
+    """Each image's file: its ``file_name`` under ``root/images``, ``root`` or the JSON's folder, the first
+    that exists, so both ``000123.jpg`` and ``images/val/000123.jpg`` (Ultralytics' converted sets) resolve."""
+    bases = list(dict.fromkeys([root / "images", root, ann.parent]))
+    files: dict[int, Path] = {}
+    missing: list[tuple[str, list[Path]]] = []
+    for im in images:
+        tried = list(dict.fromkeys(base / str(im["file_name"]) for base in bases))
+        found = next((t for t in tried if t.is_file()), None)
+        if found is None:
+            missing.append((str(im["file_name"]), tried))
+        else:
+            files[int(im["id"])] = found
     if missing:
-        raise DatasetError(f"dataset {root}: {len(missing)} of {len(images)} images are missing "
-                           f"(first: {ds.image_path({'file_name': missing[0]})})")
-    return ds
+        name, tried = missing[0]
+        raise DatasetError(f"dataset {root}: {len(missing)} of {len(images)} images are missing (first: {name}; "
+                           f"tried {', '.join(map(str, tried))})")
+    return files
 
 
 class DatasetSource:
