@@ -74,8 +74,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--threshold", type=float, help="detection score threshold (default 0.3)")
     c.add_argument("--live", action="store_true", default=None,
                    help="each variant pulls frames from the source itself (capture cost counts in its FPS)")
-    c.add_argument("--dataset", help="COCO-format dataset folder (images + instances JSON): every variant's "
-                   "accuracy (AP, AP50, AP75, precision, recall) on its images")
+    c.add_argument("--dataset", help="a COCO dataset (folder or instances JSON) or an Ultralytics YOLO dataset "
+                   "(folder or data.yaml; [accuracy] split, default val): every variant's accuracy (AP, AP50, "
+                   "AP75, precision, recall) on its images")
     c.add_argument("--power-meter", help="power meter: auto (the first found: pi5-pmic, hwmon, rapl, battery), none, "
                    "pi5-pmic, hwmon, rapl, battery, command, csv, estimate (default auto)")
     c.add_argument("--power-command", help="with --power-meter command: a shell command that prints watts")
