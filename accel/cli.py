@@ -74,8 +74,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--threshold", type=float, help="detection score threshold (default 0.3)")
     c.add_argument("--live", action="store_true", default=None,
                    help="each variant pulls frames from the source itself (capture cost counts in its FPS)")
-    c.add_argument("--dataset", help="COCO-format dataset folder (images + instances JSON): every variant's "
-                   "accuracy (AP, AP50, AP75, precision, recall) on its images")
+    c.add_argument("--dataset", help="a COCO dataset (folder or instances JSON) or an Ultralytics YOLO dataset "
+                   "(folder or data.yaml; [accuracy] split, default val): every variant's accuracy (AP, AP50, "
+                   "AP75, precision, recall) on its images")
     c.add_argument("--power-meter", help="power meter: auto (the first found: pi5-pmic, hwmon, rapl, battery), none, "
                    "pi5-pmic, hwmon, rapl, battery, command, csv, estimate (default auto)")
     c.add_argument("--power-command", help="with --power-meter command: a shell command that prints watts")
@@ -129,6 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _parser().print_help()
         return 2
     from rich.console import Console
+    from rich.markup import escape
 
     err = Console(stderr=True)
     try:
@@ -136,7 +138,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                    "dataset": _dataset, "models": _models, "report": _report}
         return handler[args.command](args)
     except AccelError as exc:
-        err.print(f"[bold red]accel: error:[/] {exc}", highlight=False, soft_wrap=True)
+        # escaped: messages name config tables such as [accuracy], which rich would take for markup
+        err.print(f"[bold red]accel: error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         return exc.exit_code
     except KeyboardInterrupt:
         err.print("accel: interrupted; variants finished so far are in the result JSON")

@@ -155,8 +155,8 @@ def compare(config: Config, *, on_event: Event | None = None, isolate: bool = Tr
 
         if config.pipeline["live"]:
             raise ConfigError("--dataset replays the dataset's images: it cannot be combined with --live")
-        dataset = load_dataset(config.accuracy["dataset"])
-        classes = category_map(labels, model.num_classes, dataset.categories)
+        dataset = load_dataset(config.accuracy["dataset"], config.accuracy["split"])
+        classes = category_map(labels, model.num_classes, dataset.categories, dataset.annotated_categories())
     settings = Settings.from_config(config, model, dataset=dataset, labels=labels)
     instruments = Instruments(config, emit)  # an explicitly named meter that is missing fails here, before any run
     frames, described = _frames(config, model, dataset, emit)

@@ -1,9 +1,11 @@
-"""COCO-format datasets: read and check one, replay its images as frames, score detections with
-pycocotools, and write the synthetic scenes as one.
+"""Datasets: read and check one, replay its images as frames, score detections with pycocotools, and
+write the synthetic scenes as one.
 
-A dataset folder holds the images and an instances JSON (COCO "object detection" format): either
-``DIR/annotations/instances*.json`` or a single ``DIR/*.json``; image ``file_name``s are relative to
-``DIR/images/`` when that folder exists, else to ``DIR``.
+A COCO dataset folder holds the images and an instances JSON (COCO "object detection" format): either
+``DIR/annotations/instances*.json`` or a single ``DIR/*.json``; each image's ``file_name`` is looked up under
+``DIR/images/``, ``DIR`` and the JSON's folder, the first that exists. A folder with no JSON but one
+``data.yaml`` (or the yaml named) is an Ultralytics YOLO dataset, read into the same COCO form
+(accel.dataset_yolo), so scoring is the same for both.
 
 The evaluator is pycocotools' ``COCOeval``, the reference implementation behind every published COCO AP;
 its wheels cover x86-64 and aarch64 for CPython 3.11-3.13, so a Pi installs it without a compiler.
@@ -15,55 +17,78 @@ import contextlib
 import io
 import json
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from accel.errors import AccelError
+from accel.errors import ConfigError, DatasetError
 from accel.frames import Box, Frame, PixelFormat
 
 __all__ = ["Dataset", "DatasetError", "DatasetSource", "evaluate", "load_dataset", "write_synthetic"]
 
 
-class DatasetError(AccelError):
-    """A dataset folder or its annotations JSON is missing, corrupt, or refers to missing images."""
-
-    exit_code = 2
-
-
 @dataclass(frozen=True)
 class Dataset:
-    """A checked COCO dataset: images in file order, categories by id."""
+    """A checked dataset in COCO form: images in file order, categories by id, and each image's file (by
+    image id). ``format`` is "coco" or "yolo"; ``annotations`` is the instances JSON or the data.yaml, and
+    ``split`` the data.yaml split that was read ("" for COCO)."""
 
     root: Path
     annotations: Path
     images: tuple[dict[str, Any], ...]
     categories: dict[int, str]
     doc: dict[str, Any] = field(repr=False)
+    files: dict[int, Path] = field(default_factory=dict, repr=False)
+    format: str = "coco"
+    split: str = ""
 
     def image_path(self, image: dict[str, Any]) -> Path:
-        base = self.root / "images" if (self.root / "images").is_dir() else self.root
-        return base / image["file_name"]
+        return self.files[int(image["id"])]
+
+    def annotated_categories(self) -> set[int]:
+        """The category ids that have ground truth (the ones AP is averaged over)."""
+        return {int(a["category_id"]) for a in self.doc["annotations"]}
 
 
-def _find_annotations(root: Path) -> Path:
-    candidates = sorted((root / "annotations").glob("instances*.json")) if (root / "annotations").is_dir() else []
-    candidates = candidates or sorted(root.glob("*.json"))
-    if len(candidates) != 1:
-        found = ", ".join(p.name for p in candidates) or "none"
-        raise DatasetError(f"dataset {root}: expected one instances JSON in annotations/ or the folder itself, "
-                           f"found {found}")
-    return candidates[0]
+def _find_annotations(root: Path) -> tuple[str, Path]:
+    """The annotations file of a dataset folder and its format: one COCO instances JSON (in annotations/ or
+    the folder itself), else one YOLO data.yaml."""
+    jsons = sorted((root / "annotations").glob("instances*.json")) if (root / "annotations").is_dir() else []
+    jsons = jsons or sorted(root.glob("*.json"))
+    yamls = [root / "data.yaml"] if (root / "data.yaml").is_file() else sorted([*root.glob("*.yaml"),
+                                                                                  *root.glob("*.yml")])
+    if len(jsons) == 1:
+        return "coco", jsons[0]
+    if not jsons and len(yamls) == 1:
+        return "yolo", yamls[0]
+    found = ", ".join(p.name for p in [*jsons, *yamls]) or "none"
+    raise DatasetError(f"dataset {root}: expected one instances JSON in annotations/ or the folder itself, or one "
+                       f"YOLO data.yaml, found {found}; to choose, name the file: --dataset {root / 'FILE'}")
 
 
-def load_dataset(path: str | Path) -> Dataset:
-    """Read and check a COCO dataset folder (or an instances JSON whose images sit beside it)."""
+def load_dataset(path: str | Path, split: str = "val") -> Dataset:
+    """Read and check a dataset: a COCO folder or instances JSON (images beside it, in ``images/`` or where
+    its ``file_name``s say), or a YOLO folder or data.yaml, of which ``split`` is read."""
     p = Path(path)
     if not p.exists():
         raise DatasetError(f"dataset not found: {p}")
-    root, ann = (p.parent, p) if p.is_file() else (p, _find_annotations(p))
+    if p.is_file():
+        kind, ann = ("yolo" if p.suffix.lower() in (".yaml", ".yml") else "coco"), p
+    else:
+        kind, ann = _find_annotations(p)
+    if kind == "yolo":
+        from accel.dataset_yolo import read_yolo
+
+        y = read_yolo(ann, split)
+        categories = {int(c["id"]): str(c["name"]) for c in y.doc["categories"]}
+        return Dataset(y.root, ann, tuple(y.doc["images"]), categories, y.doc, y.files, "yolo", split)
+    return _load_coco(p.parent if p.is_file() else p, ann)
+
+
+def _load_coco(root: Path, ann: Path) -> Dataset:
     if ann.parent.name == "annotations":
         root = ann.parent.parent
     try:
@@ -81,6 +106,8 @@ def load_dataset(path: str | Path) -> Dataset:
         categories = {int(c["id"]): str(c["name"]) for c in doc["categories"]}
         images = tuple(dict(im) for im in doc["images"])
         ids = {int(im["id"]) for im in images}
+        if len(ids) != len(images):
+            raise ValueError("image ids repeat")
         for a in doc["annotations"]:
             if int(a["image_id"]) not in ids or int(a["category_id"]) not in categories or len(a["bbox"]) != 4:
                 raise ValueError(f"annotation {a.get('id')} refers to an unknown image or category, or has no "
@@ -91,12 +118,27 @@ def load_dataset(path: str | Path) -> Dataset:
         raise DatasetError(f"{ann}: malformed COCO entry ({exc})") from exc
     if not images:
         raise DatasetError(f"{ann} lists no images")
-    ds = Dataset(root, ann, images, categories, doc)
-    missing = [im["file_name"] for im in images if not ds.image_path(im).is_file()]
+    return Dataset(root, ann, images, categories, doc, _image_files(root, ann, images))
+
+
+def _image_files(root: Path, ann: Path, images: tuple[dict[str, Any], ...]) -> dict[int, Path]:
+    """Each image's file: its ``file_name`` under ``root/images``, ``root`` or the JSON's folder, the first
+    that exists, so both ``000123.jpg`` and ``images/val/000123.jpg`` (Ultralytics' converted sets) resolve."""
+    bases = list(dict.fromkeys([root / "images", root, ann.parent]))
+    files: dict[int, Path] = {}
+    missing: list[tuple[str, list[Path]]] = []
+    for im in images:
+        tried = list(dict.fromkeys(base / str(im["file_name"]) for base in bases))
+        found = next((t for t in tried if t.is_file()), None)
+        if found is None:
+            missing.append((str(im["file_name"]), tried))
+        else:
+            files[int(im["id"])] = found
     if missing:
-        raise DatasetError(f"dataset {root}: {len(missing)} of {len(images)} images are missing "
-                           f"(first: {ds.image_path({'file_name': missing[0]})})")
-    return ds
+        name, tried = missing[0]
+        raise DatasetError(f"dataset {root}: {len(missing)} of {len(images)} images are missing (first: {name}; "
+                           f"tried {', '.join(map(str, tried))})")
+    return files
 
 
 class DatasetSource:
@@ -135,8 +177,10 @@ class DatasetSource:
         return Frame(rgb, w, h, PixelFormat.RGB, w * 3, time.monotonic(), time.perf_counter() - t0, i, truth)
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": "dataset", "target": str(self.dataset.root), "annotations": str(self.dataset.annotations),
-                "images": len(self.dataset.images), "categories": len(self.dataset.categories)}
+        ds = self.dataset
+        return {"kind": "dataset", "target": str(ds.root), "annotations": str(ds.annotations), "format": ds.format,
+                **({"split": ds.split} if ds.split else {}), "images": len(ds.images),
+                "categories": len(ds.categories)}
 
     def close(self) -> None:
         pass
@@ -148,21 +192,51 @@ class DatasetSource:
         self.close()
 
 
-def category_map(labels: tuple[str, ...], num_classes: int | None, categories: dict[int, str]) -> dict[int, int]:
-    """Model class id -> dataset category id: by name when the model has labels (case-insensitive), else by
-    position (class i is the i-th category in id order) when the counts agree."""
+# Darknet's coco.names (and VOC) spell six COCO classes differently; they are the same classes.
+_ALIASES = {"motorbike": "motorcycle", "aeroplane": "airplane", "sofa": "couch", "pottedplant": "potted plant",
+            "diningtable": "dining table", "tvmonitor": "tv", "tv monitor": "tv"}
+
+
+def _name_key(name: str) -> str:
+    key = " ".join(name.lower().replace("_", " ").replace("-", " ").split())
+    return _ALIASES.get(key, key)
+
+
+def category_map(labels: tuple[str, ...], num_classes: int | None, categories: dict[int, str],
+                 used: Iterable[int] | None = None) -> dict[int, int]:
+    """Model class id -> dataset category id.
+
+    With labels, by name (ignoring case, spaces, ``_`` and ``-``; darknet's spellings such as ``motorbike``
+    count as COCO's): a YOLO model's 80 classes (ids 0..79) and
+    an SSD's 90-id TF label map (ids with gaps) both map onto the same COCO or YOLO dataset. Model classes
+    that name no category are left out (their detections are not scored); every category with ground truth
+    (``used``, default all) must be named by a label, else ``ConfigError``. Without labels, by position (class
+    i is the i-th category in id order) when the counts agree."""
     if labels:
-        by_name = {name.strip().lower(): cid for cid, name in categories.items()}
-        mapping = {i: by_name[n.strip().lower()] for i, n in enumerate(labels) if n.strip().lower() in by_name}
+        by_name = {_name_key(name): cid for cid, name in categories.items()}
+        mapping = {i: by_name[_name_key(n)] for i, n in enumerate(labels) if _name_key(n) in by_name}
+        wanted = sorted(set(categories) if used is None else set(used) & set(categories))
+        unmatched = [categories[c] for c in wanted if c not in set(mapping.values())]
         if not mapping:
-            raise DatasetError(f"none of the model's labels ({', '.join(labels[:5])}...) names a dataset category "
-                               f"({', '.join(list(categories.values())[:5])}...): give the right labels file")
+            raise ConfigError(_unmatched(list(categories.values()), len(categories), labels))
+        if unmatched:
+            raise ConfigError(_unmatched(unmatched, len(wanted), labels))
         return mapping
     ids = sorted(categories)
     if num_classes is not None and num_classes != len(ids):
-        raise DatasetError(f"the model has {num_classes} classes and the dataset {len(ids)} categories, and no "
-                           "labels file says which is which: pass --labels")
+        raise ConfigError(f"the model has {num_classes} classes and the dataset {len(ids)} categories, and no "
+                          "labels file says which is which: pass --labels")
     return dict(enumerate(ids))
+
+
+def _unmatched(names: list[str], wanted: int, labels: tuple[str, ...]) -> str:
+    def few(items: list[str]) -> str:
+        return ", ".join(repr(x) for x in items[:5]) + (", ..." if len(items) > 5 else "")
+
+    known = [n for n in labels if _name_key(n) not in ("", "???")]
+    return (f"{len(names)} of {wanted} dataset categories name no class of the model ({few(names)}); the model's "
+            f"labels are {few(known)}: give the model's own labels file (--labels), or name the dataset's "
+            "classes as the model does (data.yaml names, or the JSON's categories)")
 
 
 def evaluate(dataset: Dataset, detections: dict[int, list[dict[str, Any]]], classes: dict[int, int],

@@ -10,6 +10,7 @@ reaching the user is a bug.
     │   └── OptionError         a plugin's option is unknown or has a wrong value (says which key)
     ├── ModelError       the model file is missing, corrupt or of an unknown family (exit 2)
     ├── SourceError      the frame source cannot be opened or read              (exit 2)
+    ├── DatasetError     a dataset's annotations are missing, corrupt or name missing images (exit 2)
     ├── DelegateError    a backend is unknown, unavailable or failed            (exit 3)
     ├── KernelError      a pre/post-processing kernel is unavailable or failed  (exit 3)
     └── PowerError       a power meter is unavailable or failed                 (exit 3)
@@ -59,6 +60,13 @@ class ModelError(AccelError):
 
 class SourceError(AccelError):
     """A frame source (image folder, video, camera) cannot be opened or read."""
+
+    exit_code = 2
+
+
+class DatasetError(AccelError):
+    """A dataset (COCO instances JSON or YOLO data.yaml and labels) is missing, corrupt, or refers to missing
+    images."""
 
     exit_code = 2
 

@@ -84,6 +84,49 @@ def test_category_map(labels: tuple[str, ...], num_classes: int, categories: dic
     assert category_map(labels, num_classes, categories) == expected
 
 
+def _move(root: Path, file_name: str, to: str) -> Path:
+    """The first image moved to ``to`` (relative to the root), and the JSON's file_name set to ``file_name``."""
+    doc = json.loads((root / "instances.json").read_text())
+    doc["images"][0]["file_name"] = file_name
+    (root / to).parent.mkdir(parents=True, exist_ok=True)
+    (root / "images" / "0.png").rename(root / to)
+    (root / "instances.json").write_text(json.dumps(doc))
+    return root
+
+
+@pytest.mark.parametrize(
+    ("file_name", "at"),
+    [
+        ("images/val/0.png", "images/val/0.png"),  # Ultralytics-converted sets: the folder from the root
+        ("val/0.png", "images/val/0.png"),
+        ("0.png", "0.png"),
+    ],
+    ids=["folder-from-root", "folder-from-images", "beside-json"],
+)
+def test_image_file_names_resolve_where_they_exist(tmp_path: Path, file_name: str, at: str) -> None:
+    root = _move(_dataset(tmp_path, [[[10, 10, 30, 20]]]), file_name, at)
+    ds = load_dataset(root)
+    assert ds.image_path(ds.images[0]) == root / at
+    acc = evaluate(ds, {0: [_det([10, 10, 30, 20], 0.9)]}, {0: 1}, threshold=0.5)
+    assert acc["AP"] == pytest.approx(1.0)
+    assert DatasetSource(ds).read().width == 100
+
+
+def test_image_beside_a_json_in_annotations_resolves(tmp_path: Path) -> None:
+    root = _move(_dataset(tmp_path, [[[10, 10, 30, 20]]]), "0.png", "annotations/0.png")
+    (root / "instances.json").rename(root / "annotations" / "instances_val.json")
+    ds = load_dataset(root)
+    assert ds.root == root and ds.image_path(ds.images[0]) == root / "annotations" / "0.png"
+
+
+def test_missing_image_lists_the_paths_tried(tmp_path: Path) -> None:
+    root = _move(_dataset(tmp_path, [[[10, 10, 30, 20]]]), "images/test/0.png", "images/val/0.png")
+    with pytest.raises(DatasetError) as err:
+        load_dataset(root)
+    assert "1 of 1 images are missing (first: images/test/0.png; tried " in str(err.value)
+    assert f"{root}/images/images/test/0.png, {root}/images/test/0.png" in str(err.value)
+
+
 def _bad(tmp: Path, case: str) -> Path:
     root = _dataset(tmp / "ds", [[[10, 10, 30, 20]], [[50, 5, 40, 40]]])
     if case == "corrupt-json":
