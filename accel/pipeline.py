@@ -18,7 +18,7 @@ from accel.delegates import Runner, RunnerBase, Variant, get_delegate
 from accel.errors import DelegateError, KernelError, OptionError, UnknownPluginError
 from accel.frames import Frame
 from accel.kernels import REGISTRY as KERNELS
-from accel.kernels import DecodeSpec, InputSpec, KernelSet, KernelSetBase, ResizeMode
+from accel.kernels import DecodeSpec, DetectionPostProcess, InputSpec, KernelSet, KernelSetBase, ResizeMode
 from accel.loop import STAGES, Feed, Loop
 from accel.model import Family, ModelInfo, ssd_raw_anchors
 from accel.record import Flow, Measured, RunInfo
@@ -122,6 +122,8 @@ def decode_spec(model: ModelInfo, settings: Settings) -> DecodeSpec:
         fields["background_class"] = d["background_class"] == "yes"
     if model.family is Family.SSD_RAW:
         fields["anchors"] = ssd_raw_anchors(model, d)
+    if fields.get("postprocess") is not None:
+        fields["postprocess"] = DetectionPostProcess.from_options(fields["postprocess"])
     return DecodeSpec(family=model.family.value, input_size=model.input_size,
                       score_threshold=settings.score_threshold, iou_threshold=settings.iou_threshold,
                       max_detections=settings.max_detections, top_k=settings.top_k, labels=settings.labels,

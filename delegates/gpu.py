@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 from collections.abc import Mapping
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +47,8 @@ def cache_dir() -> Path:
 
 def prepare_model(model: ModelInfo, folder: Path | None = None) -> ModelInfo:
     """The model litert-gpu runs: ``model`` itself, or for a post-process detector its network alone
-    (outputs: box encodings, class scores) described as ssd-raw with the original's anchors and box scales."""
+    (outputs: box encodings, class scores) described as ssd-raw with the original's anchors and all the op's
+    options (``decode_hints["postprocess"]``), so that it decodes as the op did."""
     if _POSTPROCESS not in model.ops:
         return model
     from accel.model import strip_postprocess
@@ -60,13 +60,11 @@ def prepare_model(model: ModelInfo, folder: Path | None = None) -> ModelInfo:
         tmp = path.with_suffix(".tmp")
         tmp.write_bytes(stripped.model)
         tmp.replace(path)  # atomic: parallel workers never read half a file
-    from accel.model import read_anchors
-
-    split = load_model(path, "ssd-raw")
-    hints = {**split.decode_hints, "anchors": read_anchors(path.read_bytes())}
-    if "box_scales" in model.decode_hints:
-        hints["box_scales"] = model.decode_hints["box_scales"]
-    return replace(split, decode_hints=hints)
+    split = load_model(path, "ssd-raw")  # anchors and the op's options come back from the file's metadata
+    if "postprocess" not in split.decode_hints:
+        raise DelegateError(f"litert-gpu: the split model {path} lost the options of {_POSTPROCESS}; delete it "
+                            "and run again to split the model anew")
+    return split
 
 
 def _signal_name(number: int) -> str:

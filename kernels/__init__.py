@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, Protocol, Self
 
 import numpy as np
 
+from accel.errors import KernelError
+from accel.model.edit import POSTPROCESS_OP
 from accel.plugins import Availability, Registry
 
 if TYPE_CHECKING:
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DecodeSpec",
+    "DetectionPostProcess",
     "Geometry",
     "InputSpec",
     "KernelSet",
@@ -73,6 +76,52 @@ class Geometry:
     offset_y: float = 0.0
 
 
+@dataclass(frozen=True)
+class DetectionPostProcess:
+    """The options of a ``TFLite_Detection_PostProcess`` op that was split off the model: a decoder given
+    them reproduces the op (``accel.kernels.detection_postprocess``) instead of accel's generic decode.
+
+    Thresholds are kept as the op reads them (float32). ``detections_per_class`` and ``use_regular_nms``
+    take the op's defaults (100, false) when the export left them out.
+    """
+
+    max_detections: int
+    max_classes_per_detection: int
+    num_classes: int
+    score_threshold: float
+    iou_threshold: float
+    box_scales: tuple[float, float, float, float]  # y, x, h, w
+    detections_per_class: int = 100
+    use_regular_nms: bool = False
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> DetectionPostProcess:
+        """Parse the op's custom options (as ``accel.model`` reads them); ``KernelError`` naming a missing
+        or wrong key."""
+        def number(key: str, kind: type, default: Any = None) -> Any:
+            value = options.get(key, default)
+            if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise KernelError(f"{POSTPROCESS_OP} option {key}: expected a number, got {value!r} "
+                                  f"(options: {', '.join(sorted(options)) or 'none'})")
+            return kind(np.float32(value)) if kind is float else int(value)
+
+        found = cls(max_detections=number("max_detections", int),
+                    max_classes_per_detection=number("max_classes_per_detection", int),
+                    num_classes=number("num_classes", int),
+                    score_threshold=number("nms_score_threshold", float),
+                    iou_threshold=number("nms_iou_threshold", float),
+                    box_scales=tuple(number(f"{k}_scale", float) for k in "yxhw"),  # type: ignore[arg-type]
+                    detections_per_class=number("detections_per_class", int, 100),
+                    use_regular_nms=bool(options.get("use_regular_nms", False)))
+        if min(found.max_detections, found.max_classes_per_detection, found.num_classes,
+               found.detections_per_class) < 1:
+            raise KernelError(f"{POSTPROCESS_OP}: max_detections, max_classes_per_detection, num_classes and "
+                              f"detections_per_class must be >= 1, got {found}")
+        if not 0.0 < found.iou_threshold <= 1.0:
+            raise KernelError(f"{POSTPROCESS_OP}: nms_iou_threshold must be in (0, 1], got {found.iou_threshold}")
+        return found
+
+
 @dataclass(frozen=True, eq=False)
 class DecodeSpec:
     """How to turn one model's raw outputs into answers; built once per model by the pipeline.
@@ -83,6 +132,11 @@ class DecodeSpec:
     class scores), ``yolov8`` (role ``predictions`` [1,4+C,N]: cx, cy, w, h, class scores) and ``classifier``
     (role ``logits`` [1,C]). ``quant`` gives (scale, zero_point) of every quantized output role.
     Boxes come out normalized to the original frame through ``geometry``.
+
+    ``postprocess``: an ssd-raw model that is a detector split at its ``TFLite_Detection_PostProcess`` op
+    is decoded as that op would (its thresholds, NMS mode and limits); ``score_threshold`` then only
+    filters what is reported, as for the ``ssd`` family, and ``iou_threshold``, ``max_detections``,
+    ``box_order``, ``score_activation``, ``background_class`` and ``class_agnostic_nms`` do not apply.
     """
 
     family: str
@@ -99,6 +153,7 @@ class DecodeSpec:
     score_activation: str = "sigmoid"  # ssd-raw scores: "sigmoid", "softmax" or "none" (already probabilities)
     background_class: bool = True  # ssd-raw: score column 0 is the background class
     class_agnostic_nms: bool = False
+    postprocess: DetectionPostProcess | None = None
 
 
 class KernelSet(Protocol):

@@ -20,10 +20,15 @@ SSD scores get ``score_activation`` (sigmoid, softmax over all columns, or none)
 scores are objectness x class score, YOLOv8 the class score; each candidate takes its best class. Boxes
 (normalized to the model input) then go through ``nms`` and map to the frame through the ``Geometry``
 (``(m - offset) / scale``), clipped to [0, 1].
+
+An ssd-raw model split at its ``TFLite_Detection_PostProcess`` op (``DecodeSpec.postprocess``) is not
+decoded as above but as the op itself (``accel.kernels.detection_postprocess``), and its outputs are read
+as the in-graph op's are (``ssd_detections``): the same answers, filtered by the same threshold.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -31,10 +36,11 @@ import numpy as np
 from accel.detections import Detections
 from accel.errors import KernelError
 from accel.kernels import DecodeSpec, Geometry
+from accel.kernels.detection_postprocess import run_postprocess
 from accel.model import corners_to_centers
 
 __all__ = ["BOX_ORDERS", "RAW_FAMILIES", "decode_raw", "decode_ssd_raw", "decode_yolo", "dequantize", "nms",
-           "yolo_in_pixels"]
+           "ssd_detections", "yolo_in_pixels"]
 
 BOX_ORDERS = ("yxhw", "xywh", "xyxy", "yxyx")
 RAW_FAMILIES = ("ssd-raw", "yolov5", "yolov8")
@@ -132,6 +138,49 @@ def decode_ssd_raw(encodings: np.ndarray, scores: np.ndarray, anchors: np.ndarra
     return _finish(boxes, classes, probs[rows, classes], spec, geometry)
 
 
+def _label_tuple(ids: np.ndarray, labels: Sequence[str] | None) -> tuple[str, ...]:
+    if labels is None:
+        return ()
+    return tuple(labels[i] if 0 <= i < len(labels) else str(i) for i in ids.tolist())
+
+
+def ssd_detections(
+    boxes: np.ndarray,
+    classes: np.ndarray,
+    scores: np.ndarray,
+    count: np.ndarray,
+    *,
+    threshold: float,
+    geometry: Geometry,
+    labels: Sequence[str] | None = None,
+) -> Detections:
+    """Outputs of ``TFLite_Detection_PostProcess`` -> ``Detections`` in frame coordinates.
+
+    Boxes are (ymin, xmin, ymax, xmax) normalized to the model input, batch dim optional. The first
+    ``count`` rows (rounded, at most N) with ``score >= threshold`` are kept; coordinates map back as
+    ``(m - offset) / scale`` and are clipped to [0, 1]; class ids are rounded to nearest (quantized
+    models return 16.9999 for 17).
+    """
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    c = np.asarray(classes, np.float64).reshape(-1)
+    s = np.asarray(scores, np.float64).reshape(-1)
+    if not b.shape[0] == c.shape[0] == s.shape[0]:
+        raise KernelError(
+            f"SSD outputs disagree: {b.shape[0]} boxes, {c.shape[0]} classes, {s.shape[0]} scores"
+        )
+    cnt = np.asarray(count, np.float64).reshape(-1)
+    if cnt.size and not np.isfinite(cnt[0]):
+        raise KernelError(f"SSD detection count is not a number: {cnt[0]}")
+    n = b.shape[0] if cnt.size == 0 else int(np.clip(math.floor(cnt[0] + 0.5), 0, b.shape[0]))
+    keep = np.nonzero(s[:n] >= threshold)[0]
+    b, c, s = b[keep], c[keep], s[keep]
+    xs = (b[:, [1, 3]] - geometry.offset_x) / geometry.scale_x
+    ys = (b[:, [0, 2]] - geometry.offset_y) / geometry.scale_y
+    xyxy = np.clip(np.stack([xs[:, 0], ys[:, 0], xs[:, 1], ys[:, 1]], axis=1), 0.0, 1.0)
+    ids = np.floor(c + 0.5).astype(np.int32)
+    return Detections(xyxy.astype(np.float32), ids, s.astype(np.float32), _label_tuple(ids, labels))
+
+
 def yolo_in_pixels(centres: np.ndarray) -> bool:
     """Whether YOLO box coordinates are input pixels rather than fractions of the input.
 
@@ -195,13 +244,18 @@ def _labels(ids: np.ndarray, labels: Sequence[str]) -> tuple[str, ...]:
 def decode_raw(outputs: Mapping[str, np.ndarray], spec: DecodeSpec, geometry: Geometry) -> Detections:
     """The families of ``RAW_FAMILIES`` by ``spec.family``, outputs by role. An ssd-raw model's anchors are
     ``spec.anchors`` when set, else its ``anchors`` output (corners become centre/size,
-    ``accel.model.anchors.corners_to_centers``)."""
+    ``accel.model.anchors.corners_to_centers``). With ``spec.postprocess`` and anchors, the model decodes as
+    its split-off post-process op (module docstring)."""
     if spec.family in ("yolov5", "yolov8"):
         return decode_yolo(outputs["predictions"], spec, 5 if spec.family == "yolov5" else 8, geometry)
     if spec.family != "ssd-raw":
         raise KernelError(f"cannot post-process model family {spec.family!r}: the decoders know "
                           f"{', '.join(RAW_FAMILIES)} (and the kernel sets ssd, classifier)")
     anchors = spec.anchors
+    if anchors is not None and spec.postprocess is not None:
+        op = run_postprocess(outputs["encodings"], outputs["scores"], anchors, spec.postprocess, dict(spec.quant))
+        return ssd_detections(op.boxes, op.classes, op.scores, np.array([op.count]),
+                              threshold=spec.score_threshold, geometry=geometry, labels=spec.labels or None)
     if anchors is None and "anchors" in outputs:
         anchors = corners_to_centers(dequantize(outputs["anchors"], spec.quant.get("anchors")))[0]
     if anchors is None:

@@ -17,7 +17,6 @@ The colour and resize functions are importable from here as well as from their o
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -35,7 +34,7 @@ from accel.kernels.colour import (
     to_planes,
     to_rgb,
 )
-from accel.kernels.decode import decode_raw
+from accel.kernels.decode import _label_tuple, decode_raw, ssd_detections
 from accel.kernels.planes import interleave_into
 from accel.kernels.resample import (
     letterbox,
@@ -63,10 +62,6 @@ __all__ = [
     "to_input_tensor",
     "to_rgb",
 ]
-
-
-def _round_half_up(x: np.ndarray) -> np.ndarray:
-    return np.floor(x + 0.5)
 
 
 def _round_half_away(x: np.ndarray) -> np.ndarray:
@@ -105,49 +100,6 @@ def to_input_tensor(rgb: np.ndarray, spec: InputSpec) -> np.ndarray:
     if spec.dtype == "uint8" and (lo, hi) == (0.0, 255.0) and spec.scale == 1.0 and spec.zero_point == 0:
         return rgb[np.newaxis]
     return np.take(_input_lut(spec.dtype, lo, hi, float(spec.scale), int(spec.zero_point)), rgb)[np.newaxis]
-
-
-def _label_tuple(ids: np.ndarray, labels: Sequence[str] | None) -> tuple[str, ...]:
-    if labels is None:
-        return ()
-    return tuple(labels[i] if 0 <= i < len(labels) else str(i) for i in ids.tolist())
-
-
-def ssd_detections(
-    boxes: np.ndarray,
-    classes: np.ndarray,
-    scores: np.ndarray,
-    count: np.ndarray,
-    *,
-    threshold: float,
-    geometry: Geometry,
-    labels: Sequence[str] | None = None,
-) -> Detections:
-    """Outputs of ``TFLite_Detection_PostProcess`` -> ``Detections`` in frame coordinates.
-
-    Boxes are (ymin, xmin, ymax, xmax) normalized to the model input, batch dim optional. The first
-    ``count`` rows (rounded, at most N) with ``score >= threshold`` are kept; coordinates map back as
-    ``(m - offset) / scale`` and are clipped to [0, 1]; class ids are rounded to nearest (quantized
-    models return 16.9999 for 17).
-    """
-    b = np.asarray(boxes, np.float64).reshape(-1, 4)
-    c = np.asarray(classes, np.float64).reshape(-1)
-    s = np.asarray(scores, np.float64).reshape(-1)
-    if not b.shape[0] == c.shape[0] == s.shape[0]:
-        raise KernelError(
-            f"SSD outputs disagree: {b.shape[0]} boxes, {c.shape[0]} classes, {s.shape[0]} scores"
-        )
-    cnt = np.asarray(count, np.float64).reshape(-1)
-    if cnt.size and not np.isfinite(cnt[0]):
-        raise KernelError(f"SSD detection count is not a number: {cnt[0]}")
-    n = b.shape[0] if cnt.size == 0 else int(np.clip(math.floor(cnt[0] + 0.5), 0, b.shape[0]))
-    keep = np.nonzero(s[:n] >= threshold)[0]
-    b, c, s = b[keep], c[keep], s[keep]
-    xs = (b[:, [1, 3]] - geometry.offset_x) / geometry.scale_x
-    ys = (b[:, [0, 2]] - geometry.offset_y) / geometry.scale_y
-    xyxy = np.clip(np.stack([xs[:, 0], ys[:, 0], xs[:, 1], ys[:, 1]], axis=1), 0.0, 1.0)
-    ids = _round_half_up(c).astype(np.int32)
-    return Detections(xyxy.astype(np.float32), ids, s.astype(np.float32), _label_tuple(ids, labels))
 
 
 def classify_topk(

@@ -170,6 +170,8 @@ def test_prepare_model_splits_the_postprocess_op_and_keeps_its_anchors(tmp_path:
     # Anchors folded from the op's input in the original == anchors read back from the split file's metadata.
     np.testing.assert_allclose(split.decode_hints["anchors"], original.decode_hints["anchors"], atol=1e-6)
     assert split.decode_hints["box_scales"] == original.decode_hints["box_scales"]
+    # Every option of the op comes along, so the split model decodes as the op did.
+    assert split.decode_hints["postprocess"] == original.postprocess_options == split.postprocess_options
     assert prepare_model(original, tmp_path).path == split.path  # cached by the model's sha256
     assert prepare_model(split, tmp_path) is split  # nothing to split
 

@@ -7,8 +7,9 @@ from pathlib import Path
 
 from accel.agreement import agreement
 from accel.delegates import Variant
+from accel.kernels import DetectionPostProcess
 from accel.model import Family, default_model_path, load_model, strip_postprocess
-from accel.pipeline import run_variant
+from accel.pipeline import decode_spec, run_variant
 from accel.settings import Settings
 from accel.sources import SourceSpec, capture, open_source
 
@@ -29,3 +30,14 @@ def test_split_model_runs_on_its_own_and_agrees_with_the_op(tmp_path: Path) -> N
     found = agreement(whole.run.detections, alone.run.detections, threshold=0.3)
     assert found is not None and found["frames"] == 8
     assert found["score"] >= 0.99 and found["mean_iou"] >= 0.99
+
+
+def test_split_model_decodes_with_the_ops_options_not_the_decode_table(tmp_path: Path) -> None:
+    original = load_model(default_model_path())
+    split_path = tmp_path / "split.tflite"
+    split_path.write_bytes(strip_postprocess(default_model_path().read_bytes()).model)
+    settings = Settings(iou_threshold=0.9, max_detections=3, score_threshold=0.4)
+    spec = decode_spec(load_model(split_path), settings)
+    assert spec.postprocess == DetectionPostProcess.from_options(original.postprocess_options)
+    assert (spec.postprocess.max_detections, spec.postprocess.iou_threshold) == (25, 0.5)  # the op's, not 3 and 0.9
+    assert spec.score_threshold == 0.4  # still filters what is reported, as for the op's own outputs

@@ -11,6 +11,9 @@ whose multiply-accumulates are ``H_out * W_out * C_out * k * k * C_in``, by hand
 quantized inputs are DEQUANTIZEd) -> MEAN over H, W -> [1, 3], then per output either FULLY_CONNECTED ->
 RESHAPE (-> SOFTMAX / LOGISTIC) (-> QUANTIZE), whose values are ``W @ mean_rgb + b`` (just ``b`` with the
 default zero weights), or a constant (int8 -> DEQUANTIZE) -> RESHAPE, like an anchor tensor.
+
+``postprocess_only(model)`` keeps a detector's TFLite_Detection_PostProcess op alone: its box encodings and
+class scores become the graph's inputs, so the runtime's own op can be run on any raw outputs (a GPU's).
 """
 
 from __future__ import annotations
@@ -225,3 +228,17 @@ def _output(g: _Graph, mean: int, o: Out) -> int:
         g.op(s.BuiltinOperator.QUANTIZE, [x], [y])
         x = y
     return x
+
+
+def postprocess_only(model_bytes: bytes) -> bytes:
+    """The detector's TFLite_Detection_PostProcess op alone (same options, anchors and quantization): inputs
+    box encodings and class scores, outputs the op's four."""
+    from accel.model import read_model, write_model
+
+    model = read_model(model_bytes)
+    graph = model.subgraphs[0]
+    names = [model.operatorCodes[op.opcodeIndex].customCode for op in graph.operators]
+    op = graph.operators[names.index(b"TFLite_Detection_PostProcess")]
+    graph.operators, graph.inputs = [op], [int(t) for t in op.inputs[:2]]
+    model.signatureDefs = []
+    return bytes(write_model(model))

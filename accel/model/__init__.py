@@ -16,7 +16,14 @@ from __future__ import annotations
 
 from accel.model.anchors import corners_to_centers, derive_feature_maps, ssd_anchors, ssd_raw_anchors
 from accel.model.costs import Costs, model_costs
-from accel.model.edit import graft_postprocess, read_anchors, read_model, strip_postprocess, write_model
+from accel.model.edit import (
+    graft_postprocess,
+    read_anchors,
+    read_model,
+    set_postprocess_options,
+    strip_postprocess,
+    write_model,
+)
 from accel.model.gpu_ops import GPU_OPS, gpu_support
 from accel.model.info import Family, ModelInfo, TensorInfo, default_model_path
 from accel.model.labels import embedded_labels, find_labels, load_labels, parse_labels
@@ -41,6 +48,7 @@ __all__ = [
     "parse_labels",
     "read_anchors",
     "read_model",
+    "set_postprocess_options",
     "ssd_anchors",
     "ssd_raw_anchors",
     "strip_postprocess",

@@ -5,6 +5,8 @@
 * ``graft_postprocess``: append the detection post-process op to a network that ends in raw box encodings
   [1, N, 4] and class scores [1, N, C(+1)], given the anchors [N, 4] (ycenter, xcenter, h, w; normalized)
   and the op's options; its four outputs become the model's.
+* ``set_postprocess_options``: the same model with some of the op's custom options changed (its NMS mode,
+  thresholds, limits), to run the op with other settings on the same network and anchors.
 * ``strip_postprocess``: the reverse. GPU delegates cannot run that custom op (and LiteRT's CompiledModel fails
   on it), so users remove it: the model's outputs become the op's inputs (box encodings, class scores), decode
   and NMS then happen outside. The anchors stay in the file as a constant tensor; its index and the op's
@@ -29,7 +31,8 @@ from accel.errors import ModelError
 from accel.model.flatbuffer import Flatbuffer, opcode_name, read_flatbuffer, schema
 
 __all__ = ["POSTPROCESS_OP", "ROLES", "AlignedBuffer", "Stripped", "add_constant", "graft_postprocess",
-           "read_anchors", "read_model", "read_postprocess", "strip_postprocess", "write_model"]
+           "read_anchors", "read_model", "read_postprocess", "set_postprocess_options", "strip_postprocess",
+           "write_model"]
 
 POSTPROCESS_OP = "TFLite_Detection_PostProcess"
 ROLES = ("boxes", "classes", "scores", "count")  # the op's output slots, in its fixed order
@@ -175,6 +178,29 @@ def graft_postprocess(model_bytes: bytes, anchors: np.ndarray, options: Mapping[
     return write_model(model)
 
 
+def set_postprocess_options(model_bytes: bytes, changes: Mapping[str, Any]) -> bytes:
+    """The model with its TFLite_Detection_PostProcess op's custom options updated by ``changes`` (the
+    other options, the network and the anchors stay as they are)."""
+    model = read_model(model_bytes)
+    op = _postprocess_op(model)
+    op.customOptions = list(flexbuffers.Dumps({**_options(op), **dict(changes)}))
+    op.customOptionsFormat = schema.CustomOptionsFormat.FLEXBUFFERS
+    return write_model(model)
+
+
+def _postprocess_op(model: Any) -> Any:
+    graph = model.subgraphs[0]
+    found = [op for op in graph.operators if _opcode_name(model, op.opcodeIndex) == POSTPROCESS_OP]
+    if len(found) != 1:
+        raise ModelError(f"expected one {POSTPROCESS_OP} op in the model, found {len(found)}")
+    return found[0]
+
+
+def _options(op: Any) -> dict[str, Any]:
+    raw = bytes(bytearray(op.customOptions)) if op.customOptions is not None else b""
+    return {str(k): v for k, v in flexbuffers.Loads(raw).items()} if raw else {}
+
+
 @dataclass(frozen=True)
 class Stripped:
     """A model without its post-process op, and what is needed to decode its raw outputs."""
@@ -189,13 +215,10 @@ def strip_postprocess(model_bytes: bytes) -> Stripped:
     """Remove TFLite_Detection_PostProcess: outputs become box encodings [1,N,4] and class scores [1,N,C+1]."""
     model = read_model(model_bytes)
     graph = model.subgraphs[0]
-    found = [i for i, op in enumerate(graph.operators) if _opcode_name(model, op.opcodeIndex) == POSTPROCESS_OP]
-    if len(found) != 1:
-        raise ModelError(f"expected one {POSTPROCESS_OP} op in the model, found {len(found)}")
-    op = graph.operators.pop(found[0])
+    op = _postprocess_op(model)
+    graph.operators.remove(op)
     box_index, score_index, anchor_index = (int(t) for t in op.inputs[:3])
-    raw = bytes(bytearray(op.customOptions)) if op.customOptions is not None else b""
-    options = {str(k): v for k, v in flexbuffers.Loads(raw).items()} if raw else {}
+    options = _options(op)
     if not any(o.opcodeIndex == op.opcodeIndex for o in graph.operators):
         _drop_opcode(model, op.opcodeIndex)
     remap = _drop_tensors(model, {int(t) for t in op.outputs})

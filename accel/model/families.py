@@ -42,7 +42,7 @@ _ANCHOR_NAMES = ("anchor", "prior")
 @dataclass(frozen=True)
 class Detected:
     """A model's family, output roles (role -> output position), decoder hints, real class count, and the
-    options of its post-process op (empty without one)."""
+    options of its post-process op (a split model: those of the op accel removed; empty without one)."""
 
     family: str
     roles: dict[str, int]
@@ -66,7 +66,8 @@ def detect(m: Flatbuffer, family: str = "auto") -> Detected:
     if family in ("yolov5", "yolov8"):
         return replace(_yolo(m, family), postprocess_options=options)
     if family == "ssd-raw":
-        return replace(_ssd_raw(m, graph), postprocess_options=options)
+        found = _ssd_raw(m, graph)
+        return replace(found, postprocess_options=options or dict(found.hints.get("postprocess") or {}))
     raise ModelError(f"unknown model family {family!r}; valid: {', '.join(FAMILIES)}")
 
 
@@ -190,8 +191,9 @@ def _ssd_raw(m: Flatbuffer, graph: Graph) -> Detected:
 
 
 def _stripped_hints(m: Flatbuffer) -> dict[str, Any]:
-    """Anchors and box scales of a detector whose post-process op accel removed (``accel.model.edit``
-    records them in the model's metadata), so the split file runs on its own."""
+    """Anchors, box scales and the options of the op of a detector whose post-process op accel removed
+    (``accel.model.edit`` records them in the model's metadata), so the split file runs on its own and
+    decodes as the op did (hint ``postprocess``: the op's options, as the op read them)."""
     try:
         anchors, options = read_postprocess(m)
     except (ModelError, IndexError, ValueError, KeyError):
@@ -200,6 +202,8 @@ def _stripped_hints(m: Flatbuffer) -> dict[str, Any]:
     keys = ("y_scale", "x_scale", "h_scale", "w_scale")
     if all(k in options for k in keys):
         hints["box_scales"] = tuple(float(options[k]) for k in keys)
+    if options:
+        hints["postprocess"] = dict(options)
     return hints
 
 

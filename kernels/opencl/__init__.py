@@ -5,7 +5,10 @@ taps and pass order, the same input LUT) in one fused path per frame (``_pre``).
 raw families (``ssd-raw``, ``yolov5``, ``yolov8``) decodes, thresholds and compacts candidates on the
 device and builds the NMS suppression bitmask there; the host sorts the candidates and runs the greedy scan
 (``_post``). The ``ssd`` family (decoding and NMS done by the model's own post-process op) and
-``classifier`` have nothing to accelerate and use the numpy reference.
+``classifier`` have nothing to accelerate and use the numpy reference. So does an ssd-raw detector split at
+its post-process op (``DecodeSpec.postprocess``): it decodes as that op, on the host, with
+``accel.kernels.detection_postprocess`` (the op's float32 rounding, NMS modes and tie order; in its fast
+mode that is about a millisecond a frame), and its frames report no device timings.
 
 ``pyopencl`` is imported when the set is first used, never at module import. Per-frame transfer and kernel
 times come from OpenCL profiling events: ``last_timings()``.
@@ -133,8 +136,9 @@ class OpenClKernels(KernelSetBase):
     def postprocess(
         self, outputs: Mapping[str, np.ndarray], spec: DecodeSpec, geometry: Geometry
     ) -> Detections | Classification:
-        """Raw outputs by role -> answers: ssd-raw and YOLO on the device, ssd and classifier by numpy."""
-        if spec.family not in _post.DEVICE_FAMILIES:
+        """Raw outputs by role -> answers: ssd-raw and YOLO on the device; ssd, classifier and split
+        post-process detectors by numpy (module docstring)."""
+        if spec.family not in _post.DEVICE_FAMILIES or spec.postprocess is not None:
             if self._runtime is not None:  # nothing ran on the device: no transfer or kernel time to report
                 self._runtime.timings = {}
             return numpy_postprocess(outputs, spec, geometry)

@@ -14,7 +14,7 @@ import pytest
 
 from accel.errors import KernelError
 from accel.frames import Frame, PixelFormat
-from accel.kernels import DecodeSpec, Geometry, InputSpec, ResizeMode
+from accel.kernels import DecodeSpec, DetectionPostProcess, Geometry, InputSpec, ResizeMode
 from accel.kernels.decode import decode_raw, nms
 from accel.kernels.numpy_ref import NumpyKernels, postprocess, resize_bilinear, to_input_tensor, to_rgb
 from accel.kernels.opencl import OpenClKernels, _post, _runtime
@@ -324,6 +324,26 @@ def test_ssd_and_classifier_use_the_numpy_reference(ocl: OpenClKernels) -> None:
     logits = {"logits": np.array([[0.1, 2.0, -1.0]], np.float32)}
     got = ocl.postprocess(logits, DecodeSpec("classifier", (8, 8), top_k=2), Geometry())
     assert got.class_ids.tolist() == [1, 0]
+
+
+@pytest.mark.parametrize("regular", [False, True], ids=["fast", "regular"])
+def test_split_postprocess_detector_decodes_exactly_as_numpy(ocl: OpenClKernels, regular: bool) -> None:
+    """A detector split at its post-process op decodes as the op, on the host (the module docstring says so):
+    the very detections numpy gives, and no device time reported for it."""
+    rng = np.random.default_rng(11)
+    _, _, anchors = ssd_outputs(1917, 91, seed=3)
+    outputs = {"encodings": rng.integers(150, 230, (1, 1917, 4), dtype=np.uint8),
+               "scores": (rng.integers(0, 8, (1, 1917, 91)) * 30).astype(np.uint8)}  # equal scores everywhere
+    op = DetectionPostProcess(max_detections=40, max_classes_per_detection=1 if regular else 2, num_classes=90,
+                              score_threshold=1e-8, iou_threshold=0.6, box_scales=(10.0, 10.0, 5.0, 5.0),
+                              detections_per_class=15, use_regular_nms=regular)
+    spec = DecodeSpec("ssd-raw", (300, 300), score_threshold=0.3, anchors=anchors.astype(np.float32),
+                      quant={"encodings": (0.08, 191), "scores": (1 / 256, 0)}, postprocess=op)
+    want = decode_raw(outputs, spec, Geometry())
+    assert len(want) > 10
+    got = ocl.postprocess(outputs, spec, Geometry())
+    assert got.to_json() == want.to_json()
+    assert ocl.last_timings() == {}
 
 
 def test_single_precision_path_stays_within_1e5(monkeypatch: pytest.MonkeyPatch) -> None:
