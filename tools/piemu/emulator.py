@@ -132,6 +132,9 @@ def emulated_env(base: Mapping[str, str], cpu: str, sites: list[Path], root: Pat
     env = {k: v for k, v in base.items() if k not in _HOST_ONLY}
     env["PYTHONPATH"] = os.pathsep.join(str(s) for s in sites)
     env["PYTHONNOUSERSITE"] = "1"
+    # Keep the working directory off sys.path, in workers too: run from a checkout, its own accel/ folder (not
+    # importable as is: setuptools maps delegates/ and kernels/ into it) would shadow the installed package.
+    env["PYTHONSAFEPATH"] = "1"
     env["ACCEL_EMULATED_CPU"] = cpu
     if vulkan:
         env["VK_ICD_FILENAMES"] = str(lavapipe_icd(root))

@@ -31,11 +31,9 @@ def prepare(opts: options.Options) -> tuple[Path, dict[str, str]]:
 
 
 def command(wrapper: Path, opts: options.Options) -> list[str]:
-    """What runs emulated. ``-P``: the working directory is not put on ``sys.path``, so a checkout's own
-    ``accel/`` folder (not installable as is: delegates/ and kernels/ are mapped in by setuptools) cannot
-    shadow the installed package."""
+    """What runs emulated: ``python -m accel ARGS`` or ``python -m pytest ARGS``."""
     module = "pytest" if opts.pytest else "accel"
-    return [str(wrapper), "-P", "-m", module, *opts.args]
+    return [str(wrapper), "-m", module, *opts.args]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -21,25 +21,14 @@ from piemu import EmulateError
 PLATFORMS = ("manylinux_2_27_aarch64", "manylinux2014_aarch64")
 """The wheel tags pip may pick: LiteRT 2.3's aarch64 wheel is manylinux_2_27; Debian 12 has glibc 2.36."""
 
-TEST_EXTRA = ("pytest", "pytest-benchmark")
-"""From the dev extra, what the test suite imports at collection (the rest is lint tooling or optional)."""
-
-
 def runtime_requirements(pyproject: Path, test: bool) -> list[str]:
-    """The project's dependencies (and with ``test``, the test runner's) as pip requirement strings."""
+    """The project's dependencies as pip requirement strings; with ``test`` also its dev extra, the set the
+    README's test command installs (so the emulated suite skips and runs what a Pi user's would)."""
     project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
     reqs = list(project.get("dependencies", []))
     if test:
-        dev = project.get("optional-dependencies", {}).get("dev", [])
-        reqs += [r for r in dev if _req_name(r) in TEST_EXTRA]
+        reqs += project.get("optional-dependencies", {}).get("dev", [])
     return reqs
-
-
-def _req_name(req: str) -> str:
-    for i, ch in enumerate(req):
-        if not (ch.isalnum() or ch in "-_."):
-            return req[:i].lower()
-    return req.lower()
 
 
 def wheel_args(python: str) -> list[str]:
