@@ -238,3 +238,16 @@ def test_wheels_of_a_pip_report() -> None:
         "CPython 3.13 aarch64 .[dev]: 1 wheels, nothing built from source")
     assert wheels.Resolution("3.13", "dev", (), "ERROR: No matching distribution for x").line() == (
         "CPython 3.13 aarch64 .[dev]: FAILS: ERROR: No matching distribution for x")
+
+
+def test_apt_update_that_fetched_nothing_is_an_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # apt-get update exits 0 offline (recorded, apt 2.6): only its warnings say nothing was fetched.
+    stderr = ("W: Failed to fetch http://deb.debian.org/debian/dists/bookworm/InRelease  Could not connect to "
+              "127.0.0.1:9 (127.0.0.1). - connect (111: Connection refused)\n"
+              "W: Some index files failed to download. They have been ignored, or old ones used instead.\n")
+    monkeypatch.setattr(debian.subprocess, "run",
+                        lambda cmd, **kw: subprocess.CompletedProcess(cmd, 0, "Reading package lists...\n", stderr))
+    apt = debian.Apt(tmp_path, "bookworm", "arm64")
+    with pytest.raises(EmulateError, match=r"update .* failed: Failed to fetch http://deb.debian.org/debian/dists/"
+                                           r"bookworm/InRelease  Could not connect"):
+        apt.update()

@@ -86,14 +86,15 @@ class Apt:
     def _run(self, args: Sequence[str], what: str, cwd: Path | None = None) -> str:
         cmd = ["apt-get", *self._options(), *args]
         done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise EmulateError(f"{what} failed: {_last_error(done.stderr + done.stdout)}")
+        # apt-get update exits 0 when it could fetch nothing, saying so only in warnings.
+        failed = [ln[3:] for ln in done.stderr.splitlines() if ln.startswith("W: Failed to fetch")]
+        if done.returncode != 0 or failed:
+            raise EmulateError(f"{what} failed: {failed[0] if failed else _last_error(done.stderr + done.stdout)}")
         return done.stdout
 
     def update(self) -> None:
         """Fetch the package lists (needs the network: Debian's mirror)."""
-        self._run(["-q", "update"], f"apt-get update of Debian's {self.arch} package lists "
-                  "(is Debian's mirror reachable?)")
+        self._run(["-q", "update"], f"apt-get update of Debian's {self.arch} package lists (is its mirror reachable?)")
 
     def closure(self, packages: Sequence[str], release: str | None = None) -> list[Package]:
         """Everything ``packages`` need, resolved by apt itself on an empty system (no recommends)."""
