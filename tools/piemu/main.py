@@ -47,6 +47,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"pi_emulate: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("pi_emulate: interrupted while building (what was complete stays cached)", file=sys.stderr)
+        return 130
     sys.stdout.flush()
     try:
         done = subprocess.run(command(wrapper, opts), env=env)
