@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# CI, the Raspberry Pi part: accel installs on a Pi from wheels alone, and runs on the Pi 4's and Pi 5's own
+# CPUs (Cortex-A72, Cortex-A76) under qemu user mode (tools/pi_emulate.py), its outcomes checked. Emulated
+# timings mean nothing; each step's wall time is printed so the whole of .ci/run can be kept in budget.
+# Usage: .ci/pi_emulated.sh (from .ci/run, with the project's virtual environment active)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+step() {  # step NAME COMMAND...: run it, then say how long it took
+  local name=$1 t0=$SECONDS
+  shift
+  "$@"
+  echo "   [$name: $((SECONDS - t0)) s]"
+}
+emulate() { python tools/pi_emulate.py "$@"; }
+
+# check FILE EXPR MESSAGE: EXPR (Python, over the JSON document `d`) must hold.
+check() {
+  python - "$1" "$2" "$3" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+ok = lambda: [v for v in d["variants"] if v["status"] == "ok"]
+avail = lambda name: next(x["available"] for x in d if x["name"] == name)
+if not eval(sys.argv[2]):
+    sys.exit(f"pi_emulated: FAILED: {sys.argv[3]} ({sys.argv[1]})")
+print(f"   ok: {sys.argv[3]}")
+PY
+}
+# status FILE: one line per variant of a result document
+status() {
+  python - "$1" <<'PY'
+import json, sys
+for v in json.load(open(sys.argv[1]))["variants"]:
+    print(f"   {v['variant']}: {v['status']} {v.get('error') or ''}".rstrip())
+PY
+}
+# logged OUT COMMAND...: the command's stdout goes to OUT, its stderr to OUT.err; both are shown if it fails
+logged() {
+  local log=$1
+  shift
+  "$@" >"$log" 2>"$log.err" || { cat "$log" "$log.err"; echo "pi_emulated: FAILED: $*"; return 1; }
+}
+
+echo "== aarch64 wheels: .[dev] and .[opencl] for CPython 3.11, 3.12, 3.13 (nothing builds from source on a Pi)"
+step "wheels" python tools/pi_wheels.py
+
+echo "== emulated Pi 4 CPU (cortex-a72)"
+step "a72 delegates" logged "$out/a72-delegates.json" emulate --cpu cortex-a72 -- delegates --json
+check "$out/a72-delegates.json" 'avail("cpu-reference") and avail("xnnpack")' "a72: the CPU delegates are available"
+check "$out/a72-delegates.json" 'avail("litert-gpu") is False' "a72: litert-gpu is unavailable (no dot product)"
+step "a72 compare" logged "$out/a72.log" emulate --cpu cortex-a72 -- compare --frames 10 --warmup 2 --seconds 0 \
+  --json "$out/a72.json"
+status "$out/a72.json"
+check "$out/a72.json" 'len(ok()) >= 3 and d["machine"]["arch"] == "aarch64"' "a72: 3 or more ok variants on aarch64"
+
+echo "== the test suite's kernels, model and config tests on the emulated cortex-a72"
+step "a72 pytest" emulate --cpu cortex-a72 --pytest -- tests/kernels tests/model tests/test_config.py -q -rfE \
+  -p no:cacheprovider
+
+echo "== emulated Pi 5 CPU (cortex-a76) with arm64 lavapipe (software Vulkan) for litert-gpu"
+step "a76 delegates" logged "$out/a76-delegates.json" emulate --cpu cortex-a76 --vulkan -- delegates --json
+check "$out/a76-delegates.json" 'avail("litert-gpu") is True' "a76: litert-gpu is available (lavapipe)"
+step "a76 compare" logged "$out/a76.log" emulate --cpu cortex-a76 --vulkan -- compare --frames 10 --warmup 2 \
+  --seconds 0 --delegates cpu-reference,xnnpack,litert-gpu --json "$out/a76.json"
+status "$out/a76.json"
+check "$out/a76.json" 'len(ok()) >= 3 and d["machine"]["arch"] == "aarch64"' "a76: 3 or more ok variants on aarch64"
+check "$out/a76.json" 'any(v["delegate"] == "litert-gpu" for v in d["variants"])' "a76: litert-gpu ran"
