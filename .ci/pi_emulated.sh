@@ -43,11 +43,24 @@ logged() {
   "$@" >"$log" 2>"$log.err" || { cat "$log" "$log.err"; echo "pi_emulated: FAILED: $*"; return 1; }
 }
 
+# json_step NAME OUT COMMAND...: a step whose stdout is a JSON document. Once, a clean-clone run here saw it
+# exit 0 with empty output; if that happens the step says so, shows what it printed on stderr, and runs once
+# more, so one empty read is reported rather than failing the run blind.
+json_step() {
+  local name=$1 log=$2
+  shift 2
+  step "$name" logged "$log" "$@"
+  if ! python -c 'import json, sys; json.load(open(sys.argv[1]))' "$log" 2>/dev/null; then
+    echo "   note: $name printed no JSON; its stderr ended: $(tail -n 3 "$log.err" | tr '\n' ' ')"
+    step "$name, again" logged "$log" "$@"
+  fi
+}
+
 echo "== aarch64 wheels: .[dev] and .[opencl] for CPython 3.11, 3.12, 3.13 (nothing builds from source on a Pi)"
 step "wheels" python tools/pi_wheels.py
 
 echo "== emulated Pi 4 CPU (cortex-a72)"
-step "a72 delegates" logged "$out/a72-delegates.json" emulate --cpu cortex-a72 -- delegates --json
+json_step "a72 delegates" "$out/a72-delegates.json" emulate --cpu cortex-a72 -- delegates --json
 check "$out/a72-delegates.json" 'avail("cpu-reference") and avail("xnnpack")' "a72: the CPU delegates are available"
 check "$out/a72-delegates.json" 'avail("litert-gpu") is False' "a72: litert-gpu is unavailable (no dot product)"
 step "a72 compare" logged "$out/a72.log" emulate --cpu cortex-a72 -- compare --frames 10 --warmup 2 --seconds 0 \
@@ -60,7 +73,7 @@ step "a72 pytest" emulate --cpu cortex-a72 --pytest -- tests/kernels tests/model
   -p no:cacheprovider
 
 echo "== emulated Pi 5 CPU (cortex-a76) with arm64 lavapipe (software Vulkan) for litert-gpu"
-step "a76 delegates" logged "$out/a76-delegates.json" emulate --cpu cortex-a76 --vulkan -- delegates --json
+json_step "a76 delegates" "$out/a76-delegates.json" emulate --cpu cortex-a76 --vulkan -- delegates --json
 check "$out/a76-delegates.json" 'avail("litert-gpu") is True' "a76: litert-gpu is available (lavapipe)"
 step "a76 compare" logged "$out/a76.log" emulate --cpu cortex-a76 --vulkan -- compare --frames 10 --warmup 2 \
   --seconds 0 --delegates cpu-reference,xnnpack,litert-gpu --json "$out/a76.json"
