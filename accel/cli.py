@@ -319,12 +319,15 @@ def _inspect(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from accel.model import gpu_support, load_model, model_costs
+    from accel.model.flatbuffer import read_flatbuffer
+    from accel.model.gpu_ready import gpu_readiness
     from accel.report import model_table
 
     model = load_model(args.model, args.family)
     info = model.to_json()
     info["costs"] = model_costs(model.path).to_json()
     info["gpu_delegate"] = gpu_support(model.ops)
+    info["gpu_readiness"] = [f.to_json() for f in gpu_readiness(read_flatbuffer(model.path))]
     if args.json:
         print(json.dumps(info, indent=1))
         return 0

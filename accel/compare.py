@@ -22,6 +22,8 @@ from accel.frames import Frame
 from accel.instruments import Instruments
 from accel.machine import machine_info
 from accel.model import ModelInfo, default_model_path, find_labels, load_labels, load_model, model_costs
+from accel.model.flatbuffer import read_flatbuffer
+from accel.model.fold import prepared_steps
 from accel.pipeline import check_kernel_options, get_kernels, run_variant
 from accel.record import Agreement, Cache, Charged, ModelRan, Outcome, SecondStart, Status, VariantRecord
 from accel.results import ResultWriter, default_result_path
@@ -269,11 +271,19 @@ def _run_all(the_plan: Plan, model: ModelInfo, frames: list[Frame], settings: Se
             record = _record(variant, kernels, execution, outcome, charged,
                              _second_start(ran, variant, kernels, frames, settings, isolate, cache, was_empty)
                              if cache is not None else None,
-                             ModelRan(str(ran.path), ran.sha256, ran.family.value,
-                                      f"{variant.delegate} runs the network without its post-process op")
-                             if ran is not model else None)
+                             _model_ran(variant, ran) if ran is not model else None)
         writer.add(record)
         emit("done", record)
+
+
+def _model_ran(variant: Variant, ran: ModelInfo) -> ModelRan:
+    """Which file a variant ran instead of the user's, and how accel made it (the file's own record)."""
+    try:
+        steps = prepared_steps(read_flatbuffer(ran.path))
+    except AccelError:
+        steps = []
+    return ModelRan(str(ran.path), ran.sha256, ran.family.value,
+                    f"{variant.delegate} runs a prepared copy: " + ("; ".join(steps) or "made by its prepare_model"))
 
 
 def _model_for(variant: Variant, model: ModelInfo, prepared: dict[str, ModelInfo]) -> ModelInfo:

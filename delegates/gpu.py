@@ -6,14 +6,21 @@ probe compiles a model in a subprocess. Models ending in ``TFLite_Detection_Post
 so the network runs on the GPU and decoding happens in the kernel set, as for the ssd-raw family. The caller
 (compare) must run the prepared model; ``open`` refuses a model that still has the op, unless the variant
 asks for it with ``split = false`` (to measure the whole graph, abort included, in its worker).
+
+``prepare = "auto"`` (the default) then folds what the graph computes from constants and static shapes
+(``accel.model.fold``: exports with a dynamic batch compute their reshape targets at run time, which the
+accelerator cannot partition); ``prepare = "none"`` runs the file as it is. Prepared files are cached by the
+sha256 of the model they were made from. A model the GPU refuses fails with ``accel.model.gpu_ready``'s
+explanation after the runtime's words.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +28,14 @@ from accel.cpu import missing_dot_product
 from accel.delegates import DelegateBase, Placement, Variant
 from accel.delegates.litert import _check_keys
 from accel.delegates.litert_compiled import CompiledModelRunner, compiled_model_available
-from accel.errors import DelegateError, OptionError
+from accel.errors import DelegateError, ModelError, OptionError
 from accel.model import ModelInfo, default_model_path, load_model
+from accel.model.flatbuffer import read_flatbuffer
+from accel.model.fold import fold_constants, plan_fold
+from accel.model.gpu_ready import explain, gpu_readiness
 from accel.plugins import Availability
 
-__all__ = ["LiteRtGpuDelegate", "prepare_model"]
+__all__ = ["LiteRtGpuDelegate", "fold_model", "prepare_model"]
 
 _POSTPROCESS = "TFLite_Detection_PostProcess"
 _PROBE_TIMEOUT_S = 120.0
@@ -45,6 +55,28 @@ def cache_dir() -> Path:
     return Path.home() / ".cache" / "accel" / "split"
 
 
+def _cached(path: Path, make: Callable[[], bytes]) -> Path:
+    if not path.is_file():
+        data = make()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        tmp.replace(path)  # atomic: parallel workers never read half a file
+    return path
+
+
+def fold_model(model: ModelInfo, folder: Path | None = None) -> ModelInfo:
+    """``model`` with what its graph computes from constants and static shapes folded into constants
+    (``accel.model.fold``), or ``model`` itself when there is nothing to fold."""
+    data = Path(model.path).read_bytes()
+    plan = plan_fold(read_flatbuffer(data))
+    if not plan:
+        return model
+    path = _cached((folder or cache_dir()) / f"{model.sha256[:16]}-{Path(model.path).stem}-folded.tflite",
+                   lambda: fold_constants(data, plan)[0])
+    return load_model(path, model.family.value)
+
+
 def prepare_model(model: ModelInfo, folder: Path | None = None) -> ModelInfo:
     """The model litert-gpu runs: ``model`` itself, or for a post-process detector its network alone
     (outputs: box encodings, class scores) described as ssd-raw with the original's anchors and all the op's
@@ -53,13 +85,8 @@ def prepare_model(model: ModelInfo, folder: Path | None = None) -> ModelInfo:
         return model
     from accel.model import strip_postprocess
 
-    path = (folder or cache_dir()) / f"{model.sha256[:16]}-{Path(model.path).stem}-nopp.tflite"
-    if not path.is_file():
-        stripped = strip_postprocess(Path(model.path).read_bytes())
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(stripped.model)
-        tmp.replace(path)  # atomic: parallel workers never read half a file
+    path = _cached((folder or cache_dir()) / f"{model.sha256[:16]}-{Path(model.path).stem}-nopp.tflite",
+                   lambda: strip_postprocess(Path(model.path).read_bytes()).model)
     split = load_model(path, "ssd-raw")  # anchors and the op's options come back from the file's metadata
     if "postprocess" not in split.decode_hints:
         raise DelegateError(f"litert-gpu: the split model {path} lost the options of {_POSTPROCESS}; delete it "
@@ -110,12 +137,14 @@ class LiteRtGpuDelegate(DelegateBase):
 
     def prepare_model(self, model: ModelInfo, variant: Variant) -> ModelInfo:
         """The model ``variant`` runs in place of ``model`` (called by ``accel compare`` before running):
-        the split network unless the variant has ``split = false``."""
-        return prepare_model(model) if variant.option("split", True) else model
+        the split network unless the variant has ``split = false``, with constants folded unless it has
+        ``prepare = "none"``."""
+        ran = prepare_model(model) if variant.option("split", True) else model
+        return fold_model(ran) if variant.option("prepare", "auto") == "auto" else ran
 
     def variants(self, options: Mapping[str, Any]) -> list[Variant]:
         key = f"delegates.{self.name}"
-        _check_keys(options, key, {"precision", "fallback", "split"})
+        _check_keys(options, key, {"precision", "fallback", "split", "prepare"})
         precisions = options.get("precision", ["fp16"])
         precisions = [precisions] if isinstance(precisions, str) else precisions
         if not isinstance(precisions, list) or not precisions or not all(p in ("fp16", "fp32") for p in precisions):
@@ -127,8 +156,12 @@ class LiteRtGpuDelegate(DelegateBase):
         split = options.get("split", True)
         if not isinstance(split, bool):
             raise OptionError(f"{key}.split", f"expected true or false, got {split!r}", "split")
-        extra: tuple[tuple[str, bool], ...] = (("fallback", True),) if fallback else ()
+        extra: tuple[tuple[str, object], ...] = (("fallback", True),) if fallback else ()
         extra += (("split", False),) if not split else ()
+        prepare = options.get("prepare", "auto")
+        if prepare not in ("auto", "none"):
+            raise OptionError(f"{key}.prepare", f'expected "auto" or "none", got {prepare!r}', "prepare")
+        extra += (("prepare", "none"),) if prepare == "none" else ()
         return [Variant(self.name, (("precision", p), *extra)) for p in precisions]
 
     def open(self, model: ModelInfo, variant: Variant) -> CompiledModelRunner:
@@ -143,7 +176,12 @@ class LiteRtGpuDelegate(DelegateBase):
         accel = HardwareAccelerator.GPU | HardwareAccelerator.CPU if fallback else HardwareAccelerator.GPU
         options = Options(hardware_accelerators=accel,
                           gpu_options=GpuOptions(enforce_f32=variant.option("precision") == "fp32"))
-        runner = CompiledModelRunner(model, options, f"GPU{'|CPU' if fallback else ''}")
+        try:
+            runner = CompiledModelRunner(model, options, f"GPU{'|CPU' if fallback else ''}")
+        except ModelError as exc:
+            why = explain(gpu_readiness(read_flatbuffer(model.path)),
+                          prepared=variant.option("prepare", "auto") == "auto")
+            raise ModelError(f"{exc}. {why}" if why else str(exc)) from exc
         full = runner.fully_accelerated
         detail = f"CompiledModel GPU{'|CPU' if fallback else ''}, {variant.option('precision')}, " \
                  f"is_fully_accelerated={full}" + ("" if full else ": fell back to CPU for some or all ops")

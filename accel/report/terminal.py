@@ -193,4 +193,18 @@ def model_table(info: dict[str, Any]) -> list[Table]:
     for name, count in sorted(info["ops"].items(), key=lambda kv: (-kv[1], kv[0])):
         ops.add_row(name, str(count), f"{macs[name] / 1e6:.1f} M" if macs.get(name) else "",
                     ("yes" if name in on_gpu else "no") if info.get("gpu_delegate") else "")
-    return [summary, tensors, ops]
+    return [summary, tensors, ops, *_readiness_table(info)]
+
+
+def _readiness_table(info: dict[str, Any]) -> list[Table]:
+    """``accel inspect``'s GPU readiness: what the GPU path cannot take, why, what to do."""
+    if "gpu_readiness" not in info:
+        return []
+    table = Table(title="GPU readiness (litert-gpu)", title_justify="left", header_style="bold")
+    for col in ("what", "why", "what to do", "by default"):
+        table.add_column(col, overflow="fold")
+    for item in info["gpu_readiness"]:
+        table.add_row(item["what"], item["why"], item["fix"], "repaired" if item["repaired"] else "not repaired")
+    if not info["gpu_readiness"]:
+        table.add_row("nothing found", "every op has a GPU kernel in the TFLite GPU delegate's table", "", "")
+    return [table]
