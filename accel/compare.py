@@ -175,7 +175,9 @@ def compare(config: Config, *, on_event: Event | None = None, isolate: bool = Tr
             replace(r, charged=replace(r.charged, power=p)) if p is not None else r
             for r, p in zip(writer.records, logged, strict=True)])
     threshold = config.pipeline["score_threshold"]
-    variants = _with_agreement(writer.records, threshold, config.accuracy["iou"])
+    limit = model.postprocess_options.get("max_detections") or config.decode["max_detections"]
+    variants = _with_agreement(writer.records, threshold, config.accuracy["iou"],
+                               int(limit) if isinstance(limit, int | float) else None, config.accuracy["tie_margin"])
     if dataset is not None:
         variants = _with_accuracy(variants, dataset, classes, threshold)
     writer.update({"finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}, variants, complete=True)
@@ -320,8 +322,10 @@ def _run_one(model: ModelInfo, variant: Variant, kernels: str, frames: list[Fram
         return Outcome.failed(exc)
 
 
-def _with_agreement(variants: list[VariantRecord], threshold: float, iou: float) -> list[VariantRecord]:
-    """Agreement of every variant's detections with cpu-reference's (same kernel set when there is one)."""
+def _with_agreement(variants: list[VariantRecord], threshold: float, iou: float, limit: int | None,
+                    margin: float) -> list[VariantRecord]:
+    """Agreement of every variant's detections with cpu-reference's (same kernel set when there is one);
+    ``limit`` (detections kept per frame) and ``margin``: the cuts of ``accel.agreement``."""
     refs = [v for v in variants if v.delegate == "cpu-reference" and v.ok and v.run is not None]
     out = []
     for v in variants:
@@ -329,7 +333,8 @@ def _with_agreement(variants: list[VariantRecord], threshold: float, iou: float)
             ref = next((r for r in refs if (r.kernels, r.execution) == (v.kernels, v.execution)),
                        next((r for r in refs if r.kernels == v.kernels), refs[0]))
             assert ref.run is not None
-            found = agreement(ref.run.detections, v.run.detections, iou=iou, threshold=threshold)
+            found = agreement(ref.run.detections, v.run.detections, iou=iou, threshold=threshold, limit=limit,
+                              margin=margin)
             v = replace(v, agreement=Agreement(f"{ref.variant} + {ref.kernels}", **(found or {})))
         out.append(v)
     return out

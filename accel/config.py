@@ -94,6 +94,7 @@ _SCHEMA: dict[str, dict[str, tuple[str, Any, Any, str]]] = {
         "split": ("str", "val", lambda v: bool(v.strip()), "a split of the dataset's data.yaml: val, train, test"),
         "eval_score_threshold": ("float", 0.01, lambda v: 0 <= v <= 1, "0..1"),
         "iou": ("float", 0.5, lambda v: 0 < v <= 1, "0 < value <= 1"),
+        "tie_margin": ("float", 0.01, lambda v: 0 <= v <= 1, "0..1"),
     },
     "output": {
         "dir": ("str", "results", None, ""),

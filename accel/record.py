@@ -301,11 +301,15 @@ class Agreement:
     mean_iou: float | None = None
     score_drift: float | None = None
     frames: int | None = None
+    at_cut: int | None = None  # detections one side lacks only at a score cut (accel.agreement), not counted
 
     def to_json(self) -> dict[str, Any]:
         if self.frames is None:  # no frame shared with the reference: nothing was compared
             return {"reference": self.reference, "score": None}
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # None stays: "n/a"
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # None stays: "n/a"
+        if self.at_cut is None:  # documents written before it was counted
+            del out["at_cut"]
+        return out
 
 
 @dataclass(frozen=True)

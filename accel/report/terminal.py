@@ -108,7 +108,9 @@ def legend(doc: dict[str, Any]) -> str:
         quality = (f"AP50, AP = COCO average precision at IoU 0.5 and 0.5:0.95 (pycocotools) over "
                    f"{doc['dataset']['images']} images; P, R = precision and recall at score >= {thr}. ")
     else:
-        quality = "agree = detections matching cpu-reference's (same class, IoU >= 0.5). "
+        ties = any("at_cut" in (v.get("agreement") or {}) for v in doc.get("variants", []))
+        quality = "agree = detections matching cpu-reference's (same class, IoU >= 0.5" + (
+            "; near-equal scores kept apart only at a score cut are ties, not counted). " if ties else "). ")
     return (f"{fps}. exec = serial (one frame through every stage at a time: what a frame costs) or pipelined "
             "(the stages as concurrent threads joined by queues: what a camera app gets). e2e = from a frame's "
             "capture to its detections being ready (replay: from when the loop took the frame)"
