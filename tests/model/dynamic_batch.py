@@ -24,21 +24,22 @@ def _anchors(size: int, count: int) -> np.ndarray:
     return a
 
 
-def build_in_child(path: Path) -> Path:
+def build_in_child(path: Path, quantize: bool = True) -> Path:
     """``build`` in a child process: TensorFlow loaded into pytest's process has crashed PoCL (OpenCL) tests
     that run after it, and the GPU accelerator must not share a process with it either."""
     import subprocess
     import sys
 
     code = f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import dynamic_batch; " \
-           f"dynamic_batch.build(__import__('pathlib').Path({str(path)!r}))"
+           f"dynamic_batch.build(__import__('pathlib').Path({str(path)!r}), quantize={quantize})"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
     if proc.returncode != 0:
         raise RuntimeError(f"building {path.name} failed: {proc.stderr[-2000:]}")
     return path
 
 
-def build(path: Path, seed: int = 0) -> Path:
+def build(path: Path, seed: int = 0, quantize: bool = True) -> Path:
+    """The int8 export (uint8 in, float32 out), or with ``quantize=False`` the float32 one."""
     import tensorflow as tf
 
     rng = np.random.default_rng(seed)
@@ -67,6 +68,9 @@ def build(path: Path, seed: int = 0) -> Path:
             yield [rng.uniform(-1, 1, (1, 64, 64, 3)).astype(np.float32)]
 
     converter = tf.lite.TFLiteConverter.from_concrete_functions([detect.get_concrete_function()], detect)
+    if not quantize:
+        path.write_bytes(converter.convert())
+        return path
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = representative
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]

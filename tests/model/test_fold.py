@@ -22,13 +22,13 @@ ST_SSD = "st_ssd_mobilenet_v2_fpnlite_035_256_int8_person_nopp.tflite"
 SHAPE_OPS = {"SHAPE", "STRIDED_SLICE", "PACK", "TILE"}
 
 
-@pytest.fixture(scope="module")
-def dynamic(tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture(scope="module", params=[True, False], ids=["int8", "float32"])
+def dynamic(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     if importlib.util.find_spec("tensorflow") is None:  # not imported here: see dynamic_batch.build_in_child
         pytest.skip("building the dynamic-batch detector needs TensorFlow (pip install 'accel[build]')")
     from dynamic_batch import build_in_child
 
-    return build_in_child(tmp_path_factory.mktemp("fold") / "dynamic_batch_ssd.tflite")
+    return build_in_child(tmp_path_factory.mktemp("fold") / "dynamic_batch_ssd.tflite", quantize=request.param)
 
 
 def _outputs(data: bytes, x: np.ndarray) -> list[np.ndarray]:
@@ -44,8 +44,10 @@ def _outputs(data: bytes, x: np.ndarray) -> list[np.ndarray]:
 
 def _same_answers(original: bytes, folded: bytes) -> None:
     shape = read_flatbuffer(original).inputs[0].shape
+    kind = np.dtype(read_flatbuffer(original).inputs[0].dtype)
     for seed in range(3):
-        x = np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
+        rng = np.random.default_rng(seed)
+        x = rng.integers(0, 256, shape, dtype=np.uint8) if kind == np.uint8 else rng.uniform(-1, 1, shape).astype(kind)
         want, got = _outputs(original, x), _outputs(folded, x)
         assert len(want) == len(got)
         for a, b in zip(want, got, strict=True):
