@@ -153,22 +153,26 @@ def ssd_detections(
     threshold: float,
     geometry: Geometry,
     labels: Sequence[str] | None = None,
+    quant: Mapping[str, tuple[float, int]] | None = None,
 ) -> Detections:
     """Outputs of ``TFLite_Detection_PostProcess`` -> ``Detections`` in frame coordinates.
 
-    Boxes are (ymin, xmin, ymax, xmax) normalized to the model input, batch dim optional. The first
-    ``count`` rows (rounded, at most N) with ``score >= threshold`` are kept; coordinates map back as
-    ``(m - offset) / scale`` and are clipped to [0, 1]; class ids are rounded to nearest (quantized
-    models return 16.9999 for 17).
+    Each output is dequantized first when ``quant`` (role -> scale, zero point) has it: exports that put a
+    QUANTIZE op behind the op return integers. Boxes are (ymin, xmin, ymax, xmax) normalized to the model
+    input, batch dim optional. The first ``count`` rows (rounded, at most N) with ``score >= threshold``
+    are kept; coordinates map back as ``(m - offset) / scale`` and are clipped to [0, 1]; class ids are
+    rounded to nearest (quantized models return 16.9999 for 17, and 4.886 for 5 when the ids went through
+    a QUANTIZE op of a coarse scale).
     """
-    b = np.asarray(boxes, np.float64).reshape(-1, 4)
-    c = np.asarray(classes, np.float64).reshape(-1)
-    s = np.asarray(scores, np.float64).reshape(-1)
+    q = quant or {}
+    b = dequantize(boxes, q.get("boxes")).reshape(-1, 4)
+    c = dequantize(classes, q.get("classes")).reshape(-1)
+    s = dequantize(scores, q.get("scores")).reshape(-1)
     if not b.shape[0] == c.shape[0] == s.shape[0]:
         raise KernelError(
             f"SSD outputs disagree: {b.shape[0]} boxes, {c.shape[0]} classes, {s.shape[0]} scores"
         )
-    cnt = np.asarray(count, np.float64).reshape(-1)
+    cnt = dequantize(count, q.get("count")).reshape(-1)
     if cnt.size and not np.isfinite(cnt[0]):
         raise KernelError(f"SSD detection count is not a number: {cnt[0]}")
     n = b.shape[0] if cnt.size == 0 else int(np.clip(math.floor(cnt[0] + 0.5), 0, b.shape[0]))
