@@ -22,8 +22,9 @@ scores are objectness x class score, YOLOv8 the class score; each candidate take
 (``(m - offset) / scale``), clipped to [0, 1].
 
 An ssd-raw model split at its ``TFLite_Detection_PostProcess`` op (``DecodeSpec.postprocess``) is not
-decoded as above but as the op itself (``accel.kernels.detection_postprocess``), and its outputs are read
-as the in-graph op's are (``ssd_detections``): the same answers, filtered by the same threshold.
+decoded as above but as the op itself (``accel.kernels.detection_postprocess``), then re-encoded as the ops the
+split removed after it did (``DecodeSpec.postprocess_after``), and read as the in-graph op's outputs are
+(``ssd_detections``): the same answers, filtered by the same threshold.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ import numpy as np
 from accel.detections import Detections
 from accel.errors import KernelError
 from accel.kernels import DecodeSpec, Geometry
-from accel.kernels.detection_postprocess import run_postprocess
+from accel.kernels.detection_postprocess import replay, run_postprocess
 from accel.model import corners_to_centers
 
 __all__ = ["BOX_ORDERS", "RAW_FAMILIES", "decode_raw", "decode_ssd_raw", "decode_yolo", "dequantize", "nms",
@@ -258,7 +259,9 @@ def decode_raw(outputs: Mapping[str, np.ndarray], spec: DecodeSpec, geometry: Ge
     anchors = spec.anchors
     if anchors is not None and spec.postprocess is not None:
         op = run_postprocess(outputs["encodings"], outputs["scores"], anchors, spec.postprocess, dict(spec.quant))
-        return ssd_detections(op.boxes, op.classes, op.scores, np.array([op.count]),
+        got = {"boxes": op.boxes, "classes": op.classes, "scores": op.scores, "count": np.array([op.count], np.float32)}
+        got = {role: replay(v, spec.postprocess_after.get(role, ())) for role, v in got.items()}
+        return ssd_detections(got["boxes"], got["classes"], got["scores"], got["count"],
                               threshold=spec.score_threshold, geometry=geometry, labels=spec.labels or None)
     if anchors is None and "anchors" in outputs:
         anchors = corners_to_centers(dequantize(outputs["anchors"], spec.quant.get("anchors")))[0]

@@ -20,9 +20,20 @@ import pytest
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 from tflite_build import BEHIND_QUANT, CHAINS, behind_postprocess, ssd_detector
 
+from accel.delegates.gpu import prepare_model
+from accel.errors import ModelError
 from accel.kernels import Geometry
 from accel.kernels.numpy_ref import NumpyKernels
-from accel.model import Family, ModelInfo, default_model_path, load_model, set_postprocess_options
+from accel.model import (
+    Family,
+    ModelInfo,
+    default_model_path,
+    load_model,
+    read_model,
+    set_postprocess_options,
+    strip_postprocess,
+    write_model,
+)
 from accel.pipeline import decode_spec
 from accel.settings import Settings
 
@@ -130,6 +141,45 @@ def test_detections_are_the_interpreters_outputs(built: dict, base: str, chain: 
         off_integer = max(off_integer, float(np.abs(real - np.rint(real)).max()))
     if base.startswith("ssd6") and chain != "cast-reshape":  # ids in steps of 0.38: 4.94, 4.18, ...
         assert off_integer > 0.05
+
+
+@pytest.mark.parametrize(("base", "chain", "dtype"), _cases(CHAINS))
+def test_split_drops_the_ops_after_the_op_and_decodes_as_the_whole_graph(built: dict, base: str, chain: str,  # type: ignore[type-arg]
+                                                                          dtype: str, tmp_path: Path) -> None:
+    """litert-gpu's split of such a model is the split of the model without those ops, and its answers are
+    the whole model's (the ops removed with the op are done again on the decoded outputs). The op-quantized
+    model's own answers are meaningless (the op writes float32 into tensors its DEQUANTIZE ops read as
+    integers): its split answers as the op does, as the model without those ops."""
+    whole = load_model(built[base, chain, dtype])
+    split = prepare_model(whole, tmp_path)
+    plain = prepare_model(load_model(built[base, "", ""]), tmp_path)
+    assert split.family is Family.SSD_RAW and len(split.outputs) == 2
+    assert split.ops == plain.ops
+    reference = load_model(built[base, "", ""]) if chain == "op-quantized" else whole
+    settings = Settings(score_threshold=THRESHOLD)
+    for image in _inputs(whole):
+        raw, _ = _invoke(split.path, image)
+        reported = NumpyKernels().postprocess({role: raw[pos] for role, pos in split.roles.items()},
+                                              decode_spec(split, settings), Geometry())
+        outputs, _ = _invoke(reference.path, image)
+        want = NumpyKernels().postprocess({role: outputs[pos] for role, pos in reference.roles.items()},
+                                          decode_spec(reference, settings), Geometry())
+        assert reported.to_json() == want.to_json()
+
+
+def test_split_refuses_an_op_after_the_op_that_computes(built: dict) -> None:  # type: ignore[type-arg]
+    """A LOGISTIC in place of the first QUANTIZE: the split could not give the graph's answers, so it says so."""
+    from ai_edge_litert import schema_py_generated as s
+
+    model = read_model(built["ssd6-10", "qdq", "uint8"].read_bytes())
+    code = s.OperatorCodeT()
+    code.builtinCode = code.deprecatedBuiltinCode = s.BuiltinOperator.LOGISTIC
+    model.operatorCodes.append(code)
+    ops = model.subgraphs[0].operators
+    first = next(op for op in ops if model.operatorCodes[op.opcodeIndex].builtinCode == s.BuiltinOperator.QUANTIZE)
+    first.opcodeIndex = len(model.operatorCodes) - 1
+    with pytest.raises(ModelError, match="outputs feed a LOGISTIC op; accel splits the op off only when"):
+        strip_postprocess(write_model(model))
 
 
 @pytest.mark.parametrize(("base", "chain", "dtype"), [("ssd6-25", "qdq", "uint8"), ("default-25", "quantize", "int8")])

@@ -14,6 +14,10 @@ default zero weights), or a constant (int8 -> DEQUANTIZE) -> RESHAPE, like an an
 
 ``postprocess_only(model)`` keeps a detector's TFLite_Detection_PostProcess op alone: its box encodings and
 class scores become the graph's inputs, so the runtime's own op can be run on any raw outputs (a GPU's).
+
+``ssd_detector(path)`` makes a small multi-class SSD ending in that op (``accel.model.graft_postprocess``), and
+``behind_postprocess(model, chain)`` puts further ops between the op's outputs and the graph's, as some TF2
+exports do (QUANTIZE + DEQUANTIZE, QUANTIZE, CAST + RESHAPE). ``quantize_dequantize`` is those two ops alone.
 """
 
 from __future__ import annotations
@@ -232,7 +236,8 @@ def _output(g: _Graph, mean: int, o: Out) -> int:
 
 def postprocess_only(model_bytes: bytes) -> bytes:
     """The detector's TFLite_Detection_PostProcess op alone (same options, anchors and quantization): inputs
-    box encodings and class scores, outputs the op's four."""
+    box encodings and class scores, outputs the op's four in its slot order (boxes, classes, scores, count),
+    whatever the graph did with them after the op."""
     from accel.model import read_model, write_model
 
     model = read_model(model_bytes)
@@ -240,6 +245,7 @@ def postprocess_only(model_bytes: bytes) -> bytes:
     names = [model.operatorCodes[op.opcodeIndex].customCode for op in graph.operators]
     op = graph.operators[names.index(b"TFLite_Detection_PostProcess")]
     graph.operators, graph.inputs = [op], [int(t) for t in op.inputs[:2]]
+    graph.outputs = [int(t) for t in op.outputs]
     model.signatureDefs = []
     return bytes(write_model(model))
 
@@ -357,3 +363,13 @@ def ssd_detector(path: Path, classes: int = 6, grid: int = 8, hw: tuple[int, int
                                        box_encodings="box_encodings", class_predictions="class_predictions",
                                        description="test ssd"))
     return path
+
+
+def quantize_dequantize(path: Path, n: int, dtype: str, quant: tuple[float, int]) -> Path:
+    """A float32 [n] -> QUANTIZE (``dtype``, ``quant``) -> DEQUANTIZE model; outputs both (the integers, the reals)."""
+    g = _Graph()
+    x, q = g.tensor("x", (n,), "float32"), g.tensor("q", (n,), dtype, quant=quant)
+    y = g.tensor("y", (n,), "float32")
+    g.op(s.BuiltinOperator.QUANTIZE, [x], [q])
+    g.op(s.BuiltinOperator.DEQUANTIZE, [q], [y])
+    return _write(path, g, [x], [q, y], "quantize, dequantize")

@@ -27,7 +27,7 @@ import numpy as np
 
 from accel.errors import ModelError
 from accel.model.anchors import corners_to_centers
-from accel.model.edit import POSTPROCESS_OP, ROLES, read_postprocess
+from accel.model.edit import POSTPROCESS_OP, ROLES, read_after_postprocess, read_postprocess
 from accel.model.flatbuffer import Flatbuffer, Op
 from accel.model.graph import Graph, passes_back
 from accel.model.info import Family, TensorInfo
@@ -197,9 +197,11 @@ def _ssd_raw(m: Flatbuffer, graph: Graph) -> Detected:
 def _stripped_hints(m: Flatbuffer) -> dict[str, Any]:
     """Anchors, box scales and the options of the op of a detector whose post-process op accel removed
     (``accel.model.edit`` records them in the model's metadata), so the split file runs on its own and
-    decodes as the op did (hint ``postprocess``: the op's options, as the op read them)."""
+    decodes as the op did (hint ``postprocess``: the op's options, as the op read them; ``postprocess_after``:
+    what the ops removed after it did to each of its outputs)."""
     try:
         anchors, options = read_postprocess(m)
+        after = read_after_postprocess(m)
     except (ModelError, IndexError, ValueError, KeyError):
         return {}
     hints: dict[str, Any] = {"anchors": np.asarray(anchors, np.float32).reshape(-1, 4)}
@@ -208,6 +210,9 @@ def _stripped_hints(m: Flatbuffer) -> dict[str, Any]:
         hints["box_scales"] = tuple(float(options[k]) for k in keys)
     if options:
         hints["postprocess"] = dict(options)
+    if after:
+        hints["postprocess_after"] = {str(role): tuple((str(n), str(d), float(sc), int(z)) for n, d, sc, z in steps)
+                                      for role, steps in after.items()}
     return hints
 
 
