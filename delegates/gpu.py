@@ -79,8 +79,9 @@ def fold_model(model: ModelInfo, folder: Path | None = None) -> ModelInfo:
 
 def prepare_model(model: ModelInfo, folder: Path | None = None) -> ModelInfo:
     """The model litert-gpu runs: ``model`` itself, or for a post-process detector its network alone
-    (outputs: box encodings, class scores) described as ssd-raw with the original's anchors and all the op's
-    options (``decode_hints["postprocess"]``), so that it decodes as the op did."""
+    (outputs: box encodings, class scores; the op and the re-encoding ops after it removed) described as
+    ssd-raw with the original's anchors, all the op's options (``decode_hints["postprocess"]``) and what the
+    ops after it did (``decode_hints["postprocess_after"]``), so that it decodes as the whole graph did."""
     if _POSTPROCESS not in model.ops:
         return model
     from accel.model import strip_postprocess

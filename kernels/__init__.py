@@ -137,6 +137,9 @@ class DecodeSpec:
     is decoded as that op would (its thresholds, NMS mode and limits); ``score_threshold`` then only
     filters what is reported, as for the ``ssd`` family, and ``iou_threshold``, ``max_detections``,
     ``box_order``, ``score_activation``, ``background_class`` and ``class_agnostic_nms`` do not apply.
+    ``postprocess_after``: what the ops the split removed after the op (QUANTIZE, DEQUANTIZE, CAST, ...) did
+    to each of its outputs (role -> (op, output dtype, scale, zero point) in order), done again on the
+    decoded outputs so they are the whole graph's.
     """
 
     family: str
@@ -154,6 +157,7 @@ class DecodeSpec:
     background_class: bool = True  # ssd-raw: score column 0 is the background class
     class_agnostic_nms: bool = False
     postprocess: DetectionPostProcess | None = None
+    postprocess_after: Mapping[str, tuple[tuple[str, str, float, int], ...]] = field(default_factory=dict)
 
 
 class KernelSet(Protocol):

@@ -22,8 +22,9 @@ scores are objectness x class score, YOLOv8 the class score; each candidate take
 (``(m - offset) / scale``), clipped to [0, 1].
 
 An ssd-raw model split at its ``TFLite_Detection_PostProcess`` op (``DecodeSpec.postprocess``) is not
-decoded as above but as the op itself (``accel.kernels.detection_postprocess``), and its outputs are read
-as the in-graph op's are (``ssd_detections``): the same answers, filtered by the same threshold.
+decoded as above but as the op itself (``accel.kernels.detection_postprocess``), then re-encoded as the ops the
+split removed after it did (``DecodeSpec.postprocess_after``), and read as the in-graph op's outputs are
+(``ssd_detections``): the same answers, filtered by the same threshold.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ import numpy as np
 from accel.detections import Detections
 from accel.errors import KernelError
 from accel.kernels import DecodeSpec, Geometry
-from accel.kernels.detection_postprocess import run_postprocess
+from accel.kernels.detection_postprocess import replay, run_postprocess
 from accel.model import corners_to_centers
 
 __all__ = ["BOX_ORDERS", "RAW_FAMILIES", "decode_raw", "decode_ssd_raw", "decode_yolo", "dequantize", "nms",
@@ -153,22 +154,26 @@ def ssd_detections(
     threshold: float,
     geometry: Geometry,
     labels: Sequence[str] | None = None,
+    quant: Mapping[str, tuple[float, int]] | None = None,
 ) -> Detections:
     """Outputs of ``TFLite_Detection_PostProcess`` -> ``Detections`` in frame coordinates.
 
-    Boxes are (ymin, xmin, ymax, xmax) normalized to the model input, batch dim optional. The first
-    ``count`` rows (rounded, at most N) with ``score >= threshold`` are kept; coordinates map back as
-    ``(m - offset) / scale`` and are clipped to [0, 1]; class ids are rounded to nearest (quantized
-    models return 16.9999 for 17).
+    Each output is dequantized first when ``quant`` (role -> scale, zero point) has it: exports that put a
+    QUANTIZE op behind the op return integers. Boxes are (ymin, xmin, ymax, xmax) normalized to the model
+    input, batch dim optional. The first ``count`` rows (rounded, at most N) with ``score >= threshold``
+    are kept; coordinates map back as ``(m - offset) / scale`` and are clipped to [0, 1]; class ids are
+    rounded to nearest (quantized models return 16.9999 for 17, and 4.886 for 5 when the ids went through
+    a QUANTIZE op of a coarse scale).
     """
-    b = np.asarray(boxes, np.float64).reshape(-1, 4)
-    c = np.asarray(classes, np.float64).reshape(-1)
-    s = np.asarray(scores, np.float64).reshape(-1)
+    q = quant or {}
+    b = dequantize(boxes, q.get("boxes")).reshape(-1, 4)
+    c = dequantize(classes, q.get("classes")).reshape(-1)
+    s = dequantize(scores, q.get("scores")).reshape(-1)
     if not b.shape[0] == c.shape[0] == s.shape[0]:
         raise KernelError(
             f"SSD outputs disagree: {b.shape[0]} boxes, {c.shape[0]} classes, {s.shape[0]} scores"
         )
-    cnt = np.asarray(count, np.float64).reshape(-1)
+    cnt = dequantize(count, q.get("count")).reshape(-1)
     if cnt.size and not np.isfinite(cnt[0]):
         raise KernelError(f"SSD detection count is not a number: {cnt[0]}")
     n = b.shape[0] if cnt.size == 0 else int(np.clip(math.floor(cnt[0] + 0.5), 0, b.shape[0]))
@@ -254,7 +259,9 @@ def decode_raw(outputs: Mapping[str, np.ndarray], spec: DecodeSpec, geometry: Ge
     anchors = spec.anchors
     if anchors is not None and spec.postprocess is not None:
         op = run_postprocess(outputs["encodings"], outputs["scores"], anchors, spec.postprocess, dict(spec.quant))
-        return ssd_detections(op.boxes, op.classes, op.scores, np.array([op.count]),
+        got = {"boxes": op.boxes, "classes": op.classes, "scores": op.scores, "count": np.array([op.count], np.float32)}
+        got = {role: replay(v, spec.postprocess_after.get(role, ())) for role, v in got.items()}
+        return ssd_detections(got["boxes"], got["classes"], got["scores"], got["count"],
                               threshold=spec.score_threshold, geometry=geometry, labels=spec.labels or None)
     if anchors is None and "anchors" in outputs:
         anchors = corners_to_centers(dequantize(outputs["anchors"], spec.quant.get("anchors")))[0]

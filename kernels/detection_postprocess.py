@@ -25,6 +25,9 @@ does the same way, in the op's precision:
    scheduling, so the order of equal scores (and which of them survive the cut) can vary between runs.
    TensorFlow's older op merged with a partial sort and ordered equal scores otherwise.
 
+Ops between the op's outputs and the graph outputs that the split removed with it (QUANTIZE, DEQUANTIZE,
+CAST: ``accel.model.edit.strip_postprocess``) are done again on its outputs by ``replay``.
+
 The per-anchor class ranking of the fast mode with ``max_classes_per_detection`` > 1 is the C++ library's
 ``std::partial_sort`` (libstdc++'s heap select in the LiteRT wheels), or the first maximum when one class
 is wanted; ``partial_argsort`` reproduces both, so equal uint8 scores come out in the op's order.
@@ -32,7 +35,7 @@ is wanted; ``partial_argsort`` reproduces both, so equal uint8 scores come out i
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,7 +43,8 @@ import numpy as np
 from accel.errors import KernelError
 from accel.kernels import DetectionPostProcess
 
-__all__ = ["OpOutputs", "decode_boxes", "partial_argsort", "run_postprocess", "single_class_nms", "suppression"]
+__all__ = ["OpOutputs", "decode_boxes", "partial_argsort", "replay", "run_postprocess", "single_class_nms",
+           "suppression"]
 
 _F32 = np.float32
 _PAIRS_LIMIT = 4096  # boxes; the pair matrix of regular NMS is then at most 16 MiB
@@ -229,3 +233,28 @@ def run_postprocess(encodings: np.ndarray, scores: np.ndarray, anchors: np.ndarr
     boxes = decode_boxes(enc, a, op.box_scales)
     real = np.ascontiguousarray(s[:, offset:])
     return _regular(boxes, real, op) if op.use_regular_nms else _fast(boxes, real, op)
+
+
+def replay(values: np.ndarray, steps: Sequence[tuple[str, str, float, int]]) -> np.ndarray:
+    """One of the op's outputs (float32) as the ops after it in the graph left it, in real values: ``steps``
+    are those ops in order, each (op name, output dtype, scale, zero point), as ``accel.model.edit`` records
+    them. QUANTIZE as TFLite's kernels (builtin and XNNPACK) do it: ``x`` times the float32 reciprocal of the
+    scale, rounded half to even, plus the zero point, saturated (the builtin kernel's scalar tail, the last
+    few values of a tensor whose size is not a multiple of its vector width, divides and rounds halves away
+    from zero: a value exactly halfway between two steps may come out one step apart); DEQUANTIZE
+    ``(q - zp) * scale``, as XNNPACK (the builtin kernel's ``q * scale - zp * scale`` differs by a float32
+    rounding of those products); CAST to an integer type truncates; reshapes change nothing. A value left
+    quantized is dequantized at the end."""
+    x = np.asarray(values, _F32)
+    quant: tuple[float, int] | None = None
+    for name, dtype, scale, zero_point in steps:
+        if name == "QUANTIZE":
+            info = np.iinfo(np.dtype(dtype))
+            q = np.rint(_dequantize(x, quant) * (_F32(1) / _F32(scale)))
+            x = np.clip(q + zero_point, info.min, info.max).astype(_F32)
+        elif name == "DEQUANTIZE":
+            x = _dequantize(x, quant)
+        elif name == "CAST" and np.dtype(dtype).kind in "iu":
+            x = np.trunc(x)
+        quant = (float(scale), int(zero_point)) if scale else None
+    return _dequantize(x, quant)

@@ -127,7 +127,7 @@ def postprocess(outputs: Mapping[str, np.ndarray], spec: DecodeSpec, geometry: G
     labels = spec.labels or None
     if spec.family == "ssd":
         return ssd_detections(outputs["boxes"], outputs["classes"], outputs["scores"], outputs["count"],
-                              threshold=spec.score_threshold, geometry=geometry, labels=labels)
+                              threshold=spec.score_threshold, geometry=geometry, labels=labels, quant=spec.quant)
     if spec.family == "classifier":
         scale, zero_point = spec.quant.get("logits", (0.0, 0))
         return classify_topk(outputs["logits"], scale=scale, zero_point=zero_point, top_k=spec.top_k, labels=labels)

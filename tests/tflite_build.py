@@ -14,6 +14,10 @@ default zero weights), or a constant (int8 -> DEQUANTIZE) -> RESHAPE, like an an
 
 ``postprocess_only(model)`` keeps a detector's TFLite_Detection_PostProcess op alone: its box encodings and
 class scores become the graph's inputs, so the runtime's own op can be run on any raw outputs (a GPU's).
+
+``ssd_detector(path)`` makes a small multi-class SSD ending in that op (``accel.model.graft_postprocess``), and
+``behind_postprocess(model, chain)`` puts further ops between the op's outputs and the graph's, as some TF2
+exports do (QUANTIZE + DEQUANTIZE, QUANTIZE, CAST + RESHAPE). ``quantize_dequantize`` is those two ops alone.
 """
 
 from __future__ import annotations
@@ -232,7 +236,8 @@ def _output(g: _Graph, mean: int, o: Out) -> int:
 
 def postprocess_only(model_bytes: bytes) -> bytes:
     """The detector's TFLite_Detection_PostProcess op alone (same options, anchors and quantization): inputs
-    box encodings and class scores, outputs the op's four."""
+    box encodings and class scores, outputs the op's four in its slot order (boxes, classes, scores, count),
+    whatever the graph did with them after the op."""
     from accel.model import read_model, write_model
 
     model = read_model(model_bytes)
@@ -240,5 +245,131 @@ def postprocess_only(model_bytes: bytes) -> bytes:
     names = [model.operatorCodes[op.opcodeIndex].customCode for op in graph.operators]
     op = graph.operators[names.index(b"TFLite_Detection_PostProcess")]
     graph.operators, graph.inputs = [op], [int(t) for t in op.inputs[:2]]
+    graph.outputs = [int(t) for t in op.outputs]
     model.signatureDefs = []
     return bytes(write_model(model))
+
+
+# (scale, zero point) of each post-process output when ``behind_postprocess`` quantizes it to uint8: boxes and
+# scores in [0, 1]; class ids in steps of 0.38 (ids up to 96), so that 5 comes back as 4.94 and 4 as 4.18, as
+# such exports return them; the count in steps of 0.2 (up to 51 detections). int8 shifts the zero points by -128.
+BEHIND_QUANT = {"boxes": (1 / 255, 0), "classes": (0.38, 0), "scores": (1 / 255, 0), "count": (0.2, 0)}
+CHAINS = ("qdq", "quantize", "cast-reshape", "op-quantized")
+
+
+def behind_postprocess(model_bytes: bytes, chain: str = "qdq", dtype: str = "uint8") -> bytes:
+    """The detector with ops between each output of its TFLite_Detection_PostProcess op and the graph output,
+    as some TF2 exports have them. The graph outputs keep their order and are named as TF2 names them,
+    ``StatefulPartitionedCall:K`` (K their position), with no static shape (but after a RESHAPE), so neither
+    names nor shapes tell boxes, classes, scores and count apart:
+
+    - ``qdq``: QUANTIZE to ``dtype`` (``BEHIND_QUANT``) then DEQUANTIZE: float32 outputs, rounded to the steps;
+    - ``quantize``: QUANTIZE only: the graph outputs are ``dtype`` with that scale and zero point;
+    - ``cast-reshape``: CAST (float32 to float32) then RESHAPE to the op's output shape: the same values;
+    - ``op-quantized``: the op's own output tensors declared ``dtype`` with those quantizations, then
+      DEQUANTIZE. The runtime runs it, but the op writes float32 whatever the file says, and DEQUANTIZE reads
+      those bytes as integers: its outputs are meaningless (a file no converter writes that way works).
+    """
+    from accel.model import read_model, write_model
+
+    assert chain in CHAINS, chain
+    model = read_model(model_bytes)
+    graph = model.subgraphs[0]
+    codes = [model.operatorCodes[op.opcodeIndex].customCode for op in graph.operators]
+    post = graph.operators[codes.index(b"TFLite_Detection_PostProcess")]
+    m = int(_custom_options(post)["max_detections"])
+    shapes = {"boxes": [1, m, 4], "classes": [1, m], "scores": [1, m], "count": [1]}
+    shift = -128 if dtype == "int8" else 0
+    new = {}
+    for role, t in zip(("boxes", "classes", "scores", "count"), (int(i) for i in post.outputs), strict=True):
+        quant = BEHIND_QUANT[role][0], BEHIND_QUANT[role][1] + shift
+        name = graph.tensors[t].name.decode() if isinstance(graph.tensors[t].name, bytes) else graph.tensors[t].name
+        x = t
+        if chain == "op-quantized":
+            graph.tensors[t].type, graph.tensors[t].quantization = _TYPES[dtype], _quantization(quant)
+        if chain in ("qdq", "quantize"):
+            x = _append(model, s.BuiltinOperator.QUANTIZE, x, _tensor(f"{name}/quantize", [], _TYPES[dtype], 0), quant)
+        if chain in ("qdq", "op-quantized"):
+            x = _append(model, s.BuiltinOperator.DEQUANTIZE, x, _tensor(f"{name}/dequantize", [], _TYPES["float32"], 0))
+        if chain == "cast-reshape":
+            x = _append(model, s.BuiltinOperator.CAST, x, _tensor(f"{name}/cast", [], _TYPES["float32"], 0))
+            x = _append(model, s.BuiltinOperator.RESHAPE, x, _tensor(f"{name}/reshape", shapes[role],
+                                                                     _TYPES["float32"], 0), shape=shapes[role])
+        new[t] = x
+    graph.outputs = [new.get(int(t), int(t)) for t in graph.outputs]
+    for k, t in enumerate(graph.outputs):
+        graph.tensors[t].name = f"StatefulPartitionedCall:{k}".encode()
+    for sig in model.signatureDefs or []:
+        for entry in sig.outputs or []:
+            entry.tensorIndex = new.get(int(entry.tensorIndex), int(entry.tensorIndex))
+    return bytes(write_model(model))
+
+
+def _custom_options(op: s.OperatorT) -> dict[str, object]:
+    from flatbuffers import flexbuffers
+
+    return dict(flexbuffers.Loads(bytes(bytearray(op.customOptions))))
+
+
+def _quantization(quant: tuple[float, int]) -> s.QuantizationParametersT:
+    q = s.QuantizationParametersT()
+    q.scale, q.zeroPoint = [float(quant[0])], [int(quant[1])]
+    return q
+
+
+def _append(model: s.ModelT, code: int, x: int, out: s.TensorT, quant: tuple[float, int] | None = None,
+            shape: list[int] | None = None) -> int:
+    """Append ``out`` and an op ``code`` reading ``x`` (RESHAPE: to ``shape``) writing it; out's index."""
+    graph = model.subgraphs[0]
+    if quant is not None:
+        out.quantization = _quantization(quant)
+    found = [i for i, oc in enumerate(model.operatorCodes) if max(oc.builtinCode, oc.deprecatedBuiltinCode) == code]
+    if not found:
+        model.operatorCodes.append(_opcode(code))
+    op = s.OperatorT()
+    op.opcodeIndex, op.inputs = found[0] if found else len(model.operatorCodes) - 1, [x]
+    if shape is not None:
+        op.builtinOptionsType, op.builtinOptions = s.BuiltinOptions.ReshapeOptions, s.ReshapeOptionsT()
+        op.builtinOptions.newShape = list(shape)
+    graph.tensors.append(out)
+    op.outputs = [len(graph.tensors) - 1]
+    graph.operators.append(op)
+    return len(graph.tensors) - 1
+
+
+def ssd_detector(path: Path, classes: int = 6, grid: int = 8, hw: tuple[int, int] = (32, 32), seed: int = 0,
+                 **options: object) -> Path:
+    """A uint8-input SSD ending in TFLite_Detection_PostProcess (``accel.model.graft_postprocess``): ``detector``
+    outputs box encodings [1, N, 4] and logistic class scores [1, N, 1 + classes] (column 0 the background)
+    from the image's mean colour through random weights (``seed``), so each image has its own detections;
+    N = grid * grid anchors of size 0.3 centred on the cells. ``options`` change the op's defaults (TF's:
+    fast NMS, 10 detections, IoU 0.6, scales 10, 10, 5, 5)."""
+    from accel.model import graft_postprocess
+
+    rng = np.random.default_rng(seed)
+    n = grid * grid
+    enc = Out("box_encodings", (1, n, 4), rng.normal(0, 0.5, n * 4), weights=rng.normal(0, 2, (n * 4, 3)))
+    cls = Out("class_predictions", (1, n, classes + 1), rng.normal(-2, 1.5, n * (classes + 1)), activation="logistic",
+              weights=rng.normal(0, 2, (n * (classes + 1), 3)))
+    raw = detector(path, [enc, cls], hw, "uint8", (1 / 255, 0), description="test ssd")
+    centres = (np.arange(grid) + 0.5) / grid
+    yc, xc = np.meshgrid(centres, centres, indexing="ij")
+    anchors = np.stack([yc.ravel(), xc.ravel(), np.full(n, 0.3), np.full(n, 0.3)], axis=1).astype(np.float32)
+    defaults: dict[str, object] = {
+        "max_detections": 10, "max_classes_per_detection": 1, "detections_per_class": 100, "use_regular_nms": False,
+        "nms_score_threshold": 1e-8, "nms_iou_threshold": 0.6, "num_classes": classes, "y_scale": 10.0,
+        "x_scale": 10.0, "h_scale": 5.0, "w_scale": 5.0}
+    path.write_bytes(graft_postprocess(raw.read_bytes(), anchors, {**defaults, **options},
+                                       box_encodings="box_encodings", class_predictions="class_predictions",
+                                       description="test ssd"))
+    return path
+
+
+def quantize_dequantize(path: Path, n: int, dtype: str, quant: tuple[float, int]) -> Path:
+    """A float32 [n] -> QUANTIZE (``dtype``, ``quant``) -> DEQUANTIZE model; outputs both (the integers, the reals)."""
+    g = _Graph()
+    x, q = g.tensor("x", (n,), "float32"), g.tensor("q", (n,), dtype, quant=quant)
+    y = g.tensor("y", (n,), "float32")
+    g.op(s.BuiltinOperator.QUANTIZE, [x], [q])
+    g.op(s.BuiltinOperator.DEQUANTIZE, [q], [y])
+    return _write(path, g, [x], [q, y], "quantize, dequantize")

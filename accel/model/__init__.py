@@ -5,8 +5,9 @@ Modules, each depending only on those above it (and ``accel.errors``):
 * ``info``: ``ModelInfo``, ``TensorInfo`` and ``Family`` (the one list of model families);
 * ``flatbuffer``: the one reader of .tflite bytes (``TFL3`` check, op names, ops, tensors, buffers, constants);
 * ``anchors``: SSD anchor boxes, generated as the TF Object Detection API does or taken from a model;
+* ``graph``: constants folded through data-movement ops, activations behind outputs, the tensor an output
+  carries on through re-encoding and reshaping ops (``PASSES``);
 * ``edit``: flatbuffer edits (add or remove TFLite_Detection_PostProcess, add constants);
-* ``graph``: constants folded through data-movement ops, activations behind outputs;
 * ``families``: family detection, output roles and decoder hints;
 * ``load``: ``load_model``;
 * ``costs``: MACs, FLOPs and parameters; ``gpu_ops``: the ops the GPU delegate takes; ``labels``: label files.

@@ -11,6 +11,9 @@
   on it), so users remove it: the model's outputs become the op's inputs (box encodings, class scores), decode
   and NMS then happen outside. The anchors stay in the file as a constant tensor; its index and the op's
   options are recorded in the model's metadata (``accel.postprocess``, JSON) and read back by ``read_anchors``.
+  Ops after the op that only re-encode or reshape its outputs (``accel.model.graph.PASSES``: the QUANTIZE and
+  DEQUANTIZE ops of some TF2 exports) go with it; what each did (op, output dtype, scale, zero point) is
+  recorded too (``read_after_postprocess``), so that a decoder can give the values the graph gave.
 
 Files are read through ``accel.model.flatbuffer`` (identifier check, op-code names) and its schema module.
 """
@@ -29,10 +32,11 @@ from flatbuffers import flexbuffers
 
 from accel.errors import ModelError
 from accel.model.flatbuffer import Flatbuffer, opcode_name, read_flatbuffer, schema
+from accel.model.graph import PASSES
 
 __all__ = ["POSTPROCESS_OP", "ROLES", "AlignedBuffer", "Stripped", "add_constant", "graft_postprocess",
-           "read_anchors", "read_model", "read_postprocess", "set_postprocess_options", "strip_postprocess",
-           "write_model"]
+           "read_after_postprocess", "read_anchors", "read_model", "read_postprocess", "set_postprocess_options",
+           "strip_postprocess", "write_model"]
 
 POSTPROCESS_OP = "TFLite_Detection_PostProcess"
 ROLES = ("boxes", "classes", "scores", "count")  # the op's output slots, in its fixed order
@@ -212,16 +216,25 @@ class Stripped:
 
 
 def strip_postprocess(model_bytes: bytes) -> Stripped:
-    """Remove TFLite_Detection_PostProcess: outputs become box encodings [1,N,4] and class scores [1,N,C+1]."""
+    """Remove TFLite_Detection_PostProcess, and the ``PASSES`` ops after it (module docstring): outputs
+    become box encodings [1,N,4] and class scores [1,N,C+1]. ``ModelError`` when another op reads its outputs."""
     model = read_model(model_bytes)
     graph = model.subgraphs[0]
     op = _postprocess_op(model)
-    graph.operators.remove(op)
+    after = _ops_after(model, op)
+    steps = _after_steps(model, op, after)
     box_index, score_index, anchor_index = (int(t) for t in op.inputs[:3])
     options = _options(op)
-    if not any(o.opcodeIndex == op.opcodeIndex for o in graph.operators):
-        _drop_opcode(model, op.opcodeIndex)
-    remap = _drop_tensors(model, {int(t) for t in op.outputs})
+    removed = [op, *after]
+    for o in removed:
+        graph.operators.remove(o)
+    for code in sorted({o.opcodeIndex for o in removed}, reverse=True):
+        if not any(o.opcodeIndex == code for o in graph.operators):
+            _drop_opcode(model, code)
+    kept = {int(t) for o in graph.operators for t in (*o.inputs, *o.outputs)} | {int(t) for t in graph.inputs}
+    drop = {int(t) for o in removed for t in o.outputs}
+    drop |= {int(t) for o in after for t in o.inputs if int(t) not in kept} - {box_index, score_index, anchor_index}
+    remap = _drop_tensors(model, drop)
     box_index, score_index, anchor_index = remap[box_index], remap[score_index], remap[anchor_index]
     graph.outputs = [box_index, score_index]
     for sig in model.signatureDefs or []:
@@ -230,21 +243,77 @@ def strip_postprocess(model_bytes: bytes) -> Stripped:
             entry = schema.TensorMapT()
             entry.name, entry.tensorIndex = key, index
             sig.outputs.append(entry)
-    _set_metadata(model, {"anchors_tensor": anchor_index, "postprocess_options": options})
+    record: dict[str, Any] = {"anchors_tensor": anchor_index, "postprocess_options": options}
+    if steps:
+        record["after_postprocess"] = steps
+    _set_metadata(model, record)
     data = write_model(model)
     return Stripped(data, options, anchor_index, read_anchors(data))
+
+
+def _ops_after(model: Any, post: Any) -> list[Any]:
+    """The ops that read the post-process op's outputs, directly or through one another, in graph order."""
+    graph = model.subgraphs[0]
+    values, found = {int(t) for t in post.outputs}, []
+    for op in graph.operators[graph.operators.index(post) + 1:]:
+        reads = [int(t) in values for t in op.inputs]
+        if not any(reads):
+            continue
+        name = _opcode_name(model, op.opcodeIndex)
+        if name not in PASSES or any(reads[1:]):
+            raise ModelError(f"{POSTPROCESS_OP}'s outputs feed a {name} op; accel splits the op off only when what "
+                             f"follows it re-encodes or reshapes its outputs ({', '.join(PASSES)})")
+        found.append(op)
+        values.update(int(t) for t in op.outputs)
+    return found
+
+
+def _after_steps(model: Any, post: Any, after: list[Any]) -> dict[str, list[list[Any]]]:
+    """Role -> what the ops between that output slot of the op and a graph output did, in order: [op name,
+    output dtype, scale, zero point] each (scale 0: not quantized); only roles with such ops."""
+    graph = model.subgraphs[0]
+    writer = {int(t): o for o in after for t in o.outputs}
+    slots = {int(t): role for role, t in zip(ROLES, post.outputs, strict=False)}
+    names = {v: str(k) for k, v in _TYPES.items()} | {schema.TensorType.INT16: "int16"}
+    steps: dict[str, list[list[Any]]] = {}
+    for t in (int(i) for i in graph.outputs):
+        chain: list[Any] = []
+        while t in writer:
+            chain.insert(0, writer[t])
+            t = int(writer[t].inputs[0])
+        role = slots.get(t)
+        if role is None or role in steps or not chain:
+            continue
+        steps[role] = []
+        for o in chain:
+            out = graph.tensors[int(o.outputs[0])]
+            q = out.quantization
+            scale = float(q.scale[0]) if q is not None and q.scale is not None and len(q.scale) else 0.0
+            zero_point = int(q.zeroPoint[0]) if scale and q.zeroPoint is not None and len(q.zeroPoint) else 0
+            steps[role].append([_opcode_name(model, o.opcodeIndex), names.get(out.type, "float32"), scale, zero_point])
+    return steps
 
 
 def read_postprocess(model: bytes | Flatbuffer) -> tuple[np.ndarray, dict[str, Any]]:
     """The anchors [N, 4] (float32, ycenter/xcenter/h/w) and the removed op's options recorded by
     ``strip_postprocess`` in a stripped model (its bytes, or the parsed file); ``ModelError`` when the model
     was not stripped by accel."""
+    fb, info = _record(model)
+    return _anchor_values(fb, int(info["anchors_tensor"])), dict(info.get("postprocess_options") or {})
+
+
+def read_after_postprocess(model: bytes | Flatbuffer) -> dict[str, list[list[Any]]]:
+    """What the ops removed after the op did to each of its outputs (``strip_postprocess``: role -> [op name,
+    output dtype, scale, zero point] in order); {} when no op followed it. ``ModelError`` as ``read_postprocess``."""
+    return dict(_record(model)[1].get("after_postprocess") or {})
+
+
+def _record(model: bytes | Flatbuffer) -> tuple[Flatbuffer, dict[str, Any]]:
     fb = model if isinstance(model, Flatbuffer) else Flatbuffer(bytes(model))
     record = fb.metadata(METADATA_KEY)
     if record is None:
         raise ModelError(f"no {METADATA_KEY} metadata: the model was not stripped by accel.model.edit")
-    info = json.loads(record)
-    return _anchor_values(fb, int(info["anchors_tensor"])), dict(info.get("postprocess_options") or {})
+    return fb, dict(json.loads(record))
 
 
 def read_anchors(model_bytes: bytes) -> np.ndarray:

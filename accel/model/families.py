@@ -3,7 +3,8 @@
 Automatic detection reads the flatbuffer only (shapes, ops, constants, quantization; never the file name),
 first rule that matches:
 
-1. ``ssd``: the graph has a ``TFLite_Detection_PostProcess`` op (roles: the op's output slots).
+1. ``ssd``: the graph has a ``TFLite_Detection_PostProcess`` op (roles: the op's output slots, which each
+   graph output is or carries through ``accel.model.graph.PASSES`` ops: DEQUANTIZE, QUANTIZE, CAST, ...).
 2. ``classifier``: one output holding a single axis longer than 1, [1, C] (role ``logits``).
 3. ``yolov5`` / ``yolov8``: one 3-D output [1, a, b]. The long axis holds the N candidates, the short one
    K values per candidate. N = 3 * G (G = the cells of the stride 8, 16 and 32 grids of the input, three
@@ -26,9 +27,9 @@ import numpy as np
 
 from accel.errors import ModelError
 from accel.model.anchors import corners_to_centers
-from accel.model.edit import POSTPROCESS_OP, ROLES, read_postprocess
+from accel.model.edit import POSTPROCESS_OP, ROLES, read_after_postprocess, read_postprocess
 from accel.model.flatbuffer import Flatbuffer, Op
-from accel.model.graph import Graph
+from accel.model.graph import Graph, passes_back
 from accel.model.info import Family, TensorInfo
 
 __all__ = ["FAMILIES", "Detected", "detect"]
@@ -139,15 +140,18 @@ def _ssd(m: Flatbuffer, graph: Graph, post: Op | None) -> Detected:
 
 def _ssd_roles(m: Flatbuffer, post: Op | None) -> dict[str, int]:
     """Output position of each role. The post-process op writes its outputs in a fixed slot order
-    (boxes, classes, scores, count); match the graph outputs to those tensors by tensor index."""
-    by_tensor = {t.index: pos for pos, t in enumerate(m.outputs)}
+    (boxes, classes, scores, count); match the graph outputs to those tensors by tensor index, following
+    each graph output back through ``PASSES`` ops (TF2 exports that quantize the op put QUANTIZE and
+    DEQUANTIZE ops between its outputs and the graph's)."""
+    slots = {int(t): role for role, t in zip(ROLES, post.outputs if post is not None else (), strict=False)}
     roles: dict[str, int] = {}
-    for role, tensor_index in zip(ROLES, post.outputs if post is not None else (), strict=False):
-        if tensor_index in by_tensor:
-            roles[role] = by_tensor[tensor_index]
+    for pos, t in enumerate(m.outputs):
+        role = slots.get(passes_back(m, t.index)[0])
+        if role is not None and role not in roles:
+            roles[role] = pos
     if len(roles) == 4:
         return roles
-    # The op's outputs were renamed or passed through other ops: fall back to names, then shapes.
+    # Outputs that reach the op only through other ops, or not at all: fall back to names, then shapes.
     hints = {"boxes": ("box",), "classes": ("class",), "scores": ("score",), "count": ("num", "count")}
     for pos, t in enumerate(m.outputs):
         lname = t.name.lower()
@@ -193,9 +197,11 @@ def _ssd_raw(m: Flatbuffer, graph: Graph) -> Detected:
 def _stripped_hints(m: Flatbuffer) -> dict[str, Any]:
     """Anchors, box scales and the options of the op of a detector whose post-process op accel removed
     (``accel.model.edit`` records them in the model's metadata), so the split file runs on its own and
-    decodes as the op did (hint ``postprocess``: the op's options, as the op read them)."""
+    decodes as the op did (hint ``postprocess``: the op's options, as the op read them; ``postprocess_after``:
+    what the ops removed after it did to each of its outputs)."""
     try:
         anchors, options = read_postprocess(m)
+        after = read_after_postprocess(m)
     except (ModelError, IndexError, ValueError, KeyError):
         return {}
     hints: dict[str, Any] = {"anchors": np.asarray(anchors, np.float32).reshape(-1, 4)}
@@ -204,6 +210,9 @@ def _stripped_hints(m: Flatbuffer) -> dict[str, Any]:
         hints["box_scales"] = tuple(float(options[k]) for k in keys)
     if options:
         hints["postprocess"] = dict(options)
+    if after:
+        hints["postprocess_after"] = {str(role): tuple((str(n), str(d), float(sc), int(z)) for n, d, sc, z in steps)
+                                      for role, steps in after.items()}
     return hints
 
 

@@ -1,5 +1,6 @@
-"""Values a model's graph fixes before it sees an image: constants folded through data-movement ops, and the
-activation (softmax, sigmoid) behind an output. Family detection uses them to tell same-shape outputs apart."""
+"""Values a model's graph fixes before it sees an image: constants folded through data-movement ops, the
+activation (softmax, sigmoid) behind an output, and the tensor an output passes on unchanged but for its
+encoding or shape (``passes_back``). Family detection uses them to tell outputs apart."""
 
 from __future__ import annotations
 
@@ -7,12 +8,27 @@ import numpy as np
 
 from accel.model.flatbuffer import Flatbuffer, Op
 
-__all__ = ["MOVES", "Graph"]
+__all__ = ["MOVES", "PASSES", "Graph", "passes_back"]
 
 # Ops that move or re-encode values without looking at them: constants stay constant through them, and an
 # activation behind them is still the activation of what comes out.
 MOVES = ("RESHAPE", "SQUEEZE", "EXPAND_DIMS", "TILE", "BROADCAST_TO", "CONCATENATION", "DEQUANTIZE", "QUANTIZE")
+# Ops of one data input whose output holds the input's values, re-encoded (quantized, dequantized, cast) or
+# re-shaped: what a tensor behind a chain of them means is what the chain's first input meant.
+PASSES = ("DEQUANTIZE", "QUANTIZE", "CAST", "RESHAPE", "SQUEEZE", "EXPAND_DIMS", "IDENTITY")
 _ACTIVATIONS = {"SOFTMAX": "softmax", "LOGISTIC": "sigmoid"}
+
+
+def passes_back(model: Flatbuffer, t: int) -> tuple[int, list[Op]]:
+    """The tensor whose values ``t`` carries through ``PASSES`` ops (their first input), and those ops in
+    the order they run; ``(t, [])`` when ``t`` is not written by one."""
+    chain: list[Op] = []
+    op = model.producer(t)
+    while op is not None and op.name in PASSES and op.inputs and len(chain) < 64:
+        chain.insert(0, op)
+        t = int(op.inputs[0])
+        op = model.producer(t)
+    return t, chain
 
 
 class Graph:

@@ -17,7 +17,7 @@ import pytest
 from accel.errors import KernelError
 from accel.kernels import DecodeSpec, DetectionPostProcess, Geometry
 from accel.kernels.decode import decode_raw
-from accel.kernels.detection_postprocess import decode_boxes, partial_argsort, run_postprocess
+from accel.kernels.detection_postprocess import decode_boxes, partial_argsort, replay, run_postprocess
 
 # Zero encodings decode to the anchors' own corners: yc = 0 / 10 * h + ya = ya, half_h = 0.5 * exp(0) * h.
 # A0 = [0, 0, .5, .5]; A1 = [0, .05, .5, .55] overlaps it: inter .5 * .45 = .225, union .25 + .25 - .225 = .275,
@@ -192,3 +192,56 @@ def test_partial_argsort_orders_ties_as_libstdcxx(tmp_path: Path) -> None:
 
 def test_partial_argsort_of_one_is_the_first_maximum() -> None:
     assert partial_argsort(np.array([0.1, 0.7, 0.7, 0.2], np.float32), 1) == [1]
+
+
+Q38 = ("QUANTIZE", "uint8", 0.38, 0)
+DQ = ("DEQUANTIZE", "float32", 0.0, 0)
+
+
+@pytest.mark.parametrize(("values", "steps", "expected"), [
+    # 5 / 0.38 = 13.16 -> 13 -> 4.94; 4 / 0.38 = 10.53 -> 11 -> 4.18; 0 stays 0; 200 / 0.38 saturates at 255 -> 96.9
+    pytest.param([5.0, 4.0, 0.0, 200.0], (Q38, DQ), [4.94, 4.18, 0.0, 96.9], id="quantize-dequantize"),
+    # the graph output left quantized is dequantized: the same real values
+    pytest.param([5.0, 4.0, 0.0, 200.0], (Q38,), [4.94, 4.18, 0.0, 96.9], id="quantize"),
+    # int8, scale 1/256 (an exact reciprocal), zero point -128: 128.5 steps round half to even, 128 -> 0 -> 0.5;
+    # -0.1 saturates at -128 -> 0; 1.0 at 127 -> 255/256
+    pytest.param([128.5 / 256, -0.1, 1.0], (("QUANTIZE", "int8", 1 / 256, -128), DQ), [0.5, 0.0, 255 / 256],
+                 id="int8-half-saturated"),
+    # scale 0.25: 0.5 step -> 0 and 1.5 steps -> 2 (half to even)
+    pytest.param([0.125, 0.375], (("QUANTIZE", "uint8", 0.25, 0), DQ), [0.0, 0.5], id="halves-to-even"),
+    # CAST to float and RESHAPE change nothing; CAST to int32 truncates
+    pytest.param([1.7, -1.7], (("CAST", "float32", 0.0, 0), ("RESHAPE", "float32", 0.0, 0)), [1.7, -1.7], id="moves"),
+    pytest.param([1.7, -1.7], (("CAST", "int32", 0.0, 0),), [1.0, -1.0], id="cast-int"),
+])
+def test_replay_does_what_the_ops_after_the_op_did(values: list[float], steps: tuple, expected: list[float]) -> None:  # type: ignore[type-arg]
+    got = replay(np.array(values, np.float32), steps)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize(("dtype", "scale", "zero_point"), [("uint8", 0.38, 0), ("int8", 1 / 255, -128),
+                                                            ("uint8", 0.2, 3)])
+def test_replay_is_the_runtimes_quantize_and_dequantize(dtype: str, scale: float, zero_point: int,
+                                                        tmp_path: Path) -> None:
+    """A model of QUANTIZE then DEQUANTIZE run by the Interpreter (builtin kernels and XNNPACK) on random values
+    and on values halfway between two steps (4000 of them: no scalar tail): the same integers, and the same
+    real values but for float32 rounding."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+    from tflite_build import quantize_dequantize
+
+    n = 4000
+    path = quantize_dequantize(tmp_path / "qdq.tflite", n, dtype, (scale, zero_point))
+    rng = np.random.default_rng(0)
+    values = np.concatenate([rng.uniform(-5, 120 * scale / 0.38, n // 2),
+                             (np.arange(n // 2) - 40 + 0.5) * scale]).astype(np.float32)
+    quantize = (("QUANTIZE", dtype, scale, zero_point),)
+    for resolver in ({}, {"experimental_op_resolver_type": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES}):
+        it = Interpreter(model_path=str(path), num_threads=1, **resolver)
+        it.allocate_tensors()
+        it.set_tensor(it.get_input_details()[0]["index"], values)
+        it.invoke()
+        ints, real = (it.get_tensor(d["index"]) for d in it.get_output_details())
+        f32 = np.float32
+        np.testing.assert_array_equal((ints.astype(f32) - f32(zero_point)) * f32(scale), replay(values, quantize))
+        # the builtin kernel computes q * scale - zp * scale: within a float32 rounding of those products
+        bound = 2 * np.spacing(np.float32(max(abs(zero_point), 255) * scale))
+        np.testing.assert_allclose(real, replay(values, (*quantize, DQ)), rtol=0, atol=bound)
