@@ -38,6 +38,9 @@ from accel.plugins import Availability
 __all__ = ["LiteRtGpuDelegate", "fold_model", "prepare_model"]
 
 _POSTPROCESS = "TFLite_Detection_PostProcess"
+# In the names of cached prepared files: raised whenever what the split or the fold writes changes, so a file
+# an older accel made for the same model is never reused (2: ops after the post-process op are split off too).
+_SPLIT_FORMAT, _FOLD_FORMAT = 2, 1
 _PROBE_TIMEOUT_S = 120.0
 # Compiles a model for the GPU alone (no CPU fallback): success means an adapter exists and took the graph.
 _PROBE = """
@@ -72,7 +75,7 @@ def fold_model(model: ModelInfo, folder: Path | None = None) -> ModelInfo:
     plan = plan_fold(read_flatbuffer(data))
     if not plan:
         return model
-    path = _cached((folder or cache_dir()) / f"{model.sha256[:16]}-{Path(model.path).stem}-folded.tflite",
+    path = _cached((folder or cache_dir()) / f"{model.sha256[:16]}-{Path(model.path).stem}-folded{_FOLD_FORMAT}.tflite",
                    lambda: fold_constants(data, plan)[0])
     return load_model(path, model.family.value)
 
@@ -86,7 +89,7 @@ def prepare_model(model: ModelInfo, folder: Path | None = None) -> ModelInfo:
         return model
     from accel.model import strip_postprocess
 
-    path = _cached((folder or cache_dir()) / f"{model.sha256[:16]}-{Path(model.path).stem}-nopp.tflite",
+    path = _cached((folder or cache_dir()) / f"{model.sha256[:16]}-{Path(model.path).stem}-nopp{_SPLIT_FORMAT}.tflite",
                    lambda: strip_postprocess(Path(model.path).read_bytes()).model)
     split = load_model(path, "ssd-raw")  # anchors and the op's options come back from the file's metadata
     if "postprocess" not in split.decode_hints:
