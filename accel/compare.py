@@ -17,14 +17,14 @@ from typing import Any
 from accel.agreement import agreement
 from accel.config import Config, option_where
 from accel.delegates import Variant, get_delegate
-from accel.errors import AccelError, ConfigError, KernelError, OptionError, UnknownPluginError
+from accel.errors import AccelError, ConfigError, KernelError, OptionError, OutputError, UnknownPluginError
 from accel.frames import Frame
 from accel.instruments import Instruments
 from accel.machine import machine_info
 from accel.model import ModelInfo, default_model_path, find_labels, load_labels, load_model, model_costs
 from accel.pipeline import check_kernel_options, get_kernels, run_variant
 from accel.record import Agreement, Cache, Charged, ModelRan, Outcome, SecondStart, Status, VariantRecord
-from accel.results import ResultWriter, default_result_path
+from accel.results import ResultWriter, result_target
 from accel.settings import Settings, source_spec
 from accel.worker import run_isolated
 
@@ -142,7 +142,8 @@ def compare(config: Config, *, on_event: Event | None = None, isolate: bool = Tr
             result_path: str | Path | None = None) -> tuple[dict[str, Any], Path]:
     """Run the comparison the config describes. Returns the result document and where it was written.
     ``on_event(kind, data)`` follows the run: "capture", "idle", "cool_down", "start", "progress", and
-    "skipped" / "done" with each variant's ``VariantRecord``, then "reports"."""
+    "skipped" / "done" with each variant's ``VariantRecord``, then "reports". ``OutputError`` before anything
+    is captured when the result cannot be written where asked."""
     emit = on_event or (lambda kind, data: None)
     the_plan = plan(config)
     model = load_model(Path(config.model["path"]) if config.model["path"] else default_model_path(),
@@ -159,8 +160,9 @@ def compare(config: Config, *, on_event: Event | None = None, isolate: bool = Tr
         classes = category_map(labels, model.num_classes, dataset.categories, dataset.annotated_categories())
     settings = Settings.from_config(config, model, dataset=dataset, labels=labels)
     instruments = Instruments(config, emit)  # an explicitly named meter that is missing fails here, before any run
+    result_at = result_target(config, result_path)  # so does an output path that cannot be written
     frames, described = _frames(config, model, dataset, emit)
-    path = Path(result_path or config.output["json"] or default_result_path(config.output["dir"]))
+    path = result_at()
     writer = ResultWriter(path, _header(config, model, labels, labels_from, instruments, frames, described,
                                         path, dataset, classes))
     for record in the_plan.skipped:
@@ -241,7 +243,12 @@ def _save_frames(frames: list[Frame], folder: Path, count: int) -> dict[str, str
         return {}
     from accel.report import save_frames
 
-    return save_frames(frames, folder, count)
+    try:
+        return save_frames(frames, folder, count)
+    except OSError as exc:
+        raise OutputError(f"cannot save the preview frames in {folder / 'frames'}: {exc.strerror or exc}; "
+                          "free some space or choose another output folder ([output] preview_frames = 0 "
+                          "saves none)") from exc
 
 
 def _run_all(the_plan: Plan, model: ModelInfo, frames: list[Frame], settings: Settings, writer: ResultWriter,
