@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 
 _EPILOG = """precedence: command-line flags > ACCEL_* environment > accel.toml (or --config) > defaults.
 exit codes: 0 ok, 1 some variant failed, 2 bad input (config, model, source), 3 backend, kernel or power meter
-unavailable, 4 the result cannot be written (output path, full disk), 130 interrupted."""
+unavailable, 4 the result cannot be written (output path, full disk); stopped by a signal: 128 + its number
+(130 Ctrl-C, 143 SIGTERM, 129 SIGHUP), after saving what was measured."""
 
 
 def _csv_ints(text: str) -> list[int]:
@@ -133,18 +134,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     from rich.console import Console
     from rich.markup import escape
 
+    from accel.interrupt import Interrupted, stop_on_signals
+
     err = Console(stderr=True)
     try:
         handler = {"compare": _compare, "inspect": _inspect, "delegates": _delegates, "kernels": _kernels,
                    "dataset": _dataset, "models": _models, "report": _report}
-        return handler[args.command](args)
+        with stop_on_signals():  # SIGTERM and SIGHUP stop a run as Ctrl-C does, keeping what it measured
+            return handler[args.command](args)
     except AccelError as exc:
         # escaped: messages name config tables such as [accuracy], which rich would take for markup
         err.print(f"[bold red]accel: error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         return exc.exit_code
-    except KeyboardInterrupt:
-        err.print("accel: interrupted; variants finished so far are in the result JSON")
-        return 130
+    except KeyboardInterrupt as exc:
+        stop = Interrupted.of(exc)
+        line = stop.saved_line() if args.command == "compare" else f"accel: interrupted by {stop.name}"
+        err.print(escape(line), highlight=False, soft_wrap=True)
+        return stop.exit_code
 
 
 def _compare(args: argparse.Namespace) -> int:

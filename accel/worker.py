@@ -9,6 +9,7 @@ import contextlib
 import mmap
 import multiprocessing as mp
 import os
+import pickle
 import signal
 import tempfile
 import time
@@ -25,6 +26,7 @@ from accel.delegates import REGISTRY as DELEGATES
 from accel.delegates import Variant
 from accel.errors import AccelError
 from accel.frames import Frame
+from accel.interrupt import Interrupted
 from accel.model import ModelInfo
 from accel.pipeline import run_variant
 from accel.record import Adapter, FrameLog, Measured, Outcome, Startup, Status
@@ -217,8 +219,8 @@ class _Streamed:
         try:
             while recv.poll(0):
                 self.take(recv.recv(), progress)
-        except (EOFError, OSError):
-            pass
+        except (EOFError, OSError, pickle.UnpicklingError, ValueError, MemoryError):
+            pass  # the end of what it sent, or a message an interrupt cut in half: the frames before it are kept
 
     def keep(self, status: Status, why: str) -> Outcome:
         """The outcome of a worker that failed, died or hung before reporting a measurement, with the
@@ -234,7 +236,11 @@ def run_isolated(model: ModelInfo, variant: Variant, kernels: str, frames: list[
                  progress: Callable[[int, int], None] | None = None, execution: str = "serial") -> Outcome:
     """``run_variant`` in a spawned child process, with a timeout (``settings.timeout_s`` plus start-up).
     Delegates registered by hand in this process are registered again in the child. Nothing the worker uses
-    has a name on disk (its frames, its stderr log), so nothing is left behind however either process ends."""
+    has a name on disk (its frames, its stderr log), so nothing is left behind however either process ends.
+
+    An interrupt (``KeyboardInterrupt``, or ``Interrupted`` for SIGTERM and SIGHUP) stops the worker and is
+    raised again as ``Interrupted`` whose ``outcome`` keeps the frames the worker streamed (status
+    ``interrupted``)."""
     ctx = mp.get_context("spawn")
     recv, send = ctx.Pipe(duplex=False)
     log = tempfile.TemporaryFile(prefix="accel-worker-", suffix=".log")
@@ -255,6 +261,13 @@ def run_isolated(model: ModelInfo, variant: Variant, kernels: str, frames: list[
         proc.join(timeout=30)
         streamed.drain(recv, progress)
         return _conclude(streamed, proc.exitcode, _printed(log))
+    except KeyboardInterrupt as exc:
+        stop = Interrupted.of(exc)
+        _stop(proc)
+        streamed.drain(recv, None)
+        stop.outcome = _conclude(streamed, None, _printed(log)) if streamed.result is not None else \
+            streamed.keep(Status.INTERRUPTED, f"stopped by {stop.name}")
+        raise stop from None
     finally:
         recv.close()
         _stop(proc)

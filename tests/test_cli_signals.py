@@ -1,5 +1,6 @@
-"""Signals mid-run, sent to the real CLI: nothing is left behind, even after a SIGKILL: no worker process,
-nothing in /dev/shm, no worker log."""
+"""Signals mid-run, sent to the real CLI as a terminal, `kill` or a dropped SSH session sends them: the
+variant in progress keeps the frames it measured (status interrupted), the result says so, the exit code is
+128 + the signal, and nothing is left behind: no worker process, nothing in /dev/shm, no worker log."""
 
 from __future__ import annotations
 
@@ -117,6 +118,37 @@ def _no_named_shared_memory(run: Run) -> None:
     assert "memfd:accel-replay-frames" in maps[worker]
 
 
+@pytest.mark.parametrize(("sig", "to_group"), [
+    (signal.SIGINT, True),  # Ctrl-C: the terminal signals the whole foreground job
+    (signal.SIGTERM, False),  # kill PID, a service manager stopping it
+    (signal.SIGHUP, True),  # the SSH session drops: the hang-up reaches the whole job
+], ids=["SIGINT-ctrl-c", "SIGTERM-kill", "SIGHUP-hangup"])
+def test_a_signal_mid_variant_keeps_its_frames_and_leaves_nothing(tmp_path: Path, sig: signal.Signals,
+                                                                  to_group: bool) -> None:
+    shm = _shm()
+    run = Run(tmp_path, *_TWO_VARIANTS)
+    run.measuring()
+    _no_named_shared_memory(run)
+    (os.killpg if to_group else os.kill)(run.proc.pid, sig)
+    assert run.finish() == 128 + sig, run.stderr
+    lines = [ln for ln in run.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "Traceback" not in run.stderr and "leaked" not in run.stderr, run.stderr
+    doc = json.loads((tmp_path / "r.json").read_text())
+    assert doc["complete"] is False and doc["interrupted"] == sig.name
+    assert [v["status"] for v in doc["variants"]] == ["ok", "interrupted"]
+    stopped = doc["variants"][1]
+    assert stopped["partial"] is True and stopped["frames_measured"] >= 3  # 3 measured before the mark
+    assert len(stopped["raw_ms"]["inference"]) == stopped["frames_measured"]
+    assert stopped["error"].startswith(f"stopped by {sig.name} (after {stopped['frames_measured']} measured frames")
+    assert lines[0] == (f"accel: interrupted by {sig.name}; saved 2 variant records, with the "
+                        f"{stopped['frames_measured']} frames marking after=5 measured before it was stopped "
+                        f"(status interrupted) in {tmp_path / 'r.json'} (complete: false)")
+    run.none_left()
+    assert _leaked(shm) == set()
+    assert list((tmp_path / "tmp").iterdir()) == []  # no accel-worker-*.log
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["err", "frames", "mark", "out", "r.json", "tmp"]  # no .tmp
+
+
 def test_sigkill_leaves_no_worker_and_no_shared_memory(tmp_path: Path) -> None:
     shm = _shm()
     run = Run(tmp_path, *_TWO_VARIANTS)
@@ -129,3 +161,14 @@ def test_sigkill_leaves_no_worker_and_no_shared_memory(tmp_path: Path) -> None:
     assert list((tmp_path / "tmp").iterdir()) == []
     doc = json.loads((tmp_path / "r.json").read_text())  # the document as written after the first variant
     assert [v["status"] for v in doc["variants"]] == ["ok"] and doc["complete"] is False
+
+
+def test_ctrl_c_while_capturing_claims_no_result(tmp_path: Path) -> None:
+    run = Run(tmp_path, "--delegates", "null", "--source", "synthetic:1920x1080", "--frames", "100000",
+              "--json", "r.json")
+    run.wait_until("capture", lambda: "capturing frames" in run.stdout)
+    os.killpg(run.proc.pid, signal.SIGINT)
+    assert run.finish() == 130, run.stderr
+    assert run.stderr.strip() == "accel: interrupted by SIGINT before any frame was measured; no result was written"
+    assert not (tmp_path / "r.json").exists()
+    run.none_left()
