@@ -14,6 +14,7 @@ from accel.errors import (
     DelegateError,
     KernelError,
     ModelError,
+    OutputError,
     PowerError,
     SourceError,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "KernelError",
     "ModelError",
     "ModelInfo",
+    "OutputError",
     "PowerError",
     "SourceError",
     "compare",

@@ -11,9 +11,12 @@ the score. Quantized detectors make this common: SSD MobileNet v1's scores come 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
+
+from accel.record import Agreement, VariantRecord
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -96,3 +99,30 @@ def agreement(ref: dict[str, list[dict[str, Any]]], other: dict[str, list[dict[s
         edge += e
     return {"score": float(np.mean(f1s)), "mean_iou": float(np.mean(ious)) if ious else None,
             "score_drift": float(np.mean(drift)) if drift else None, "frames": len(shared), "at_cut": edge}
+
+
+def with_agreement(variants: list[VariantRecord], threshold: float, iou: float, limit: int | None,
+                   margin: float) -> list[VariantRecord]:
+    """Agreement of every variant's detections with cpu-reference's (same kernel set when there is one);
+    ``limit`` (detections kept per frame) and ``margin``: the cuts of ``accel.agreement``."""
+    refs = [v for v in variants if v.delegate == "cpu-reference" and v.ok and v.run is not None]
+    out = []
+    for v in variants:
+        if v.ok and v.run is not None and refs:
+            ref = next((r for r in refs if (r.kernels, r.execution) == (v.kernels, v.execution)),
+                       next((r for r in refs if r.kernels == v.kernels), refs[0]))
+            assert ref.run is not None
+            found = agreement(ref.run.detections, v.run.detections, iou=iou, threshold=threshold, limit=limit,
+                              margin=margin)
+            v = replace(v, agreement=Agreement(f"{ref.variant} + {ref.kernels}", **(found or {})))
+        out.append(v)
+    return out
+
+
+def with_accuracy(variants: list[VariantRecord], dataset: Any, classes: dict[int, int],
+                  threshold: float) -> list[VariantRecord]:
+    """Every variant's accuracy on ``dataset`` (pycocotools, ``accel.dataset.evaluate``)."""
+    from accel.dataset import evaluate
+
+    return [replace(v, accuracy=evaluate(dataset, {int(k): d for k, d in v.run.detections.items()}, classes,
+                                         threshold)) if v.ok and v.run is not None else v for v in variants]

@@ -17,15 +17,16 @@ if TYPE_CHECKING:
     from accel.record import VariantRecord
 
 _EPILOG = """precedence: command-line flags > ACCEL_* environment > accel.toml (or --config) > defaults.
-exit codes: 0 ok, 1 some variant failed, 2 bad input (config, model, source), 3 backend unavailable, 130 interrupted."""
+exit codes: 0 ok, 1 some variant failed, 2 bad input (config, model, source), 3 backend, kernel or power meter
+unavailable, 4 the result cannot be written (output path, full disk); stopped by a signal: 128 + its number
+(130 Ctrl-C, 143 SIGTERM, 129 SIGHUP), after saving what was measured."""
 
 
 def _csv_ints(text: str) -> list[int]:
     try:
-        values = [int(v) for v in text.split(",") if v.strip()]
+        return [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-    return values
 
 
 def _duration(text: str) -> float:
@@ -86,7 +87,8 @@ def _parser() -> argparse.ArgumentParser:
                    "vs last minute, time until throttling")
     c.add_argument("--cool-down", type=float, metavar="CELSIUS",
                    help="before each variant, wait until the SoC is below this temperature (thermal.max_wait_s)")
-    c.add_argument("--json", dest="json_path", help="write the result JSON here (default results/<time>/result.json)")
+    c.add_argument("--json", dest="json_path", help="write the result JSON here, reports beside it: a file path (a "
+                   "symlink is followed; a folder, device or pipe is refused) (default results/<time>/result.json)")
     c.add_argument("--config", help="config file (default: $ACCEL_CONFIG, else ./accel.toml if present)")
     c.add_argument("--in-process", action="store_true", help="run variants in this process (no isolation)")
     i = sub.add_parser("inspect", help="what a model is: tensors, quantization, ops, parameters, family")
@@ -132,18 +134,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     from rich.console import Console
     from rich.markup import escape
 
+    from accel.interrupt import Interrupted, stop_on_signals
+
     err = Console(stderr=True)
     try:
         handler = {"compare": _compare, "inspect": _inspect, "delegates": _delegates, "kernels": _kernels,
                    "dataset": _dataset, "models": _models, "report": _report}
-        return handler[args.command](args)
+        with stop_on_signals():  # SIGTERM and SIGHUP stop a run as Ctrl-C does, keeping what it measured
+            return handler[args.command](args)
     except AccelError as exc:
         # escaped: messages name config tables such as [accuracy], which rich would take for markup
         err.print(f"[bold red]accel: error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         return exc.exit_code
-    except KeyboardInterrupt:
-        err.print("accel: interrupted; variants finished so far are in the result JSON")
-        return 130
+    except KeyboardInterrupt as exc:
+        stop = Interrupted.of(exc)
+        line = stop.saved_line() if args.command == "compare" else f"accel: interrupted by {stop.name}"
+        err.print(escape(line), highlight=False, soft_wrap=True)
+        return stop.exit_code
 
 
 def _compare(args: argparse.Namespace) -> int:
@@ -189,15 +196,12 @@ def _compare(args: argparse.Namespace) -> int:
         records: list[VariantRecord] = []
 
         def on_event(kind: str, data: Any) -> None:
-            if kind == "start":
-                bar.update(task, description=f"[{data['index'] + 1}/{data['total']}] {data['variant']} + "
-                           f"{data['kernels']}, {data['execution']}", completed=0, total=None)
-            elif kind == "idle":
-                bar.update(task, description=f"idle power baseline ({data['seconds']:g} s, {data['meter']})")
-            elif kind == "cool_down":
-                bar.update(task, description="cooling down" + (f" below {data['target_c']:g} C"
-                                                                 if data["target_c"] else f" {data['pause_s']:g} s"))
-            elif kind == "reports":
+            step = _step(kind, data)
+            if step is not None:
+                bar.update(task, description=step, completed=0 if kind == "start" else None)
+                if not console.is_terminal:  # a log or a pipe: the bar is not drawn, so say what starts
+                    console.print(step, highlight=False, markup=False)
+            if kind == "reports":
                 reports.update(data)
             elif kind == "progress":
                 bar.update(task, completed=data["n"], total=max(data["n"], data["total"]))
@@ -209,7 +213,8 @@ def _compare(args: argparse.Namespace) -> int:
         doc, path = compare(config, on_event=on_event, isolate=not args.in_process, result_path=args.json_path)
     console.print(variants_table(doc))
     console.print(legend(doc), style="dim", highlight=False)
-    console.print(f"results: {path}", highlight=False)
+    via = f" (through the symlink {args.json_path})" if args.json_path and Path(args.json_path).is_symlink() else ""
+    console.print(f"results: {path}{via}", highlight=False, markup=False)
     written = [p for p in reports.values() if p.endswith((".md", ".csv", ".html", ".json"))]
     if written:
         console.print(f"reports: {', '.join(written)}", highlight=False)
@@ -218,6 +223,19 @@ def _compare(args: argparse.Namespace) -> int:
             console.print(f"report {fmt} not written: {why}", style="yellow", highlight=False)
     failed = [r for r in records if r.status in (Status.FAILED, Status.CRASHED, Status.TIMEOUT)]
     return 1 if failed else 0
+
+
+def _step(kind: str, data: Any) -> str | None:
+    """What the run is doing now, for the progress bar (and a line of its own in a log)."""
+    if kind == "capture":
+        return f"capturing frames from {data['source']}" + (" (live: each variant reads it)" if data["live"] else "")
+    if kind == "start":
+        return f"[{data['index'] + 1}/{data['total']}] {data['variant']} + {data['kernels']}, {data['execution']}"
+    if kind == "idle":
+        return f"idle power baseline ({data['seconds']:g} s, {data['meter']})"
+    if kind == "cool_down":
+        return "cooling down" + (f" below {data['target_c']:g} C" if data["target_c"] else f" {data['pause_s']:g} s")
+    return None
 
 
 def _outcome_line(record: VariantRecord) -> str:

@@ -8,25 +8,27 @@ parts the worker, the instruments and the cache check returned.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from accel.agreement import agreement
+from accel.agreement import with_accuracy, with_agreement
 from accel.config import Config, option_where
 from accel.delegates import Variant, get_delegate
-from accel.errors import AccelError, ConfigError, KernelError, OptionError, UnknownPluginError
+from accel.errors import AccelError, ConfigError, KernelError, OptionError, OutputError, UnknownPluginError
 from accel.frames import Frame
 from accel.instruments import Instruments
+from accel.interrupt import Interrupted
 from accel.machine import machine_info
 from accel.model import ModelInfo, default_model_path, find_labels, load_labels, load_model, model_costs
 from accel.model.flatbuffer import read_flatbuffer
 from accel.model.fold import prepared_steps
 from accel.pipeline import check_kernel_options, get_kernels, run_variant
-from accel.record import Agreement, Cache, Charged, ModelRan, Outcome, SecondStart, Status, VariantRecord
-from accel.results import ResultWriter, default_result_path
+from accel.record import Cache, Charged, ModelRan, Outcome, SecondStart, Status, VariantRecord
+from accel.results import ResultWriter, result_target
 from accel.settings import Settings, source_spec
 from accel.worker import run_isolated
 
@@ -144,7 +146,12 @@ def compare(config: Config, *, on_event: Event | None = None, isolate: bool = Tr
             result_path: str | Path | None = None) -> tuple[dict[str, Any], Path]:
     """Run the comparison the config describes. Returns the result document and where it was written.
     ``on_event(kind, data)`` follows the run: "capture", "idle", "cool_down", "start", "progress", and
-    "skipped" / "done" with each variant's ``VariantRecord``, then "reports"."""
+    "skipped" / "done" with each variant's ``VariantRecord``, then "reports".
+
+    ``OutputError`` before anything is captured when the result cannot be written where asked. An interrupt
+    (Ctrl-C; SIGTERM and SIGHUP under ``accel.interrupt.stop_on_signals``) stops the run: the variant in
+    progress is recorded as ``interrupted`` with the frames it measured, and ``Interrupted`` is raised saying
+    what was saved and where (``result`` None: nothing had been captured yet)."""
     emit = on_event or (lambda kind, data: None)
     the_plan = plan(config)
     model = load_model(Path(config.model["path"]) if config.model["path"] else default_model_path(),
@@ -161,26 +168,32 @@ def compare(config: Config, *, on_event: Event | None = None, isolate: bool = Tr
         classes = category_map(labels, model.num_classes, dataset.categories, dataset.annotated_categories())
     settings = Settings.from_config(config, model, dataset=dataset, labels=labels)
     instruments = Instruments(config, emit)  # an explicitly named meter that is missing fails here, before any run
-    frames, described = _frames(config, model, dataset, emit)
-    path = Path(result_path or config.output["json"] or default_result_path(config.output["dir"]))
-    writer = ResultWriter(path, _header(config, model, labels, labels_from, instruments, frames, described,
-                                        path, dataset, classes))
-    for record in the_plan.skipped:
-        writer.add(record)
-        emit("skipped", record)
-    with instruments:
-        _run_all(the_plan, model, frames, settings, writer, instruments, emit, isolate)
-        top, logged = instruments.finish([r.timings for r in writer.records])
-        writer.update(top, writer.records if logged is None else [
-            replace(r, charged=replace(r.charged, power=p)) if p is not None else r
-            for r, p in zip(writer.records, logged, strict=True)])
-    threshold = config.pipeline["score_threshold"]
-    limit = model.postprocess_options.get("max_detections") or config.decode["max_detections"]
-    variants = _with_agreement(writer.records, threshold, config.accuracy["iou"],
-                               int(limit) if isinstance(limit, int | float) else None, config.accuracy["tie_margin"])
-    if dataset is not None:
-        variants = _with_accuracy(variants, dataset, classes, threshold)
-    writer.update({"finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}, variants, complete=True)
+    result_at = result_target(config, result_path)  # so does an output path that cannot be written
+    writer: ResultWriter | None = None
+    try:
+        frames, described = _frames(config, model, dataset, emit)
+        path = result_at()
+        writer = ResultWriter(path, _header(config, model, labels, labels_from, instruments, frames, described,
+                                            path, dataset, classes))
+        for record in the_plan.skipped:
+            writer.add(record)
+            emit("skipped", record)
+        with instruments:
+            _run_all(the_plan, model, frames, settings, writer, instruments, emit, isolate)
+            top, logged = instruments.finish([r.timings for r in writer.records])
+            writer.update(top, writer.records if logged is None else [
+                replace(r, charged=replace(r.charged, power=p)) if p is not None else r
+                for r, p in zip(writer.records, logged, strict=True)])
+        threshold = config.pipeline["score_threshold"]
+        limit = model.postprocess_options.get("max_detections") or config.decode["max_detections"]
+        variants = with_agreement(writer.records, threshold, config.accuracy["iou"],
+                                   int(limit) if isinstance(limit, int | float) else None,
+                                   config.accuracy["tie_margin"])
+        if dataset is not None:
+            variants = with_accuracy(variants, dataset, classes, threshold)
+        writer.update({"finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}, variants, complete=True)
+    except KeyboardInterrupt as exc:
+        raise _saved(Interrupted.of(exc), writer) from None
     if config.output["formats"]:
         from accel.report import write_reports
 
@@ -188,6 +201,15 @@ def compare(config: Config, *, on_event: Event | None = None, isolate: bool = Tr
         emit("reports", {k: str(v) for k, v in write_reports(writer.doc, path.parent, config.output["formats"],
                                                               stem=stem).items()})
     return writer.doc, path
+
+
+def _saved(stop: Interrupted, writer: ResultWriter | None) -> Interrupted:
+    """Note on ``stop`` what the interrupted run saved, marking the result document as interrupted."""
+    if writer is not None and writer.saved is not None:
+        with contextlib.suppress(OutputError):  # the document as last written stays
+            writer.update({"interrupted": stop.name})
+        stop.result, stop.variants = writer.path, writer.saved
+    return stop
 
 
 def _frames(config: Config, model: ModelInfo, dataset: Any, emit: Event) -> tuple[list[Frame], dict[str, Any]]:
@@ -245,7 +267,12 @@ def _save_frames(frames: list[Frame], folder: Path, count: int) -> dict[str, str
         return {}
     from accel.report import save_frames
 
-    return save_frames(frames, folder, count)
+    try:
+        return save_frames(frames, folder, count)
+    except OSError as exc:
+        raise OutputError(f"cannot save the preview frames in {folder / 'frames'}: {exc.strerror or exc}; "
+                          "free some space or choose another output folder ([output] preview_frames = 0 "
+                          "saves none)") from exc
 
 
 def _run_all(the_plan: Plan, model: ModelInfo, frames: list[Frame], settings: Settings, writer: ResultWriter,
@@ -266,14 +293,21 @@ def _run_all(the_plan: Plan, model: ModelInfo, frames: list[Frame], settings: Se
         except AccelError as exc:
             record = _record(variant, kernels, execution, Outcome.failed(exc))
         else:
-            cache = get_delegate(variant.delegate).cache_path(ran, variant)
-            was_empty = cache is not None and _empty(cache)
-            outcome = _run_one(ran, variant, kernels, frames, settings, progress, isolate, execution)
-            charged = instruments.after_variant(outcome.timings, before)
-            record = _record(variant, kernels, execution, outcome, charged,
-                             _second_start(ran, variant, kernels, frames, settings, isolate, cache, was_empty)
-                             if cache is not None else None,
-                             _model_ran(variant, ran) if ran is not model else None)
+            ran_as = _model_ran(variant, ran) if ran is not model else None
+            try:
+                record = _measure(ran, variant, kernels, execution, frames, settings, progress, isolate,
+                                  instruments, before, ran_as)
+            except KeyboardInterrupt as exc:  # keep what the variant measured, then stop
+                stop = Interrupted.of(exc)
+                outcome = stop.outcome or Outcome(Status.INTERRUPTED, error=f"stopped by {stop.name} before any "
+                                                  "frame was kept (--in-process keeps no streamed frames)")
+                record = _record(variant, kernels, execution, outcome, _charge(instruments, outcome, before),
+                                 model_ran=ran_as)
+                writer.add(record)
+                emit("done", record)
+                if outcome.status is Status.INTERRUPTED:
+                    stop.partial = (variant.label, outcome.timings.frames_measured if outcome.timings else 0)
+                raise stop from None
         writer.add(record)
         emit("done", record)
 
@@ -286,6 +320,33 @@ def _model_ran(variant: Variant, ran: ModelInfo) -> ModelRan:
         steps = []
     return ModelRan(str(ran.path), ran.sha256, ran.family.value,
                     f"{variant.delegate} runs a prepared copy: " + ("; ".join(steps) or "made by its prepare_model"))
+
+
+def _measure(ran: ModelInfo, variant: Variant, kernels: str, execution: str, frames: list[Frame],
+             settings: Settings, progress: Callable[[int, int], None], isolate: bool, instruments: Instruments,
+             before: dict[str, Any], ran_as: ModelRan | None) -> VariantRecord:
+    """One variant run and charged, with its second start when it has a cache. An interrupt once it has
+    measured raises ``Interrupted`` carrying its outcome."""
+    cache = get_delegate(variant.delegate).cache_path(ran, variant)
+    was_empty = cache is not None and _empty(cache)
+    outcome = _run_one(ran, variant, kernels, frames, settings, progress, isolate, execution)
+    try:
+        charged = instruments.after_variant(outcome.timings, before)
+        second = _second_start(ran, variant, kernels, frames, settings, isolate, cache, was_empty) \
+            if cache is not None else None
+    except KeyboardInterrupt as exc:
+        stop = Interrupted.of(exc)
+        stop.outcome = outcome
+        raise stop from None
+    return _record(variant, kernels, execution, outcome, charged, second, ran_as)
+
+
+def _charge(instruments: Instruments, outcome: Outcome, before: dict[str, Any]) -> Charged:
+    """The interrupted variant's power and heat over the frames it measured (none if they cannot be read)."""
+    try:
+        return instruments.after_variant(outcome.timings, before)
+    except Exception:  # what was measured is kept either way
+        return Charged()
 
 
 def _model_for(variant: Variant, model: ModelInfo, prepared: dict[str, ModelInfo]) -> ModelInfo:
@@ -320,29 +381,5 @@ def _run_one(model: ModelInfo, variant: Variant, kernels: str, frames: list[Fram
         return Outcome.ok(run_variant(model, variant, kernels, frames, settings, progress, execution=execution))
     except AccelError as exc:
         return Outcome.failed(exc)
-
-
-def _with_agreement(variants: list[VariantRecord], threshold: float, iou: float, limit: int | None,
-                    margin: float) -> list[VariantRecord]:
-    """Agreement of every variant's detections with cpu-reference's (same kernel set when there is one);
-    ``limit`` (detections kept per frame) and ``margin``: the cuts of ``accel.agreement``."""
-    refs = [v for v in variants if v.delegate == "cpu-reference" and v.ok and v.run is not None]
-    out = []
-    for v in variants:
-        if v.ok and v.run is not None and refs:
-            ref = next((r for r in refs if (r.kernels, r.execution) == (v.kernels, v.execution)),
-                       next((r for r in refs if r.kernels == v.kernels), refs[0]))
-            assert ref.run is not None
-            found = agreement(ref.run.detections, v.run.detections, iou=iou, threshold=threshold, limit=limit,
-                              margin=margin)
-            v = replace(v, agreement=Agreement(f"{ref.variant} + {ref.kernels}", **(found or {})))
-        out.append(v)
-    return out
-
-
-def _with_accuracy(variants: list[VariantRecord], dataset: Any, classes: dict[int, int],
-                   threshold: float) -> list[VariantRecord]:
-    from accel.dataset import evaluate
-
-    return [replace(v, accuracy=evaluate(dataset, {int(k): d for k, d in v.run.detections.items()}, classes,
-                                         threshold)) if v.ok and v.run is not None else v for v in variants]
+    except KeyboardInterrupt as exc:
+        raise Interrupted.of(exc) from None

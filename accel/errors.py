@@ -11,6 +11,7 @@ reaching the user is a bug.
     ├── ModelError       the model file is missing, corrupt or of an unknown family (exit 2)
     ├── SourceError      the frame source cannot be opened or read              (exit 2)
     ├── DatasetError     a dataset's annotations are missing, corrupt or name missing images (exit 2)
+    ├── OutputError      the result cannot be written where asked (a folder, a device, no room) (exit 4)
     ├── DelegateError    a backend is unknown, unavailable or failed            (exit 3)
     ├── KernelError      a pre/post-processing kernel is unavailable or failed  (exit 3)
     └── PowerError       a power meter is unavailable or failed                 (exit 3)
@@ -69,6 +70,14 @@ class DatasetError(AccelError):
     images."""
 
     exit_code = 2
+
+
+class OutputError(AccelError):
+    """The result JSON or its folder cannot be written: the path is a folder, a device, a pipe or under a file,
+    the folder is read-only, or the disk is full. Checked before anything is captured; a write that fails
+    later keeps the last complete document."""
+
+    exit_code = 4
 
 
 class DelegateError(AccelError):

@@ -37,6 +37,7 @@ class Status(enum.Enum):
     UNAVAILABLE = "unavailable"  # the backend cannot run here (not run)
     CRASHED = "crashed"  # its process died (signal) or exited without reporting
     TIMEOUT = "timeout"  # it ran past pipeline.timeout_s and was killed
+    INTERRUPTED = "interrupted"  # the run was stopped (Ctrl-C, SIGTERM, SIGHUP) while it ran
 
 
 @dataclass(frozen=True)
@@ -205,8 +206,8 @@ class Adapter:
 
 @dataclass(frozen=True)
 class Outcome:
-    """How a variant's run ended, as the worker saw it. A crashed or timed-out variant keeps the frames it
-    streamed (``partial``); one that crashed only while tearing down keeps its result (``teardown``)."""
+    """How a variant's run ended, as the worker saw it. A crashed, timed-out or interrupted variant keeps the
+    frames it streamed (``partial``); one that crashed only while tearing down keeps its result (``teardown``)."""
 
     status: Status
     error: str | None = None

@@ -3,28 +3,117 @@ nothing already measured."""
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import os
+import stat
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from accel.errors import OutputError
 from accel.record import VariantRecord
+
+if TYPE_CHECKING:
+    from accel.config import Config
 
 SCHEMA_VERSION = 2
 #: Versions ``load_result`` reads: version 1 lacks ``clock``, ``power``, ``thermal`` and ``window``.
 READABLE_VERSIONS = (1, 2)
 
 
-def default_result_path(out_dir: str | Path) -> Path:
-    """``results/<YYYYmmdd-HHMMSS>/result.json`` (a new folder per run)."""
+def result_target(config: Config, result_path: str | Path | None) -> Callable[[], Path]:
+    """Check, before anything is captured, that the result can be written where the run was told (``--json``,
+    ``[output] json``, else a new folder in ``[output] dir``); returns what gives the path once the frames are
+    captured (creating the run's own folder)."""
+    if result_path or config.output["json"]:
+        named = "option --json" if result_path else f"{config.source_file or 'config'}: output.json"
+        path = check_result_file(result_path or config.output["json"], named)
+        return lambda: path
+    named = config.origins.get("output.dir") or "output.dir"
+    check_result_dir(config.output["dir"], named)
+    return lambda: new_run_folder(config.output["dir"], named)
+
+
+def new_run_folder(out_dir: str | Path, named: str = "output.dir") -> Path:
+    """``<out_dir>/<YYYYmmdd-HHMMSS>/result.json`` in a folder made for this run alone: each candidate is
+    created with an exclusive ``mkdir``, so two runs started in the same second get ``<stamp>`` and
+    ``<stamp>-2`` and never share (or overwrite) one folder."""
+    root = Path(out_dir)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    base = Path(out_dir) / stamp
-    n = 1
-    while base.exists():
-        n += 1
-        base = Path(out_dir) / f"{stamp}-{n}"
-    return base / "result.json"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        for n in itertools.count(1):
+            folder = root / (stamp if n == 1 else f"{stamp}-{n}")
+            try:
+                folder.mkdir()
+            except FileExistsError:
+                continue  # another run took it first
+            return folder / "result.json"
+    except OSError as exc:
+        raise OutputError(f"{named}: cannot create a run folder in {root}: {_why(exc)}; {_WHAT_TO_DO}") from exc
+    raise AssertionError("unreachable")
+
+
+def check_result_dir(out_dir: str | Path, named: str = "output.dir") -> None:
+    """Before anything is captured: a run folder can be made in ``out_dir`` (see ``_check_folder``)."""
+    _check_folder(Path(out_dir), named, Path(out_dir))
+
+
+def check_result_file(path: str | Path, named: str = "option --json") -> Path:
+    """Before anything is captured: the file to write the result JSON to when ``path`` is given. An existing
+    target must be a regular file, since each write replaces it: a folder, a device (``/dev/null``), a named
+    pipe or a socket is refused, not replaced. A symlink is followed: the file it points to is written (and
+    the reports beside that file). Its folder must be writable (see ``_check_folder``)."""
+    given = Path(path)
+    real = Path(os.path.realpath(given))
+    shown = f"{given} (a symlink to {real})" if real != given.absolute() and given.is_symlink() else str(given)
+    try:
+        st: os.stat_result | None = os.stat(real)
+    except (FileNotFoundError, NotADirectoryError):
+        st = None  # to be created; a parent that is a file is reported below
+    except OSError as exc:  # a symlink loop, a folder it may not search
+        raise OutputError(f"{named}: cannot use {shown}: {_why(exc)}; {_WHAT_TO_DO}") from exc
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise OutputError(f"{named}: {shown} is a folder; give a file path such as {given / 'result.json'}")
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        raise OutputError(f"{named}: {shown} is a {_kind(st.st_mode)}, not a regular file; accel writes the result "
+                          "by replacing the file, which would destroy it: give the path of a regular file")
+    _check_folder(real.parent, named, given)
+    return real
+
+
+_WHAT_TO_DO = "choose a folder you can write (--json PATH, or [output] dir / ACCEL_OUTPUT_DIR)"
+
+
+def _check_folder(folder: Path, named: str, shown: Path) -> None:
+    """The nearest existing folder on the way to ``folder`` is a folder, and a 4 KiB file can be written in it
+    (which a read-only or immutable folder, /proc, a full disk or missing permissions refuse)."""
+    probe = folder
+    while not os.path.lexists(probe) and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise OutputError(f"{named}: {shown} is under {probe}, which is a file, not a folder; {_WHAT_TO_DO}")
+    try:
+        with tempfile.TemporaryFile(dir=probe) as fh:
+            fh.write(bytes(4096))
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as exc:
+        raise OutputError(f"{named}: cannot write in {probe}: {_why(exc)}; {_WHAT_TO_DO}") from exc
+
+
+def _kind(mode: int) -> str:
+    kinds = ((stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"), (stat.S_ISFIFO, "named pipe"),
+             (stat.S_ISSOCK, "socket"))
+    return next((name for test, name in kinds if test(mode)), "special file")
+
+
+def _why(exc: OSError) -> str:
+    return exc.strerror or str(exc)
 
 
 class ResultWriter:
@@ -36,6 +125,7 @@ class ResultWriter:
         self._fields: dict[str, Any] = {"schema": "accel.result", "schema_version": SCHEMA_VERSION, **header}
         self.records: list[VariantRecord] = []
         self.complete = False
+        self.saved: int | None = None  # variants in the document last written (None: not written yet)
         self.write()
 
     @property
@@ -57,10 +147,24 @@ class ResultWriter:
         self.write()
 
     def write(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(self.doc, indent=1, default=_plain), encoding="utf-8")
-        os.replace(tmp, self.path)
+        """Write the document to a temp file beside it, then rename it over the last one. A failed write
+        (disk full, the folder gone read-only) removes the temp file, keeps the last document and raises
+        ``OutputError``."""
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(self.doc, indent=1, default=_plain), encoding="utf-8")
+            os.replace(tmp, self.path)
+        except BaseException as exc:  # an interrupt too: no half-written temp file is left behind
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            if not isinstance(exc, OSError):
+                raise
+            kept = "nothing was written" if self.saved is None else \
+                f"{self.path} keeps the result as last written ({self.saved} variant{'' if self.saved == 1 else 's'})"
+            raise OutputError(f"cannot write the result {self.path}: {_why(exc)}; {kept}: free some space or "
+                              f"{_WHAT_TO_DO}") from exc
+        self.saved = len(self.records)
 
 
 def _plain(value: Any) -> Any:

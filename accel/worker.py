@@ -5,15 +5,18 @@ and goes on with the next variant.
 
 from __future__ import annotations
 
+import contextlib
+import mmap
 import multiprocessing as mp
 import os
+import pickle
 import signal
 import tempfile
 import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from multiprocessing import shared_memory
+from multiprocessing import reduction
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -23,6 +26,7 @@ from accel.delegates import REGISTRY as DELEGATES
 from accel.delegates import Variant
 from accel.errors import AccelError
 from accel.frames import Frame
+from accel.interrupt import Interrupted
 from accel.model import ModelInfo
 from accel.pipeline import run_variant
 from accel.record import Adapter, FrameLog, Measured, Outcome, Startup, Status
@@ -32,40 +36,94 @@ __all__ = ["run_isolated"]
 
 _STARTUP_S = 120.0  # spawning Python and importing a runtime on a slow Pi SD card
 _MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(128 << 20)}
+_PARENT_HANDLES = (signal.SIGINT, signal.SIGHUP)  # the parent stops the worker on these (see _die_with_parent)
 
 
-def _share(frames: list[Frame]) -> tuple[shared_memory.SharedMemory | None, list[tuple[Any, ...]]]:
-    """Put the replay frames' pixels in one shared-memory block, so every child maps the same pages
-    instead of receiving (and holding) a pickled copy."""
+class _Fd:
+    """A file descriptor handed to a spawned worker: multiprocessing passes it at spawn time, under the same
+    number, as it does a Pipe's; the worker receives the number."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _received, (reduction.DupFd(self.fd),)
+
+
+def _received(dup: Any) -> int:
+    return int(dup.detach())
+
+
+def _anonymous_file() -> int:
+    """A file with no name anywhere (a memfd; else a file unlinked at once): it is freed when the last process
+    holding it exits, however that process ends, so nothing is left in /dev/shm after a SIGKILL."""
+    if hasattr(os, "memfd_create"):
+        with contextlib.suppress(OSError):  # a kernel or sandbox without memfd_create
+            return os.memfd_create("accel-replay-frames", os.MFD_CLOEXEC)
+    fd, path = tempfile.mkstemp(prefix="accel-replay-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+    os.unlink(path)
+    return fd
+
+
+def _share(frames: list[Frame]) -> tuple[int | None, tuple[int, list[tuple[Any, ...]]]]:
+    """Put the replay frames' pixels in one anonymous shared file, so every child maps the same pages
+    instead of receiving (and holding) a pickled copy. Returns its descriptor and the frames' layout."""
     total = sum(f.data.nbytes for f in frames)
     if total == 0:
-        return None, []
-    shm = shared_memory.SharedMemory(create=True, size=total)
+        return None, (0, [])
+    fd = _anonymous_file()
     layout, offset = [], 0
-    for f in frames:
-        view = np.ndarray(f.data.shape, f.data.dtype, buffer=shm.buf, offset=offset)
-        view[...] = f.data
-        layout.append((offset, f.data.shape, f.data.dtype.str, replace(f, data=np.empty(0, np.uint8))))
-        offset += f.data.nbytes
-    return shm, layout
+    try:
+        os.ftruncate(fd, total)
+        with mmap.mmap(fd, total) as mm:
+            for f in frames:
+                view = np.ndarray(f.data.shape, f.data.dtype, buffer=mm, offset=offset)
+                view[...] = f.data
+                del view  # the mapping closes only once no array uses it
+                layout.append((offset, f.data.shape, f.data.dtype.str, replace(f, data=np.empty(0, np.uint8))))
+                offset += f.data.nbytes
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, (total, layout)
 
 
-def _unshare(name: str | None, layout: list[tuple[Any, ...]]) -> tuple[Any, list[Frame]]:
-    if name is None:
+def _unshare(fd: int | None, layout: tuple[int, list[tuple[Any, ...]]]) -> tuple[mmap.mmap | None, list[Frame]]:
+    """The replay frames over a private (copy-on-write) mapping of the parent's shared file: the pages are
+    shared until a variant writes into a frame, which then changes only its own copy."""
+    size, places = layout
+    if fd is None:
         return None, []
-    shm = shared_memory.SharedMemory(name=name)
-    frames = [replace(meta, data=np.ndarray(shape, np.dtype(dtype), buffer=shm.buf, offset=offset))
-              for offset, shape, dtype, meta in layout]
-    return shm, frames
+    mm = mmap.mmap(fd, size, access=mmap.ACCESS_COPY)
+    os.close(fd)
+    frames = [replace(meta, data=np.ndarray(shape, np.dtype(dtype), buffer=mm, offset=offset))
+              for offset, shape, dtype, meta in places]
+    return mm, frames
 
 
-def _child(conn: Connection, stderr_path: str, model: ModelInfo, variant: Variant, kernels: str, execution: str,
-           shm_name: str | None, layout: list[tuple[Any, ...]], settings: Settings, plugins: dict[str, str]) -> None:
+def _die_with_parent(parent: int) -> None:
+    """The worker does not outlive accel: Linux kills it when the parent dies, even by SIGKILL. Ctrl-C and a
+    terminal hang-up reach the whole process group; the parent handles them (it stops this worker and keeps
+    what it streamed), so the worker ignores them (they are ignored from its start: see ``_start``)."""
+    for sig in _PARENT_HANDLES:
+        signal.signal(sig, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _PARENT_HANDLES)
+    with contextlib.suppress(OSError, AttributeError):  # not Linux: no parent-death signal
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before the line above
+        os._exit(1)
+
+
+def _child(conn: Connection, log_fd: int, parent: int, model: ModelInfo, variant: Variant, kernels: str,
+           execution: str, shared: int | None, layout: tuple[int, list[tuple[Any, ...]]], settings: Settings,
+           plugins: dict[str, str]) -> None:
+    _die_with_parent(parent)
     # Runtime chatter ("INFO: Created TensorFlow Lite XNNPACK delegate") goes to a file the parent reads
     # back only when the child dies, so it can say what the driver printed.
-    fd = os.open(stderr_path, os.O_WRONLY | os.O_TRUNC)
-    os.dup2(fd, 2)
-    os.close(fd)
+    os.dup2(log_fd, 2)
+    os.close(log_fd)
 
     def progress(n: int, total: int) -> None:
         conn.send(("progress", n, total))
@@ -73,7 +131,7 @@ def _child(conn: Connection, stderr_path: str, model: ModelInfo, variant: Varian
     def on_frame(kind: str, data: Any) -> None:
         conn.send((kind, data))
 
-    shm, frames = _unshare(shm_name, layout)
+    mm, frames = _unshare(shared, layout)
     try:
         _register(plugins)
         conn.send(("started",))  # imports done: the variant's own time limit starts now
@@ -86,8 +144,9 @@ def _child(conn: Connection, stderr_path: str, model: ModelInfo, variant: Varian
     finally:
         conn.close()
         del frames
-        if shm is not None:
-            shm.close()
+        if mm is not None:
+            with contextlib.suppress(BufferError):  # a result still holds a frame: the exit unmaps it
+                mm.close()
 
 
 def _register(plugins: dict[str, str]) -> None:
@@ -101,14 +160,19 @@ def _register(plugins: dict[str, str]) -> None:
         REGISTRY.register(name, getattr(importlib.import_module(module), attr))
 
 
-def _adapter(path: str) -> Adapter | None:
+def _printed(log: Any) -> str:
+    """What the worker wrote to its stderr (read without moving the file offset it shares with the worker)."""
+    try:
+        fd = log.fileno()
+        return os.pread(fd, os.fstat(fd).st_size, 0).decode("utf-8", errors="replace")
+    except (OSError, ValueError):
+        return ""
+
+
+def _adapter(printed: str) -> Adapter | None:
     """The GPU adapter a runtime reported choosing (LiteRT's WebGPU accelerator prints "Selected adapter:
     NAME (...), arch=..., vendor=..., backend=Vulkan, adapterType=CPU / Software")."""
-    try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            lines = [ln for ln in fh.read().splitlines() if "Selected adapter:" in ln]
-    except OSError:
-        return None
+    lines = [ln for ln in printed.splitlines() if "Selected adapter:" in ln]
     if not lines:
         return None
     text = lines[-1].split("Selected adapter:", 1)[1].strip()
@@ -117,12 +181,8 @@ def _adapter(path: str) -> Adapter | None:
                    "software" in text.lower())
 
 
-def _tail(path: str, lines: int = 3) -> str:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            text = [ln.strip() for ln in fh.read().splitlines() if ln.strip() and not ln.startswith("INFO:")]
-    except OSError:
-        return ""
+def _tail(printed: str, lines: int = 3) -> str:
+    text = [ln.strip() for ln in printed.splitlines() if ln.strip() and not ln.startswith("INFO:")]
     return " | ".join(text[-lines:])
 
 
@@ -159,8 +219,8 @@ class _Streamed:
         try:
             while recv.poll(0):
                 self.take(recv.recv(), progress)
-        except (EOFError, OSError):
-            pass
+        except (EOFError, OSError, pickle.UnpicklingError, ValueError, MemoryError):
+            pass  # the end of what it sent, or a message an interrupt cut in half: the frames before it are kept
 
     def keep(self, status: Status, why: str) -> Outcome:
         """The outcome of a worker that failed, died or hung before reporting a measurement, with the
@@ -175,47 +235,74 @@ class _Streamed:
 def run_isolated(model: ModelInfo, variant: Variant, kernels: str, frames: list[Frame], settings: Settings,
                  progress: Callable[[int, int], None] | None = None, execution: str = "serial") -> Outcome:
     """``run_variant`` in a spawned child process, with a timeout (``settings.timeout_s`` plus start-up).
-    Delegates registered by hand in this process are registered again in the child."""
+    Delegates registered by hand in this process are registered again in the child. Nothing the worker uses
+    has a name on disk (its frames, its stderr log), so nothing is left behind however either process ends.
+
+    An interrupt (``KeyboardInterrupt``, or ``Interrupted`` for SIGTERM and SIGHUP) stops the worker and is
+    raised again as ``Interrupted`` whose ``outcome`` keeps the frames the worker streamed (status
+    ``interrupted``)."""
     ctx = mp.get_context("spawn")
     recv, send = ctx.Pipe(duplex=False)
-    with tempfile.NamedTemporaryFile(prefix="accel-worker-", suffix=".log", delete=False) as log:
-        stderr_path = log.name
-    shm, layout = _share(frames)
-    proc = ctx.Process(target=_child, daemon=True, args=(send, stderr_path, model, variant, kernels, execution,
-                                                         shm and shm.name, layout, settings, DELEGATES.by_hand()))
+    log = tempfile.TemporaryFile(prefix="accel-worker-", suffix=".log")
+    shared, layout = _share(frames)
+    proc = ctx.Process(target=_child, daemon=True, args=(
+        send, _Fd(log.fileno()), os.getpid(), model, variant, kernels, execution,
+        None if shared is None else _Fd(shared), layout, settings, DELEGATES.by_hand()))
+    streamed = _Streamed()
     try:
         _start(proc)
         send.close()
-        streamed = _Streamed()
         if not _collect(proc, recv, streamed, settings.timeout_s, progress):
-            proc.kill()
-            proc.join()
+            _stop(proc)
             streamed.drain(recv, progress)
-            said = _tail(stderr_path)
+            said = _tail(_printed(log))
             why = f"timed out after {settings.timeout_s:g} s (raise pipeline.timeout_s for slow backends)"
             return streamed.keep(Status.TIMEOUT, why + (f"; it printed: {said}" if said else ""))
         proc.join(timeout=30)
         streamed.drain(recv, progress)
-        return _conclude(streamed, proc.exitcode, stderr_path)
+        return _conclude(streamed, proc.exitcode, _printed(log))
+    except KeyboardInterrupt as exc:
+        stop = Interrupted.of(exc)
+        _stop(proc)
+        streamed.drain(recv, None)
+        stop.outcome = _conclude(streamed, None, _printed(log)) if streamed.result is not None else \
+            streamed.keep(Status.INTERRUPTED, f"stopped by {stop.name}")
+        raise stop from None
     finally:
         recv.close()
-        if proc.is_alive():
-            proc.kill()
-        os.unlink(stderr_path)
-        if shm is not None:
-            shm.close()
-            shm.unlink()
+        _stop(proc)
+        log.close()
+        if shared is not None:
+            os.close(shared)
+
+
+def _stop(proc: Any) -> None:
+    if proc.pid is not None and proc.exitcode is None:
+        proc.kill()
+        proc.join()
 
 
 def _start(proc: Any) -> None:
-    """Start the worker with glibc's malloc thresholds pinned. glibc serves large allocations with mmap
-    below an adaptive threshold that a fresh process has not raised yet: every frame's temporaries were then
-    mapped and unmapped, making pre-processing ~60% slower in a worker than in a long-running process."""
+    """Start the worker with glibc's malloc thresholds pinned, and SIGINT and SIGHUP ignored from its first
+    instruction on (the parent handles both; see ``_die_with_parent``). glibc serves large allocations with
+    mmap below an adaptive threshold that a fresh process has not raised yet: every frame's temporaries were
+    then mapped and unmapped, making pre-processing ~60% slower in a worker than in a long-running process.
+    The signals are blocked meanwhile, so one that arrives while the worker is spawned is not lost: it
+    reaches this process's handler once the worker has started."""
+    import threading
+
     saved = {k: os.environ.get(k) for k in _MALLOC_ENV}
     os.environ.update({k: os.environ.get(k) or v for k, v in _MALLOC_ENV.items()})
+    main = threading.current_thread() is threading.main_thread()  # only it may set signal handlers
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, _PARENT_HANDLES) if main else None
+    handlers = {sig: signal.signal(sig, signal.SIG_IGN) for sig in _PARENT_HANDLES} if main else {}
     try:
         proc.start()
     finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+        if mask is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
@@ -244,17 +331,17 @@ def _collect(proc: Any, recv: Connection, streamed: _Streamed, timeout_s: float,
     return True
 
 
-def _conclude(streamed: _Streamed, code: int | None, stderr_path: str) -> Outcome:
-    said = _tail(stderr_path)
-    printed = f"; it printed: {said}" if said else ""
+def _conclude(streamed: _Streamed, code: int | None, printed: str) -> Outcome:
+    said = _tail(printed)
+    printed_note = f"; it printed: {said}" if said else ""
     if streamed.result is not None and streamed.result.measured is None:  # it failed part-way: keep its frames
         kept = streamed.keep(streamed.result.status, streamed.result.error or "failed")
         streamed.result = replace(kept, traceback=streamed.result.traceback)
     if streamed.result is not None:
-        result = replace(streamed.result, adapter=_adapter(stderr_path))
+        result = replace(streamed.result, adapter=_adapter(printed))
         if code is not None and code < 0:  # measured, then the runtime crashed while tearing down
-            result = replace(result, teardown=f"crashed at exit: {_signal(code)}{printed}")
+            result = replace(result, teardown=f"crashed at exit: {_signal(code)}{printed_note}")
         return result
     why = f"crashed: {_signal(code)}" if code is not None and code < 0 else \
         f"worker exited with code {code} before reporting"
-    return streamed.keep(Status.CRASHED, why + printed)
+    return streamed.keep(Status.CRASHED, why + printed_note)

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from accel.delegates import DelegateBase, Placement, RunnerBase, Variant
+from accel.delegates.null import NullRunner
 from accel.model import ModelInfo
 from accel.plugins import Availability
 
@@ -62,3 +63,34 @@ def _abort_at_exit() -> None:
     sys.stderr.write("corrupted size vs. prev_size\n")
     sys.stderr.flush()
     os.kill(os.getpid(), signal.SIGABRT)
+
+
+class _MarkingRunner(NullRunner):
+    runtime = "marking"
+
+    def __init__(self, model: ModelInfo, after: int) -> None:
+        super().__init__(model)
+        self._left = after
+
+    def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        if self._left == 0:  # measuring by now: tell the test, which then signals the run
+            with open(os.environ["ACCEL_TEST_MARK"], "w") as fh:
+                fh.write(str(os.getpid()))
+        elif self._left < 0:
+            time.sleep(0.2)  # slow enough that the test's signal lands mid-variant
+        self._left -= 1
+        return super().run(inputs)
+
+
+class MarkingDelegate(CrashyDelegate):
+    """Runs as ``null`` does; after ``after`` runs (the first inference and the warm-up are runs) it writes its
+    pid to the file $ACCEL_TEST_MARK and goes on slowly, so a test knows the variant is measuring."""
+
+    name = "marking"
+    summary = "marks a file mid-variant"
+
+    def variants(self, options: Mapping[str, Any]) -> list[Variant]:
+        return [Variant(self.name, (("after", options.get("after", 5)),))]
+
+    def open(self, model: ModelInfo, variant: Variant) -> NullRunner:
+        return _MarkingRunner(model, variant.option("after", 5))

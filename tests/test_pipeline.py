@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ from accel.config import load_config
 from accel.delegates import REGISTRY, Variant
 from accel.delegates.fake import FakeDelegate, FakeScript
 from accel.frames import Frame, PixelFormat
+from accel.interrupt import Interrupted
 from accel.model import load_model
 from accel.pipeline import input_spec, run_variant
 from accel.record import Startup, Status
@@ -161,6 +163,26 @@ def test_a_crash_part_way_keeps_the_frames_measured_before_it(tiny_classifier, c
     assert len(rec.timings.raw_ms["inference"]) == len(rec.timings.frame_end) == 5
     assert rec.timings.stages["preprocess"].mean > 0
     assert rec.timings.window.start < rec.timings.window.end
+
+
+def test_an_interrupt_stops_the_worker_and_keeps_the_frames_streamed(tiny_classifier) -> None:  # type: ignore[no-untyped-def]
+    model = load_model(tiny_classifier[0])
+    settings = Settings(frames=10**9, seconds=600.0, warmup=0)
+    seen: list[int] = []
+
+    def ctrl_c_after_ten(n: int, total: int) -> None:  # progress comes after the frames it counts
+        seen.append(n)
+        if n >= 10:
+            raise KeyboardInterrupt
+
+    with pytest.raises(Interrupted) as caught:
+        run_isolated(model, Variant("xnnpack", (("threads", 1),)), "numpy", rgb_frames(2), settings, ctrl_c_after_ten)
+    stop = caught.value
+    assert stop.signum == signal.SIGINT and stop.exit_code == 130
+    out = stop.outcome
+    assert out is not None and out.status is Status.INTERRUPTED and out.partial is True
+    assert out.timings.frames_measured >= seen[-1] >= 10
+    assert out.error.startswith(f"stopped by SIGINT (after {out.timings.frames_measured} measured frames")
 
 
 def test_crash_and_hang_are_outcomes_and_the_others_stay_on_disk(tmp_path: Path) -> None:
