@@ -318,12 +318,14 @@ def _dataset(args: argparse.Namespace) -> int:
 def _inspect(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from accel.model import gpu_support, load_model, model_costs
+    from accel.model import costs_or_why, gpu_support, load_model, read_model_file, verify_model
+    from accel.model.flatbuffer import Flatbuffer
     from accel.report import model_table
 
-    model = load_model(args.model, args.family)
-    info = model.to_json()
-    info["costs"] = model_costs(model.path).to_json()
+    buf = read_model_file(args.model)  # once: the model may come from a pipe
+    model = load_model(args.model, args.family, content=buf)
+    verify_model(buf, args.model)
+    info = {**model.to_json(), **costs_or_why(Flatbuffer(buf, args.model))}
     info["gpu_delegate"] = gpu_support(model.ops)
     if args.json:
         print(json.dumps(info, indent=1))

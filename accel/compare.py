@@ -8,6 +8,7 @@ parts the worker, the instruments and the cache check returned.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -17,11 +18,20 @@ from typing import Any
 from accel.agreement import agreement
 from accel.config import Config, option_where
 from accel.delegates import Variant, get_delegate
-from accel.errors import AccelError, ConfigError, KernelError, OptionError, UnknownPluginError
+from accel.errors import AccelError, ConfigError, KernelError, ModelError, OptionError, UnknownPluginError
 from accel.frames import Frame
 from accel.instruments import Instruments
 from accel.machine import machine_info
-from accel.model import ModelInfo, default_model_path, find_labels, load_labels, load_model, model_costs
+from accel.model import (
+    ModelInfo,
+    costs_or_why,
+    default_model_path,
+    find_labels,
+    load_labels,
+    load_model,
+    read_model_file,
+    verify_model,
+)
 from accel.pipeline import check_kernel_options, get_kernels, run_variant
 from accel.record import Agreement, Cache, Charged, ModelRan, Outcome, SecondStart, Status, VariantRecord
 from accel.results import ResultWriter, default_result_path
@@ -145,8 +155,7 @@ def compare(config: Config, *, on_event: Event | None = None, isolate: bool = Tr
     "skipped" / "done" with each variant's ``VariantRecord``, then "reports"."""
     emit = on_event or (lambda kind, data: None)
     the_plan = plan(config)
-    model = load_model(Path(config.model["path"]) if config.model["path"] else default_model_path(),
-                       config.model["family"])
+    model = _load(config)
     labels, labels_from = _labels(config, model)
     _check_labels(labels, model, config)
     dataset, classes = None, {}
@@ -186,6 +195,29 @@ def compare(config: Config, *, on_event: Event | None = None, isolate: bool = Tr
     return writer.doc, path
 
 
+def _load(config: Config) -> ModelInfo:
+    """The configured model, read once and checked as the TFLite runtime would (what it refuses is a bad model,
+    not a failed variant). Read from a pipe, it is kept as a regular file (keyed by its sha256) for the
+    delegates and workers, which open it by path."""
+    given = Path(config.model["path"]) if config.model["path"] else default_model_path()
+    buf = read_model_file(given)
+    model = load_model(given, config.model["family"], content=buf)
+    verify_model(buf, str(given))
+    if given.is_file():
+        return model
+    kept = Path.home() / ".cache" / "accel" / "piped" / f"{model.sha256[:16]}.tflite"
+    try:
+        if not kept.is_file():
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            tmp = kept.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_bytes(buf)
+            tmp.replace(kept)  # atomic: a parallel run never reads half a file
+    except OSError as exc:
+        raise ModelError(f"{given}: cannot keep the piped model as {kept}: {exc.strerror or exc}; save the model "
+                         "to a file and give its path") from exc
+    return replace(model, path=kept)
+
+
 def _frames(config: Config, model: ModelInfo, dataset: Any, emit: Event) -> tuple[list[Frame], dict[str, Any]]:
     """The replay frames and the source's description (none in live mode: each variant reads the source)."""
     p = config.pipeline
@@ -210,7 +242,7 @@ def _header(config: Config, model: ModelInfo, labels: tuple[str, ...], labels_fr
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "clock": {"monotonic": instruments.clock["monotonic"], "wall": instruments.clock["wall"]},
         "machine": machine_info(),
-        "model": {**model.to_json(), **_costs(model), "labels": list(labels), "labels_from": labels_from},
+        "model": {**model.to_json(), **costs_or_why(model.path), "labels": list(labels), "labels_from": labels_from},
         "config": config.to_json(),
         "source": {**described, "replay": not config.pipeline["live"], "distinct_frames": len(frames),
                    "capture_ms": [round(f.capture_s * 1e3, 4) for f in frames],
@@ -221,18 +253,6 @@ def _header(config: Config, model: ModelInfo, labels: tuple[str, ...], labels_fr
                              "images": len(dataset.images), "categories": dataset.categories,
                              "class_to_category": classes}
     return header
-
-
-def _costs(model: ModelInfo) -> dict[str, Any]:
-    """``{"costs": ...}`` as ``accel inspect --json`` gives it (totals and per-op-type sums), computed once here
-    in the parent; ``{"costs": None, "costs_why": reason}`` when they cannot be: the run goes on without them."""
-    try:
-        return {"costs": model_costs(model.path).to_json()}
-    except AccelError as exc:
-        return {"costs": None, "costs_why": str(exc)}
-    except Exception as exc:  # a cost rule's bug must not cost the run: the figures are an annotation
-        return {"costs": None, "costs_why": f"computing the costs failed ({type(exc).__name__}: {exc}); "
-                                            "please report this bug"}
 
 
 def _save_frames(frames: list[Frame], folder: Path, count: int) -> dict[str, str]:
