@@ -226,7 +226,7 @@ def _frames(config: Config, model: ModelInfo, dataset: Any, emit: Event) -> tupl
     if dataset is not None:
         from accel.dataset import DatasetSource
 
-        return _capture_from(DatasetSource(dataset), len(dataset.images))
+        return _capture_from(DatasetSource(dataset, p["max_pixels"]), len(dataset.images))
     if p["live"]:
         from accel.sources import pacing
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from accel.errors import ConfigError
 from accel.model import Family
+from accel.sources import MAX_PIXELS
 
 __all__ = ["Config", "ENV_VARS", "load_config"]
 
@@ -56,6 +57,8 @@ _SCHEMA: dict[str, dict[str, tuple[str, Any, Any, str]]] = {
         "source_fps": ("float", 0.0, lambda v: math.isfinite(v) and v >= 0, "frames per second >= 0 (0: the "
                        "source's own rate)"),
         "buffer_count": ("int", 4, lambda v: v >= 1, ">= 1"),
+        "max_pixels": ("int", MAX_PIXELS, lambda v: 1 <= v <= 1 << 40, "1..1099511627776 (pixels a frame or "
+                       "picture may have)"),
         "frames": ("int", 100, lambda v: v >= 1, ">= 1"),
         "seconds": ("float", 2.0, lambda v: v >= 0, ">= 0"),
         "warmup": ("int", 10, lambda v: v >= 0, ">= 0"),

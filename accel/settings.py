@@ -99,4 +99,4 @@ def source_spec(config: Config, model: ModelInfo) -> SourceSpec:
         raise ConfigError(f"{where}: {kind} cameras deliver at their sensor's own rate and are not paced; "
                           f"got source_fps = {p['source_fps']:g}: set it to 0 (or leave --source-fps out)")
     return SourceSpec(kind=kind, target=target, width=width, height=height, format=fmt, seed=p["seed"], loop=True,
-                      fps=fps, buffer_count=p["buffer_count"])
+                      fps=fps, buffer_count=p["buffer_count"], max_pixels=p["max_pixels"])
