@@ -20,6 +20,12 @@ _EPILOG = """precedence: command-line flags > ACCEL_* environment > accel.toml (
 exit codes: 0 ok, 1 some variant failed, 2 bad input (config, model, source), 3 backend unavailable, 130 interrupted."""
 
 
+# The flags whose name is not "--" and their config key's last part, for messages naming what the user typed.
+_FLAGS = {"model.path": "--model", "pipeline.score_threshold": "--threshold", "power.meter": "--power-meter",
+          "power.command.command": "--power-command", "power.csv.path": "--power-log",
+          "thermal.sustained_s": "--sustained", "thermal.cool_down_c": "--cool-down"}
+
+
 def _csv_ints(text: str) -> list[int]:
     try:
         values = [int(v) for v in text.split(",") if v.strip()]
@@ -65,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--warmup", type=int, help="unmeasured warm-up frames per variant (default 10)")
     c.add_argument("--delegates", type=_csv, help="only these delegates, comma-separated (e.g. xnnpack,null)")
     c.add_argument("--threads", type=_csv_ints,
-                   help="thread counts for xnnpack and litert-cpu, comma-separated (e.g. 1,2,4)")
+                   help="thread counts for xnnpack and litert-cpu, comma-separated (e.g. 1,2,4; at most 4 per core)")
     c.add_argument("--kernels", type=_csv, help="kernel sets to cross with every variant (e.g. numpy,opencv)")
     c.add_argument("--execution", type=_csv, help="serial (one frame at a time: what a frame costs), pipelined "
                    "(stages as concurrent threads: what a camera app gets) or serial,pipelined (default serial)")
@@ -172,13 +178,14 @@ def _compare(args: argparse.Namespace) -> int:
             if (args.power_meter or meter) != meter:
                 raise ConfigError(f"option {flag} needs --power-meter {meter}, not {args.power_meter!r}")
             overrides["power.meter"] = meter
-    config = load_config(args.config, overrides)
+    config = load_config(args.config, overrides, flags=_FLAGS)
     if args.threads is not None:
         if not args.threads or min(args.threads) < 1:
             raise ConfigError(f"option --threads: expected integers >= 1, got {args.threads}")
         for name in ("xnnpack", "litert-cpu"):
             if name in config.delegates:
                 config.delegates[name]["threads"] = args.threads
+                config.origins[f"delegates.{name}.threads"] = "option --threads"
     console = Console()
     if not console.is_terminal:  # logs and pipes: don't squeeze the table into 80 columns
         console = Console(width=190)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from accel.agreement import agreement
-from accel.config import Config, option_where
+from accel.config import Config
 from accel.delegates import Variant, get_delegate
 from accel.errors import AccelError, ConfigError, KernelError, ModelError, OptionError, UnknownPluginError
 from accel.frames import Frame
@@ -60,7 +60,9 @@ def plan(config: Config) -> Plan:
             get_kernels(name, config.kernels.get(name))
             kernel_sets.append(name)
         except UnknownPluginError as exc:
-            raise ConfigError(f"pipeline.kernels: {exc}") from None
+            raise ConfigError(f"{config.where('pipeline', 'kernels')}: {exc}") from None
+        except OptionError as exc:
+            raise config.locate(exc) from None
         except KernelError as exc:
             out.skipped.append(_record(Variant(f"kernels:{name}"), name, "serial",
                                        Outcome.failed(exc, Status.UNAVAILABLE)))
@@ -71,13 +73,12 @@ def plan(config: Config) -> Plan:
         try:
             delegate = get_delegate(name)
         except UnknownPluginError as exc:
-            raise ConfigError(f"delegates: {exc}") from None
+            raise ConfigError(f"{config.where('delegates' if 'delegates' in config.origins else f'delegates.{name}')}: "
+                              f"{exc}") from None
         try:
             variants = delegate.variants(options)
         except OptionError as exc:
-            if exc.where not in (f"delegates.{name}", f"delegates.{name}.{exc.key}"):
-                raise  # an option of a nested table: its message says where
-            raise ConfigError(f"{option_where(config, name, exc.key)}: {exc.problem}") from None
+            raise config.locate(exc) from None
         available = delegate.probe()
         for variant in variants:
             for kernels in kernel_sets:
@@ -101,11 +102,14 @@ def _check_unused_kernel_tables(config: Config) -> None:
         try:
             factory = KERNELS.load(name)
         except LookupError:
-            raise ConfigError(f"kernels.{name}: no kernel set is called {name!r}; known: "
+            raise ConfigError(f"{config.where(f'kernels.{name}')}: no kernel set is called {name!r}; known: "
                               f"{', '.join(KERNELS.names())}") from None
         except ImportError:
             continue  # its options are checked when it can be imported
-        check_kernel_options(name, factory, options)
+        try:
+            check_kernel_options(name, factory, options)
+        except OptionError as exc:
+            raise config.locate(exc) from None
 
 
 def _record(variant: Variant, kernels: str, execution: str, outcome: Outcome, charged: Charged | None = None,

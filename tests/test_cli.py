@@ -69,13 +69,13 @@ def _setup(tmp: Path, case: str) -> list[str]:
         ("missing-model", "model file not found: effdet0.tflite"),
         ("bad-config-key", "accel.toml: pipeline.threads (line 3): unknown key"),
         ("bad-delegate-option", "accel.toml: delegates.xnnpack.threads (line 2): expected a list of integers"),
-        ("unknown-delegate", "unknown delegate 'warp-drive'"),
+        ("unknown-delegate", "option --delegates: unknown delegate 'warp-drive'"),
         ("unreadable-image-folder", "photos"),
         ("missing-image-folder", "nowhere"),
         ("unknown-source", "webcam"),
         ("inspect-text", "is not a TFLite model"),
         ("negative-source-fps", "option --source-fps: expected frames per second >= 0"),
-        ("camera-source-fps", "pipeline.source_fps (command line): picamera2 cameras deliver at their sensor's"),
+        ("camera-source-fps", "option --source-fps: picamera2 cameras deliver at their sensor's"),
     ],
 )
 def test_bad_input_gets_one_line_and_exit_2(tmp_path: Path, case: str, says: str) -> None:
@@ -119,7 +119,7 @@ def test_kernel_set_options_from_config(tmp_path: Path) -> None:
     (tmp_path / "accel.toml").write_text("[kernels.numpy]\nthreads = 2\n")
     proc = accel("compare", "--frames", "2", cwd=tmp_path)
     assert proc.returncode == 2
-    assert "kernels.numpy: unknown option 'threads'" in _one_error_line(proc)
+    assert "accel.toml: kernels.numpy.threads (line 2): unknown option 'threads'" in _one_error_line(proc)
 
 
 @pytest.mark.opencl

@@ -57,8 +57,8 @@ def read_model_file(path: str | Path) -> bytes:
         mode = os.stat(p).st_mode
     except FileNotFoundError:
         raise ModelError(f"model file not found: {p} (give --model PATH, or leave it out for the default)") from None
-    except OSError as exc:
-        raise ModelError(f"cannot read model {p}: {exc.strerror or exc}") from exc
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        raise ModelError(f"cannot read model {p}: {getattr(exc, 'strerror', None) or exc}") from exc
     if stat.S_ISDIR(mode):
         raise ModelError(f"model path is a folder, expected a .tflite file: {p}")
     if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)):
