@@ -16,14 +16,18 @@ from pathlib import Path
 from typing import Any
 
 from accel.agreement import with_accuracy, with_agreement
-from accel.config import Config, option_where
+from accel.config import Config
 from accel.delegates import Variant, get_delegate
 from accel.errors import AccelError, ConfigError, KernelError, OptionError, OutputError, UnknownPluginError
 from accel.frames import Frame
+from accel.inputs import configured_labels, configured_model
 from accel.instruments import Instruments
 from accel.interrupt import Interrupted
 from accel.machine import machine_info
-from accel.model import ModelInfo, default_model_path, find_labels, load_labels, load_model, model_costs
+from accel.model import (
+    ModelInfo,
+    costs_or_why,
+)
 from accel.model.flatbuffer import read_flatbuffer
 from accel.model.fold import prepared_steps
 from accel.pipeline import check_kernel_options, get_kernels, run_variant
@@ -54,7 +58,9 @@ def plan(config: Config) -> Plan:
             get_kernels(name, config.kernels.get(name))
             kernel_sets.append(name)
         except UnknownPluginError as exc:
-            raise ConfigError(f"pipeline.kernels: {exc}") from None
+            raise ConfigError(f"{config.where('pipeline', 'kernels')}: {exc}") from None
+        except OptionError as exc:
+            raise config.locate(exc) from None
         except KernelError as exc:
             out.skipped.append(_record(Variant(f"kernels:{name}"), name, "serial",
                                        Outcome.failed(exc, Status.UNAVAILABLE)))
@@ -65,13 +71,12 @@ def plan(config: Config) -> Plan:
         try:
             delegate = get_delegate(name)
         except UnknownPluginError as exc:
-            raise ConfigError(f"delegates: {exc}") from None
+            raise ConfigError(f"{config.where('delegates' if 'delegates' in config.origins else f'delegates.{name}')}: "
+                              f"{exc}") from None
         try:
             variants = delegate.variants(options)
         except OptionError as exc:
-            if exc.where not in (f"delegates.{name}", f"delegates.{name}.{exc.key}"):
-                raise  # an option of a nested table: its message says where
-            raise ConfigError(f"{option_where(config, name, exc.key)}: {exc.problem}") from None
+            raise config.locate(exc) from None
         available = delegate.probe()
         for variant in variants:
             for kernels in kernel_sets:
@@ -95,11 +100,14 @@ def _check_unused_kernel_tables(config: Config) -> None:
         try:
             factory = KERNELS.load(name)
         except LookupError:
-            raise ConfigError(f"kernels.{name}: no kernel set is called {name!r}; known: "
+            raise ConfigError(f"{config.where(f'kernels.{name}')}: no kernel set is called {name!r}; known: "
                               f"{', '.join(KERNELS.names())}") from None
         except ImportError:
             continue  # its options are checked when it can be imported
-        check_kernel_options(name, factory, options)
+        try:
+            check_kernel_options(name, factory, options)
+        except OptionError as exc:
+            raise config.locate(exc) from None
 
 
 def _record(variant: Variant, kernels: str, execution: str, outcome: Outcome, charged: Charged | None = None,
@@ -127,21 +135,6 @@ def _capture_from(source: Any, frames: int) -> tuple[list[Frame], dict[str, Any]
     return first + rest, described
 
 
-def _check_labels(labels: tuple[str, ...], model: ModelInfo, config: Config) -> None:
-    n = model.num_classes
-    if labels and n is not None and len(labels) != n:
-        where = config.model["labels"] or "the default labels file"
-        raise ConfigError(f"labels file {where} has {len(labels)} names but {model.path.name} has {n} classes "
-                          "(a labels file with a background line '???' or 'background' first is counted without it)")
-
-
-def _labels(config: Config, model: ModelInfo) -> tuple[tuple[str, ...], str]:
-    """The labels file given, else labels found with the model (embedded, or beside it)."""
-    if config.model["labels"]:
-        return load_labels(config.model["labels"]), config.model["labels"]
-    return find_labels(model.path, model.num_classes)
-
-
 def compare(config: Config, *, on_event: Event | None = None, isolate: bool = True,
             result_path: str | Path | None = None) -> tuple[dict[str, Any], Path]:
     """Run the comparison the config describes. Returns the result document and where it was written.
@@ -154,10 +147,8 @@ def compare(config: Config, *, on_event: Event | None = None, isolate: bool = Tr
     what was saved and where (``result`` None: nothing had been captured yet)."""
     emit = on_event or (lambda kind, data: None)
     the_plan = plan(config)
-    model = load_model(Path(config.model["path"]) if config.model["path"] else default_model_path(),
-                       config.model["family"])
-    labels, labels_from = _labels(config, model)
-    _check_labels(labels, model, config)
+    model = configured_model(config)
+    labels, labels_from = configured_labels(config, model)
     dataset, classes = None, {}
     if config.accuracy["dataset"]:
         from accel.dataset import category_map, load_dataset
@@ -220,7 +211,7 @@ def _frames(config: Config, model: ModelInfo, dataset: Any, emit: Event) -> tupl
     if dataset is not None:
         from accel.dataset import DatasetSource
 
-        return _capture_from(DatasetSource(dataset), len(dataset.images))
+        return _capture_from(DatasetSource(dataset, p["max_pixels"]), len(dataset.images))
     if p["live"]:
         from accel.sources import pacing
 
@@ -236,7 +227,7 @@ def _header(config: Config, model: ModelInfo, labels: tuple[str, ...], labels_fr
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "clock": {"monotonic": instruments.clock["monotonic"], "wall": instruments.clock["wall"]},
         "machine": machine_info(),
-        "model": {**model.to_json(), **_costs(model), "labels": list(labels), "labels_from": labels_from},
+        "model": {**model.to_json(), **costs_or_why(model.path), "labels": list(labels), "labels_from": labels_from},
         "config": config.to_json(),
         "source": {**described, "replay": not config.pipeline["live"], "distinct_frames": len(frames),
                    "capture_ms": [round(f.capture_s * 1e3, 4) for f in frames],
@@ -247,18 +238,6 @@ def _header(config: Config, model: ModelInfo, labels: tuple[str, ...], labels_fr
                              "images": len(dataset.images), "categories": dataset.categories,
                              "class_to_category": classes}
     return header
-
-
-def _costs(model: ModelInfo) -> dict[str, Any]:
-    """``{"costs": ...}`` as ``accel inspect --json`` gives it (totals and per-op-type sums), computed once here
-    in the parent; ``{"costs": None, "costs_why": reason}`` when they cannot be: the run goes on without them."""
-    try:
-        return {"costs": model_costs(model.path).to_json()}
-    except AccelError as exc:
-        return {"costs": None, "costs_why": str(exc)}
-    except Exception as exc:  # a cost rule's bug must not cost the run: the figures are an annotation
-        return {"costs": None, "costs_why": f"computing the costs failed ({type(exc).__name__}: {exc}); "
-                                            "please report this bug"}
 
 
 def _save_frames(frames: list[Frame], folder: Path, count: int) -> dict[str, str]:

@@ -24,8 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from accel.errors import ConfigError, DatasetError
+from accel.errors import ConfigError, DatasetError, SourceError
 from accel.frames import Box, Frame, PixelFormat
+from accel.sources import MAX_PIXELS
 
 __all__ = ["Dataset", "DatasetError", "DatasetSource", "evaluate", "load_dataset", "write_synthetic"]
 
@@ -148,8 +149,8 @@ class DatasetSource:
     name = "dataset"
     format = PixelFormat.RGB
 
-    def __init__(self, dataset: Dataset) -> None:
-        self.dataset = dataset
+    def __init__(self, dataset: Dataset, max_pixels: int = MAX_PIXELS) -> None:
+        self.dataset, self.max_pixels = dataset, max_pixels
         self._next = 0
         first = dataset.images[0]
         self.width, self.height = int(first["width"]), int(first["height"])
@@ -162,14 +163,18 @@ class DatasetSource:
     def read(self) -> Frame:
         from PIL import Image, ImageOps
 
+        from accel.sources.files import open_picture
+
         i = self._next % len(self.dataset.images)
         self._next += 1
         image = self.dataset.images[i]
         t0 = time.perf_counter()
         try:
-            with Image.open(self.dataset.image_path(image)) as im:
+            with open_picture(self.dataset.image_path(image), self.max_pixels) as im:
                 rgb = np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
-        except OSError as exc:
+        except SourceError as exc:
+            raise DatasetError(str(exc)) from None
+        except (OSError, ValueError, Image.DecompressionBombError) as exc:
             raise DatasetError(f"cannot read {self.dataset.image_path(image)}: {exc}") from exc
         h, w = rgb.shape[:2]
         truth = tuple(Box(b.x0 / w, b.y0 / h, b.x1 / w, b.y1 / h, b.class_id)

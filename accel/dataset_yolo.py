@@ -183,8 +183,10 @@ def _image_size(path: Path) -> tuple[int, int]:
     """Width and height as the frames will be: from the header, swapped for a 90-degree EXIF orientation."""
     from PIL import Image
 
+    from accel.sources.files import open_picture
+
     try:
-        with Image.open(path) as im:
+        with open_picture(path, None) as im:  # the header only: the size is checked when the image is read
             w, h = im.size
             orientation = im.getexif().get(0x0112, 1)
     except (OSError, ValueError, Image.DecompressionBombError) as exc:

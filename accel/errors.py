@@ -34,9 +34,13 @@ class AccelError(Exception):
 
 
 class ConfigError(AccelError):
-    """A config key, environment variable or CLI flag has a wrong name, type or value."""
+    """A config key, environment variable or CLI flag has a wrong name, type or value. The message is one line
+    whatever the file held: characters that do not print (a newline in a key) are shown escaped."""
 
     exit_code = 2
+
+    def __init__(self, message: str) -> None:
+        super().__init__("".join(c if c.isprintable() else repr(c)[1:-1] for c in message))
 
 
 class UnknownPluginError(ConfigError):

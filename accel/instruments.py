@@ -15,7 +15,7 @@ from types import TracebackType
 from typing import Any
 
 from accel.config import Config
-from accel.errors import PowerError
+from accel.errors import OptionError, PowerError
 from accel.record import Charged, Power, Timings
 
 __all__ = ["Instruments", "sustained_summary"]
@@ -37,16 +37,21 @@ class Instruments:
         self._select(config)
 
     def _select(self, config: Config) -> None:
-        from accel.power import find_meter, open_meter
+        from accel.power import check_meter_options, find_meter, open_meter
 
         name = self.power["meter"]
-        if name == "none":
-            self.why = "no meter: power.meter = none"
-        elif name == "auto":
-            self.meter, found = find_meter(config.meters)
-            self.why = None if self.meter is not None else found
-        else:
-            self.meter = open_meter(name, config.meters.get(name, {}))
+        try:
+            for table, options in config.meters.items():  # a typo in an unused table fails now, not the day it is used
+                check_meter_options(table, options)
+            if name == "none":
+                self.why = "no meter: power.meter = none"
+            elif name == "auto":
+                self.meter, found = find_meter(config.meters)
+                self.why = None if self.meter is not None else found
+            else:
+                self.meter = open_meter(name, config.meters.get(name, {}))
+        except OptionError as exc:
+            raise config.locate(exc) from None
         if self.meter is not None and self.meter.kind == "log":
             self._log, self.meter = self.meter, None
 

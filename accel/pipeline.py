@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import inspect
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -15,12 +14,13 @@ from typing import Any
 import numpy as np
 
 from accel.delegates import Runner, RunnerBase, Variant, get_delegate
-from accel.errors import DelegateError, KernelError, OptionError, UnknownPluginError
+from accel.errors import DelegateError, KernelError, UnknownPluginError
 from accel.frames import Frame
 from accel.kernels import REGISTRY as KERNELS
 from accel.kernels import DecodeSpec, DetectionPostProcess, InputSpec, KernelSet, KernelSetBase, ResizeMode
 from accel.loop import STAGES, Feed, Loop
 from accel.model import Family, ModelInfo, ssd_raw_anchors
+from accel.plugins import check_options
 from accel.record import Flow, Measured, RunInfo
 from accel.settings import Settings
 
@@ -84,23 +84,8 @@ def get_kernels(name: str, options: dict[str, Any] | None = None) -> KernelSet:
 
 
 def check_kernel_options(name: str, factory: Any, options: dict[str, Any]) -> None:
-    """``OptionError`` for an option the kernel set's constructor does not take."""
-    takes = _keywords(factory)
-    unknown = sorted(set(options) - takes) if takes is not None else []
-    if unknown:
-        known = f"known: {', '.join(sorted(takes or ()))}" if takes else "it takes none"
-        raise OptionError(f"kernels.{name}", f"unknown option {unknown[0]!r}; {known}", unknown[0])
-
-
-def _keywords(factory: Any) -> set[str] | None:
-    """The keyword arguments ``factory`` takes, or None when it takes any (``**kwargs``) or cannot tell."""
-    try:
-        params = inspect.signature(factory).parameters.values()
-    except (TypeError, ValueError):
-        return None
-    if any(p.kind is p.VAR_KEYWORD for p in params):
-        return None
-    return {p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+    """``OptionError`` for an option the kernel set's constructor does not take, or of the wrong type."""
+    check_options(f"kernels.{name}", factory, options)
 
 
 def decode_spec(model: ModelInfo, settings: Settings) -> DecodeSpec:

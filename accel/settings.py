@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from accel.config import Config
-from accel.errors import ConfigError
+from accel.errors import ConfigError, SourceError
 from accel.frames import PixelFormat
 from accel.model import ModelInfo
 from accel.sources import SELF_PACED, SourceSpec, parse_source
@@ -83,7 +83,10 @@ def source_spec(config: Config, model: ModelInfo) -> SourceSpec:
     (0: its own rate); replay capture is unpaced: the frames are read once, as fast as they come. A camera
     runs at its sensor's rate, so a ``source_fps`` other than 0 for one is a ``ConfigError``."""
     p = config.pipeline
-    kind, target = parse_source(p["source"])
+    try:
+        kind, target = parse_source(p["source"])
+    except SourceError as exc:
+        raise ConfigError(f"{config.where('pipeline', 'source')}: {exc}") from None
     size = p["source_size"]
     if kind == "synthetic" and re.fullmatch(r"\d+x\d+", target):
         size = target
@@ -94,9 +97,8 @@ def source_spec(config: Config, model: ModelInfo) -> SourceSpec:
     fmt = None if p["source_format"] == "auto" else PixelFormat.parse(p["source_format"])
     fps = p["source_fps"] if p["live"] and kind not in SELF_PACED else None
     if p["live"] and kind in SELF_PACED and p["source_fps"]:
-        origin = config.origins.get("pipeline.source_fps")
-        where = "pipeline.source_fps" + (f" ({origin})" if origin else "")
-        raise ConfigError(f"{where}: {kind} cameras deliver at their sensor's own rate and are not paced; "
-                          f"got source_fps = {p['source_fps']:g}: set it to 0 (or leave --source-fps out)")
+        raise ConfigError(f"{config.where('pipeline', 'source_fps')}: {kind} cameras deliver at their sensor's own "
+                          f"rate and are not paced; got source_fps = {p['source_fps']:g}: set it to 0 (or leave "
+                          "--source-fps out)")
     return SourceSpec(kind=kind, target=target, width=width, height=height, format=fmt, seed=p["seed"], loop=True,
-                      fps=fps, buffer_count=p["buffer_count"])
+                      fps=fps, buffer_count=p["buffer_count"], max_pixels=p["max_pixels"])

@@ -342,6 +342,6 @@ def _conclude(streamed: _Streamed, code: int | None, printed: str) -> Outcome:
         if code is not None and code < 0:  # measured, then the runtime crashed while tearing down
             result = replace(result, teardown=f"crashed at exit: {_signal(code)}{printed_note}")
         return result
-    why = f"crashed: {_signal(code)}" if code is not None and code < 0 else \
+    why = _signal(code) if code is not None and code < 0 else \
         f"worker exited with code {code} before reporting"
     return streamed.keep(Status.CRASHED, why + printed_note)

@@ -23,7 +23,7 @@ from typing import Any
 
 from accel.delegates import DelegateBase, Placement, Variant
 from accel.delegates.litert import InterpreterRunner, _check_keys, _delegated_nodes, _threads_option, find_runtime
-from accel.errors import ConfigError, DelegateError, ModelError, OptionError
+from accel.errors import DelegateError, ModelError, OptionError
 from accel.model import ModelInfo
 from accel.plugins import Availability
 
@@ -254,23 +254,27 @@ class ExternalDelegate(DelegateBase):
         else:
             instances = dict(options)
         if not instances:
-            raise ConfigError(f"{where}: no library; add a table [delegates.external.NAME] with "
-                              "library = \"path/to/delegate.so\" and optional options = {{key = \"value\"}}")
+            raise OptionError(where, "no library; add a table [delegates.external.NAME] with "
+                              "library = \"path/to/delegate.so\" and optional options = {key = \"value\"}")
         out: list[Variant] = []
         for name, table in instances.items():
             at = f"{where}.{name}" if name else where
             if not isinstance(table, Mapping):
-                raise ConfigError(f"{at}: expected a table with library and options, got {table!r}")
+                raise OptionError(f"{where}.{name}", f"expected a table with library and options, got {table!r}",
+                                  name)
             _check_keys(table, at, {"library", "options", "threads"})
             library = table.get("library")
             if not isinstance(library, str) or not library:
-                raise ConfigError(f"{at}.library: expected the path of the delegate's shared library, got "
-                                  f"{library!r}")
+                raise OptionError(f"{at}.library", f"expected the path of the delegate's shared library, got "
+                                  f"{library!r}", "library")
             given = table.get("options", {})
             if not isinstance(given, Mapping) or not all(isinstance(v, (str, int, float, bool))
                                                          for v in given.values()):
-                raise ConfigError(f"{at}.options: expected a table of strings, e.g. {{verbose = \"1\"}}, "
-                                  f"got {given!r}")
+                raise OptionError(f"{at}.options", f"expected a table of strings, e.g. {{verbose = \"1\"}}, "
+                                  f"got {given!r}", "options")
+            if not Path(library).is_file():  # found now, not when the variant runs
+                raise OptionError(f"{at}.library", f"{library} not found (give the path of the delegate's shared "
+                                  "library, e.g. /usr/lib/aarch64-linux-gnu/libedgetpu.so.1)", "library")
             passed = tuple(sorted((str(k), _text(v)) for k, v in given.items()))
             for threads in _threads(table, at):
                 opts = (("instance", name), ("library", library), ("options", passed), ("threads", threads))

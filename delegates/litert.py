@@ -122,6 +122,9 @@ def _delegated_nodes(original: list[dict[str, Any]], partitions: list[dict[str, 
     return taken
 
 
+THREADS_PER_CORE = 4  # the most threads per core a variant may ask for: past that they only wait for each other
+
+
 def _threads_option(options: Mapping[str, Any], key: str) -> list[int]:
     value = options.get("threads", [])
     if isinstance(value, int) and not isinstance(value, bool):
@@ -129,7 +132,12 @@ def _threads_option(options: Mapping[str, Any], key: str) -> list[int]:
     if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1
                                               for v in value):
         raise OptionError(f"{key}.threads", f"expected a list of integers >= 1, got {value!r}", "threads")
-    return value or list(range(1, (os.cpu_count() or 1) + 1))
+    cores = os.cpu_count() or 1
+    most = THREADS_PER_CORE * cores
+    if value and max(value) > most:  # 100000 threads segfault the runtime when it cannot start them
+        raise OptionError(f"{key}.threads", f"expected at most {most} threads ({THREADS_PER_CORE} per core, "
+                          f"{cores} cores here), got {max(value)}", "threads")
+    return value or list(range(1, cores + 1))
 
 
 def _check_keys(options: Mapping[str, Any], key: str, known: set[str]) -> None:

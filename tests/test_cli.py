@@ -69,13 +69,13 @@ def _setup(tmp: Path, case: str) -> list[str]:
         ("missing-model", "model file not found: effdet0.tflite"),
         ("bad-config-key", "accel.toml: pipeline.threads (line 3): unknown key"),
         ("bad-delegate-option", "accel.toml: delegates.xnnpack.threads (line 2): expected a list of integers"),
-        ("unknown-delegate", "unknown delegate 'warp-drive'"),
+        ("unknown-delegate", "option --delegates: unknown delegate 'warp-drive'"),
         ("unreadable-image-folder", "photos"),
         ("missing-image-folder", "nowhere"),
         ("unknown-source", "webcam"),
         ("inspect-text", "is not a TFLite model"),
         ("negative-source-fps", "option --source-fps: expected frames per second >= 0"),
-        ("camera-source-fps", "pipeline.source_fps (command line): picamera2 cameras deliver at their sensor's"),
+        ("camera-source-fps", "option --source-fps: picamera2 cameras deliver at their sensor's"),
     ],
 )
 def test_bad_input_gets_one_line_and_exit_2(tmp_path: Path, case: str, says: str) -> None:
@@ -119,7 +119,7 @@ def test_kernel_set_options_from_config(tmp_path: Path) -> None:
     (tmp_path / "accel.toml").write_text("[kernels.numpy]\nthreads = 2\n")
     proc = accel("compare", "--frames", "2", cwd=tmp_path)
     assert proc.returncode == 2
-    assert "kernels.numpy: unknown option 'threads'" in _one_error_line(proc)
+    assert "accel.toml: kernels.numpy.threads (line 2): unknown option 'threads'" in _one_error_line(proc)
 
 
 @pytest.mark.opencl
@@ -145,7 +145,7 @@ def test_opencl_device_from_config_and_transfer_split(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("text", "seconds"), [("90", 90.0), ("90s", 90.0), ("10m", 600.0), ("1h", 3600.0),
                                                ("1h30m", 5400.0), ("2.5m", 150.0)])
 def test_sustained_durations(text: str, seconds: float) -> None:
-    from accel.cli import _duration
+    from accel.cli_args import _duration
 
     assert _duration(text) == seconds
 
@@ -154,7 +154,7 @@ def test_sustained_durations(text: str, seconds: float) -> None:
 def test_bad_sustained_duration_is_refused(text: str) -> None:
     import argparse
 
-    from accel.cli import _duration
+    from accel.cli_args import _duration
 
     with pytest.raises(argparse.ArgumentTypeError, match="expected a duration like 90s, 10m or 1h"):
         _duration(text)

@@ -55,7 +55,7 @@ def test_costs_that_cannot_be_computed_are_null_with_why_and_the_run_goes_on(
         raise error
 
     # accel.compare, the attribute, is the function accel exports: patch the module
-    monkeypatch.setattr(importlib.import_module("accel.compare"), "model_costs", fails)
+    monkeypatch.setattr(importlib.import_module("accel.model.costs"), "model_costs", fails)
     doc = _run(tmp_path, conv)
     assert doc["model"]["costs"] is None and doc["complete"] is True
     assert [v["status"] for v in doc["variants"]] == ["ok"]

@@ -162,7 +162,7 @@ def test_power_command_from_the_command_line_reaches_the_table(tmp_path: Path) -
 
 
 @pytest.mark.parametrize(("args", "code", "says"), [
-    (["--power-meter", "bogus"], 2, "power.meter: unknown meter 'bogus'; known: auto, battery, command, csv"),
+    (["--power-meter", "bogus"], 2, "option --power-meter: unknown meter 'bogus'; known: auto, none, battery"),
     (["--power-meter", "rapl"], 3, "power meter 'rapl' unavailable: "),
     (["--power-meter", "hwmon", "--power-command", "echo 1"], 2, "option --power-command needs --power-meter command"),
 ], ids=["unknown-meter", "meter-absent", "command-without-command-meter"])

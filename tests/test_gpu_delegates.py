@@ -69,13 +69,25 @@ def test_bad_options_name_the_key(delegate: str, options: dict, message: str) ->
         get_delegate(delegate).variants(options)
 
 
-def test_external_variants_are_named_by_instance() -> None:
-    variants = get_delegate("external").variants({"edgetpu": {"library": "/x/libedgetpu.so.1",
+def test_external_variants_are_named_by_instance(tmp_path: Path) -> None:
+    library = tmp_path / "libedgetpu.so.1"
+    library.write_bytes(b"")  # the library must exist when the variants are made; it is loaded only to run
+    variants = get_delegate("external").variants({"edgetpu": {"library": str(library),
                                                               "options": {"device": "usb", "verbose": True}}})
     assert [v.label for v in variants] == ["external edgetpu"]
     assert dict(variants[0].option("options")) == {"device": "usb", "verbose": "true"}
-    flat = get_delegate("external").variants({"library": "/x/libedgetpu.so.1"})
+    flat = get_delegate("external").variants({"library": str(library)})
     assert [v.label for v in flat] == ["external libedgetpu.so.1"]
+
+
+@pytest.mark.parametrize("options", [
+    pytest.param({"library": "/nonexistent/libx.so"}, id="flat"),
+    pytest.param({"tpu": {"library": "/nonexistent/libx.so"}}, id="named"),
+])
+def test_external_library_that_does_not_exist_is_a_config_error(options: dict) -> None:  # type: ignore[type-arg]
+    """Found when the variants are made, not when one runs (issue 15 part 11)."""
+    with pytest.raises(ConfigError, match=r"library: /nonexistent/libx.so not found \(give the path"):
+        get_delegate("external").variants(options)
 
 
 def test_gpu_delegate_probe_says_where_it_looked_and_how_to_build(tmp_path: Path,

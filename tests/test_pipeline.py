@@ -112,6 +112,7 @@ def test_crashing_delegate_is_isolated(tiny_classifier, crashy, how: str, signal
     rec = run_isolated(model, Variant("crashy", (("how", how),)), "numpy", rgb_frames(2), settings)
     assert rec.status is Status.CRASHED
     assert signal_name in rec.error
+    assert f"{rec.status.value}: {rec.error}".startswith("crashed: signal ")  # said once (issue 15 part 11)
     if printed:
         assert printed in rec.error
     ok = run_isolated(model, Variant("xnnpack", (("threads", 1),)), "numpy", rgb_frames(2), settings)

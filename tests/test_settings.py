@@ -46,6 +46,6 @@ def test_replay_capture_is_never_paced(tmp_path: Path, model: ModelInfo, source_
 
 def test_a_rate_for_a_camera_is_an_error_naming_the_key(tmp_path: Path, model: ModelInfo) -> None:
     config = _config(tmp_path, live=True, source="picamera2", source_fps=15.0)
-    with pytest.raises(ConfigError, match=r"pipeline.source_fps \(command line\): picamera2 cameras deliver at "
+    with pytest.raises(ConfigError, match=r"option --source-fps: picamera2 cameras deliver at "
                                           r"their sensor's own rate .* got source_fps = 15: set it to 0"):
         source_spec(config, model)

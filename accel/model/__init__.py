@@ -9,14 +9,15 @@ Modules, each depending only on those above it (and ``accel.errors``):
   carries on through re-encoding and reshaping ops (``PASSES``);
 * ``edit``: flatbuffer edits (add or remove TFLite_Detection_PostProcess, add constants);
 * ``families``: family detection, output roles and decoder hints;
-* ``load``: ``load_model``;
+* ``load``: ``load_model`` and ``read_model_file`` (the file's bytes, read once);
+* ``verify``: whether the TFLite runtime accepts a model (its verifier, in a child process);
 * ``costs``: MACs, FLOPs and parameters; ``gpu_ops``: the ops the GPU delegate takes; ``labels``: label files.
 """
 
 from __future__ import annotations
 
 from accel.model.anchors import corners_to_centers, derive_feature_maps, ssd_anchors, ssd_raw_anchors
-from accel.model.costs import Costs, model_costs
+from accel.model.costs import Costs, costs_or_why, model_costs
 from accel.model.edit import (
     graft_postprocess,
     read_anchors,
@@ -28,7 +29,8 @@ from accel.model.edit import (
 from accel.model.gpu_ops import GPU_OPS, gpu_support
 from accel.model.info import Family, ModelInfo, TensorInfo, default_model_path
 from accel.model.labels import embedded_labels, find_labels, load_labels, parse_labels
-from accel.model.load import load_model
+from accel.model.load import load_model, read_model_file
+from accel.model.verify import verify_model
 
 __all__ = [
     "Costs",
@@ -37,6 +39,7 @@ __all__ = [
     "ModelInfo",
     "TensorInfo",
     "corners_to_centers",
+    "costs_or_why",
     "default_model_path",
     "derive_feature_maps",
     "embedded_labels",
@@ -48,10 +51,12 @@ __all__ = [
     "model_costs",
     "parse_labels",
     "read_anchors",
+    "read_model_file",
     "read_model",
     "set_postprocess_options",
     "ssd_anchors",
     "ssd_raw_anchors",
     "strip_postprocess",
+    "verify_model",
     "write_model",
 ]

@@ -34,11 +34,12 @@ import struct
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from accel.errors import ModelError
 from accel.model.flatbuffer import Flatbuffer, Op, read_flatbuffer
 
-__all__ = ["Costs", "OpCost", "model_costs"]
+__all__ = ["Costs", "OpCost", "costs_or_why", "model_costs"]
 
 _MAC_OPS = frozenset({"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV", "BATCH_MATMUL",
                       "CONV_3D", "CONV_3D_TRANSPOSE"})
@@ -113,6 +114,18 @@ def model_costs(path_or_bytes: str | Path | bytes | bytearray | memoryview | Fla
         return _costs(fb)
     except (IndexError, ValueError, TypeError, struct.error) as exc:  # reads past a truncated file's end
         raise ModelError(f"{fb.where} is truncated or corrupt ({type(exc).__name__}: {exc}); re-export it") from exc
+
+
+def costs_or_why(model: str | Path | bytes | Flatbuffer) -> dict[str, Any]:
+    """``{"costs": ...}`` (``Costs.to_json()``), or ``{"costs": None, "costs_why": reason}`` when they cannot be
+    computed: the figures annotate a model, so neither a damaged model nor a cost rule's bug is fatal here."""
+    try:
+        return {"costs": model_costs(model).to_json()}
+    except ModelError as exc:
+        return {"costs": None, "costs_why": str(exc)}
+    except Exception as exc:
+        return {"costs": None, "costs_why": f"computing the costs failed ({type(exc).__name__}: {exc}); "
+                                            "please report this bug"}
 
 
 def _costs(fb: Flatbuffer) -> Costs:

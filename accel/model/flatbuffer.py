@@ -25,7 +25,8 @@ try:
 except ImportError:  # a build-only environment: TensorFlow ships the same generated module
     from tensorflow.lite.python import schema_py_generated as schema  # type: ignore[no-redef]
 
-__all__ = ["IDENTIFIER", "Flatbuffer", "Op", "check_identifier", "opcode_name", "read_flatbuffer", "schema"]
+__all__ = ["IDENTIFIER", "Flatbuffer", "Op", "check_identifier", "corrupt", "opcode_name", "read_flatbuffer",
+           "schema"]
 
 IDENTIFIER = b"TFL3"
 _DTYPES = {
@@ -48,6 +49,12 @@ def check_identifier(buf: bytes, where: str) -> None:
     """``ModelError`` unless ``buf`` carries the TFLite flatbuffer identifier."""
     if len(buf) < 8 or buf[4:8] != IDENTIFIER:
         raise ModelError(f"{where} is not a TFLite model (no 'TFL3' flatbuffer identifier); expected a .tflite file")
+
+
+def corrupt(where: str, size: int, exc: BaseException) -> ModelError:
+    """The error for bytes that do not hold the model their header describes (``exc``: what reading them raised)."""
+    return ModelError(f"{where} is truncated or corrupt: its {size} bytes do not hold the model its header "
+                      f"describes ({type(exc).__name__}); re-export or re-download it")
 
 
 def opcode_name(builtin: int, deprecated: int, custom: bytes | str | None) -> str:
@@ -108,8 +115,7 @@ class Flatbuffer:
         except ModelError:
             raise
         except Exception as exc:  # reads past the end of a truncated file raise struct/index errors
-            raise ModelError(f"{where} is truncated or corrupt: its {len(buf)} bytes do not hold the model its "
-                             f"header describes ({type(exc).__name__}); re-export or re-download it") from exc
+            raise corrupt(where, len(buf), exc) from exc
 
     def _parse(self) -> None:
         model = self.model = schema.Model.GetRootAs(self.buf, 0)
@@ -130,6 +136,7 @@ class Flatbuffer:
         self.ops: tuple[Op, ...] = tuple(ops)
         self._check_buffers()
         raw_tensors = [graph.Tensors(i) for i in range(graph.TensorsLength())]
+        self._check_indices(raw_tensors)
         self.tensors = tuple(_tensor_info(i, t) for i, t in enumerate(raw_tensors))
         self._buffer_of = tuple(int(t.Buffer()) for t in raw_tensors)
         self._constant = tuple(self._stored(b) for b in self._buffer_of)
@@ -155,6 +162,28 @@ class Flatbuffer:
             if end > size:
                 raise ModelError(f"the file ends at byte {size} but weight buffer {i} runs to byte {end}: "
                                  "the model is truncated; re-export or re-download it")
+
+    def declared_scale(self, tensor: int) -> float | None:
+        """The one quantization scale ``tensor`` declares as stored (NaN or 0 included), or None without one."""
+        q = self.subgraph.Tensors(tensor).Quantization()
+        return float(q.Scale(0)) if q is not None and q.ScaleLength() == 1 else None
+
+    def _check_indices(self, raw_tensors: list[Any]) -> None:
+        """Every tensor an op or the graph names exists, and every tensor's buffer: the runtime's verifier checks
+        only the flatbuffer's layout, so a damaged index passes it and crashes (or misleads) whatever reads on."""
+        n, buffers = len(raw_tensors), self.model.BuffersLength()
+        named = [(f"op {op.index} ({op.name})", t) for op in self.ops for t in (*op.inputs, *op.outputs)]
+        graph = self.subgraph
+        named += [("the graph's inputs", int(t)) for t in (graph.InputsAsNumpy() if graph.InputsLength() else ())]
+        named += [("the graph's outputs", int(t)) for t in (graph.OutputsAsNumpy() if graph.OutputsLength() else ())]
+        for who, t in named:
+            if not -1 <= t < n:
+                raise ModelError(f"{self.where}: {who} names tensor {t}, but the graph has {n} tensors: the model is "
+                                 "corrupt; re-export or re-download it")
+        for i, t in enumerate(raw_tensors):
+            if not 0 <= t.Buffer() < max(buffers, 1):
+                raise ModelError(f"{self.where}: tensor {i} names buffer {t.Buffer()}, but the model has {buffers} "
+                                 "buffers: the model is corrupt; re-export or re-download it")
 
     def producer(self, tensor: int) -> Op | None:
         """The op that writes ``tensor`` (None for graph inputs and constants)."""

@@ -13,6 +13,8 @@ from pathlib import Path
 from accel.errors import ConfigError
 
 _BACKGROUND = {"???", "background", "__background__"}
+MAX_CLASS_ID = 99_999  # ImageNet-21k has 21,841 classes; an id past this is a typo, and would cost a name per id
+_MAX_EMBEDDED = 1 << 20  # bytes of an embedded labels file read: a zip bomb in a model's metadata stays shut
 
 
 def embedded_labels(model_path: str | Path) -> tuple[str, ...]:
@@ -20,13 +22,14 @@ def embedded_labels(model_path: str | Path) -> tuple[str, ...]:
     ``labelmap.txt``) as a zip archive appended to the flatbuffer. Empty when there are none."""
     try:
         with zipfile.ZipFile(model_path) as z:
-            names = [n for n in z.namelist() if n.lower().endswith(".txt")]
+            names = [i for i in z.infolist() if i.filename.lower().endswith(".txt") and i.file_size <= _MAX_EMBEDDED]
             if not names:
                 return ()
-            text = z.read(sorted(names, key=lambda n: ("label" not in n.lower(), n))[0]).decode("utf-8", "replace")
-    except (zipfile.BadZipFile, OSError, KeyError):
-        return ()
-    return parse_labels(text)
+            first = sorted(names, key=lambda i: ("label" not in i.filename.lower(), i.filename))[0]
+            text = z.read(first).decode("utf-8", "replace")
+        return parse_labels(text, f"labels embedded in {Path(model_path).name}")
+    except (zipfile.BadZipFile, OSError, KeyError, ConfigError, RuntimeError, NotImplementedError):
+        return ()  # damaged, encrypted or odd metadata: the model still runs, with numbers for names
 
 
 def find_labels(model_path: str | Path, num_classes: int | None) -> tuple[tuple[str, ...], str]:
@@ -54,16 +57,22 @@ def load_labels(path: str | Path) -> tuple[str, ...]:
         text = p.read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
         raise ConfigError(f"model.labels: cannot read labels file {p}: {exc.strerror or exc}") from exc
-    return parse_labels(text)
+    return parse_labels(text, f"labels file {p}")
 
 
-def parse_labels(text: str) -> tuple[str, ...]:
-    """Names indexed by class id from a labels file's text (see the module docstring)."""
+def parse_labels(text: str, where: str = "labels") -> tuple[str, ...]:
+    """Names indexed by class id from a labels file's text (see the module docstring). ``ConfigError``
+    (naming ``where`` and the line) for an ``ID NAME`` line whose id is over ``MAX_CLASS_ID``."""
     lines = [ln.strip() for ln in text.splitlines()]
     lines = [ln for ln in lines if ln]
-    pairs = [re.match(r"^(\d+)[\s:,]+(.+)$", ln) for ln in lines]
+    pairs = [re.match(r"^(\d{1,30})[\s:,]+(.+)$", ln) for ln in lines]  # int() of thousands of digits raises
     if lines and all(pairs):
         table = {int(m.group(1)): m.group(2).strip() for m in pairs if m}
+        worst = max(table)
+        if worst > MAX_CLASS_ID:
+            no = next(i for i, ln in enumerate(text.splitlines(), 1) if re.match(rf"^\s*0*{worst}\b", ln))
+            raise ConfigError(f"{where}: line {no}: class id {worst} is over {MAX_CLASS_ID:,}, the most a labels "
+                              "file may number (no detector has that many classes); fix the id")
         return tuple(table.get(i, str(i)) for i in range(max(table) + 1))
     if lines and lines[0].lower() in _BACKGROUND:
         lines = lines[1:]

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal, Protocol, Self, runtime_checkable
 
-from accel.errors import ConfigError, PowerError
-from accel.plugins import Availability, Registry
+from accel.errors import OptionError, PowerError
+from accel.plugins import Availability, Registry, check_options
 
-__all__ = ["AUTO_ORDER", "REGISTRY", "MeterBase", "MeterKind", "PowerMeter", "Reading", "find_meter", "meter_options",
-           "open_meter", "short_reason"]
+__all__ = ["AUTO_ORDER", "REGISTRY", "MeterBase", "MeterKind", "PowerMeter", "Reading", "check_meter_options",
+           "find_meter", "meter_options", "open_meter", "short_reason"]
 
 MeterKind = Literal["power", "energy", "log"]
 
@@ -99,12 +99,12 @@ def short_reason(reason: str) -> str:
     return reason.split(";", 1)[0].strip()
 
 
-def _factory(name: str) -> Any:
+def _factory(name: str, where: str = "power.meter") -> Any:
     try:
         return REGISTRY.load(name)
     except LookupError:
-        raise ConfigError(f"power.meter: unknown meter {name!r}; known: auto, {', '.join(REGISTRY.names())}") \
-            from None
+        raise OptionError(where, f"unknown meter {name!r}; known: auto, none, {', '.join(REGISTRY.names())}",
+                          where.rsplit(".", 1)[-1] if where == "power.meter" else None) from None
     except ImportError as exc:
         raise PowerError(f"{exc}; reinstall accel (or the package that provides the meter)") from exc
 
@@ -115,13 +115,15 @@ def meter_options(name: str) -> list[str]:
     return [p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
 
 
+def check_meter_options(name: str, options: Mapping[str, Any]) -> None:
+    """``OptionError`` for a ``[power.NAME]`` table naming no meter, or holding an option the meter does not
+    take or a value of the wrong type; checked for every table, the meter in use or not."""
+    check_options(f"power.{name}", _factory(name, f"power.{name}"), options)
+
+
 def _construct(name: str, options: Mapping[str, Any]) -> PowerMeter:
     factory = _factory(name)
-    valid = meter_options(name)
-    unknown = sorted(set(options) - set(valid))
-    if unknown:
-        raise ConfigError(f"power.{name}: unknown option(s) {', '.join(unknown)}; "
-                          f"valid: {', '.join(valid) or '(none)'}")
+    check_options(f"power.{name}", factory, options)
     meter: PowerMeter = factory(**dict(options))
     return meter
 
@@ -129,8 +131,8 @@ def _construct(name: str, options: Mapping[str, Any]) -> PowerMeter:
 def open_meter(name: str, options: Mapping[str, Any] | None = None) -> PowerMeter:
     """Open meter ``name`` with ``options`` (its constructor's keyword arguments) and check it works.
 
-    Raises ``ConfigError`` for an unknown meter or option (listing the valid ones) or a bad value, and
-    ``PowerError`` with the probe's reason when the meter cannot run here."""
+    Raises ``OptionError`` (a ``ConfigError``) for an unknown meter or option (listing the valid ones) or a bad
+    value, and ``PowerError`` with the probe's reason when the meter cannot run here."""
     meter = _construct(name, options or {})
     avail = meter.probe()
     if not avail.ok:

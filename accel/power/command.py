@@ -12,7 +12,7 @@ import signal
 import subprocess
 import time
 
-from accel.errors import ConfigError, PowerError
+from accel.errors import OptionError, PowerError
 from accel.plugins import Availability
 from accel.power import MeterBase, Reading
 
@@ -32,10 +32,10 @@ class CommandMeter(MeterBase):
 
     def __init__(self, command: str = "", timeout_s: float = 5.0) -> None:
         if not isinstance(command, str) or not command.strip():
-            raise ConfigError('power.command.command: expected a shell command printing watts, e.g. '
-                              '"my-meter --watts", got ' + repr(command))
+            raise OptionError("power.command.command", 'expected a shell command printing watts, e.g. '
+                              '"my-meter --watts", got ' + repr(command), "command")
         if not isinstance(timeout_s, int | float) or timeout_s <= 0:
-            raise ConfigError(f"power.command.timeout_s: expected seconds > 0, got {timeout_s!r}")
+            raise OptionError("power.command.timeout_s", f"expected seconds > 0, got {timeout_s!r}", "timeout_s")
         self.command = command
         self.timeout_s = float(timeout_s)
         self.min_interval_s = 0.01

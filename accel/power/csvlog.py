@@ -14,7 +14,7 @@ import re
 from datetime import datetime
 from pathlib import Path
 
-from accel.errors import ConfigError, PowerError
+from accel.errors import OptionError, PowerError
 from accel.plugins import Availability
 from accel.power import MeterBase, MeterKind, Reading
 
@@ -56,7 +56,7 @@ class CsvMeter(MeterBase):
     def __init__(self, path: str = "", time_column: str | None = None, watts_column: str | None = None,
                  volts_column: str | None = None, amps_column: str | None = None) -> None:
         if not path:
-            raise ConfigError("power.csv.path: expected the external meter's CSV log file, got nothing")
+            raise OptionError("power.csv.path", "expected the external meter's CSV log file, got nothing", "path")
         self.path = Path(path)
         self.time_column = time_column
         self.watts_column = watts_column

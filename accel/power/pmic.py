@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import time
 
-from accel.errors import ConfigError, PowerError
+from accel.errors import OptionError, PowerError
 from accel.plugins import Availability
 from accel.power import MeterBase, Reading
 from accel.power._io import run_text, which
@@ -53,7 +53,7 @@ class Pi5PmicMeter(MeterBase):
 
     def __init__(self, vcgencmd: str = "vcgencmd", timeout_s: float = 2.0) -> None:
         if timeout_s <= 0:
-            raise ConfigError(f"power.pi5-pmic.timeout_s: expected seconds > 0, got {timeout_s!r}")
+            raise OptionError("power.pi5-pmic.timeout_s", f"expected seconds > 0, got {timeout_s!r}", "timeout_s")
         self.vcgencmd = vcgencmd
         self.timeout_s = float(timeout_s)
 

@@ -10,7 +10,7 @@ import re
 import time
 from pathlib import Path
 
-from accel.errors import ConfigError, PowerError
+from accel.errors import OptionError, PowerError
 from accel.plugins import Availability
 from accel.power import MeterBase, MeterKind, Reading
 from accel.power._io import read_int
@@ -46,7 +46,8 @@ class RaplMeter(MeterBase):
 
     def __init__(self, domains: list[str] | None = None, root: str = "/sys/class/powercap") -> None:
         if domains is not None and (not isinstance(domains, list) or not all(isinstance(d, str) for d in domains)):
-            raise ConfigError(f'power.rapl.domains: expected a list of names like ["intel-rapl:0"], got {domains!r}')
+            raise OptionError("power.rapl.domains", f'expected a list of names like ["intel-rapl:0"], got {domains!r}',
+                              "domains")
         self.root = Path(root)
         self.domains = domains
         self._counters: list[_Counter] = []

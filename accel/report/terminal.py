@@ -166,6 +166,8 @@ def model_table(info: dict[str, Any]) -> list[Table]:
         summary.add_row("MACs", f"{costs['macs'] / 1e6:.1f} M ({costs['flops'] / 1e9:.3f} GFLOPs = 2 x MACs)")
         if costs.get("other_flops"):
             summary.add_row("other FLOPs", f"{costs['other_flops'] / 1e6:.1f} M (element-wise, pooling, activations)")
+    elif info.get("costs_why"):
+        summary.add_row("MACs", Text(f"n/a: {info['costs_why']}"))
     gpu = info.get("gpu_delegate")
     if gpu:
         summary.add_row("GPU delegate", f"{gpu['gpu_ops']}/{gpu['total_ops']} ops it can take"

@@ -32,12 +32,15 @@ from typing import Any, Protocol, Self, runtime_checkable
 from accel.errors import SourceError
 from accel.frames import Frame, PixelFormat
 
-__all__ = ["KINDS", "SELF_PACED", "Source", "SourceSpec", "capture", "open_source", "own_rate", "pacing",
+__all__ = ["KINDS", "MAX_PIXELS", "SELF_PACED", "Source", "SourceSpec", "capture", "open_source", "own_rate", "pacing",
            "parse_source"]
 
 KINDS: tuple[str, ...] = ("synthetic", "image", "video", "v4l2", "picamera2")
 _EXAMPLES = '"synthetic", "synthetic:640x480", "image:photos/", "video:clip.mp4", "v4l2:0", "picamera2"'
 _SIZE = re.compile(r"^(\d+)[xX](\d+)$")
+#: The most pixels a frame or picture may have by default (``[pipeline] max_pixels``): a 48 MP photo fits; a
+#: decompression bomb, or synthetic scenes of 100000x100000 (about 15 GB a frame), do not.
+MAX_PIXELS = 50_000_000
 
 
 def _unknown_kind(kind: str, text: str) -> SourceError:
@@ -90,6 +93,7 @@ class SourceSpec:
     loop: bool = True
     fps: float | None = None
     buffer_count: int = 4
+    max_pixels: int = MAX_PIXELS
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -106,6 +110,11 @@ class SourceSpec:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise SourceError(f"source {self.kind}: {name} must be a whole number >= 1, got {value!r}")
+        w, h = self.size()
+        if w is not None and h is not None and w * h > self.max_pixels:
+            raise SourceError(f"source {self.kind}: {w}x{h} is {w * h:,} pixels, over the {self.max_pixels:,} a "
+                              "frame may have (pipeline.max_pixels); raise [pipeline] max_pixels in accel.toml to "
+                              "allow it")
 
     @classmethod
     def from_text(cls, text: str, **options: Any) -> SourceSpec:
@@ -211,7 +220,8 @@ def _open_unpaced(spec: SourceSpec) -> Source:
     if spec.kind == "image":
         from accel.sources.files import ImageSource
 
-        return ImageSource(spec.target, spec.width, spec.height, loop=spec.loop, format=spec.format)
+        return ImageSource(spec.target, spec.width, spec.height, loop=spec.loop, format=spec.format,
+                           max_pixels=spec.max_pixels)
     if spec.kind == "video":
         from accel.sources.files import VideoSource
 

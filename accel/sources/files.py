@@ -5,11 +5,15 @@ B,G,R bytes, which is what picamera2 calls RGB888); either can be laid out in an
 A picture may carry ground truth in a YOLO sidecar: ``NAME.txt`` beside ``NAME.jpg``, one object per
 line, ``class cx cy w h`` normalized (a longer line with an odd number of fields is a segmentation
 polygon ``class x1 y1 x2 y2 ...``, whose bounding box is used).
+
+A picture of more than ``max_pixels`` pixels (``[pipeline] max_pixels``) is refused from its header,
+before it is decoded; accel's limit stands in for Pillow's decompression-bomb check (``open_picture``).
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 from types import TracebackType
@@ -20,10 +24,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from accel.errors import SourceError
 from accel.frames import Box, Frame, PixelFormat
-from accel.sources import _import_cv2
+from accel.sources import MAX_PIXELS, _import_cv2
 from accel.sources.synthetic import bgr_frame, default_stride, encode_rgb
 
-__all__ = ["ImageSource", "VideoSource", "load_yolo_labels"]
+__all__ = ["ImageSource", "VideoSource", "load_yolo_labels", "open_picture"]
 
 #: Pillow format names accepted as pictures (MPO: multi-picture JPEGs some cameras write).
 IMAGE_FORMATS = frozenset({"JPEG", "MPO", "PNG", "BMP", "WEBP", "TIFF"})
@@ -70,21 +74,41 @@ def _fit(native: tuple[int, int], width: int | None, height: int | None) -> tupl
     return w, h
 
 
+_PILLOW_LIMIT = threading.Lock()  # Image.MAX_IMAGE_PIXELS is Pillow's global: lifted for one open at a time
+
+
+def open_picture(path: Path, max_pixels: int | None = MAX_PIXELS) -> Image.Image:
+    """``Image.open(path)`` (the header read, nothing decoded) with Pillow's decompression-bomb check lifted;
+    ``SourceError`` instead when the picture has more than ``max_pixels`` pixels (None: no limit)."""
+    with _PILLOW_LIMIT:
+        saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            image = Image.open(path)
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+    w, h = image.size
+    if max_pixels is not None and w * h > max_pixels:
+        image.close()
+        raise SourceError(f"{path}: {w}x{h} is {w * h:,} pixels, over the {max_pixels:,} a picture may have "
+                          "(pipeline.max_pixels); raise [pipeline] max_pixels in accel.toml to read it")
+    return image
+
+
 def _is_picture(path: Path) -> bool:
     """Whether Pillow recognises ``path`` as a picture in one of ``IMAGE_FORMATS`` (reads the header only)."""
     try:
-        with Image.open(path) as image:
+        with open_picture(path, None) as image:
             return image.format in IMAGE_FORMATS
     except (UnidentifiedImageError, OSError, ValueError):
         return False
 
 
-def _load(path: Path) -> Image.Image:
+def _load(path: Path, max_pixels: int) -> Image.Image:
     """The picture as displayed (EXIF orientation applied), in RGB."""
     try:
-        with Image.open(path) as opened:
+        with open_picture(path, max_pixels) as opened:
             return ImageOps.exif_transpose(opened).convert("RGB")
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise SourceError(f"{path}: cannot decode the picture: {exc}") from exc
 
 
@@ -98,15 +122,15 @@ class ImageSource:
     name = "image"
 
     def __init__(self, path: str | os.PathLike[str], width: int | None = None, height: int | None = None,
-                 *, loop: bool = True, format: PixelFormat | None = None) -> None:
+                 *, loop: bool = True, format: PixelFormat | None = None, max_pixels: int = MAX_PIXELS) -> None:
         self.path = Path(path).expanduser()
-        self.loop = loop
+        self.loop, self.max_pixels = loop, max_pixels
         self.format = format or PixelFormat.RGB
         self._requested = (width, height)
         self.files, self.skipped = self._list()
         self.truth = {f: load_yolo_labels(f.with_suffix(".txt")) for f in self.files
                       if f.with_suffix(".txt").is_file()}
-        self.width, self.height = _fit(_load(self.files[0]).size, width, height)
+        self.width, self.height = _fit(_load(self.files[0], max_pixels).size, width, height)
         self.stride = default_stride(self.width, self.format)
         self._pos = 0
         self._closed = False
@@ -145,7 +169,7 @@ class ImageSource:
             raise SourceError(f"image source {self.path}: end of its {len(self.files)} pictures (loop is off)")
         start = time.perf_counter()
         path = self.files[self._pos % len(self.files)]
-        image = _load(path)
+        image = _load(path, self.max_pixels)
         size = _fit(image.size, *self._requested)
         if size != image.size:
             image = image.resize(size, Image.Resampling.BILINEAR)
@@ -184,9 +208,9 @@ class VideoSource:
     name = "video"
 
     def __init__(self, path: str | os.PathLike[str], width: int | None = None, height: int | None = None,
-                 *, loop: bool = True, format: PixelFormat | None = None) -> None:
+                 *, loop: bool = True, format: PixelFormat | None = None, max_pixels: int = MAX_PIXELS) -> None:
         self.path = Path(path).expanduser()
-        self.loop = loop
+        self.loop, self.max_pixels = loop, max_pixels
         self.format = format or PixelFormat.RGB888
         self._cv2 = _import_cv2(f"video source {self.path}")
         if not self.path.is_file():

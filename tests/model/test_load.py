@@ -65,3 +65,28 @@ def _write(path: Path, data: bytes) -> Path:
 def _cut_half() -> bytes:
     data = default_model_path().read_bytes()
     return data[: len(data) // 2]
+
+
+@pytest.mark.parametrize(("scale", "dtype"), [
+    pytest.param(float("nan"), "uint8", id="nan"),
+    pytest.param(0.0, "uint8", id="zero-on-uint8"),
+    pytest.param(float("inf"), "int8", id="infinite"),
+    pytest.param(-0.01, "int8", id="negative"),
+])
+def test_an_output_scale_that_cannot_dequantize_is_refused(tmp_path: Path, scale: float, dtype: str) -> None:
+    """A NaN or zero scale would make every score NaN (or nonsense) while the run looks fine."""
+    from tflite_build import Out, detector
+
+    values = np.zeros((12, 8))
+    path = detector(tmp_path / "y.tflite", [Out("Identity", (1, 12, 8), values, dtype, (scale, 0))], (8, 8))
+    with pytest.raises(ModelError, match=rf"output 'Identity' \({dtype}\) has quantization scale .*expected a "
+                                         "finite number > 0"):
+        load_model(path)
+
+
+def test_a_sane_output_scale_loads(tmp_path: Path) -> None:
+    from tflite_build import Out, detector
+
+    path = detector(tmp_path / "y.tflite", [Out("Identity", (1, 12, 8), np.zeros((12, 8)), "uint8", (1 / 200, 10))],
+                    (8, 8))
+    assert load_model(path).outputs[0].scale == pytest.approx(1 / 200)

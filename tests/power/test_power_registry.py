@@ -29,12 +29,13 @@ def test_reading_is_frozen() -> None:
 
 
 @pytest.mark.parametrize(("name", "options", "match"), [
-    ("nope", {}, "unknown meter 'nope'; known: auto, battery, command"),
-    ("hwmon", {"device": "ina219"}, r"unknown option\(s\) device; valid: name, root"),
+    ("nope", {}, "unknown meter 'nope'; known: auto, none, battery, command"),
+    ("hwmon", {"device": "ina219"}, r"power.hwmon: unknown option 'device'; known: name, root"),
+    ("hwmon", {"name": ["x"]}, r"power.hwmon.name: expected a string, got \['x'\]"),
     ("command", {}, "power.command.command"),
     ("command", {"command": "echo 1", "timeout_s": -1}, "timeout_s"),
     ("csv", {}, "power.csv.path"),
-], ids=["unknown-meter", "unknown-option", "missing-command", "bad-timeout", "missing-path"])
+], ids=["unknown-meter", "unknown-option", "option-type", "missing-command", "bad-timeout", "missing-path"])
 def test_config_errors(name: str, options: dict[str, object], match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         open_meter(name, options)
