@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from accel.errors import AccelError, ConfigError
 
 if TYPE_CHECKING:
+    from accel.config import Config
     from accel.record import VariantRecord
 
 _EPILOG = """precedence: command-line flags > ACCEL_* environment > accel.toml (or --config) > defaults.
@@ -89,6 +90,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--json", dest="json_path", help="write the result JSON here (default results/<time>/result.json)")
     c.add_argument("--config", help="config file (default: $ACCEL_CONFIG, else ./accel.toml if present)")
     c.add_argument("--in-process", action="store_true", help="run variants in this process (no isolation)")
+    from accel.watch.command import add_parser as add_watch  # compare's run options, and its own
+
+    add_watch(sub, c)
     i = sub.add_parser("inspect", help="what a model is: tensors, quantization, ops, parameters, family")
     i.add_argument("model", help="the .tflite file")
     i.add_argument("--family", default="auto", help="force the family (ssd, ssd-raw, yolov5, yolov8, classifier)")
@@ -135,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     err = Console(stderr=True)
     try:
         handler = {"compare": _compare, "inspect": _inspect, "delegates": _delegates, "kernels": _kernels,
-                   "dataset": _dataset, "models": _models, "report": _report}
+                   "dataset": _dataset, "models": _models, "report": _report, "watch": _watch}
         return handler[args.command](args)
     except AccelError as exc:
         # escaped: messages name config tables such as [accuracy], which rich would take for markup
@@ -151,34 +155,10 @@ def _compare(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from accel.compare import compare
-    from accel.config import load_config
     from accel.record import Status
     from accel.report import legend, variants_table
 
-    overrides: dict[str, Any] = {
-        "model.path": args.model, "model.labels": args.labels, "pipeline.source": args.source,
-        "pipeline.source_format": args.source_format, "pipeline.source_size": args.source_size,
-        "pipeline.source_fps": args.source_fps,
-        "pipeline.frames": args.frames, "pipeline.seconds": args.seconds, "pipeline.warmup": args.warmup,
-        "pipeline.kernels": args.kernels, "pipeline.execution": args.execution, "pipeline.resize": args.resize,
-        "pipeline.score_threshold": args.threshold,
-        "pipeline.live": args.live, "delegates": args.delegates, "accuracy.dataset": args.dataset,
-        "power.meter": args.power_meter, "power.command.command": args.power_command,
-        "power.csv.path": args.power_log, "thermal.sustained_s": args.sustained, "thermal.cool_down_c": args.cool_down,
-    }
-    implied = (("--power-command", args.power_command, "command"), ("--power-log", args.power_log, "csv"))
-    for flag, value, meter in implied:
-        if value:  # the option implies its meter; naming another one is a contradiction
-            if (args.power_meter or meter) != meter:
-                raise ConfigError(f"option {flag} needs --power-meter {meter}, not {args.power_meter!r}")
-            overrides["power.meter"] = meter
-    config = load_config(args.config, overrides)
-    if args.threads is not None:
-        if not args.threads or min(args.threads) < 1:
-            raise ConfigError(f"option --threads: expected integers >= 1, got {args.threads}")
-        for name in ("xnnpack", "litert-cpu"):
-            if name in config.delegates:
-                config.delegates[name]["threads"] = args.threads
+    config = _run_config(args)
     console = Console()
     if not console.is_terminal:  # logs and pipes: don't squeeze the table into 80 columns
         console = Console(width=190)
@@ -218,6 +198,43 @@ def _compare(args: argparse.Namespace) -> int:
             console.print(f"report {fmt} not written: {why}", style="yellow", highlight=False)
     failed = [r for r in records if r.status in (Status.FAILED, Status.CRASHED, Status.TIMEOUT)]
     return 1 if failed else 0
+
+
+def _run_config(args: argparse.Namespace) -> Config:
+    """The config ``compare`` and ``watch`` run with: the command's flags over the environment and accel.toml."""
+    from accel.config import load_config
+
+    overrides: dict[str, Any] = {
+        "model.path": args.model, "model.labels": args.labels, "pipeline.source": args.source,
+        "pipeline.source_format": args.source_format, "pipeline.source_size": args.source_size,
+        "pipeline.source_fps": args.source_fps,
+        "pipeline.frames": args.frames, "pipeline.seconds": args.seconds, "pipeline.warmup": args.warmup,
+        "pipeline.kernels": args.kernels, "pipeline.execution": args.execution, "pipeline.resize": args.resize,
+        "pipeline.score_threshold": args.threshold,
+        "pipeline.live": args.live, "delegates": args.delegates, "accuracy.dataset": args.dataset,
+        "power.meter": args.power_meter, "power.command.command": args.power_command,
+        "power.csv.path": args.power_log, "thermal.sustained_s": args.sustained, "thermal.cool_down_c": args.cool_down,
+    }
+    implied = (("--power-command", args.power_command, "command"), ("--power-log", args.power_log, "csv"))
+    for flag, value, meter in implied:
+        if value:  # the option implies its meter; naming another one is a contradiction
+            if (args.power_meter or meter) != meter:
+                raise ConfigError(f"option {flag} needs --power-meter {meter}, not {args.power_meter!r}")
+            overrides["power.meter"] = meter
+    config = load_config(args.config, overrides)
+    if args.threads is not None:
+        if not args.threads or min(args.threads) < 1:
+            raise ConfigError(f"option --threads: expected integers >= 1, got {args.threads}")
+        for name in ("xnnpack", "litert-cpu"):
+            if name in config.delegates:
+                config.delegates[name]["threads"] = args.threads
+    return config
+
+
+def _watch(args: argparse.Namespace) -> int:
+    from accel.watch.command import run
+
+    return run(args, _run_config(args))
 
 
 def _outcome_line(record: VariantRecord) -> str:
