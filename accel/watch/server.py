@@ -93,7 +93,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, json.dumps(doc).encode(), "application/json")
 
     def _error(self, status: HTTPStatus, text: str, headers: dict[str, str] | None = None) -> None:
-        self._send(status, f"{status.value} {status.phrase}: {text}\n".encode(), "text/plain; charset=utf-8", headers)
+        self.close_connection = True  # a refused request's body is not read: the connection cannot go on
+        self._send(status, f"{status.value} {status.phrase}: {text}\n".encode(), "text/plain; charset=utf-8",
+                   {"Connection": "close", **(headers or {})})
 
     def _allowed(self) -> bool:
         """The token, when there is one; else a loopback Host header."""
