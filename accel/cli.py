@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from accel.errors import AccelError, ConfigError
+from accel.watch.command import add_parser as add_watch_parser
 
 if TYPE_CHECKING:
     from accel.config import Config
@@ -90,9 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--json", dest="json_path", help="write the result JSON here (default results/<time>/result.json)")
     c.add_argument("--config", help="config file (default: $ACCEL_CONFIG, else ./accel.toml if present)")
     c.add_argument("--in-process", action="store_true", help="run variants in this process (no isolation)")
-    from accel.watch.command import add_parser as add_watch  # compare's run options, and its own
-
-    add_watch(sub, c)
+    add_watch_parser(sub, c)  # compare's run options, and its own
     i = sub.add_parser("inspect", help="what a model is: tensors, quantization, ops, parameters, family")
     i.add_argument("model", help="the .tflite file")
     i.add_argument("--family", default="auto", help="force the family (ssd, ssd-raw, yolov5, yolov8, classifier)")

@@ -4,9 +4,12 @@ delegates, power, config file; the same precedence) and its own for what is serv
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from accel.config import Config
 from accel.watch.options import StreamOptions, WatchOptions
+
+if TYPE_CHECKING:
+    from accel.config import Config
 
 __all__ = ["add_parser", "run"]
 
