@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import select
 import socket
 import threading
 from http import HTTPStatus
@@ -34,6 +35,15 @@ _BOUNDARY = "accelframe"
 _WRITE_TIMEOUT_S = 20.0  # a client that takes no byte for this long is dropped, freeing its slot
 _CSP = "default-src 'none'; img-src 'self' data:; connect-src 'self'; style-src 'unsafe-inline'; " \
        "script-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+
+
+def _hung_up(sock: socket.socket) -> bool:
+    """True when the client closed its end (a stream client sends nothing after its request)."""
+    try:
+        ready, _, _ = select.select([sock], [], [], 0)
+        return bool(ready) and sock.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
 
 
 class WatchServer(ThreadingHTTPServer):
@@ -188,6 +198,8 @@ class _Handler(BaseHTTPRequestHandler):
             while not hub.closed and self.command != "HEAD":
                 frame = hub.wait_frame(seq, timeout=1.0)
                 if frame is None:
+                    if _hung_up(self.connection):  # no frame for a while (a crashed variant): still there?
+                        break
                     continue
                 seq = frame.seq
                 self.wfile.write(f"--{_BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(frame.jpeg)}"

@@ -146,6 +146,16 @@ def test_a_client_that_disconnects_mid_frame_is_cleaned_up(serve: Any) -> None:
     assert served.viewers[-1] == 0 and max(served.viewers) == 1
 
 
+def test_a_client_that_leaves_while_no_frame_comes_is_cleaned_up(serve: Any) -> None:
+    """A variant that crashed sends nothing: a client closing meanwhile still frees its slot."""
+    served = serve(rate_hz=0.01)
+    reader = MjpegReader(served.port)
+    assert reader.status == 200
+    wait_until(lambda: served.hub.clients == 1, what="the client to be counted")
+    reader.close()
+    wait_until(lambda: served.hub.clients == 0, what="the client to be cleaned up")
+
+
 def test_a_snapshot_asks_the_worker_for_a_frame_while_it_waits(serve: Any) -> None:
     """No frame, or none newer than a second: the request counts as a viewer (the worker encodes one) until a
     new frame comes."""
