@@ -114,7 +114,7 @@ def watching(tmp_path_factory: pytest.TempPathFactory) -> Any:
     try:
         assert proc.stdout is not None
         url = next(line.split()[1] for line in proc.stdout if line.startswith("serving "))
-        _until(lambda: _stats(url)["status"] == "running", 120, "the detector to run")
+        _until(lambda: _stats(url).get("frames"), 120, "the detector to run and report")
         yield url, int(url.rsplit(":", 1)[1].strip("/")), Path(model).name if model else "default_detector.tflite"
     finally:
         proc.send_signal(2)
