@@ -4,6 +4,7 @@ delegates, power, config file; the same precedence) and its own for what is serv
 from __future__ import annotations
 
 import argparse
+import copy
 from typing import TYPE_CHECKING
 
 from accel.watch.options import StreamOptions, WatchOptions
@@ -34,6 +35,9 @@ def add_parser(sub: argparse._SubParsersAction, compare: argparse.ArgumentParser
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     for action in compare._actions:
         if any(flag in _SHARED for flag in action.option_strings):
+            if action.help and action.help.startswith("with --live: "):  # watch is always live
+                action = copy.copy(action)
+                action.help = action.help.removeprefix("with --live: ")
             w._add_action(action)
     w.add_argument("--variant", help="the variant to start with, as the selector lists it (\"xnnpack threads=4 + "
                    "opencv\") or the variant alone (its first kernel set); default: xnnpack with the most threads, "

@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -80,6 +81,25 @@ def test_watch_serves_on_loopback_only_and_ctrl_c_leaves_nothing_behind(tmp_path
     wait_until(lambda: not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in processes),
                what="every process of the watch to end")
     assert _shm() - shm_before == set()
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGHUP", "SIGKILL"])
+def test_a_terminated_or_killed_watch_leaves_no_worker(tmp_path: Path, how: str) -> None:
+    """SIGTERM and an SSH hang-up stop it as Ctrl-C does; killed outright, its worker sees the connection
+    close and stops by itself."""
+    watch = WatchProcess(*CHEAP, cwd=tmp_path)
+    try:
+        url = watch.url()
+        wait_until(lambda: _stats(url)["status"] == "running", timeout=60, what="the variant to run")
+        processes = watch.processes()
+        assert len(processes) == 2, processes
+        watch.proc.send_signal(getattr(signal, how))
+        code = watch.proc.wait(60)
+    finally:
+        watch.kill()
+    assert code == (-signal.SIGKILL if how == "SIGKILL" else 0)
+    wait_until(lambda: not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in processes),
+               what="the worker to end")
 
 
 def test_a_lan_bind_prints_a_token_and_answers_401_without_it(tmp_path: Path) -> None:
