@@ -35,9 +35,10 @@ def add_parser(sub: argparse._SubParsersAction, compare: argparse.ArgumentParser
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     for action in compare._actions:
         if any(flag in _SHARED for flag in action.option_strings):
-            if action.help and action.help.startswith("with --live: "):  # watch is always live
+            text = action.help or ""
+            if text.startswith("with --live: "):  # watch is always live
                 action = copy.copy(action)
-                action.help = action.help.removeprefix("with --live: ")
+                action.help = text.removeprefix("with --live: ")
             w._add_action(action)
     w.add_argument("--variant", help="the variant to start with, as the selector lists it (\"xnnpack threads=4 + "
                    "opencv\") or the variant alone (its first kernel set); default: xnnpack with the most threads, "

@@ -68,6 +68,11 @@ class Latest:
             return self.seq, self.frame, self.result
 
 
+def _described(source: Any) -> dict[str, Any]:
+    """What the source says about itself, less its frame counters (the figures give them, kept current)."""
+    return {k: v for k, v in source.describe().items() if k not in ("delivered", "dropped", "skipped")}
+
+
 class Detector:
     """Runs ``job`` until ``stop`` is set; ``emit("ready", info)`` once the first inference and the warm-up
     are done. Raises ``AccelError`` when the variant cannot run (the worker reports it)."""
@@ -106,7 +111,7 @@ class Detector:
             loop = Loop(model, runners, kernels, settings, spec, dspec, lambda kind, data: None)
             startup = loop.start(Feed([], self.source), load_s)
             self.emit("ready", {"runtime": runners[0].runtime, "placement": runners[0].placement.to_json(),
-                                "kernels_info": kernels.describe(), "source": self.source.describe(),
+                                "kernels_info": kernels.describe(), "source": _described(self.source),
                                 "startup": {"load_ms": startup.load_ms,
                                             "first_inference_ms": startup.first_inference_ms},
                                 "input": [spec.height, spec.width], "streams": len(runners)})

@@ -130,6 +130,7 @@ class WorkerProcess:
     def stop(self, timeout_s: float = _STOP_S) -> None:
         """Ask the worker to stop, kill it if it has not within ``timeout_s``, and clean up (idempotent)."""
         if self.proc is None:
+            self._unlink()
             return
         self._stopping = True
         self.send(("stop",))
@@ -143,6 +144,9 @@ class WorkerProcess:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+        self._unlink()
+
+    def _unlink(self) -> None:
         try:
             os.unlink(self._log)
         except FileNotFoundError:

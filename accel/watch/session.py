@@ -56,7 +56,13 @@ class Session:
                                    lambda status, why: self._end(generation, status, why), **kwargs)
             with self._state:
                 self.worker = worker
-            worker.start(self.hub.viewers)
+            try:
+                worker.start(self.hub.viewers)
+            except OSError as exc:  # no process could be started (out of memory, too many processes)
+                with self._state:
+                    self.worker, self._status = None, "failed"
+                worker.stop()
+                self.hub.set_status(choice.label, "failed", f"the worker could not be started: {exc}")
 
     def switch(self, label: str) -> Choice:
         """Start the choice ``label`` names in the background and return it; ``LookupError`` for a label
