@@ -48,8 +48,9 @@ class WorkerProcess:
         self._failure: str | None = None
         self._timed_out = False
         self._reader: threading.Thread | None = None
-        with tempfile.NamedTemporaryFile(prefix="accel-watch-", suffix=".log", delete=False) as log:
-            self._log = log.name
+        # What the runtime prints goes to a file no one else sees, already unlinked: nothing is left behind,
+        # even when this process is killed; read back through /proc when the worker dies.
+        self._log = tempfile.TemporaryFile(prefix="accel-watch-", suffix=".log")  # closed in stop()
 
     @property
     def pid(self) -> int | None:
@@ -58,10 +59,9 @@ class WorkerProcess:
     def start(self, viewers: int = 0) -> WorkerProcess:
         ours, theirs = socket.socketpair()
         env = {**os.environ, **{k: os.environ.get(k) or v for k, v in _MALLOC_ENV.items()}}
-        with open(self._log, "wb") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "accel.watch.child", str(theirs.fileno())],
-                                         pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
-                                         stdout=subprocess.DEVNULL, stderr=log, env=env, start_new_session=True)
+        self.proc = subprocess.Popen([sys.executable, "-m", "accel.watch.child", str(theirs.fileno())],
+                                     pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=self._log, env=env, start_new_session=True)
         theirs.close()
         self._conn = Connection(ours.detach())
         self._reader = threading.Thread(target=self._read, name="watch-worker-reader", daemon=True)
@@ -114,7 +114,7 @@ class WorkerProcess:
         self.on_end(*self._outcome(code))
 
     def _outcome(self, code: int) -> tuple[str, str | None]:
-        said = _tail(self._log)
+        said = _tail(f"/proc/self/fd/{self._log.fileno()}")
         printed = f"; it printed: {said}" if said else ""
         if self._stopping:
             return "stopped", None
@@ -124,13 +124,13 @@ class WorkerProcess:
         if self._failure is not None:
             return "failed", self._failure
         if code < 0:
-            return "crashed", f"crashed: {_signal(code)}{printed}"
+            return "crashed", f"{_signal(code)}{printed}"  # shown after the status: "crashed: signal 11 (SIGSEGV)"
         return "crashed", f"the worker exited with code {code}{printed}"
 
     def stop(self, timeout_s: float = _STOP_S) -> None:
         """Ask the worker to stop, kill it if it has not within ``timeout_s``, and clean up (idempotent)."""
         if self.proc is None:
-            self._unlink()
+            self._log.close()
             return
         self._stopping = True
         self.send(("stop",))
@@ -144,10 +144,4 @@ class WorkerProcess:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
-        self._unlink()
-
-    def _unlink(self) -> None:
-        try:
-            os.unlink(self._log)
-        except FileNotFoundError:
-            pass
+        self._log.close()

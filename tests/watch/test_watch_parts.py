@@ -96,11 +96,11 @@ def test_the_window_keeps_the_last_seconds_only() -> None:
 
 
 def test_rows_say_na_and_why() -> None:
-    stats = {"variant": "null + numpy", "status": "crashed", "error": "crashed: signal 11 (SIGSEGV)", "for_s": 1.0,
+    stats = {"variant": "null + numpy", "status": "crashed", "error": "signal 11 (SIGSEGV)", "for_s": 1.0,
              "power": {"watts": None, "why": "no meter: power.meter = none"},
              "system": {"cpu_cores": [10.0, 20.0], "temp_c": None, "throttled": None}, "stream": {"clients": 0}}
     shown = dict(rows(stats))
-    assert shown["variant"] == "null + numpy: crashed for 1.0 s: crashed: signal 11 (SIGSEGV)"
+    assert shown["variant"] == "null + numpy: crashed for 1.0 s: signal 11 (SIGSEGV)"
     assert shown["FPS"] == "n/a (not running)"
     assert shown["power"] == "n/a (no meter: power.meter = none)"
     assert shown["CPU per core %"] == "10 · 20"

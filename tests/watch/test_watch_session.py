@@ -26,6 +26,7 @@ from accel.watch.session import Session
 
 NULL = Choice(Variant("null"), "numpy")
 SEGV = Choice(Variant("crashy", (("how", "segv"), ("after", 8))), "numpy")  # crashes after its warm-up
+ABORT = Choice(Variant("crashy", (("how", "abort"), ("after", 8))), "numpy")  # a driver's abort, with its words
 HANG = Choice(Variant("crashy", (("how", "hang"), ("after", 0))), "numpy")  # hangs at its first inference
 BROKEN = Choice(Variant("null"), "opencv")  # given a source that cannot open, below
 SETTINGS = Settings(warmup=2, timeout_s=3.0, live_source=SourceSpec("synthetic", "160x120", fps=20.0))
@@ -41,8 +42,8 @@ def session(monkeypatch: pytest.MonkeyPatch, tiny_classifier: Any) -> Iterator[S
         settings = SETTINGS if choice != BROKEN else replace(SETTINGS, live_source=SourceSpec("image", "/nonexistent"))
         return Job(choice.label, model, choice.variant, choice.kernels, settings, StreamOptions(fps=10))
 
-    hub = Hub([c.label for c in (NULL, SEGV, HANG, BROKEN)])
-    s = Session(hub, [NULL, SEGV, HANG, BROKEN], job_for)
+    choices = [NULL, SEGV, ABORT, HANG, BROKEN]
+    s = Session(Hub([c.label for c in choices]), choices, job_for)
     yield s
     s.close()
 
@@ -69,13 +70,17 @@ def test_a_variant_runs_and_streams_and_stops_with_its_process(session: Session)
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
 
 
-def test_a_crash_is_shown_and_the_next_choice_runs_in_a_fresh_process(session: Session) -> None:
+@pytest.mark.parametrize("crash,why", [(SEGV, "signal 11 (SIGSEGV)"),
+                                       (ABORT, "signal 6 (SIGABRT); it printed: free(): invalid size")],
+                         ids=["segv", "abort"])
+def test_a_crash_is_shown_and_the_next_choice_runs_in_a_fresh_process(session: Session, crash: Choice,
+                                                                      why: str) -> None:
     session.start(NULL)
     wait_until(lambda: _status(session, "running"), timeout=60, what="the null variant to run")
     first = session.worker_pid
-    assert session.switch(SEGV.label) == SEGV
+    assert session.switch(crash.label) == crash
     crashed = wait_until(lambda: _status(session, "crashed"), timeout=60, what="the crash to be reported")
-    assert crashed["variant"] == SEGV.label and "signal 11 (SIGSEGV)" in crashed["error"]
+    assert crashed["variant"] == crash.label and crashed["error"] == why
     session.switch(NULL.label)
     wait_until(lambda: _status(session, "running") and session.hub.stats()["variant"] == NULL.label, timeout=60,
                what="the null variant to run again")
