@@ -5,6 +5,7 @@ failed, and switching starts each choice in a fresh process."""
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -70,9 +71,12 @@ def test_a_variant_runs_and_streams_and_stops_with_its_process(session: Session)
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
 
 
-@pytest.mark.parametrize("crash,why", [(SEGV, "signal 11 (SIGSEGV)"),
-                                       (ABORT, "signal 6 (SIGABRT); it printed: free(): invalid size")],
-                         ids=["segv", "abort"])
+# The abort double raises SIGABRT from the inference thread and SIGSEGV on its next line: which of the two
+# ends the process first is the kernel's choice, so either signal is right; what it printed must be there.
+@pytest.mark.parametrize("crash,why", [
+    (SEGV, r"signal 11 \(SIGSEGV\)"),
+    (ABORT, r"signal (6 \(SIGABRT\)|11 \(SIGSEGV\)); it printed: free\(\): invalid size"),
+], ids=["segv", "abort"])
 def test_a_crash_is_shown_and_the_next_choice_runs_in_a_fresh_process(session: Session, crash: Choice,
                                                                       why: str) -> None:
     session.start(NULL)
@@ -80,7 +84,7 @@ def test_a_crash_is_shown_and_the_next_choice_runs_in_a_fresh_process(session: S
     first = session.worker_pid
     assert session.switch(crash.label) == crash
     crashed = wait_until(lambda: _status(session, "crashed"), timeout=60, what="the crash to be reported")
-    assert crashed["variant"] == crash.label and crashed["error"] == why
+    assert crashed["variant"] == crash.label and re.fullmatch(why, crashed["error"]), crashed["error"]
     session.switch(NULL.label)
     wait_until(lambda: _status(session, "running") and session.hub.stats()["variant"] == NULL.label, timeout=60,
                what="the null variant to run again")
