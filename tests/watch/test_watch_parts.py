@@ -9,10 +9,12 @@ import pytest
 
 from accel.delegates import Variant
 from accel.errors import ConfigError
-from accel.power.fake import ManualClock
+from accel.power.fake import ManualClock, ScriptedMeter
 from accel.watch.choices import Choice, best, find
 from accel.watch.figures import rows
+from accel.watch.hub import Hub
 from accel.watch.options import StreamOptions, WatchOptions, is_loopback
+from accel.watch.system import SystemProbe
 from accel.watch.window import Window
 
 
@@ -124,3 +126,28 @@ def test_rows_of_a_running_variant() -> None:
     assert shown["temperature"] == "61.2 °C · not throttled"
     assert shown["detections"] == "2 in the newest frame · 1.50 per frame · leaf 0.90"
     assert shown["stream"] == "simplejpeg 640x480 · 14.8 of at most 15 FPS · 30.0 KB a frame · 2/8 clients"
+
+
+@pytest.mark.parametrize("kind", ["power", "energy"])
+def test_the_system_probe_gives_watts_and_the_hub_j_per_frame(kind: str) -> None:
+    """A 4 W load read as watts, or as an energy counter (its first reading has nothing to difference)."""
+    clock = ManualClock(100.0)
+    meter = ScriptedMeter(watts=lambda t: 4.0, clock=clock) if kind == "power" else \
+        ScriptedMeter(energy=lambda t: 4.0 * t, clock=clock)
+    probe = SystemProbe(lambda figures: None, lambda: None, meter, "unused")
+    first = probe.sample()
+    clock.sleep(1.0)
+    second = probe.sample()["power"]
+    assert second == {"watts": 4.0, "meter": "fake", "estimated": False, "why": None}
+    assert first["power"]["watts"] == (4.0 if kind == "power" else None)
+    assert set(first) >= {"cpu_cores", "server_cpu", "server_rss_mb", "temp_c", "throttled"}
+    hub = Hub(["null + numpy"])
+    hub.set_status("null + numpy", "running")
+    hub.put_worker({"fps": 20.0})
+    hub.put_system({"power": second})
+    assert hub.stats()["power"]["j_per_frame"] == pytest.approx(0.2)  # 4 W / 20 frames a second
+
+
+def test_a_failing_meter_says_why() -> None:
+    probe = SystemProbe(lambda figures: None, lambda: None, ScriptedMeter(watts=lambda t: 1.0, fail_at=0), "unused")
+    assert probe.sample()["power"] == {"watts": None, "why": "fake: fake meter failed on read 0"}
