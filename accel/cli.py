@@ -15,6 +15,7 @@ from accel.cli_args import csv, parser
 from accel.errors import AccelError, ConfigError
 
 if TYPE_CHECKING:
+    from accel.config import Config
     from accel.record import VariantRecord
 
 # The flags whose name is not "--" and their config key's last part, for messages naming what the user typed.
@@ -37,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     err = Console(stderr=True)
     try:
         handler = {"compare": _compare, "inspect": _inspect, "delegates": _delegates, "kernels": _kernels,
-                   "dataset": _dataset, "models": _models, "report": _report}
+                   "dataset": _dataset, "models": _models, "report": _report, "watch": _watch}
         with stop_on_signals():  # SIGTERM and SIGHUP stop a run as Ctrl-C does, keeping what it measured
             return handler[args.command](args)
     except AccelError as exc:
@@ -56,35 +57,10 @@ def _compare(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from accel.compare import compare
-    from accel.config import load_config
     from accel.record import Status
     from accel.report import legend, variants_table
 
-    overrides: dict[str, Any] = {
-        "model.path": args.model, "model.labels": args.labels, "pipeline.source": args.source,
-        "pipeline.source_format": args.source_format, "pipeline.source_size": args.source_size,
-        "pipeline.source_fps": args.source_fps,
-        "pipeline.frames": args.frames, "pipeline.seconds": args.seconds, "pipeline.warmup": args.warmup,
-        "pipeline.kernels": args.kernels, "pipeline.execution": args.execution, "pipeline.resize": args.resize,
-        "pipeline.score_threshold": args.threshold,
-        "pipeline.live": args.live, "delegates": args.delegates, "accuracy.dataset": args.dataset,
-        "power.meter": args.power_meter, "power.command.command": args.power_command,
-        "power.csv.path": args.power_log, "thermal.sustained_s": args.sustained, "thermal.cool_down_c": args.cool_down,
-    }
-    implied = (("--power-command", args.power_command, "command"), ("--power-log", args.power_log, "csv"))
-    for flag, value, meter in implied:
-        if value:  # the option implies its meter; naming another one is a contradiction
-            if (args.power_meter or meter) != meter:
-                raise ConfigError(f"option {flag} needs --power-meter {meter}, not {args.power_meter!r}")
-            overrides["power.meter"] = meter
-    config = load_config(args.config, overrides, flags=_FLAGS)
-    if args.threads is not None:
-        if not args.threads or min(args.threads) < 1:
-            raise ConfigError(f"option --threads: expected integers >= 1, got {args.threads}")
-        for name in ("xnnpack", "litert-cpu"):
-            if name in config.delegates:
-                config.delegates[name]["threads"] = args.threads
-                config.origins[f"delegates.{name}.threads"] = "option --threads"
+    config = _run_config(args)
     console = Console()
     if not console.is_terminal:  # logs and pipes: don't squeeze the table into 80 columns
         console = Console(width=190)
@@ -135,6 +111,44 @@ def _step(kind: str, data: Any) -> str | None:
     if kind == "cool_down":
         return "cooling down" + (f" below {data['target_c']:g} C" if data["target_c"] else f" {data['pause_s']:g} s")
     return None
+
+
+def _run_config(args: argparse.Namespace) -> Config:
+    """The config ``compare`` and ``watch`` run with: the command's flags over the environment and accel.toml."""
+    from accel.config import load_config
+
+    overrides: dict[str, Any] = {
+        "model.path": args.model, "model.labels": args.labels, "pipeline.source": args.source,
+        "pipeline.source_format": args.source_format, "pipeline.source_size": args.source_size,
+        "pipeline.source_fps": args.source_fps,
+        "pipeline.frames": args.frames, "pipeline.seconds": args.seconds, "pipeline.warmup": args.warmup,
+        "pipeline.kernels": args.kernels, "pipeline.execution": args.execution, "pipeline.resize": args.resize,
+        "pipeline.score_threshold": args.threshold,
+        "pipeline.live": args.live, "delegates": args.delegates, "accuracy.dataset": args.dataset,
+        "power.meter": args.power_meter, "power.command.command": args.power_command,
+        "power.csv.path": args.power_log, "thermal.sustained_s": args.sustained, "thermal.cool_down_c": args.cool_down,
+    }
+    implied = (("--power-command", args.power_command, "command"), ("--power-log", args.power_log, "csv"))
+    for flag, value, meter in implied:
+        if value:  # the option implies its meter; naming another one is a contradiction
+            if (args.power_meter or meter) != meter:
+                raise ConfigError(f"option {flag} needs --power-meter {meter}, not {args.power_meter!r}")
+            overrides["power.meter"] = meter
+    config = load_config(args.config, overrides, flags=_FLAGS)
+    if args.threads is not None:
+        if not args.threads or min(args.threads) < 1:
+            raise ConfigError(f"option --threads: expected integers >= 1, got {args.threads}")
+        for name in ("xnnpack", "litert-cpu"):
+            if name in config.delegates:
+                config.delegates[name]["threads"] = args.threads
+                config.origins[f"delegates.{name}.threads"] = "option --threads"
+    return config
+
+
+def _watch(args: argparse.Namespace) -> int:
+    from accel.watch.command import run
+
+    return run(args, _run_config(args))
 
 
 def _outcome_line(record: VariantRecord) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from accel.watch.command import add_parser as add_watch_parser
+
 __all__ = ["csv", "parser"]
 
 _EPILOG = """precedence: command-line flags > ACCEL_* environment > accel.toml (or --config) > defaults.
@@ -83,6 +85,7 @@ def parser() -> argparse.ArgumentParser:
                    "symlink is followed; a folder, device or pipe is refused) (default results/<time>/result.json)")
     c.add_argument("--config", help="config file (default: $ACCEL_CONFIG, else ./accel.toml if present)")
     c.add_argument("--in-process", action="store_true", help="run variants in this process (no isolation)")
+    add_watch_parser(sub, c)  # compare's run options, and its own
     i = sub.add_parser("inspect", help="what a model is: tensors, quantization, ops, parameters, family")
     i.add_argument("model", help="the .tflite file")
     i.add_argument("--family", default="auto", help="force the family (ssd, ssd-raw, yolov5, yolov8, classifier)")

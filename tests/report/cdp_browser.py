@@ -167,17 +167,40 @@ class Browser:
 
         run.screenshot = base64.b64decode(shot["data"])
         self._eval("0", ev)  # a round trip, so late console events are in
-        for e in ev:
-            m, p = e["method"], e.get("params", {})
-            if m == "Runtime.consoleAPICalled" and p.get("type") == "error":
-                run.console_errors.append(" ".join(str(a.get("value", a.get("description"))) for a in p["args"]))
-            elif m == "Log.entryAdded" and p.get("entry", {}).get("level") == "error":
-                entry = p["entry"]
-                run.console_errors.append(f"{entry.get('source')}: {entry.get('text')} {entry.get('url', '')}")
-            elif m == "Runtime.exceptionThrown":
-                run.console_errors.append(str(p.get("exceptionDetails", {}).get("text")))
-            elif m == "Network.requestWillBeSent":
-                run.requests.append(p["request"]["url"])
+        _collect(ev, run)
+        return run
+
+    def visit(self, url: str) -> list[dict[str, Any]]:
+        """Navigate to ``url`` with the network on (a page a local server serves, which keeps loading: a
+        stream, polled figures) and wait for its load event; the list returned keeps every event seen, and
+        ``shot``, ``text`` and ``seen`` add to it."""
+        if self._ws is None:
+            self._connect()
+        ev: list[dict[str, Any]] = []
+        for domain in ("Runtime", "Log", "Network", "Page"):
+            self._send(f"{domain}.enable", ev)
+        self._send("Emulation.setDeviceMetricsOverride", ev, width=1200, height=900, deviceScaleFactor=1, mobile=False)
+        self._send("Page.navigate", ev, url=url)
+        self._wait_event("Page.loadEventFired", ev)
+        return ev
+
+    def shot(self, selector: str, events: list[dict[str, Any]]) -> bytes:
+        """A PNG of the first element matching ``selector``, as shown now."""
+        import base64
+
+        box = self._eval(f"(() => {{ const r = document.querySelector({json.dumps(selector)}).getBoundingClientRect();"
+                         " return {x: r.left, y: r.top, width: r.width, height: r.height}; })()", events)
+        shot = self._send("Page.captureScreenshot", events, format="png", clip={**box, "scale": 1})
+        return base64.b64decode(shot["data"])
+
+    def text(self, selector: str, events: list[dict[str, Any]]) -> str:
+        return str(self._eval(f"document.querySelector({json.dumps(selector)}).textContent", events))
+
+    def seen(self, events: list[dict[str, Any]]) -> PageRun:
+        """The console errors and requests among ``events`` so far."""
+        self._eval("0", events)
+        run = PageRun()
+        _collect(events, run)
         return run
 
     def _eval(self, expression: str, events: list[dict[str, Any]]) -> Any:
@@ -185,6 +208,21 @@ class Browser:
         if "exceptionDetails" in result:
             raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
         return result["result"].get("value")
+
+
+def _collect(events: list[dict[str, Any]], run: PageRun) -> None:
+    """Console errors, exceptions and requests among DevTools events, into ``run``."""
+    for e in events:
+        m, p = e["method"], e.get("params", {})
+        if m == "Runtime.consoleAPICalled" and p.get("type") == "error":
+            run.console_errors.append(" ".join(str(a.get("value", a.get("description"))) for a in p["args"]))
+        elif m == "Log.entryAdded" and p.get("entry", {}).get("level") == "error":
+            entry = p["entry"]
+            run.console_errors.append(f"{entry.get('source')}: {entry.get('text')} {entry.get('url', '')}")
+        elif m == "Runtime.exceptionThrown":
+            run.console_errors.append(str(p.get("exceptionDetails", {}).get("text")))
+        elif m == "Network.requestWillBeSent":
+            run.requests.append(p["request"]["url"])
 
 
 def region_stdev(png: bytes, box: dict[str, Any]) -> float:

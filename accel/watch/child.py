@@ -1,0 +1,149 @@
+"""The watch worker process, ``python -m accel.watch.child FD``: FD is its end of a socket pair to the parent
+(a ``multiprocessing.connection.Connection``).
+
+Parent to worker: ``(sys.path, plugins registered by hand)``, then the ``Job``, then any number of
+``("viewers", n)`` and one ``("stop",)``. Worker to parent: ``("started",)`` once the imports are done,
+``("ready", info)`` after the first inference and the warm-up, ``("stats", figures)`` twice a second,
+``("frame", jpeg, meta)`` at most ``stream.fps`` times a second while n > 0, ``("failed", message,
+traceback or None)`` when the variant cannot run, and ``("stopped",)`` at the end. The worker stops when
+told to or when the parent's end closes (the parent died): it is never left running on its own.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+import traceback
+from multiprocessing.connection import Connection
+from typing import Any
+
+from accel.errors import AccelError
+from accel.watch.detector import Detector, Job, Latest
+from accel.watch.render import Renderer
+from accel.watch.window import Window
+
+__all__ = ["main"]
+
+_STATS_S = 0.5
+
+
+class _Worker:
+    def __init__(self, conn: Connection, job: Job) -> None:
+        self.conn, self.job = conn, job
+        self._send_lock = threading.Lock()
+        self.stop = threading.Event()
+        self.wake = threading.Event()
+        self.viewers = 0
+        self.fps = 0.0  # the detector's, as last reported: the stream frames' caption
+        self.window = Window()
+        self.latest = Latest()
+        self.renderer: Renderer | None = None
+        self.detector = Detector(job, self.window, self.latest, self._emit)
+
+    def send(self, *msg: Any) -> None:
+        try:
+            with self._send_lock:
+                self.conn.send(msg)
+        except (OSError, EOFError):  # the parent is gone: stop
+            self.stop.set()
+
+    def _emit(self, kind: str, data: Any) -> None:
+        if kind == "ready":
+            source = self.detector.source
+            self.renderer = Renderer(self.job.stream.frame_size(source.width, source.height), self.job.stream.quality)
+            data = {**data, "stream": {"encoder": self.renderer.encoder.name, "size": list(self.renderer.size),
+                                       "fps_limit": self.job.stream.fps}}
+        self.send(kind, data)
+
+    def listen(self) -> None:
+        try:
+            while not self.stop.is_set():
+                msg = self.conn.recv()
+                if msg[0] == "viewers":
+                    self.viewers = int(msg[1])
+                    self.wake.set()
+                elif msg[0] == "stop":
+                    self.stop.set()
+        except (OSError, EOFError):
+            self.stop.set()
+        self.wake.set()
+
+    def encode(self) -> None:
+        """Draw and encode the newest frame at most ``stream.fps`` times a second while anyone watches."""
+        interval = 1.0 / self.job.stream.fps
+        seq, due = 0, 0.0
+        while not self.stop.is_set():
+            renderer = self.renderer
+            if self.viewers <= 0 or renderer is None:
+                self.wake.wait(0.25)
+                self.wake.clear()
+                continue
+            wait = due - time.monotonic()
+            if wait > 0:
+                self.stop.wait(wait)
+                continue
+            got = self.latest.wait(seq, 0.25)
+            if got is None:
+                continue
+            seq, frame, result = got
+            due = time.monotonic() + interval
+            t0 = time.perf_counter()
+            jpeg = renderer.render(frame, result, f"{self.job.label}  frame {self.window.total}  {self.fps:.1f} FPS  "
+                                                  f"{len(result)} detections")
+            self.window.add_encode(time.monotonic(), time.perf_counter() - t0, len(jpeg))
+            self.send("frame", jpeg, {"frame": self.window.total, "detections": len(result)})
+
+    def report(self) -> None:
+        while not self.stop.wait(_STATS_S):
+            figures = self.window.summary()
+            self.fps = figures["fps"]
+            figures["drops"] = self.detector.drops()
+            result = self.latest.result
+            if result is not None:
+                names = result.labels or tuple(str(int(c)) for c in result.class_ids)
+                figures["detections"]["top"] = [{"label": names[i], "score": round(float(result.scores[i]), 3)}
+                                                for i in range(min(5, len(result)))]
+            self.send("stats", figures)
+
+    def run(self) -> None:
+        threads = [threading.Thread(target=t, name=n, daemon=True)
+                   for t, n in ((self.listen, "listen"), (self.encode, "encode"), (self.report, "report"))]
+        for t in threads:
+            t.start()
+        try:
+            self.detector.run(self.stop)
+        except AccelError as exc:
+            self.send("failed", str(exc), None)
+        except Exception as exc:  # a plugin's bug: the page says what it was, the log keeps the traceback
+            self.send("failed", f"{type(exc).__name__}: {exc}", traceback.format_exc())
+        finally:
+            self.stop.set()
+            self.wake.set()
+            for t in threads[1:]:
+                t.join(timeout=5)
+            self.send("stopped")
+
+
+def main(argv: list[str]) -> int:
+    """Run the job the parent sends on the connection whose descriptor is ``argv[1]``."""
+    from accel.worker import _register  # delegates registered by hand in the parent, again here
+
+    conn = Connection(int(argv[1]))
+    try:
+        sys_path, plugins = conn.recv()
+        sys.path[:0] = [p for p in sys_path if p not in sys.path]
+        _register(plugins)
+        job = conn.recv()
+        conn.send(("started",))
+    except (OSError, EOFError):
+        return 0
+    try:
+        _Worker(conn, job).run()
+    finally:
+        conn.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

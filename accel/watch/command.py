@@ -1,0 +1,70 @@
+"""``accel watch`` on the command line: ``compare``'s options for what runs (model, source, kernels,
+delegates, power, config file; the same precedence) and its own for what is served and how."""
+
+from __future__ import annotations
+
+import argparse
+import copy
+from typing import TYPE_CHECKING
+
+from accel.watch.options import StreamOptions, WatchOptions
+
+if TYPE_CHECKING:
+    from accel.config import Config
+
+__all__ = ["add_parser", "run"]
+
+# compare's options that say what runs; its measurement options (frames, execution, dataset...) do not apply
+_SHARED = ("--model", "--labels", "--source", "--source-format", "--source-size", "--source-fps", "--delegates",
+           "--threads", "--kernels", "--resize", "--threshold", "--power-meter", "--power-command", "--power-log",
+           "--config")
+_EPILOG = """examples:
+  accel watch                                    default model, synthetic camera, best available variant
+  accel watch --model effdet0.tflite --source picamera2 --variant "xnnpack threads=4"
+  ssh -L 8000:localhost:8000 pi@raspberrypi.local    (on the laptop) then open http://localhost:8000
+  accel watch --host 0.0.0.0 --token SECRET      on the LAN: open http://raspberrypi.local:8000/?token=SECRET
+
+precedence: command-line flags > ACCEL_* environment > accel.toml (or --config) > defaults.
+exit codes: 0 stopped (Ctrl-C), 1 the variant failed (--no-server), 2 bad input, 3 backend unavailable."""
+
+
+def add_parser(sub: argparse._SubParsersAction, compare: argparse.ArgumentParser) -> argparse.ArgumentParser:  # type: ignore[type-arg]
+    """Add ``watch`` to the subcommands, sharing ``compare``'s actions (as argparse's ``parents`` does)."""
+    w = sub.add_parser("watch", help="run one variant continuously and show it live: a web page (the stream with "
+                       "its detections, the figures) and a terminal panel", epilog=_EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    for action in compare._actions:
+        if any(flag in _SHARED for flag in action.option_strings):
+            text = action.help or ""
+            if text.startswith("with --live: "):  # watch is always live
+                action = copy.copy(action)
+                action.help = text.removeprefix("with --live: ")
+            w._add_action(action)
+    w.add_argument("--variant", help="the variant to start with, as the selector lists it (\"xnnpack threads=4 + "
+                   "opencv\") or the variant alone (its first kernel set); default: xnnpack with the most threads, "
+                   "else litert-cpu, litert-gpu, gpu-delegate, external, then cpu-reference")
+    w.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, reached through "
+                   "an SSH tunnel); any other address needs a token")
+    w.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000; 0: any free port)")
+    w.add_argument("--token", help="every request must carry it (?token=TOKEN or 'Authorization: Bearer TOKEN'); "
+                   "generated and printed when --host is not loopback and none is given")
+    w.add_argument("--stream-fps", type=float, default=15.0,
+                   help="frames a second the stream sends at most, whatever the detector's rate (default 15)")
+    w.add_argument("--stream-size", default="auto", help="stream size: auto (the source's, at most 640 wide), "
+                   "native or WIDTHxHEIGHT (default auto)")
+    w.add_argument("--jpeg-quality", type=int, default=80, help="JPEG quality of the stream, 1..100 (default 80)")
+    w.add_argument("--max-clients", type=int, default=8, help="streams served at once, at most (default 8)")
+    w.add_argument("--no-server", action="store_true", help="no HTTP server: only the terminal panel")
+    w.set_defaults(frames=None, seconds=None, warmup=None, execution=None, live=True, dataset=None, sustained=None,
+                   cool_down=None)
+    return w
+
+
+def run(args: argparse.Namespace, config: Config) -> int:
+    """``accel watch`` with the parsed ``args`` and the ``config`` they select."""
+    from accel.watch.app import watch
+
+    options = WatchOptions(host=args.host, port=args.port, token=args.token,
+                           stream=StreamOptions(args.stream_fps, args.stream_size, args.jpeg_quality),
+                           max_clients=args.max_clients, server=not args.no_server, variant=args.variant)
+    return watch(config, options)

@@ -1,0 +1,149 @@
+"""One variant running until told to stop, inside the watch worker: the live source feeds the pipelined
+stages (``accel.pipelined.run_stages``: capture, preprocess, inference, postprocess as threads joined by
+bounded queues), every finished frame goes into a sliding ``Window`` and becomes the ``Latest`` one the
+stream encoder draws. Nothing accumulates per frame, so a run of hours uses the memory of a run of seconds."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from accel.delegates import Runner, Variant, get_delegate
+from accel.detections import Classification, Detections
+from accel.errors import SourceError
+from accel.frames import Frame
+from accel.loop import Feed, Loop
+from accel.model import ModelInfo
+from accel.pipeline import _open, decode_spec, get_kernels, input_spec  # _open: as compare opens a runner
+from accel.pipelined import Item, Stage, run_stages
+from accel.settings import Settings
+from accel.watch.options import StreamOptions
+from accel.watch.window import Window
+
+__all__ = ["Detector", "Job", "Latest"]
+
+Result = Detections | Classification
+
+
+@dataclass(frozen=True)
+class Job:
+    """What a watch worker runs: ``label`` (the choice's), the model, variant, kernel set and settings as
+    ``accel compare`` has them (``settings.live_source`` set), and the stream's options."""
+
+    label: str
+    model: ModelInfo
+    variant: Variant
+    kernels: str
+    settings: Settings
+    stream: StreamOptions = field(default_factory=StreamOptions)
+
+
+class Latest:
+    """The newest finished frame and its answers, handed from the detector to the encoder."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self.seq = 0
+        self.frame: Frame | None = None
+        self.result: Result | None = None
+
+    def put(self, frame: Frame, result: Result) -> None:
+        with self._cond:
+            self.seq += 1
+            self.frame, self.result = frame, result
+            self._cond.notify_all()
+
+    def wait(self, after: int, timeout: float) -> tuple[int, Frame, Result] | None:
+        """(seq, frame, answers) once newer than ``after``; None after ``timeout`` seconds."""
+        with self._cond:
+            if self.seq <= after:
+                self._cond.wait(timeout)
+            if self.seq <= after or self.frame is None or self.result is None:
+                return None
+            return self.seq, self.frame, self.result
+
+
+def _described(source: Any) -> dict[str, Any]:
+    """What the source says about itself, less its frame counters (the figures give them, kept current)."""
+    return {k: v for k, v in source.describe().items() if k not in ("delivered", "dropped", "skipped")}
+
+
+class Detector:
+    """Runs ``job`` until ``stop`` is set; ``emit("ready", info)`` once the first inference and the warm-up
+    are done. Raises ``AccelError`` when the variant cannot run (the worker reports it)."""
+
+    def __init__(self, job: Job, window: Window, latest: Latest, emit: Callable[[str, Any], None],
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.job, self.window, self.latest, self.emit, self.clock = job, window, latest, emit, clock
+        self.source: Any = None
+
+    def drops(self) -> dict[str, int] | None:
+        """Frames a paced source delivered, dropped (the detector was busy) and skipped (it was late)."""
+        from accel.sources.paced import PacedSource
+
+        source = self.source
+        if not isinstance(source, PacedSource):
+            return None
+        return {"delivered": source.delivered, "dropped": source.dropped, "skipped": source.skipped}
+
+    def run(self, stop: threading.Event) -> None:
+        from accel.sources import open_source
+
+        job, settings = self.job, self.job.settings
+        if settings.live_source is None:
+            raise SourceError("accel watch reads a live source: settings.live_source is not set")
+        model = get_delegate(job.variant.delegate).prepare_model(job.model, job.variant)
+        spec = input_spec(model, settings.resize, settings.fill, settings.input_range)
+        dspec = decode_spec(model, settings)
+        kernels = get_kernels(job.kernels, settings.kernel_options.get(job.kernels))
+        with ExitStack() as stack:
+            stack.callback(kernels.close)
+            self.source = stack.enter_context(open_source(settings.live_source))
+            t0 = time.perf_counter()
+            runners = [stack.enter_context(_open(model, job.variant))]
+            load_s = time.perf_counter() - t0
+            runners += [stack.enter_context(_open(model, job.variant)) for _ in range(settings.inference_streams - 1)]
+            loop = Loop(model, runners, kernels, settings, spec, dspec, lambda kind, data: None)
+            startup = loop.start(Feed([], self.source), load_s)
+            self.emit("ready", {"runtime": runners[0].runtime, "placement": runners[0].placement.to_json(),
+                                "kernels_info": kernels.describe(), "source": _described(self.source),
+                                "startup": {"load_ms": startup.load_ms,
+                                            "first_inference_ms": startup.first_inference_ms},
+                                "input": [spec.height, spec.width], "streams": len(runners)})
+            roles = model.roles
+
+            def pre(item: Item) -> None:
+                item.data = kernels.preprocess(item.frame[0], spec)
+
+            def infer(runner: Runner, item: Item) -> None:
+                tensor, geometry = item.data
+                item.data = (runner.run([tensor]), geometry)
+
+            def post(item: Item) -> None:
+                outs, geometry = item.data
+                item.data = kernels.postprocess({role: outs[pos] for role, pos in roles.items()}, dspec, geometry)
+
+            stages = [Stage("preprocess", [pre]), Stage("inference", [partial(infer, r) for r in runners]),
+                      Stage("postprocess", [post])]
+            run_stages(self._read, stages, partial(self._sink, stop), depth=settings.queue_depth, clock=self.clock)
+
+    def _read(self, i: int) -> tuple[Any, float]:
+        t = self.clock()
+        frame = self.source.read()
+        now = self.clock()
+        return (frame, now - t), frame.timestamp or now
+
+    def _sink(self, stop: threading.Event, item: Item) -> bool:
+        frame, capture_s = item.frame
+        spans = item.spans
+        stages = {"capture": capture_s, **{s: b - a for s, (a, b) in spans.items()}}
+        done = spans["postprocess"][1]
+        result: Result = item.data
+        self.window.add(done, stages, done - item.captured, spans["preprocess"][0] - item.captured, len(result))
+        self.latest.put(frame, result)
+        return not stop.is_set()

@@ -1,0 +1,93 @@
+"""What ``accel watch`` serves and how: frozen, self-validating options (``ConfigError`` naming the flag)."""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import re
+import secrets
+from dataclasses import dataclass, field, replace
+
+from accel.errors import ConfigError
+
+__all__ = ["StreamOptions", "WatchOptions", "is_loopback"]
+
+_SIZE = re.compile(r"^(\d+)x(\d+)$")
+AUTO_MAX_WIDTH = 640  # --stream-size auto: the source's size, scaled down to at most this width
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1): reachable from this machine only."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name other than localhost may resolve to any interface
+
+
+@dataclass(frozen=True)
+class StreamOptions:
+    """The MJPEG stream: at most ``fps`` frames a second, ``size`` "auto" (the source's, at most 640 wide),
+    "native" or WIDTHxHEIGHT, JPEG ``quality`` 1..100."""
+
+    fps: float = 15.0
+    size: str = "auto"
+    quality: int = 80
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.fps) and 0 < self.fps <= 120):
+            raise ConfigError(f"option --stream-fps: expected frames per second in 0 < fps <= 120, got {self.fps:g}")
+        match = _SIZE.match(self.size)
+        if self.size not in ("auto", "native") and (match is None or min(int(match[1]), int(match[2])) < 16
+                                                    or max(int(match[1]), int(match[2])) > 8192):
+            raise ConfigError(f"option --stream-size: expected auto, native or WIDTHxHEIGHT (16..8192), "
+                              f"got {self.size!r}")
+        if not 1 <= self.quality <= 100:
+            raise ConfigError(f"option --jpeg-quality: expected 1..100, got {self.quality}")
+
+    def frame_size(self, width: int, height: int) -> tuple[int, int]:
+        """The size a ``width`` x ``height`` source frame is streamed at (even sizes: JPEG's 4:2:0 blocks)."""
+        if self.size == "native":
+            return width, height
+        if self.size == "auto":
+            scale = min(1.0, AUTO_MAX_WIDTH / width)
+            return max(16, round(width * scale / 2) * 2), max(16, round(height * scale / 2) * 2)
+        match = _SIZE.match(self.size)
+        assert match is not None, "checked in __post_init__"
+        return int(match[1]), int(match[2])
+
+
+@dataclass(frozen=True)
+class WatchOptions:
+    """Where the page is served and to whom. ``token``: required from every request when set; a
+    non-loopback ``host`` without one gets a generated token (``with_token`` says whether it was)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    token: str | None = None
+    stream: StreamOptions = field(default_factory=StreamOptions)
+    max_clients: int = 8
+    server: bool = True
+    variant: str | None = None
+    token_generated: bool = False
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"option --port: expected 0..65535 (0: any free port), got {self.port}")
+        if self.max_clients < 1:
+            raise ConfigError(f"option --max-clients: expected >= 1, got {self.max_clients}")
+        if not self.host.strip():
+            raise ConfigError("option --host: expected an address to bind, e.g. 127.0.0.1 or 0.0.0.0, got ''")
+        if self.token is not None and (not self.token or any(c.isspace() or not c.isprintable() for c in self.token)):
+            raise ConfigError("option --token: expected a non-empty token without spaces")
+
+    @property
+    def loopback(self) -> bool:
+        return is_loopback(self.host)
+
+    def with_token(self) -> WatchOptions:
+        """These options, with a generated token when the bind is not loopback and none was given."""
+        if self.token is not None or self.loopback or not self.server:
+            return self
+        return replace(self, token=secrets.token_urlsafe(12), token_generated=True)
