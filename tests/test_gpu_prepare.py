@@ -66,13 +66,15 @@ def test_st_ssd_runs_on_the_gpu_once_folded(gpu_adapter: str, shared_dir: Path, 
 
 
 @pytest.mark.gpu
-def test_a_dynamic_batch_export_runs_folded_and_fails_explained_unfolded(gpu_adapter: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("counts", [True, False], ids=["reshape-to-counts", "reshape-to-minus-1"])
+def test_a_dynamic_batch_export_runs_folded_and_fails_explained_unfolded(gpu_adapter: str, tmp_path: Path,
+                                                                         counts: bool) -> None:
     if importlib.util.find_spec("tensorflow") is None:  # not imported here: see dynamic_batch.build_in_child
         pytest.skip("building the dynamic-batch detector needs TensorFlow (pip install 'accel[build]')")
     sys.path.insert(0, str(Path(__file__).parent / "model"))
     from dynamic_batch import build_in_child
 
-    model = build_in_child(tmp_path / "dynamic_batch_ssd.tflite")
+    model = build_in_child(tmp_path / "dynamic_batch_ssd.tflite", counts=counts)
     folded = _compare(tmp_path, model, "--threshold", "0.1")
     _check_prepared(folded["litert-gpu"], 2)
     assert folded["litert-gpu"]["agreement"]["score"] >= 0.9  # random weights: many near-equal scores

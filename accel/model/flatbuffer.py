@@ -9,8 +9,9 @@ models through it. ``schema`` is the generated TFLite schema module the reader a
 
 from __future__ import annotations
 
+import copy
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -162,6 +163,22 @@ class Flatbuffer:
             if end > size:
                 raise ModelError(f"the file ends at byte {size} but weight buffer {i} runs to byte {end}: "
                                  "the model is truncated; re-export or re-download it")
+
+    def signature(self, tensor: int) -> tuple[int, ...]:
+        """``tensor``'s shape signature (-1: a dimension left dynamic); () when the file stores none."""
+        raw = self.subgraph.Tensors(tensor)
+        return tuple(int(d) for d in raw.ShapeSignatureAsNumpy()) if raw.ShapeSignatureLength() else ()
+
+    def with_output_shapes(self, shapes: list[tuple[int, ...]]) -> Flatbuffer:
+        """This parse with the graph outputs' shapes replaced (as the runtime sizes them), for a file whose
+        stored output shapes are placeholders for dynamic dimensions."""
+        fixed = list(self.tensors)
+        for t, shape in zip(self.outputs, shapes, strict=True):
+            fixed[t.index] = replace(t, shape=tuple(shape))
+        other = copy.copy(self)
+        other.tensors = tuple(fixed)
+        other.outputs = tuple(fixed[t.index] for t in self.outputs)
+        return other
 
     def declared_scale(self, tensor: int) -> float | None:
         """The one quantization scale ``tensor`` declares as stored (NaN or 0 included), or None without one."""

@@ -72,8 +72,7 @@ class FoldPlan:
 
 def shape_signature(fb: Flatbuffer, t: int) -> tuple[int, ...]:
     """Tensor ``t``'s shape signature (-1: a dimension left dynamic); () when the file stores none."""
-    raw = fb.subgraph.Tensors(t)
-    return tuple(int(d) for d in raw.ShapeSignatureAsNumpy()) if raw.ShapeSignatureLength() else ()
+    return fb.signature(t)
 
 
 def _nbytes(fb: Flatbuffer, t: int) -> int:

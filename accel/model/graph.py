@@ -63,11 +63,20 @@ class Graph:
             value = self._const(t)
             op = self.model.producer(t)
             if value is None and op is not None and depth < 64:
-                value = self._apply(op, self.model.tensors[t].shape, depth) if op.name in MOVES else None
+                value = self._apply(op, self._shape(t), depth) if op.name in MOVES else None
         except Exception:  # shapes that do not fit, odd buffers: a tensor we cannot evaluate is not a constant
             value = None
         self._folded[t] = value
         return value
+
+    def _shape(self, t: int) -> tuple[int, ...]:
+        """``t``'s stored shape, or, where the signature leaves dimensions dynamic (-1) and the stored shape is a
+        converter's placeholder (1s), a shape to resolve: batch as stored, the one other -1 as -1 (numpy infers
+        it from the value's size)."""
+        stored, sig = self.model.tensors[t].shape, self.model.signature(t)
+        if len(sig) != len(stored) or sum(1 for d in sig[1:] if d < 0) != 1:
+            return stored
+        return tuple(stored[0] if i == 0 else (-1 if d < 0 else d) for i, d in enumerate(sig))
 
     def _apply(self, op: Op, shape: tuple[int, ...], depth: int) -> np.ndarray | None:
         if op.name == "CONCATENATION":
@@ -87,6 +96,11 @@ class Graph:
                 value = np.tile(x, reps) if all(reps) else x
             elif op.name == "BROADCAST_TO":
                 value = np.broadcast_to(x, shape)
+        if -1 in shape:
+            known = int(np.prod([d for d in shape if d >= 0]))
+            if not known or value.size % known:
+                return None
+            shape = tuple(value.size // known if d < 0 else d for d in shape)
         if int(np.prod(shape)) != value.size:
             return None
         return np.asarray(value, np.float64).reshape(shape)

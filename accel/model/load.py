@@ -100,6 +100,7 @@ def _describe(p: Path, fb: Flatbuffer, family: str) -> ModelInfo:
         except ValueError as exc:
             raise ModelError(str(exc)) from exc
     _check_quantization(p, fb)
+    fb = _resolved(fb)
     found = detect(fb, family)
     fam = Family.parse(found.family)
     outputs = fb.outputs
@@ -112,6 +113,18 @@ def _describe(p: Path, fb: Flatbuffer, family: str) -> ModelInfo:
         roles=found.roles, description=fb.description, postprocess_options=found.postprocess_options,
         decode_hints=found.hints, num_classes=found.num_classes,
     )
+
+
+def _resolved(fb: Flatbuffer) -> Flatbuffer:
+    """``fb`` with its output shapes as the runtime sizes them, when the file's are placeholders: a stored shape
+    whose signature leaves a dimension past the batch dynamic (-1). Other files are returned as they are."""
+    placeholder = any(t.shape and any(d < 0 for d in fb.signature(t.index)[1:]) for t in fb.outputs)
+    if not placeholder:
+        return fb
+    from accel.model.verify import runtime_output_shapes
+
+    shapes = runtime_output_shapes(fb.buf)
+    return fb.with_output_shapes(shapes) if shapes is not None and len(shapes) == len(fb.outputs) else fb
 
 
 def _check_quantization(p: Path, fb: Flatbuffer) -> None:

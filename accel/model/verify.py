@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 from accel.errors import ModelError
 
-__all__ = ["runtime_verdicts", "verify_model"]
+__all__ = ["runtime_output_shapes", "runtime_verdicts", "verify_model"]
 
 # One verdict line per model read from stdin (each prefixed by its 8-byte length): "ok", "refuses it: <why>",
 # "cannot prepare it: <why>", or "none" when no runtime imports (nothing to verify against: the runs say so).
@@ -108,3 +108,34 @@ def verify_model(buf: bytes, where: str) -> None:
     else:
         raise ModelError(f"{where}: the TFLite runtime {why}; the file is damaged or not a model this runtime "
                          "can read: re-export or re-download it")
+
+
+# The output shapes after one inference on zeros (the model on stdin): a JSON list, or "none".
+_SHAPES = r"""
+import json, sys
+import numpy as np
+from ai_edge_litert.interpreter import Interpreter, OpResolverType
+it = Interpreter(model_content=sys.stdin.buffer.read(),
+                 experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+it.allocate_tensors()
+for d in it.get_input_details():
+    it.set_tensor(d["index"], np.zeros(d["shape"], d["dtype"]))
+it.invoke()
+print(json.dumps([[int(v) for v in it.get_tensor(d["index"]).shape] for d in it.get_output_details()]))
+"""
+
+
+def runtime_output_shapes(buf: bytes, timeout_s: float = _TIMEOUT_S) -> list[tuple[int, ...]] | None:
+    """The graph outputs' shapes as the runtime sizes them at the stored input shape (one inference on zeros
+    in a child process: a damaged file may crash the runtime), in graph order; None when the runtime cannot
+    tell. For files whose stored output shapes are placeholders (a converter writes 1 for a dimension it
+    left dynamic, -1 in the signature: ``tf.reshape(x, [tf.shape(x)[0], -1, 4])``)."""
+    import json
+
+    try:
+        proc = subprocess.run([sys.executable, "-c", _SHAPES], input=buf, capture_output=True, timeout=timeout_s)
+        shapes = json.loads(proc.stdout.decode("utf-8", "replace").strip().splitlines()[-1]) \
+            if proc.returncode == 0 else None
+    except (subprocess.TimeoutExpired, OSError, ValueError, IndexError):
+        return None
+    return [tuple(s) for s in shapes] if isinstance(shapes, list) else None

@@ -24,22 +24,24 @@ def _anchors(size: int, count: int) -> np.ndarray:
     return a
 
 
-def build_in_child(path: Path, quantize: bool = True) -> Path:
+def build_in_child(path: Path, quantize: bool = True, counts: bool = True) -> Path:
     """``build`` in a child process: TensorFlow loaded into pytest's process has crashed PoCL (OpenCL) tests
     that run after it, and the GPU accelerator must not share a process with it either."""
     import subprocess
     import sys
 
     code = f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import dynamic_batch; " \
-           f"dynamic_batch.build(__import__('pathlib').Path({str(path)!r}), quantize={quantize})"
+           f"dynamic_batch.build(__import__('pathlib').Path({str(path)!r}), quantize={quantize}, counts={counts})"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
     if proc.returncode != 0:
         raise RuntimeError(f"building {path.name} failed: {proc.stderr[-2000:]}")
     return path
 
 
-def build(path: Path, seed: int = 0, quantize: bool = True) -> Path:
-    """The int8 export (uint8 in, float32 out), or with ``quantize=False`` the float32 one."""
+def build(path: Path, seed: int = 0, quantize: bool = True, counts: bool = True) -> Path:
+    """The int8 export (uint8 in, float32 out), or with ``quantize=False`` the float32 one. ``counts=False``
+    reshapes to ``[batch, -1, 4]`` instead of naming the count: the converter then stores placeholder shapes
+    ([1, 1, 4]) for every tensor after the reshape, with -1 in their signatures."""
     import tensorflow as tf
 
     rng = np.random.default_rng(seed)
@@ -57,7 +59,7 @@ def build(path: Path, seed: int = 0, quantize: bool = True) -> Path:
         levels = [x, tf.nn.relu(tf.nn.conv2d(x, down, 2, "SAME"))]
         scores, boxes, anchors = [], [], []
         for feature, (s, b, a) in zip(levels, heads, strict=True):
-            batch, n = tf.shape(feature)[0], int(a.shape[1] * a.shape[2] * a.shape[3])
+            batch, n = tf.shape(feature)[0], int(a.shape[1] * a.shape[2] * a.shape[3]) if counts else -1
             scores.append(tf.reshape(tf.nn.conv2d(feature, s, 1, "SAME"), [batch, n, 2]))
             boxes.append(tf.reshape(tf.nn.conv2d(feature, b, 1, "SAME"), [batch, n, 4]))
             anchors.append(tf.reshape(tf.tile(a, [batch, 1, 1, 1, 1]), [batch, n, 4]))

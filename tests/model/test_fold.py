@@ -22,13 +22,16 @@ ST_SSD = "st_ssd_mobilenet_v2_fpnlite_035_256_int8_person_nopp.tflite"
 SHAPE_OPS = {"SHAPE", "STRIDED_SLICE", "PACK", "TILE"}
 
 
-@pytest.fixture(scope="module", params=[True, False], ids=["int8", "float32"])
+@pytest.fixture(scope="module", params=[(True, True), (False, True), (True, False)],
+                ids=["int8", "float32", "int8-reshape-to-minus-1"])
 def dynamic(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     if importlib.util.find_spec("tensorflow") is None:  # not imported here: see dynamic_batch.build_in_child
         pytest.skip("building the dynamic-batch detector needs TensorFlow (pip install 'accel[build]')")
     from dynamic_batch import build_in_child
 
-    return build_in_child(tmp_path_factory.mktemp("fold") / "dynamic_batch_ssd.tflite", quantize=request.param)
+    quantize, counts = request.param
+    return build_in_child(tmp_path_factory.mktemp("fold") / "dynamic_batch_ssd.tflite", quantize=quantize,
+                          counts=counts)
 
 
 def _outputs(data: bytes, x: np.ndarray) -> list[np.ndarray]:
@@ -112,3 +115,13 @@ def test_a_value_that_depends_on_the_image_is_not_folded(dynamic: Path) -> None:
     conv = next(op for op in fb.ops if op.name == "CONV_2D")
     with pytest.raises(ModelError, match="depends on the input, so it is not a constant"):
         fold_constants(data, FoldPlan((conv.index,), {"CONV_2D": 1}))
+
+
+def test_placeholder_output_shapes_are_read_as_the_runtime_sizes_them(dynamic: Path) -> None:
+    # tf.reshape(x, [tf.shape(x)[0], -1, 4]) leaves [1, 1, 4] in the file (signature [-1, -1, 4]); the runtime
+    # sizes them [1, 3840, 4]: what load_model must describe, with the anchors read from the graph
+    from accel.model import load_model
+
+    model = load_model(dynamic)
+    assert [t.shape for t in model.outputs] == [(1, 3840, 2), (1, 3840, 4), (1, 3840, 4)]
+    assert model.family.value == "ssd-raw" and set(model.roles) == {"scores", "encodings", "anchors"}
