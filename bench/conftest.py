@@ -36,7 +36,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     cfg = _config()
     if "variant" in metafunc.fixturenames:
         runs = plan(cfg).runs
-        variants = list(dict.fromkeys(v for v, _ in runs))
+        variants = list(dict.fromkeys(run[0] for run in runs))
         metafunc.parametrize("variant", variants, ids=[v.label.replace(" ", "-") for v in variants])
     if "kernels_name" in metafunc.fixturenames:
         names = cfg.pipeline["kernels"]
