@@ -1,11 +1,11 @@
 """How far a variant's answers are from the reference's on the same frames.
 
 A detection one side has and the other lacks is a disagreement, except at a cut both sides make by score:
-near the score threshold (the other side may hold it just below, where it is not reported), or, when the
-other side's list is full (``limit``, the detector's max_detections), near that list's lowest score (the
-other side kept a different candidate of about the same score). Within ``margin`` of either cut the two
-answers differ only by the order of near-equal scores: such detections are counted as ``at_cut``, apart from
-the score. Quantized detectors make this common: SSD MobileNet v1's scores come in uint8 steps of about
+within ``margin`` above the score threshold (the other side may hold it just below, where it is not
+reported), or, when the other side's list is full (``limit``, the detector's max_detections), at or below that
+list's lowest score plus ``margin`` (a full list cannot show what ranks below its last entry; the other side
+kept a different candidate in its place). There the two answers differ only by the order of near-equal scores:
+such detections are counted as ``at_cut``, apart from the score. Quantized detectors make this common: SSD MobileNet v1's scores come in uint8 steps of about
 0.004, so candidates tie exactly, and kernels that round differently keep different ones of the tie.
 """
 

@@ -57,8 +57,6 @@ def _compare(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from accel.compare import compare
-    from accel.record import Status
-    from accel.report import legend, variants_table
 
     config = _run_config(args)
     console = Console()
@@ -86,6 +84,21 @@ def _compare(args: argparse.Namespace) -> int:
                               highlight=False)
 
         doc, path = compare(config, on_event=on_event, isolate=not args.in_process, result_path=args.json_path)
+    try:
+        return _printed(console, doc, path, args, reports, records)
+    except KeyboardInterrupt as exc:
+        from accel.compare import finished
+        from accel.interrupt import Interrupted
+
+        raise finished(Interrupted.of(exc), path, len(records)) from None
+
+
+def _printed(console: Any, doc: dict[str, Any], path: Path, args: argparse.Namespace, reports: dict[str, str],
+             records: list[VariantRecord]) -> int:
+    """The finished comparison's table, legend and where its files are; the exit code."""
+    from accel.record import Status
+    from accel.report import legend, variants_table
+
     console.print(variants_table(doc))
     console.print(legend(doc), style="dim", highlight=False)
     via = f" (through the symlink {args.json_path})" if args.json_path and Path(args.json_path).is_symlink() else ""

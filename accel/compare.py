@@ -189,9 +189,18 @@ def compare(config: Config, *, on_event: Event | None = None, isolate: bool = Tr
         from accel.report import write_reports
 
         stem = "report" if path.name == "result.json" else path.stem
-        emit("reports", {k: str(v) for k, v in write_reports(writer.doc, path.parent, config.output["formats"],
-                                                              stem=stem).items()})
+        try:
+            emit("reports", {k: str(v) for k, v in write_reports(writer.doc, path.parent, config.output["formats"],
+                                                                  stem=stem).items()})
+        except KeyboardInterrupt as exc:
+            raise finished(Interrupted.of(exc), path, len(writer.records)) from None
     return writer.doc, path
+
+
+def finished(stop: Interrupted, path: Path, records: int) -> Interrupted:
+    """Note on ``stop`` that it came after the complete result was written to ``path``."""
+    stop.result, stop.variants, stop.complete = path, records, True
+    return stop
 
 
 def _saved(stop: Interrupted, writer: ResultWriter | None) -> Interrupted:

@@ -34,6 +34,7 @@ class Interrupted(KeyboardInterrupt):
         self.result: Path | None = None  # the result JSON holding what was saved (None: none written)
         self.variants = 0  # variant records in it
         self.partial: tuple[str, int] | None = None  # (variant, frames measured) of the interrupted one
+        self.complete = False  # every variant had run: only the reports (or printing them) were cut short
 
     @property
     def name(self) -> str:
@@ -55,6 +56,9 @@ class Interrupted(KeyboardInterrupt):
             partial = f", with the {n} frames {label} measured before it was stopped (status interrupted)" if n \
                 else f", with {label} stopped before it kept a measured frame (status interrupted)"
         records = f"{self.variants} variant record{'' if self.variants == 1 else 's'}"
+        if self.complete:
+            return (f"{head} after every variant had run; the result is complete in {self.result} (complete: "
+                    f"true), the reports may be missing: accel report {self.result} --out report.html")
         return f"{head}; saved {records}{partial} in {self.result} (complete: false)"
 
     @classmethod

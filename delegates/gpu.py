@@ -16,6 +16,7 @@ explanation after the runtime's words.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -59,12 +60,21 @@ def cache_dir() -> Path:
 
 
 def _cached(path: Path, make: Callable[[], bytes]) -> Path:
-    if not path.is_file():
-        data = make()
+    """``path``, written with ``make()`` unless it exists (atomically: parallel workers never read half a file);
+    ``DelegateError`` when the cache folder cannot be written."""
+    if path.is_file():
+        return path
+    data = make()
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         tmp.write_bytes(data)
-        tmp.replace(path)  # atomic: parallel workers never read half a file
+        tmp.replace(path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise DelegateError(f"litert-gpu: cannot write its prepared model {path}: {exc.strerror or exc}; make "
+                            f"{path.parent} writable (or set HOME elsewhere)") from exc
     return path
 
 

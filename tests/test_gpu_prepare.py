@@ -84,3 +84,14 @@ def test_a_dynamic_batch_export_runs_folded_and_fails_explained_unfolded(gpu_ada
     assert "Failed to modify graph with delegate" in as_is["error"]
     assert "GPU readiness: 2 SHAPE ops compute shapes at run time" in as_is["error"]
     assert 'prepare = "auto"' in as_is["error"]
+
+
+def test_an_unwritable_cache_is_one_delegate_error(tmp_path: Path) -> None:
+    from accel.delegates.gpu import prepare_model
+    from accel.errors import DelegateError
+    from accel.model import default_model_path, load_model
+
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    with pytest.raises(DelegateError, match=r"litert-gpu: cannot write its prepared model .*make .* writable"):
+        prepare_model(load_model(default_model_path()), blocked / "cache")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 
 import pytest
 
@@ -52,3 +53,25 @@ def test_the_line_says_what_was_saved(result: str | None, variants: int, partial
     stop = Interrupted(signal.SIGTERM)
     stop.result, stop.variants, stop.partial = (Path(result) if result else None), variants, partial
     assert stop.saved_line() == line
+
+
+def test_an_interrupt_while_the_reports_are_written_points_to_the_complete_result(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    import accel.report
+    from accel.compare import compare
+    from accel.config import load_config
+
+    def cut(*_args: object, **_kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(accel.report, "write_reports", cut)
+    cfg = load_config(None, {"delegates": ["cpu-reference"], "pipeline.frames": 2, "pipeline.seconds": 0.0,
+                             "pipeline.warmup": 0, "power.meter": "none"}, env={})
+    with pytest.raises(Interrupted) as caught:
+        compare(cfg, isolate=False, result_path=tmp_path / "r.json")
+    doc = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
+    assert doc["complete"] is True and "interrupted" not in doc  # everything was measured and kept
+    line = caught.value.saved_line()
+    assert str(tmp_path / "r.json") in line and "(complete: true)" in line and "no result" not in line

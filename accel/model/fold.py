@@ -9,7 +9,8 @@ model at the shape stored in the file (batch 1), where those computations are co
 
 * ``plan_fold``: the ops whose outputs follow from constants and static shapes alone, without running anything;
 * ``fold_constants``: the same model with those ops replaced by their outputs, computed by the runtime's own
-  kernels (the classic Interpreter, no delegate: the values are the ones the original graph uses). Every
+  kernels (the classic Interpreter, no delegate, in a child process: the values are the ones the original graph
+  uses). Every
   tensor keeps the shape the runtime gives it at the stored input shape (a placeholder the converter wrote for
   a -1 is replaced) and loses its shape signature, so the file no longer claims to accept other batch sizes
   (``FoldPlan.pin``: the original did). Tensor indices do not change (metadata that
@@ -24,8 +25,11 @@ values are checked: a folded value or a shape that differs between a zero and a 
 
 from __future__ import annotations
 
+import io
 import json
 import math
+import subprocess
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +49,7 @@ _COMPUTE = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV",
             "EMBEDDING_LOOKUP", "GATHER", "LSTM", "UNIDIRECTIONAL_SEQUENCE_LSTM", "SVDF"}
 # Ops whose output shape depends on the values they read: after one, a SHAPE is not known before the image.
 _DATA_SHAPED = {"WHERE", "UNIQUE", "NON_MAX_SUPPRESSION_V4", "NON_MAX_SUPPRESSION_V5"}
+_TIMEOUT_S = 300.0  # two inferences of the model on the CPU's builtin kernels
 _ITEM = {"float32": 4, "float16": 2, "int32": 4, "int64": 8, "int8": 1, "uint8": 1, "int16": 2, "bool": 1}
 
 
@@ -138,18 +143,40 @@ def _run(data: bytes, tensors: list[int], seed: int | None) -> tuple[dict[int, n
 
 
 def _computed(data: bytes, tensors: list[int]) -> tuple[dict[int, np.ndarray], list[tuple[int, ...]]]:
-    """``_run`` on zeros, checked against a random input: folded values and shapes must not depend on it."""
+    """``_run`` on zeros, checked against a random input: folded values and shapes must not depend on it. Run
+    in a child process (``_child``): on some files the runtime crashes the process instead of raising."""
     try:
-        values, shapes = _run(data, tensors, None)
-        again, shapes_again = _run(data, tensors, 1)
-    except (RuntimeError, ValueError) as exc:
-        raise ModelError(f"folding constants: the runtime could not run the model to compute them ({exc}); "
-                         "set prepare = \"none\" to run the file as it is") from exc
-    moved = [t for t in tensors if not np.array_equal(values[t], again[t])]
-    if moved or shapes != shapes_again:
-        raise ModelError(f"folding constants: {'tensor ' + str(moved[0]) if moved else 'a shape'} depends on the "
-                         "input, so it is not a constant; set prepare = \"none\" to run the file as it is")
+        proc = subprocess.run([sys.executable, "-c", "from accel.model.fold import _child; _child()",
+                               json.dumps(tensors)], input=data, capture_output=True, timeout=_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise ModelError(f"folding constants: the runtime did not finish computing them within {_TIMEOUT_S:g} s; "
+                         "set prepare = \"none\" to run the file as it is") from None
+    if proc.returncode != 0:
+        said = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        why = f"signal {-proc.returncode}" if proc.returncode < 0 else (said[-1] if said else "no message")
+        raise ModelError(f"folding constants: the runtime could not run the model to compute them ({why}); "
+                         "set prepare = \"none\" to run the file as it is")
+    with np.load(io.BytesIO(proc.stdout)) as found:
+        values = {t: found[f"t{t}"] for t in tensors}
+        shapes = [tuple(int(d) for d in shape) for shape in json.loads(str(found["shapes"]))]
+        moved = json.loads(str(found["moved"]))
+    if moved:
+        raise ModelError(f"folding constants: {'tensor ' + str(moved[0]) if moved[0] >= 0 else 'a shape'} depends "
+                         "on the input, so it is not a constant; set prepare = \"none\" to run the file as it is")
     return values, shapes
+
+
+def _child() -> None:
+    """The child of ``_computed``: the model on stdin, the tensors as JSON in argv[1]; writes an .npz of their
+    values (``t<index>``), every tensor's shape and what moved between the two inputs (-1: a shape)."""
+    data, tensors = sys.stdin.buffer.read(), json.loads(sys.argv[1])
+    values, shapes = _run(data, tensors, None)
+    again, shapes_again = _run(data, tensors, 1)
+    moved = [t for t in tensors if not np.array_equal(values[t], again[t])] + ([-1] if shapes != shapes_again else [])
+    out = io.BytesIO()
+    arrays: dict[str, Any] = {f"t{t}": v for t, v in values.items()}
+    np.savez(out, shapes=np.array(json.dumps(shapes)), moved=np.array(json.dumps(moved)), **arrays)
+    sys.stdout.buffer.write(out.getvalue())
 
 
 def fold_constants(data: bytes, plan: FoldPlan | None = None) -> tuple[bytes, FoldPlan]:

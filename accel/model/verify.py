@@ -114,7 +114,10 @@ def verify_model(buf: bytes, where: str) -> None:
 _SHAPES = r"""
 import json, sys
 import numpy as np
-from ai_edge_litert.interpreter import Interpreter, OpResolverType
+try:
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+except ImportError:
+    from tflite_runtime.interpreter import Interpreter, OpResolverType
 it = Interpreter(model_content=sys.stdin.buffer.read(),
                  experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
 it.allocate_tensors()
