@@ -5,8 +5,9 @@ within ``margin`` above the score threshold (the other side may hold it just bel
 reported), or, when the other side's list is full (``limit``, the detector's max_detections), at or below that
 list's lowest score plus ``margin`` (a full list cannot show what ranks below its last entry; the other side
 kept a different candidate in its place). There the two answers differ only by the order of near-equal scores:
-such detections are counted as ``at_cut``, apart from the score. Quantized detectors make this common: SSD MobileNet v1's scores come in uint8 steps of about
-0.004, so candidates tie exactly, and kernels that round differently keep different ones of the tie.
+such detections are counted as ``at_cut``, apart from the score. Quantized detectors make this common: SSD
+MobileNet v1's scores come in uint8 steps of about 0.004, so candidates tie exactly, and kernels that round
+differently keep different ones of the tie.
 """
 
 from __future__ import annotations
