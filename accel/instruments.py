@@ -12,13 +12,37 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from accel.config import Config
 from accel.errors import OptionError, PowerError
 from accel.record import Charged, Power, Timings
 
-__all__ = ["Instruments", "sustained_summary"]
+if TYPE_CHECKING:
+    from accel.power import PowerMeter
+
+__all__ = ["Instruments", "select_meter", "sustained_summary"]
+
+
+def select_meter(config: Config) -> tuple[PowerMeter | None, str | None]:
+    """The meter ``[power] meter`` names, opened (the caller closes it), and None; or None and why there is
+    none ("none", or what "auto" found missing). Every ``[power.NAME]`` table is checked first, so a typo in
+    one not in use fails now, not the day it is used; an unknown meter or option names where it was set (the
+    flag, or the file and line). ``PowerError`` when the named meter cannot run here."""
+    from accel.power import check_meter_options, find_meter, open_meter
+
+    name = config.power["meter"]
+    try:
+        for table, options in config.meters.items():
+            check_meter_options(table, options)
+        if name == "none":
+            return None, "no meter: power.meter = none"
+        if name == "auto":
+            meter, found = find_meter(config.meters)
+            return meter, None if meter is not None else found
+        return open_meter(name, config.meters.get(name, {})), None
+    except OptionError as exc:
+        raise config.locate(exc) from None
 
 
 class Instruments:
@@ -37,21 +61,7 @@ class Instruments:
         self._select(config)
 
     def _select(self, config: Config) -> None:
-        from accel.power import check_meter_options, find_meter, open_meter
-
-        name = self.power["meter"]
-        try:
-            for table, options in config.meters.items():  # a typo in an unused table fails now, not the day it is used
-                check_meter_options(table, options)
-            if name == "none":
-                self.why = "no meter: power.meter = none"
-            elif name == "auto":
-                self.meter, found = find_meter(config.meters)
-                self.why = None if self.meter is not None else found
-            else:
-                self.meter = open_meter(name, config.meters.get(name, {}))
-        except OptionError as exc:
-            raise config.locate(exc) from None
+        self.meter, self.why = select_meter(config)
         if self.meter is not None and self.meter.kind == "log":
             self._log, self.meter = self.meter, None
 

@@ -32,8 +32,8 @@ from typing import Any, Protocol, Self, runtime_checkable
 from accel.errors import SourceError
 from accel.frames import Frame, PixelFormat
 
-__all__ = ["KINDS", "MAX_PIXELS", "SELF_PACED", "Source", "SourceSpec", "capture", "open_source", "own_rate", "pacing",
-           "parse_source"]
+__all__ = ["KINDS", "MAX_PIXELS", "SELF_PACED", "Source", "SourceSpec", "capture", "check_source", "open_source",
+           "own_rate", "pacing", "parse_source"]
 
 KINDS: tuple[str, ...] = ("synthetic", "image", "video", "v4l2", "picamera2")
 _EXAMPLES = '"synthetic", "synthetic:640x480", "image:photos/", "video:clip.mp4", "v4l2:0", "picamera2"'
@@ -191,6 +191,21 @@ def pacing(spec: SourceSpec) -> dict[str, Any]:
         with _open_unpaced(spec) as source:
             fps = own_rate(source)
     return {"paced": True, "fps": fps, "buffer_count": spec.buffer_count}
+
+
+def check_source(spec: SourceSpec) -> None:
+    """``SourceError`` now, in the caller, for a source that cannot be read: a picture or video file is opened
+    (its first frame read) and closed again, as a replay capture would open it, and its rate checked when it
+    is paced at its own (``pacing``); a V4L2 camera's device must exist. A camera is not opened: it serves one
+    process at a time, and the one that reads it opens it."""
+    if spec.kind in ("image", "video"):
+        with _open_unpaced(spec) as source:
+            if spec.fps == 0:
+                own_rate(source)
+    elif spec.kind == "v4l2":
+        from accel.sources.camera import check_v4l2_device
+
+        check_v4l2_device(int(spec.target or 0))
 
 
 def own_rate(source: Source) -> float:

@@ -32,12 +32,20 @@ from accel.frames import Frame, PixelFormat
 from accel.sources import _import_cv2
 from accel.sources.synthetic import bgr_frame, default_stride
 
-__all__ = ["LORES_FORMATS", "Picamera2Source", "V4l2Source", "sensor_time"]
+__all__ = ["LORES_FORMATS", "Picamera2Source", "V4l2Source", "check_v4l2_device", "sensor_time"]
 
 #: Pixel formats a lores stream can be asked for (RGB ones on a Pi 5 only).
 LORES_FORMATS = (PixelFormat.YUV420, PixelFormat.RGB888, PixelFormat.XRGB8888)
 _NO_CAMERA = "no Raspberry Pi camera found (picamera2: {msg}): check the ribbon cable and " \
              "'rpicam-hello --list-cameras'"
+
+
+def check_v4l2_device(device: int) -> None:
+    """``SourceError`` when ``/dev/videoN`` does not exist (without opening it)."""
+    node = f"/dev/video{device}"
+    if not Path(node).exists():
+        raise SourceError(f"no camera at {node}: the device does not exist (list cameras with "
+                          f"'v4l2-ctl --list-devices'; a Raspberry Pi camera module is 'picamera2')")
 
 
 class V4l2Source:
@@ -54,9 +62,7 @@ class V4l2Source:
         self.format = format or PixelFormat.RGB888
         self._requested = (width, height)
         self._cv2 = cv2 = _import_cv2(f"camera {self.node}")
-        if not Path(self.node).exists():
-            raise SourceError(f"no camera at {self.node}: the device does not exist (list cameras with "
-                              f"'v4l2-ctl --list-devices'; a Raspberry Pi camera module is 'picamera2')")
+        check_v4l2_device(device)
         self._cap = cv2.VideoCapture(device, cv2.CAP_V4L2)
         if not self._cap.isOpened():
             self._cap.release()

@@ -1,15 +1,18 @@
 """``accel watch`` put together: the choices from the config, the worker session, the HTTP server, this
 machine's figures and the terminal panel, until Ctrl-C (or SIGTERM, or the SSH session hanging up), after
-which the worker, the server and every thread are stopped in order."""
+which the worker, the server and every thread are stopped in order.
+
+The signals are the command line's (``accel.interrupt.stop_on_signals`` around every command): the first
+one raises ``KeyboardInterrupt`` here, which ends the watch with exit code 0; the ones after it are ignored
+while everything stops, so a second Ctrl-C or SIGTERM cannot cut the clean-up short."""
 
 from __future__ import annotations
 
-import signal
 import socket
 import sys
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import replace
 from typing import Any
 
@@ -17,6 +20,7 @@ from accel.config import Config
 from accel.errors import ConfigError
 from accel.inputs import configured_labels, configured_model  # as compare reads and checks them
 from accel.settings import Settings
+from accel.sources import check_source
 from accel.watch.choices import Choice, best, choices, find
 from accel.watch.detector import Job
 from accel.watch.hub import Hub
@@ -73,24 +77,6 @@ def _announce(console: Any, options: WatchOptions, server: WatchServer | None, c
     return where
 
 
-@contextmanager
-def _stop_signals() -> Iterator[None]:
-    """SIGTERM and SIGHUP (an SSH session that drops) stop the watch as Ctrl-C does."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    saved = {s: signal.signal(s, interrupt) for s in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for s, handler in saved.items():
-            signal.signal(s, handler)
-
-
 def _show(console: Any, hub: Hub, where: str, stop: threading.Event, served: bool) -> int:
     """The panel until ``stop`` or Ctrl-C; without a server, a variant that ended ends the watch (exit 1)."""
     from rich.live import Live
@@ -125,25 +111,30 @@ def watch(config: Config, options: WatchOptions, *, console: Any = None, stop: t
     model = configured_model(config)
     labels, _ = configured_labels(config, model)
     settings = Settings.from_config(config, model, labels=labels)
+    assert settings.live_source is not None, "watch runs live"
+    check_source(settings.live_source)  # a missing picture or video is bad input here, not a failed worker
     hub = Hub([c.label for c in available], options.max_clients)
     session = Session(hub, available, lambda c: Job(c.label, model, c.variant, c.kernels, settings, options.stream))
     stop = stop or threading.Event()
-    with ExitStack() as stack, _stop_signals():
-        meter, why = open_live_meter(config)
-        if meter is not None:
-            stack.callback(meter.close)
-        server = _serve(options, hub, session.switch) if options.server else None
-        if server is not None:
-            stack.callback(server.close)
-        probe = SystemProbe(hub.put_system, lambda: session.worker_pid, meter, why).start()
-        stack.callback(probe.stop)
-        stack.callback(session.close)
-        try:
-            session.start(chosen)
-            where = _announce(console, options, server, chosen, model.path.name)
-            if on_ready is not None:
-                on_ready(where)
-            return _show(console, hub, where, stop, server is not None)
-        except KeyboardInterrupt:
-            console.print("accel watch: stopping", highlight=False)
-            return 0
+    try:
+        with ExitStack() as stack:
+            meter, why = open_live_meter(config)
+            if meter is not None:
+                stack.callback(meter.close)
+            server = _serve(options, hub, session.switch) if options.server else None
+            if server is not None:
+                stack.callback(server.close)
+            probe = SystemProbe(hub.put_system, lambda: session.worker_pid, meter, why).start()
+            stack.callback(probe.stop)
+            stack.callback(session.close)
+            try:
+                session.start(chosen)
+                where = _announce(console, options, server, chosen, model.path.name)
+                if on_ready is not None:
+                    on_ready(where)
+                return _show(console, hub, where, stop, server is not None)
+            except KeyboardInterrupt:
+                console.print("accel watch: stopping", highlight=False)
+                return 0
+    except KeyboardInterrupt:  # before it served, or while it stopped: what was opened is closed all the same
+        return 0

@@ -6,7 +6,9 @@ Parent to worker: ``(sys.path, plugins registered by hand)``, then the ``Job``, 
 ``("ready", info)`` after the first inference and the warm-up, ``("stats", figures)`` twice a second,
 ``("frame", jpeg, meta)`` at most ``stream.fps`` times a second while n > 0, ``("failed", message,
 traceback or None)`` when the variant cannot run, and ``("stopped",)`` at the end. The worker stops when
-told to or when the parent's end closes (the parent died): it is never left running on its own.
+told to or when the parent's end closes (the parent died): it is never left running on its own. A thread
+of its own that raises (drawing and encoding the stream, the figures) stops the whole worker as failed,
+naming the error: it never goes on detecting with a stream that stopped.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -32,6 +35,7 @@ class _Worker:
     def __init__(self, conn: Connection, job: Job) -> None:
         self.conn, self.job = conn, job
         self._send_lock = threading.Lock()
+        self.failed = False
         self.stop = threading.Event()
         self.wake = threading.Event()
         self.viewers = 0
@@ -106,17 +110,36 @@ class _Worker:
                                                 for i in range(min(5, len(result)))]
             self.send("stats", figures)
 
+    def _guarded(self, work: Callable[[], None], what: str) -> Callable[[], None]:
+        """``work`` for a thread: what it raises fails the variant (once) and stops the worker."""
+        def run() -> None:
+            try:
+                work()
+            except Exception as exc:  # a bug in drawing, encoding or an encoder's library
+                self._fail(f"{what}: {type(exc).__name__}: {exc}", traceback.format_exc())
+        return run
+
+    def _fail(self, message: str, trace: str | None) -> None:
+        """Say the variant failed (the first failure only: what came after it is its consequence) and stop."""
+        with self._send_lock:
+            first, self.failed = not self.failed, True
+        if first:
+            self.send("failed", message, trace)
+        self.stop.set()
+        self.wake.set()
+
     def run(self) -> None:
-        threads = [threading.Thread(target=t, name=n, daemon=True)
-                   for t, n in ((self.listen, "listen"), (self.encode, "encode"), (self.report, "report"))]
+        threads = [threading.Thread(target=self._guarded(t, what), name=n, daemon=True)
+                   for t, n, what in ((self.listen, "listen", "the worker's connection"),
+                                      (self.encode, "encode", "draw+encode"), (self.report, "report", "figures"))]
         for t in threads:
             t.start()
         try:
             self.detector.run(self.stop)
         except AccelError as exc:
-            self.send("failed", str(exc), None)
+            self._fail(str(exc), None)
         except Exception as exc:  # a plugin's bug: the page says what it was, the log keeps the traceback
-            self.send("failed", f"{type(exc).__name__}: {exc}", traceback.format_exc())
+            self._fail(f"{type(exc).__name__}: {exc}", traceback.format_exc())
         finally:
             self.stop.set()
             self.wake.set()

@@ -9,15 +9,24 @@
 With a token every request must carry it (``?token=`` or ``Authorization: Bearer``): 401 otherwise, on
 every path. Without one the server binds loopback only, and answers only requests addressed to a loopback
 name (403 otherwise: a web page cannot reach it through DNS rebinding). No endpoint writes a file or runs a
-command; the only thing a request can change is which configured choice runs.
+command; the only thing a request can change is which configured choice runs, and only the page itself may
+ask: a ``POST`` must say ``Content-Type: application/json`` (415 otherwise: a form or a "simple" request
+from another page cannot) and come from no other origin (403 for an ``Origin`` other than the server's, or
+``Sec-Fetch-Site`` other than ``same-origin`` or ``none``), so another site open in the same browser cannot
+switch the variant (cross-site request forgery).
+
+A client that resets its connection or goes away is no error; any other failure of a request is one line on
+stderr, never a traceback over the live panel.
 """
 
 from __future__ import annotations
 
 import hmac
 import json
+import re
 import select
 import socket
+import sys
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -33,6 +42,8 @@ __all__ = ["WatchServer"]
 
 _BOUNDARY = "accelframe"
 _WRITE_TIMEOUT_S = 20.0  # a client that takes no byte for this long is dropped, freeing its slot
+_LENGTH = re.compile(r"[0-9]{1,9}")  # a Content-Length as RFC 9110 has it: digits only
+_SAME_SITE = ("same-origin", "none")  # Sec-Fetch-Site of the page's own requests, and of one typed by hand
 _CSP = "default-src 'none'; img-src 'self' data:; connect-src 'self'; style-src 'unsafe-inline'; " \
        "script-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 
@@ -67,6 +78,16 @@ class WatchServer(ThreadingHTTPServer):
                                         name="watch-http", daemon=True)
         self._thread.start()
         return self
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A request that raised (``socketserver`` calls this from its ``except``): a client that reset or
+        closed its connection is no error; anything else is one line on stderr, not a traceback."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, OSError) or exc is None:
+            return
+        where = client_address[0] if isinstance(client_address, tuple) and client_address else "a client"
+        print(f"accel watch: a request from {where} failed: {type(exc).__name__}: {exc}", file=sys.stderr,
+              flush=True)
 
     def close(self) -> None:
         """Stop serving, cut the streams, close the socket (idempotent)."""
@@ -156,22 +177,47 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._error(HTTPStatus.NOT_FOUND, f"no {path}; try /, /stream.mjpg, /snapshot.jpg or /stats.json")
 
+    def _from_the_page(self) -> bool:
+        """Whether a ``POST`` comes from the page itself: JSON (no form or simple request can send it without
+        a CORS preflight, which this server never grants), not from another origin or site."""
+        origin, host = self.headers.get("Origin"), self.headers.get("Host") or ""
+        fetch_site = self.headers.get("Sec-Fetch-Site")
+        if (origin is not None and origin.lower() not in (f"http://{host.lower()}", f"https://{host.lower()}")) \
+                or (fetch_site is not None and fetch_site.lower() not in _SAME_SITE):
+            self._error(HTTPStatus.FORBIDDEN, f"only the page itself may switch the variant (this request came "
+                        f"with Origin {origin!r}, Sec-Fetch-Site {fetch_site!r})")
+            return False
+        content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if content_type != "application/json":
+            self._error(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "expected Content-Type: application/json, with "
+                        "{\"variant\": LABEL}")
+            return False
+        return True
+
+    def _label(self) -> str | None:
+        """The label a ``POST /variant`` body names, or None after answering 400."""
+        length = self.headers.get("Content-Length") or "0"
+        if not _LENGTH.fullmatch(length.strip()) or not 0 < int(length) <= 4096:
+            self._error(HTTPStatus.BAD_REQUEST, "expected a JSON body {\"variant\": LABEL} of at most 4 KB, with "
+                        f"its Content-Length (got {length[:20]!r})")
+            return None
+        try:
+            label = json.loads(self.rfile.read(int(length)))["variant"]
+            if not isinstance(label, str):
+                raise TypeError(label)
+        except (ValueError, KeyError, TypeError):
+            self._error(HTTPStatus.BAD_REQUEST, "expected a JSON body {\"variant\": LABEL}")
+            return None
+        return label
+
     def do_POST(self) -> None:  # noqa: N802
         if not self._allowed():
             return
         if urlsplit(self.path).path != "/variant":
             self._error(HTTPStatus.NOT_FOUND, "POST only /variant, with {\"variant\": LABEL}")
             return
-        length = int(self.headers.get("Content-Length") or 0)
-        if not 0 < length <= 4096:
-            self._error(HTTPStatus.BAD_REQUEST, "expected a JSON body {\"variant\": LABEL} of at most 4 KB")
-            return
-        try:
-            label = json.loads(self.rfile.read(length))["variant"]
-            if not isinstance(label, str):
-                raise TypeError(label)
-        except (ValueError, KeyError, TypeError):
-            self._error(HTTPStatus.BAD_REQUEST, "expected a JSON body {\"variant\": LABEL}")
+        label = self._label() if self._from_the_page() else None
+        if label is None:
             return
         try:
             choice = self.server.switch(label)

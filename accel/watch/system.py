@@ -19,21 +19,16 @@ __all__ = ["SystemProbe", "open_live_meter"]
 
 
 def open_live_meter(config: Config) -> tuple[PowerMeter | None, str]:
-    """The meter ``[power] meter`` names, opened, or None and why: "none", nothing found by "auto", or a
-    meter that is only a log read after a run (``csv``), which cannot give live figures."""
-    from accel.power import find_meter, open_meter
+    """The meter ``[power] meter`` names, opened and checked as ``accel compare`` opens it
+    (``accel.instruments.select_meter``), or None and why: "none", nothing found by "auto", or a meter that
+    is only a log read after a run (``csv``), which cannot give live figures."""
+    from accel.instruments import select_meter
 
-    name = config.power["meter"]
-    if name == "none":
-        return None, "no meter: power.meter = none"
-    if name == "auto":
-        meter, found = find_meter(config.meters)
-    else:
-        meter, found = open_meter(name, config.meters.get(name, {})), name
+    meter, why = select_meter(config)
     if meter is not None and meter.kind == "log":
         meter.close()
-        return None, f"meter {name!r} is a log read after a run; accel watch needs a live meter"
-    return meter, found
+        return None, f"meter {meter.name!r} is a log read after a run; accel watch needs a live meter"
+    return meter, why or (meter.name if meter is not None else "no meter")
 
 
 class _Watts:

@@ -203,8 +203,13 @@ class Browser:
         _collect(events, run)
         return run
 
-    def _eval(self, expression: str, events: list[dict[str, Any]]) -> Any:
-        result = self._send("Runtime.evaluate", events, expression=expression, returnByValue=True)
+    def evaluate(self, expression: str, events: list[dict[str, Any]]) -> Any:
+        """The value of ``expression`` in the page, a promise awaited (what a ``fetch`` it starts answers)."""
+        return self._eval(expression, events, await_promise=True)
+
+    def _eval(self, expression: str, events: list[dict[str, Any]], await_promise: bool = False) -> Any:
+        result = self._send("Runtime.evaluate", events, expression=expression, returnByValue=True,
+                            awaitPromise=await_promise)
         if "exceptionDetails" in result:
             raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
         return result["result"].get("value")

@@ -139,11 +139,43 @@ def test_no_server_shows_the_live_panel_only(tmp_path: Path) -> None:
 
 
 def test_no_server_ends_when_the_variant_fails(tmp_path: Path) -> None:
+    """A folder whose first picture opens (the check before starting passes) and whose second is cut short:
+    the worker fails on it."""
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(folder / "a.png")
+    whole = io.BytesIO()
+    Image.new("RGB", (64, 48), (30, 200, 30)).save(whole, "PNG")
+    (folder / "b.png").write_bytes(whole.getvalue()[: len(whole.getvalue()) // 2])
     done = subprocess.run([sys.executable, "-m", "accel", "watch", *CHEAP, "--no-server", "--source",
-                           "image:/nonexistent"], cwd=tmp_path, text=True, capture_output=True, timeout=120)
+                           f"image:{folder}"], cwd=tmp_path, text=True, capture_output=True, timeout=120)
     assert done.returncode == 1, done
-    assert re.search(r"accel watch: null \+ opencv: failed: .*/nonexistent", done.stdout), done.stdout
+    said = " ".join(done.stdout.split())  # as one line: rich wraps it at 80 columns in a pipe
+    assert re.search(r"accel watch: null \+ opencv: failed: .*/b\.png: cannot decode the picture", said), said
     assert "Traceback" not in done.stderr
+
+
+def test_two_signals_in_a_row_still_stop_cleanly(tmp_path: Path) -> None:
+    """SIGTERM, then SIGHUP at once, then Ctrl-C while it stops: the first stops the watch, the others are
+    ignored (one handler, the command line's), and the clean-up runs to the end: exit code 0."""
+    watch = WatchProcess(*CHEAP, cwd=tmp_path)
+    try:
+        url = watch.url()
+        wait_until(lambda: _stats(url)["status"] == "running", timeout=60, what="the variant to run")
+        processes = watch.processes()
+        watch.proc.send_signal(signal.SIGTERM)
+        watch.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: watch.proc.poll() is not None or any("stopping" in line for line in watch.lines),
+                   what="the watch to say it stops")
+        watch.proc.send_signal(signal.SIGINT)  # a no-op once it has exited
+        code = watch.proc.wait(60)
+        err = watch.proc.stderr.read()  # type: ignore[union-attr]
+    finally:
+        watch.kill()
+    assert code == 0, err
+    assert err == "", err
+    wait_until(lambda: not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in processes),
+               what="every process of the watch to end")
 
 
 def _busy_port() -> socket.socket:
@@ -159,8 +191,9 @@ def _busy_port() -> socket.socket:
     (("--stream-fps", "0"), "option --stream-fps: expected frames per second"),
     (("--stream-size", "big"), "option --stream-size: expected auto, native or WIDTHxHEIGHT"),
     (("--source", "webcam"), "unknown source kind 'webcam'"),
+    (("--source", "image:/nonexistent"), "image source /nonexistent: no such file or folder"),
     (("--port", "BUSY"), "cannot listen on 127.0.0.1:"),
-], ids=["unknown-variant", "stream-fps", "stream-size", "source", "port-in-use"])
+], ids=["unknown-variant", "stream-fps", "stream-size", "source", "missing-picture", "port-in-use"])
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
     busy = _busy_port()
     try:
@@ -173,3 +206,25 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: tuple[str, ...],
     assert done.returncode == 2, done
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("accel: error: ") and message in lines[0], done.stderr
+
+
+@pytest.mark.parametrize("args,toml", [
+    (("--power-meter", "nosuch"), ""),
+    ((), '[power]\nmeter = "none"\n\n[power.hwmon]\nnme = "ina219"\n'),  # a typo in a table not in use
+    (("--source", "image:/nonexistent"), ""),
+    (("--source", "image:."), ""),  # a folder without a picture
+], ids=["unknown-meter", "meter-table-typo", "missing-picture", "no-picture"])
+def test_bad_input_is_refused_as_compare_refuses_it(tmp_path: Path, args: tuple[str, ...], toml: str) -> None:
+    """The same line as ``accel compare`` gives for it (naming the flag, or accel.toml's line), exit code 2."""
+    if toml:
+        (tmp_path / "accel.toml").write_text(toml)
+    base = [a for a in CHEAP if a not in ("--port", "0") and not (toml and a in ("--power-meter", "none"))]
+    said = {}
+    for command, own in (("compare", ["--frames", "2"]), ("watch", ["--port", "0"])):
+        done = subprocess.run([sys.executable, "-m", "accel", command, *base, *own, *args], cwd=tmp_path, text=True,
+                              capture_output=True, timeout=120)
+        assert done.returncode == 2, done
+        said[command] = done.stderr.strip().splitlines()
+    assert len(said["watch"]) == 1 and said["watch"] == said["compare"], said
+    if toml:
+        assert said["watch"][0].startswith("accel: error: accel.toml: power.hwmon.nme (line 5): unknown option")

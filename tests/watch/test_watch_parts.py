@@ -3,18 +3,21 @@ panels show."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from accel.config import load_config
 from accel.delegates import Variant
 from accel.errors import ConfigError
+from accel.instruments import Instruments
 from accel.power.fake import ManualClock, ScriptedMeter
 from accel.watch.choices import Choice, best, find
 from accel.watch.figures import rows
 from accel.watch.hub import Hub
 from accel.watch.options import StreamOptions, WatchOptions, is_loopback
-from accel.watch.system import SystemProbe
+from accel.watch.system import SystemProbe, open_live_meter
 from accel.watch.window import Window
 
 
@@ -151,3 +154,29 @@ def test_the_system_probe_gives_watts_and_the_hub_j_per_frame(kind: str) -> None
 def test_a_failing_meter_says_why() -> None:
     probe = SystemProbe(lambda figures: None, lambda: None, ScriptedMeter(watts=lambda t: 1.0, fail_at=0), "unused")
     assert probe.sample()["power"] == {"watts": None, "why": "fake: fake meter failed on read 0"}
+
+
+@pytest.mark.parametrize("text,says", [
+    ('[power]\nmeter = "none"\n\n[power.hwmon]\nnme = "x"\n', "accel.toml: power.hwmon.nme (line 5): unknown option "
+                                                            "'nme'; known: name, root"),
+    ('[power]\nmeter = "nosuch"\n', "accel.toml: power.meter (line 2): unknown meter 'nosuch'"),
+    ('[power]\nmeter = "none"\n[power.nosuch]\nx = 1\n', "accel.toml: power.nosuch (line 3): unknown meter 'nosuch'"),
+], ids=["unused-table-typo", "unknown-meter", "unknown-table"])
+def test_watch_picks_its_meter_as_compare_does(tmp_path: Path, text: str, says: str) -> None:
+    """One selection for both (``accel.instruments.select_meter``): every ``[power.NAME]`` table is checked,
+    and what is wrong names accel.toml's line, the same words as ``Instruments`` says."""
+    (tmp_path / "accel.toml").write_text(text)
+    config = load_config(tmp_path / "accel.toml", env={})
+    with pytest.raises(ConfigError) as watched:
+        open_live_meter(config)
+    with pytest.raises(ConfigError) as compared:
+        Instruments(config)
+    assert str(watched.value) == str(compared.value) and str(watched.value).startswith(says), str(watched.value)
+
+
+def test_watch_takes_only_a_live_meter(tmp_path: Path) -> None:
+    log = tmp_path / "power.csv"
+    log.write_text("t,watts\n")
+    config = load_config(None, {"power.meter": "csv", "power.csv.path": str(log)}, env={})
+    assert open_live_meter(config) == (None, "meter 'csv' is a log read after a run; accel watch needs a live meter")
+    assert open_live_meter(load_config(None, {"power.meter": "none"}, env={})) == (None, "no meter: power.meter = none")

@@ -7,6 +7,7 @@ import http.client
 import json
 import socket
 import struct
+import sys
 from typing import Any
 
 import pytest
@@ -163,3 +164,94 @@ def test_a_snapshot_asks_the_worker_for_a_frame_while_it_waits(serve: Any) -> No
     status, _, body = _request(served, "GET", "/snapshot.jpg")
     assert status == 200 and seq_of(body) >= 1
     assert served.viewers == [1, 0]
+
+
+def _raw(served: Served, request: bytes) -> bytes:
+    """``request`` sent as it is on a connection of its own; what the server answered before closing it."""
+    with socket.create_connection(("127.0.0.1", served.port), timeout=20) as sock:
+        sock.sendall(request)
+        chunks = list(iter(lambda: sock.recv(65536), b""))
+    return b"".join(chunks)
+
+
+@pytest.mark.parametrize("length", ["abc", "-5", "5_0", "1e3", "", "99999999999999999999"])
+def test_a_bad_content_length_is_400_and_prints_nothing(serve: Any, capsys: pytest.CaptureFixture[str],
+                                                        length: str) -> None:
+    served = serve()
+    body = json.dumps({"variant": CHOICES[1].label}).encode()
+    answer = _raw(served, f"POST /variant HTTP/1.1\r\nHost: localhost:{served.port}\r\nContent-Type: application/json"
+                          f"\r\nContent-Length: {length}\r\n\r\n".encode() + body)
+    assert answer.startswith(b"HTTP/1.1 400 "), answer[:200]
+    assert served.switched == []
+    assert capsys.readouterr().err == ""
+
+
+def _handled_errors(served: Served, monkeypatch: pytest.MonkeyPatch) -> list[BaseException | None]:
+    """What each request that raised raised, as the server's ``handle_error`` is called with it."""
+    seen: list[BaseException | None] = []
+    handle = served.server.handle_error
+
+    def spy(request: Any, client_address: Any) -> None:
+        seen.append(sys.exc_info()[1])
+        handle(request, client_address)
+
+    monkeypatch.setattr(served.server, "handle_error", spy)
+    return seen
+
+
+def test_a_client_that_resets_a_kept_alive_connection_prints_nothing(serve: Any, monkeypatch: pytest.MonkeyPatch,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """The server waits for the next request on the kept-alive connection; the client resets it."""
+    served = serve()
+    seen = _handled_errors(served, monkeypatch)
+    sock = socket.create_connection(("127.0.0.1", served.port), timeout=20)
+    sock.sendall(f"GET /stats.json HTTP/1.1\r\nHost: localhost:{served.port}\r\n\r\n".encode())
+    response = http.client.HTTPResponse(sock)
+    response.begin()
+    assert response.status == 200 and not response.will_close
+    response.read()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with a reset
+    sock.close()
+    wait_until(lambda: seen, what="the reset to reach the server")
+    assert isinstance(seen[0], ConnectionResetError), seen
+    assert capsys.readouterr().err == ""
+
+
+def test_any_other_failure_of_a_request_is_one_line(serve: Any, monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    served = serve()
+    seen = _handled_errors(served, monkeypatch)
+
+    def broken() -> dict[str, Any]:
+        raise RuntimeError("the figures are broken")
+
+    monkeypatch.setattr(served.hub, "stats", broken)
+    with pytest.raises(http.client.RemoteDisconnected):
+        _request(served, "GET", "/stats.json")
+    wait_until(lambda: seen, what="the failure to reach the server's handle_error")
+    err = capsys.readouterr().err
+    assert err == "accel watch: a request from 127.0.0.1 failed: RuntimeError: the figures are broken\n", err
+    assert _request(served, "GET", "/")[0] == 200  # the server goes on
+
+
+@pytest.mark.parametrize("headers,expected", [
+    ({"Content-Type": "text/plain"}, 415),  # what another page can send without a preflight
+    ({"Content-Type": "application/x-www-form-urlencoded"}, 415),
+    ({"Content-Type": "multipart/form-data; boundary=x"}, 415),
+    ({"Content-Type": ""}, 415),
+    ({"Origin": "http://evil.example"}, 403),
+    ({"Origin": "null"}, 403),  # a sandboxed frame, a file:// page
+    ({"Origin": "http://localhost:1"}, 403),  # another server on this machine: same site, other origin
+    ({"Sec-Fetch-Site": "cross-site"}, 403),
+    ({"Sec-Fetch-Site": "same-site"}, 403),
+    ({"Origin": "http://127.0.0.1:PORT", "Sec-Fetch-Site": "same-origin"}, 202),  # the page itself
+    ({"Content-Type": "application/json; charset=utf-8"}, 202),  # a script (curl, Python): no Origin
+], ids=lambda v: str(v))
+def test_only_the_page_itself_can_switch(serve: Any, headers: dict[str, str], expected: int) -> None:
+    """Cross-site request forgery: any page in the user's browser can POST to localhost; the server takes
+    only JSON, which no form or simple request sends, and refuses another origin or site."""
+    served = serve()
+    headers = {k: v.replace("PORT", str(served.port)) for k, v in headers.items()}
+    status, _, body = _request(served, "POST", "/variant", {"variant": CHOICES[1].label}, headers)
+    assert status == expected, body
+    assert served.switched == ([CHOICES[1].label] if expected == 202 else [])

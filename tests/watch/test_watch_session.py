@@ -1,13 +1,16 @@
 """The watch session with real worker processes (the parent in this process): a variant runs and streams,
 a crashing delegate is reported as crashed while the session goes on, a hang as a timeout, a bad source as
-failed, and switching starts each choice in a fresh process."""
+failed, and switching starts each choice in a fresh process; a worker whose stream fails stops as failed."""
 
 from __future__ import annotations
 
 import io
 import re
+import socket
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
+from multiprocessing.connection import Connection
 from typing import Any
 
 import psutil
@@ -100,3 +103,41 @@ def test_a_variant_that_cannot_run_says_why(session: Session, choice: Choice, st
     ended = wait_until(lambda: _status(session, status), timeout=60, what=f"the {status} to be reported")
     assert why in ended["error"]
     assert session.hub.stats()["choices"][0] == NULL.label
+
+
+def test_a_failure_in_draw_encode_fails_the_variant_and_stops_the_worker(monkeypatch: pytest.MonkeyPatch,
+                                                                        tiny_classifier: Any) -> None:
+    """The worker in this process, on a socket pair: its encoder thread raises at the first frame a viewer
+    asks for. The variant is reported failed, in one line naming the error, and the worker stops (the
+    detector with it), rather than detecting on with a stream that stopped."""
+    from accel.watch import child
+
+    class Broken(child.Renderer):
+        def render(self, *args: Any, **kwargs: Any) -> bytes:
+            raise RuntimeError("the encoder broke")
+
+    monkeypatch.setattr(child, "Renderer", Broken)
+    ours, theirs = socket.socketpair()
+    parent, conn = Connection(ours.detach()), Connection(theirs.detach())
+    job = Job(NULL.label, load_model(tiny_classifier[0]), NULL.variant, NULL.kernels, SETTINGS, StreamOptions(fps=10))
+    worker = threading.Thread(target=child._Worker(conn, job).run, daemon=True)
+    worker.start()
+    parent.send(("viewers", 1))
+    said: list[tuple[Any, ...]] = []
+    try:
+        def stopped() -> bool:
+            while parent.poll(0):
+                said.append(parent.recv())
+            return bool(said) and said[-1] == ("stopped",)
+
+        wait_until(stopped, timeout=60, what="the worker to stop")
+        worker.join(30)
+    finally:
+        parent.close()
+        conn.close()
+    assert not worker.is_alive()
+    kinds = [m[0] for m in said]
+    assert "ready" in kinds and "frame" not in kinds, kinds
+    failed = [m for m in said if m[0] == "failed"]
+    assert len(failed) == 1 and failed[0][1] == "draw+encode: RuntimeError: the encoder broke", failed
+    assert "Traceback" in failed[0][2]  # for the worker's log
