@@ -80,8 +80,9 @@ def agreement(ref: dict[str, list[dict[str, Any]]], other: dict[str, list[dict[s
               threshold: float = 0.0, limit: int | None = None, margin: float = 0.0) -> dict[str, Any] | None:
     """How far ``other``'s answers are from ``ref``'s on the frames both saved, counting detections scoring
     >= ``threshold``: ``score`` = mean per-frame detection F1 (same class, IoU >= ``iou``; for classifiers
-    the share of frames with the same top-1 class) over the detections not ``at_cut`` (within ``margin`` of
-    the threshold, or of a full list's lowest score when lists hold at most ``limit``), ``mean_iou`` of the
+    the share of frames with the same top-1 class) over the detections not ``at_cut`` (within ``margin`` above
+    the threshold, or at or below a full list's lowest score + ``margin`` when lists hold at most ``limit``),
+    ``mean_iou`` of the
     matched boxes, ``score_drift`` = mean |score difference| of matches, ``at_cut`` = detections left out
     (summed over frames). ``None`` when no frame is shared."""
     shared = sorted(set(ref) & set(other))

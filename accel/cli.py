@@ -39,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         handler = {"compare": _compare, "inspect": _inspect, "delegates": _delegates, "kernels": _kernels,
                    "dataset": _dataset, "models": _models, "report": _report, "watch": _watch}
-        with stop_on_signals():  # SIGTERM and SIGHUP stop a run as Ctrl-C does, keeping what it measured
+        with stop_on_signals(linger=True):  # SIGTERM and SIGHUP stop a run as Ctrl-C does, keeping what it measured
             return handler[args.command](args)
     except AccelError as exc:
         # escaped: messages name config tables such as [accuracy], which rich would take for markup
@@ -54,7 +54,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _compare(args: argparse.Namespace) -> int:
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from accel.compare import compare
 
@@ -62,11 +61,29 @@ def _compare(args: argparse.Namespace) -> int:
     console = Console()
     if not console.is_terminal:  # logs and pipes: don't squeeze the table into 80 columns
         console = Console(width=190)
+    reports: dict[str, str] = {}
+    records: list[VariantRecord] = []
+    done: list[tuple[dict[str, Any], Path]] = []
+    try:
+        return _run_compare(compare, config, args, console, reports, records, done)
+    except KeyboardInterrupt as exc:
+        if not done:  # compare itself said what it saved
+            raise
+        from accel.compare import finished
+        from accel.interrupt import Interrupted
+
+        raise finished(Interrupted.of(exc), done[0][1], len(records)) from None
+
+
+def _run_compare(compare: Any, config: Any, args: argparse.Namespace, console: Any, reports: dict[str, str],
+                 records: list[VariantRecord], done: list[tuple[dict[str, Any], Path]]) -> int:
+    """``compare`` under a progress bar, then the table; ``done`` gets its result once it has returned (an
+    interrupt after that points to the complete result)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as bar:
         task = bar.add_task("capturing frames", total=None)
-        reports: dict[str, str] = {}
-        records: list[VariantRecord] = []
 
         def on_event(kind: str, data: Any) -> None:
             step = _step(kind, data)
@@ -83,14 +100,9 @@ def _compare(args: argparse.Namespace) -> int:
                 console.print(f"  {data.variant} + {data.kernels}, {data.execution}: {_outcome_line(data)}",
                               highlight=False)
 
-        doc, path = compare(config, on_event=on_event, isolate=not args.in_process, result_path=args.json_path)
-    try:
-        return _printed(console, doc, path, args, reports, records)
-    except KeyboardInterrupt as exc:
-        from accel.compare import finished
-        from accel.interrupt import Interrupted
-
-        raise finished(Interrupted.of(exc), path, len(records)) from None
+        done.append(compare(config, on_event=on_event, isolate=not args.in_process, result_path=args.json_path))
+    doc, path = done[0]
+    return _printed(console, doc, path, args, reports, records)
 
 
 def _printed(console: Any, doc: dict[str, Any], path: Path, args: argparse.Namespace, reports: dict[str, str],

@@ -68,10 +68,12 @@ class Interrupted(KeyboardInterrupt):
 
 
 @contextmanager
-def stop_on_signals() -> Iterator[None]:
+def stop_on_signals(*, linger: bool = False) -> Iterator[None]:
     """In the main thread: SIGINT, SIGTERM and SIGHUP raise ``Interrupted`` while the block runs. Only the
     first does: the ones after it are ignored until the block ends, so a second Ctrl-C cannot cut short
-    the saving of what the first one stopped. Outside the main thread this does nothing."""
+    the saving of what the first one stopped. ``linger``: once one was received, they stay ignored after the
+    block (the command line, about to exit: a late signal must not become a traceback during shutdown);
+    otherwise the previous handlers come back. Outside the main thread this does nothing."""
     import threading
 
     if threading.current_thread() is not threading.main_thread():
@@ -90,4 +92,4 @@ def stop_on_signals() -> Iterator[None]:
         yield
     finally:
         for s, old in previous.items():
-            signal.signal(s, old)
+            signal.signal(s, signal.SIG_IGN if linger and raised else old)

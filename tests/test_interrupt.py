@@ -75,3 +75,17 @@ def test_an_interrupt_while_the_reports_are_written_points_to_the_complete_resul
     assert doc["complete"] is True and "interrupted" not in doc  # everything was measured and kept
     line = caught.value.saved_line()
     assert str(tmp_path / "r.json") in line and "(complete: true)" in line and "no result" not in line
+
+
+def test_the_command_line_keeps_ignoring_signals_once_one_stopped_it() -> None:
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        with pytest.raises(Interrupted), stop_on_signals(linger=True):
+            _deliver(signal.SIGTERM)
+        assert all(signal.getsignal(s) is signal.SIG_IGN for s in before)  # a late one cannot raise at exit
+    finally:
+        for s, old in before.items():
+            signal.signal(s, old)
+    with stop_on_signals(linger=True):
+        pass  # no signal came: the handlers are given back
+    assert {s: signal.getsignal(s) for s in before} == before

@@ -30,6 +30,7 @@ import json
 import math
 import subprocess
 import sys
+import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -146,8 +147,10 @@ def _computed(data: bytes, tensors: list[int]) -> tuple[dict[int, np.ndarray], l
     """``_run`` on zeros, checked against a random input: folded values and shapes must not depend on it. Run
     in a child process (``_child``): on some files the runtime crashes the process instead of raising."""
     try:
-        proc = subprocess.run([sys.executable, "-c", "from accel.model.fold import _child; _child()",
-                               json.dumps(tensors)], input=data, capture_output=True, timeout=_TIMEOUT_S)
+        proc = subprocess.run([sys.executable, "-c", "import sys; sys.path[:0] = __import__('json').loads("
+                               "sys.argv[2]); from accel.model.fold import _child; _child()",
+                               json.dumps(tensors), json.dumps(sys.path)], input=data, capture_output=True,
+                              timeout=_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         raise ModelError(f"folding constants: the runtime did not finish computing them within {_TIMEOUT_S:g} s; "
                          "set prepare = \"none\" to run the file as it is") from None
@@ -156,10 +159,14 @@ def _computed(data: bytes, tensors: list[int]) -> tuple[dict[int, np.ndarray], l
         why = f"signal {-proc.returncode}" if proc.returncode < 0 else (said[-1] if said else "no message")
         raise ModelError(f"folding constants: the runtime could not run the model to compute them ({why}); "
                          "set prepare = \"none\" to run the file as it is")
-    with np.load(io.BytesIO(proc.stdout)) as found:
-        values = {t: found[f"t{t}"] for t in tensors}
-        shapes = [tuple(int(d) for d in shape) for shape in json.loads(str(found["shapes"]))]
-        moved = json.loads(str(found["moved"]))
+    try:
+        with np.load(io.BytesIO(proc.stdout)) as found:
+            values = {t: found[f"t{t}"] for t in tensors}
+            shapes = [tuple(int(d) for d in shape) for shape in json.loads(str(found["shapes"]))]
+            moved = json.loads(str(found["moved"]))
+    except (ValueError, OSError, KeyError, zipfile.BadZipFile) as exc:
+        raise ModelError(f"folding constants: the child computing them answered unreadably ({exc}); set "
+                         "prepare = \"none\" to run the file as it is") from exc
     if moved:
         raise ModelError(f"folding constants: {'tensor ' + str(moved[0]) if moved[0] >= 0 else 'a shape'} depends "
                          "on the input, so it is not a constant; set prepare = \"none\" to run the file as it is")

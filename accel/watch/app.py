@@ -106,13 +106,16 @@ def watch(config: Config, options: WatchOptions, *, console: Any = None, stop: t
     console = console or Console()
     config = replace(config, pipeline={**config.pipeline, "live": True})
     options = options.with_token()
-    available = choices(config)
-    chosen = _chosen(available, options.variant)
-    model = configured_model(config)
-    labels, _ = configured_labels(config, model)
-    settings = Settings.from_config(config, model, labels=labels)
-    assert settings.live_source is not None, "watch runs live"
-    check_source(settings.live_source)  # a missing picture or video is bad input here, not a failed worker
+    try:  # Ctrl-C while it reads the model or checks the source: nothing is running yet, exit 0 all the same
+        available = choices(config)
+        chosen = _chosen(available, options.variant)
+        model = configured_model(config)
+        labels, _ = configured_labels(config, model)
+        settings = Settings.from_config(config, model, labels=labels)
+        assert settings.live_source is not None, "watch runs live"
+        check_source(settings.live_source)  # a missing picture or video is bad input here, not a failed worker
+    except KeyboardInterrupt:
+        return 0
     hub = Hub([c.label for c in available], options.max_clients)
     session = Session(hub, available, lambda c: Job(c.label, model, c.variant, c.kernels, settings, options.stream))
     stop = stop or threading.Event()

@@ -81,9 +81,10 @@ class WatchServer(ThreadingHTTPServer):
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A request that raised (``socketserver`` calls this from its ``except``): a client that reset or
-        closed its connection is no error; anything else is one line on stderr, not a traceback."""
+        closed its connection, or timed out, is no error; anything else (other OS errors included) is one line
+        on stderr, not a traceback."""
         exc = sys.exc_info()[1]
-        if isinstance(exc, OSError) or exc is None:
+        if isinstance(exc, ConnectionError | TimeoutError) or exc is None:
             return
         where = client_address[0] if isinstance(client_address, tuple) and client_address else "a client"
         print(f"accel watch: a request from {where} failed: {type(exc).__name__}: {exc}", file=sys.stderr,
@@ -205,7 +206,7 @@ class _Handler(BaseHTTPRequestHandler):
             label = json.loads(self.rfile.read(int(length)))["variant"]
             if not isinstance(label, str):
                 raise TypeError(label)
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):  # RecursionError: JSON nested too deep
             self._error(HTTPStatus.BAD_REQUEST, "expected a JSON body {\"variant\": LABEL}")
             return None
         return label
