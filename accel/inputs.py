@@ -3,7 +3,6 @@ would, a piped model kept as a file for the workers) and its labels."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from accel.model import (
     read_model_file,
     verify_model,
 )
+from accel.model.cached import cached_file
 
 __all__ = ["configured_labels", "configured_model"]
 
@@ -34,11 +34,7 @@ def configured_model(config: Config) -> ModelInfo:
         return model
     kept = Path.home() / ".cache" / "accel" / "piped" / f"{model.sha256[:16]}.tflite"
     try:
-        if not kept.is_file():
-            kept.parent.mkdir(parents=True, exist_ok=True)
-            tmp = kept.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_bytes(buf)
-            tmp.replace(kept)  # atomic: a parallel run never reads half a file
+        cached_file(kept, lambda: buf)
     except OSError as exc:
         raise ModelError(f"{given}: cannot keep the piped model as {kept}: {exc.strerror or exc}; save the model "
                          "to a file and give its path") from exc

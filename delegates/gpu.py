@@ -16,8 +16,6 @@ explanation after the runtime's words.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import signal
 import subprocess
 import sys
@@ -31,6 +29,7 @@ from accel.delegates.litert import _check_keys
 from accel.delegates.litert_compiled import CompiledModelRunner, compiled_model_available
 from accel.errors import DelegateError, ModelError, OptionError
 from accel.model import ModelInfo, default_model_path, load_model
+from accel.model.cached import cached_file
 from accel.model.flatbuffer import read_flatbuffer
 from accel.model.fold import fold_constants, plan_fold
 from accel.model.gpu_ready import explain, gpu_readiness
@@ -60,22 +59,12 @@ def cache_dir() -> Path:
 
 
 def _cached(path: Path, make: Callable[[], bytes]) -> Path:
-    """``path``, written with ``make()`` unless it exists (atomically: parallel workers never read half a file);
-    ``DelegateError`` when the cache folder cannot be written."""
-    if path.is_file():
-        return path
-    data = make()
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    """``accel.model.cached.cached_file``; ``DelegateError`` when the cache folder cannot be written."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_bytes(data)
-        tmp.replace(path)
+        return cached_file(path, make)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
         raise DelegateError(f"litert-gpu: cannot write its prepared model {path}: {exc.strerror or exc}; make "
                             f"{path.parent} writable (or set HOME elsewhere)") from exc
-    return path
 
 
 def fold_model(model: ModelInfo, folder: Path | None = None) -> ModelInfo:

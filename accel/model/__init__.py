@@ -12,7 +12,7 @@ Modules, each depending only on those above it (and ``accel.errors``):
 * ``load``: ``load_model`` and ``read_model_file`` (the file's bytes, read once);
 * ``verify``: whether the TFLite runtime accepts a model (its verifier, in a child process);
 * ``fold``: what a graph computes from constants and static shapes, folded into constants (litert-gpu's
-  ``prepare = "auto"``); ``verify``: what the TFLite runtime says of a file, asked in a child process;
+  ``prepare = "auto"``); ``cached``: files derived from a model, kept by its hash and written atomically;
 * ``costs``: MACs, FLOPs and parameters; ``gpu_ops``: the ops the GPU delegate takes; ``gpu_ready``: what the
   GPU path cannot take, why and what to do; ``labels``: label files.
 """

@@ -41,7 +41,7 @@ from accel.errors import ModelError
 from accel.model.edit import METADATA_KEY, AlignedBuffer, read_model, write_model
 from accel.model.flatbuffer import Flatbuffer, read_flatbuffer, schema
 
-__all__ = ["PREPARED_KEY", "FoldPlan", "fold_constants", "plan_fold", "prepared_steps", "shape_signature"]
+__all__ = ["PREPARED_KEY", "FoldPlan", "fold_constants", "plan_fold", "prepared_steps"]
 
 PREPARED_KEY = "accel.prepared"
 _NEVER = {"WHILE", "IF", "CALL", "CALL_ONCE", "VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE", "RANDOM_UNIFORM",
@@ -74,11 +74,6 @@ class FoldPlan:
         parts = ", ".join(f"{name} {n}" for name, n in sorted(self.counts.items(), key=lambda kv: (-kv[1], kv[0])))
         pinned = ", the dynamic batch pinned to the stored shape" if self.pin else ""
         return f"folded {len(self.ops)} ops computing shapes and constants ({parts}) into constants{pinned}"
-
-
-def shape_signature(fb: Flatbuffer, t: int) -> tuple[int, ...]:
-    """Tensor ``t``'s shape signature (-1: a dimension left dynamic); () when the file stores none."""
-    return fb.signature(t)
 
 
 def _nbytes(fb: Flatbuffer, t: int) -> int:
@@ -117,7 +112,7 @@ def plan_fold(fb: Flatbuffer, max_bytes: int = 4 << 20) -> FoldPlan:
         if ok:
             ops.append(op.index)
             known.update(op.outputs)
-            pin = pin or (op.name == "SHAPE" and any(d < 0 for d in shape_signature(fb, ins[0])))
+            pin = pin or (op.name == "SHAPE" and any(d < 0 for d in fb.signature(ins[0])))
     counts = dict(Counter(fb.ops[i].name for i in ops))
     return FoldPlan(tuple(ops), counts, counts.get("SHAPE", 0), pin)
 

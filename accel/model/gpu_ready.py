@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 
 from accel.model.edit import POSTPROCESS_OP
 from accel.model.flatbuffer import Flatbuffer
-from accel.model.fold import FoldPlan, plan_fold, shape_signature
+from accel.model.fold import FoldPlan, plan_fold
 from accel.model.gpu_ops import gpu_support
 
 __all__ = ["Finding", "explain", "gpu_readiness"]
@@ -77,7 +77,7 @@ def gpu_readiness(fb: Flatbuffer, plan: FoldPlan | None = None) -> list[Finding]
     findings: list[Finding] = []
     if ops.get("SHAPE"):
         folded = sum(1 for i in plan.ops if fb.ops[i].name == "SHAPE")
-        dynamic = any(d < 0 for t in fb.inputs for d in shape_signature(fb, t.index))
+        dynamic = any(d < 0 for t in fb.inputs for d in fb.signature(t.index))
         why = _SHAPE_WHY + (" (the export left the batch dimension dynamic, -1, so the converter kept these "
                             "computations)" if dynamic else "")
         findings.append(Finding(

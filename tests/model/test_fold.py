@@ -14,7 +14,7 @@ import pytest
 
 from accel.errors import ModelError
 from accel.model.flatbuffer import read_flatbuffer
-from accel.model.fold import FoldPlan, fold_constants, plan_fold, prepared_steps, shape_signature
+from accel.model.fold import FoldPlan, fold_constants, plan_fold, prepared_steps
 from accel.model.gpu_ready import explain, gpu_readiness
 from accel.model.info import default_model_path
 
@@ -61,7 +61,7 @@ def _check_folded(path: Path, shape_ops: int) -> bytes:
     data = path.read_bytes()
     fb = read_flatbuffer(data)
     assert Counter(op.name for op in fb.ops)["SHAPE"] == shape_ops
-    assert any(d < 0 for d in shape_signature(fb, fb.inputs[0].index))  # exported with a dynamic batch
+    assert any(d < 0 for d in fb.signature(fb.inputs[0].index))  # exported with a dynamic batch
     plan = plan_fold(fb)
     assert plan.shape_ops == shape_ops and plan.pin
     assert {fb.ops[i].name for i in plan.ops} <= SHAPE_OPS | {"RESHAPE", "CONCATENATION", "DEQUANTIZE"}
@@ -70,7 +70,7 @@ def _check_folded(path: Path, shape_ops: int) -> bytes:
     out = read_flatbuffer(folded)
     assert not SHAPE_OPS & {op.name for op in out.ops}
     assert len(out.ops) == len(fb.ops) - len(plan.ops) and done == plan
-    assert all(d >= 0 for t in out.tensors for d in shape_signature(out, t.index))
+    assert all(d >= 0 for t in out.tensors for d in out.signature(t.index))
     assert prepared_steps(out) == [plan.describe()] and f"SHAPE {shape_ops}" in plan.describe()
     assert not plan_fold(out)  # nothing left to fold
     _same_answers(data, folded)
