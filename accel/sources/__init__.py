@@ -82,6 +82,8 @@ class SourceSpec:
     ``WxH`` target is used when they are not given). ``format``: requested pixel format (``None``: the
     source's natural one: I420 for synthetic and picamera2, RGB for images, B,G,R bytes for video and
     V4L2). ``seed``: synthetic scenes. ``loop``: image and video sources start again when exhausted.
+    ``main_size``: picamera2 only, the size of the camera's main stream beside the lores one read (``accel
+    watch`` streams it); ``None``: Picamera2Source's default.
     """
 
     kind: str = "synthetic"
@@ -94,6 +96,7 @@ class SourceSpec:
     fps: float | None = None
     buffer_count: int = 4
     max_pixels: int = MAX_PIXELS
+    main_size: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -110,6 +113,9 @@ class SourceSpec:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise SourceError(f"source {self.kind}: {name} must be a whole number >= 1, got {value!r}")
+        main = self.main_size
+        if main is not None and (len(main) != 2 or any(not isinstance(v, int) or v < 1 for v in main)):
+            raise SourceError(f"source {self.kind}: main_size must be two whole numbers >= 1, got {main!r}")
         w, h = self.size()
         if w is not None and h is not None and w * h > self.max_pixels:
             raise SourceError(f"source {self.kind}: {w}x{h} is {w * h:,} pixels, over the {self.max_pixels:,} a "
@@ -247,7 +253,7 @@ def _open_unpaced(spec: SourceSpec) -> Source:
         return V4l2Source(int(spec.target or 0), spec.width, spec.height, format=spec.format)
     from accel.sources.camera import Picamera2Source
 
-    return Picamera2Source(int(spec.target or 0), spec.width, spec.height, format=spec.format)
+    return Picamera2Source(int(spec.target or 0), spec.width, spec.height, format=spec.format, main_size=spec.main_size)
 
 
 def _import_cv2(what: str) -> Any:

@@ -153,13 +153,18 @@ class Picamera2Source:
     ``time.monotonic()`` seconds (``sensor_time``; ``clocks()`` gives the clock pair, ``(monotonic_ns,
     boottime_ns)``), or the time of the read when the metadata has none. ``factory(camera_num)`` makes the
     Picamera2 object (tests pass a stand-in); by default ``picamera2.Picamera2``, imported only here.
+
+    ``main_size``: the main stream's size (default: the lores size, at least 640x480; never smaller than
+    lores, which Picamera2 requires), in Picamera2's default ``XBGR8888`` (R,G,B,X bytes), for whoever
+    streams it (``accel watch`` encodes it with Picamera2's own encoder, ``camera`` being the Picamera2
+    object); the frames ``read`` returns are always the lores stream's.
     """
 
     name = "picamera2"
 
     def __init__(self, camera_num: int = 0, width: int | None = None, height: int | None = None,
                  *, format: PixelFormat | None = None, factory: Callable[[int], Any] | None = None,
-                 clocks: Callable[[], tuple[int, int]] = _clocks_ns) -> None:
+                 clocks: Callable[[], tuple[int, int]] = _clocks_ns, main_size: tuple[int, int] | None = None) -> None:
         self.camera_num = camera_num
         self._clocks = clocks
         self.format = format or PixelFormat.YUV420
@@ -178,8 +183,9 @@ class Picamera2Source:
         self._closed = False
         self._started = False
         try:
+            main = main_size or (640, 480)
             config = self._cam.create_preview_configuration(
-                main={"size": (max(lores[0], 640), max(lores[1], 480))},
+                main={"size": (max(lores[0], main[0]), max(lores[1], main[1])), "format": "XBGR8888"},
                 lores={"size": lores, "format": self.format.value},
             )
             self._cam.configure(config)
@@ -195,6 +201,11 @@ class Picamera2Source:
         self.model = str(self._cam.camera_properties.get("Model", "unknown"))
         self._rows = self.height * 3 // 2 if self.format is PixelFormat.YUV420 else self.height
         self._pos = 0
+
+    @property
+    def camera(self) -> Any:
+        """The Picamera2 object (configured and started), for the main stream's encoder."""
+        return self._cam
 
     def read(self) -> Frame:
         """The next lores frame, keeping the stream's row padding, stamped with its sensor timestamp."""

@@ -9,7 +9,9 @@ the figures in a ``Hub``, serves them over HTTP with the standard library (``acc
 imports this package too, and needs none of it).
 
 Drawing and JPEG encoding happen in the worker only while somebody watches, at most ``stream_fps`` times a
-second whatever the detector's rate, and are timed as a stage of their own (``encode``).
+second whatever the detector's rate, and are timed as a stage of their own (``encode``): by
+``accel.watch.render`` from the frames the detector saw, or, with the picamera2 source, by Picamera2's own
+encoder from the camera's main stream (``accel.watch.camera_stream``).
 """
 
 from __future__ import annotations

@@ -114,6 +114,7 @@ def watch(config: Config, options: WatchOptions, *, console: Any = None, stop: t
         settings = Settings.from_config(config, model, labels=labels)
         assert settings.live_source is not None, "watch runs live"
         check_source(settings.live_source)  # a missing picture or video is bad input here, not a failed worker
+        options.stream.from_camera(settings.live_source.kind)  # --stream-encoder picamera2 needs the camera
     except KeyboardInterrupt:
         return 0
     hub = Hub([c.label for c in available], options.max_clients)

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
-from accel.errors import AccelError
+from accel.errors import AccelError, SourceError
 from accel.watch.detector import Detector, Job, Latest
 from accel.watch.render import Renderer
 from accel.watch.window import Window
@@ -43,6 +43,7 @@ class _Worker:
         self.window = Window()
         self.latest = Latest()
         self.renderer: Renderer | None = None
+        self.camera: Any = None  # a CameraStream when Picamera2 encodes the stream
         self.detector = Detector(job, self.window, self.latest, self._emit)
 
     def send(self, *msg: Any) -> None:
@@ -53,12 +54,51 @@ class _Worker:
             self.stop.set()
 
     def _emit(self, kind: str, data: Any) -> None:
+        if kind == "closing":  # the source closes next: Picamera2's encoder stops first
+            if self.camera is not None:
+                self.camera.stop()
+            return
         if kind == "ready":
-            source = self.detector.source
-            self.renderer = Renderer(self.job.stream.frame_size(source.width, source.height), self.job.stream.quality)
-            data = {**data, "stream": {"encoder": self.renderer.encoder.name, "size": list(self.renderer.size),
-                                       "fps_limit": self.job.stream.fps}}
+            data = {**data, "stream": {**self._stream(), "fps_limit": self.job.stream.fps}}
         self.send(kind, data)
+
+    def _stream(self) -> dict[str, Any]:
+        """Make the stream's encoder once the source is open: Picamera2's over the camera's main stream
+        (``--stream-encoder auto`` falls back to the CPU's when Picamera2's encoders or OpenCV cannot be
+        imported), else a ``Renderer`` of the frames the detector saw. What it is, for the stream info."""
+        stream, source = self.job.stream, self.detector.source
+        settings = self.job.settings
+        kind = settings.live_source.kind if settings.live_source is not None else ""
+        fallback = ""
+        if stream.from_camera(kind):
+            from accel.watch.camera_stream import CameraStream
+
+            try:
+                self.camera = CameraStream(source.camera, stream.quality, stream.fps, self._overlay, self._camera_jpeg,
+                                           on_error=lambda exc: self._fail(f"draw+encode: {type(exc).__name__}: {exc}",
+                                                                           None))
+                return self.camera.describe()
+            except (ImportError, SourceError) as exc:
+                if stream.encoder == "picamera2":
+                    raise SourceError(f"--stream-encoder picamera2: {exc}") from None
+                fallback = f"Picamera2's encoder cannot be used ({exc}): encoded on the CPU"
+        encoder = "auto" if stream.encoder in ("auto", "picamera2") else stream.encoder
+        self.renderer = Renderer(stream.frame_size(source.width, source.height), stream.quality, encoder)
+        info: dict[str, Any] = {"encoder": self.renderer.encoder.name, "size": list(self.renderer.size)}
+        return {**info, "note": fallback} if fallback else info
+
+    def _caption(self, result: Any) -> str:
+        return f"{self.job.label}  frame {self.window.total}  {self.fps:.1f} FPS  {len(result)} detections"
+
+    def _overlay(self) -> tuple[Any, str]:
+        """What Picamera2's stream draws on its next frame: the newest answers and the caption."""
+        result = self.latest.result
+        return result, self._caption(result) if result is not None else self.job.label
+
+    def _camera_jpeg(self, jpeg: bytes, seconds: float) -> None:
+        self.window.add_encode(time.monotonic(), seconds, len(jpeg))
+        result = self.latest.result
+        self.send("frame", jpeg, {"frame": self.window.total, "detections": len(result) if result is not None else 0})
 
     def listen(self) -> None:
         try:
@@ -78,6 +118,15 @@ class _Worker:
         interval = 1.0 / self.job.stream.fps
         seq, due = 0, 0.0
         while not self.stop.is_set():
+            camera = self.camera
+            if camera is not None:  # Picamera2 draws and encodes in its own threads, only while watched
+                if self.viewers > 0:
+                    camera.start()
+                else:
+                    camera.stop()
+                self.wake.wait(0.25)
+                self.wake.clear()
+                continue
             renderer = self.renderer
             if self.viewers <= 0 or renderer is None:
                 self.wake.wait(0.25)
@@ -93,8 +142,7 @@ class _Worker:
             seq, frame, result = got
             due = time.monotonic() + interval
             t0 = time.perf_counter()
-            jpeg = renderer.render(frame, result, f"{self.job.label}  frame {self.window.total}  {self.fps:.1f} FPS  "
-                                                  f"{len(result)} detections")
+            jpeg = renderer.render(frame, result, self._caption(result))
             self.window.add_encode(time.monotonic(), time.perf_counter() - t0, len(jpeg))
             self.send("frame", jpeg, {"frame": self.window.total, "detections": len(result)})
 

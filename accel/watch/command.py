@@ -7,7 +7,7 @@ import argparse
 import copy
 from typing import TYPE_CHECKING
 
-from accel.watch.options import StreamOptions, WatchOptions
+from accel.watch.options import STREAM_ENCODERS, StreamOptions, WatchOptions
 
 if TYPE_CHECKING:
     from accel.config import Config
@@ -53,6 +53,10 @@ def add_parser(sub: argparse._SubParsersAction, compare: argparse.ArgumentParser
     w.add_argument("--stream-size", default="auto", help="stream size: auto (the source's, at most 640 wide), "
                    "native or WIDTHxHEIGHT (default auto)")
     w.add_argument("--jpeg-quality", type=int, default=80, help="JPEG quality of the stream, 1..100 (default 80)")
+    w.add_argument("--stream-encoder", default="auto", choices=STREAM_ENCODERS,
+                   help="who encodes the stream: auto (default: with --source picamera2, Picamera2's own encoder "
+                   "over the camera's main stream, the hardware one on a Pi 4; else the fastest installed of "
+                   "simplejpeg, opencv, pillow, drawing the frames the detector saw), or one of them by name")
     w.add_argument("--max-clients", type=int, default=8, help="streams served at once, at most (default 8)")
     w.add_argument("--no-server", action="store_true", help="no HTTP server: only the terminal panel")
     w.set_defaults(frames=None, seconds=None, warmup=None, execution=None, live=True, dataset=None, sustained=None,
@@ -65,6 +69,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
     from accel.watch.app import watch
 
     options = WatchOptions(host=args.host, port=args.port, token=args.token,
-                           stream=StreamOptions(args.stream_fps, args.stream_size, args.jpeg_quality),
+                           stream=StreamOptions(args.stream_fps, args.stream_size, args.jpeg_quality,
+                                                args.stream_encoder),
                            max_clients=args.max_clients, server=not args.no_server, variant=args.variant)
     return watch(config, options)

@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -22,6 +22,7 @@ from accel.model import ModelInfo
 from accel.pipeline import _open, decode_spec, get_kernels, input_spec  # _open: as compare opens a runner
 from accel.pipelined import Item, Stage, run_stages
 from accel.settings import Settings
+from accel.sources import SourceSpec
 from accel.watch.options import StreamOptions
 from accel.watch.window import Window
 
@@ -75,7 +76,8 @@ def _described(source: Any) -> dict[str, Any]:
 
 class Detector:
     """Runs ``job`` until ``stop`` is set; ``emit("ready", info)`` once the first inference and the warm-up
-    are done. Raises ``AccelError`` when the variant cannot run (the worker reports it)."""
+    are done, ``emit("closing", None)`` just before the source is closed. Raises ``AccelError`` when the
+    variant cannot run (the worker reports it)."""
 
     def __init__(self, job: Job, window: Window, latest: Latest, emit: Callable[[str, Any], None],
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -103,7 +105,8 @@ class Detector:
         kernels = get_kernels(job.kernels, settings.kernel_options.get(job.kernels))
         with ExitStack() as stack:
             stack.callback(kernels.close)
-            self.source = stack.enter_context(open_source(settings.live_source))
+            self.source = stack.enter_context(open_source(self._spec(settings.live_source)))
+            stack.callback(self.emit, "closing", None)  # before the source closes: what streams it stops
             t0 = time.perf_counter()
             runners = [stack.enter_context(_open(model, job.variant))]
             load_s = time.perf_counter() - t0
@@ -131,6 +134,13 @@ class Detector:
             stages = [Stage("preprocess", [pre]), Stage("inference", [partial(infer, r) for r in runners]),
                       Stage("postprocess", [post])]
             run_stages(self._read, stages, partial(self._sink, stop), depth=settings.queue_depth, clock=self.clock)
+
+    def _spec(self, spec: SourceSpec) -> SourceSpec:
+        """The source to open: with the stream encoded by Picamera2, the camera's main stream at its size."""
+        if not self.job.stream.from_camera(spec.kind):
+            return spec
+        w, h = spec.size((640, 480))  # Picamera2Source's default lores size
+        return replace(spec, main_size=self.job.stream.frame_size(w or 640, h or 480))
 
     def _read(self, i: int) -> tuple[Any, float]:
         t = self.clock()

@@ -84,7 +84,10 @@ def _stream(s: dict[str, Any]) -> str:
     size = "x".join(str(v) for v in st.get("size") or [])
     sent = (f"{_num(st.get('fps'))} of at most {st.get('fps_limit', 0):g} FPS · {_num(st.get('kb'))} KB a frame"
             if st.get("fps") else "nobody watching: no frame encoded")
-    return f"{st['encoder']} {size} · {sent} · {clients}"
+    how = " · drawn on the CPU, encoded in hardware (draw+encode: the drawing and the encoder's latency)" \
+        if st.get("encode_timed") == "hardware latency" else ""
+    note = f" · {st['note']}" if st.get("note") else ""
+    return f"{st['encoder']} {size} · {sent} · {clients}{how}{note}"
 
 
 def rows(s: dict[str, Any]) -> list[tuple[str, str]]:

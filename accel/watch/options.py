@@ -9,11 +9,13 @@ import secrets
 from dataclasses import dataclass, field, replace
 
 from accel.errors import ConfigError
+from accel.watch.render import ENCODERS
 
-__all__ = ["StreamOptions", "WatchOptions", "is_loopback"]
+__all__ = ["STREAM_ENCODERS", "StreamOptions", "WatchOptions", "is_loopback"]
 
 _SIZE = re.compile(r"^(\d+)x(\d+)$")
 AUTO_MAX_WIDTH = 640  # --stream-size auto: the source's size, scaled down to at most this width
+STREAM_ENCODERS = ("auto", "picamera2", *ENCODERS)
 
 
 def is_loopback(host: str) -> bool:
@@ -29,11 +31,14 @@ def is_loopback(host: str) -> bool:
 @dataclass(frozen=True)
 class StreamOptions:
     """The MJPEG stream: at most ``fps`` frames a second, ``size`` "auto" (the source's, at most 640 wide),
-    "native" or WIDTHxHEIGHT, JPEG ``quality`` 1..100."""
+    "native" or WIDTHxHEIGHT, JPEG ``quality`` 1..100, ``encoder``: "auto" (with the picamera2 source
+    Picamera2's own encoder over the camera's main stream, else the fastest of ``render.ENCODERS``
+    installed), "picamera2", or one of ``render.ENCODERS``."""
 
     fps: float = 15.0
     size: str = "auto"
     quality: int = 80
+    encoder: str = "auto"
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.fps) and 0 < self.fps <= 120):
@@ -45,6 +50,17 @@ class StreamOptions:
                               f"got {self.size!r}")
         if not 1 <= self.quality <= 100:
             raise ConfigError(f"option --jpeg-quality: expected 1..100, got {self.quality}")
+        if self.encoder not in STREAM_ENCODERS:
+            raise ConfigError(f"option --stream-encoder: expected one of {', '.join(STREAM_ENCODERS)}, "
+                              f"got {self.encoder!r}")
+
+    def from_camera(self, source_kind: str) -> bool:
+        """Whether Picamera2 encodes the stream from the camera's main stream (``ConfigError`` when
+        "picamera2" is asked for another source)."""
+        if self.encoder == "picamera2" and source_kind != "picamera2":
+            raise ConfigError(f"option --stream-encoder: picamera2 encodes the Raspberry Pi camera's main stream "
+                              f"and needs --source picamera2 (the source is {source_kind}); use auto")
+        return source_kind == "picamera2" and self.encoder in ("auto", "picamera2")
 
     def frame_size(self, width: int, height: int) -> tuple[int, int]:
         """The size a ``width`` x ``height`` source frame is streamed at (even sizes: JPEG's 4:2:0 blocks)."""

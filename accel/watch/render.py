@@ -16,7 +16,7 @@ from accel.detections import Classification, Detections
 from accel.errors import ConfigError
 from accel.frames import Frame
 
-__all__ = ["ENCODERS", "Encoder", "Renderer", "pick_encoder"]
+__all__ = ["ENCODERS", "Encoder", "Renderer", "draw_cv2", "pick_encoder"]
 
 ENCODERS = ("simplejpeg", "opencv", "pillow")  # fastest first
 _CAPTION_H = 20  # the caption bar along the top of every stream frame
@@ -89,6 +89,37 @@ def _label(result: Detections | Classification, i: int) -> str:
     return f"{name} {float(result.scores[i]):.2f}"
 
 
+def _boxes(result: Detections, w: int, h: int) -> list[tuple[int, int, int, int, tuple[int, int, int], str]]:
+    """Each detection as pixel corners on a ``w`` x ``h`` image, its class's colour and its "label score"."""
+    out = []
+    for i in range(len(result)):
+        x0, y0, x1, y1 = (float(v) for v in result.boxes[i])
+        colour = _PALETTE[int(result.class_ids[i]) % len(_PALETTE)]
+        out.append((round(x0 * w), round(y0 * h), round(x1 * w), round(y1 * h), colour, _label(result, i)))
+    return out
+
+
+def draw_cv2(cv2: Any, image: np.ndarray, result: Detections | Classification | None, caption: str) -> None:
+    """Draw ``result`` and ``caption`` onto ``image`` in place with OpenCV: an (H, W, 3) array in R,G,B order,
+    or (H, W, 4) in R,G,B,X order (a camera buffer mapped as it is, the fourth byte set to 255)."""
+    def c(rgb: tuple[int, int, int]) -> tuple[int, ...]:
+        return rgb if image.shape[2] == 3 else (*rgb, 255)
+
+    font, scale = cv2.FONT_HERSHEY_SIMPLEX, 0.45
+    if isinstance(result, Detections):
+        for x0, y0, x1, y1, colour, text in _boxes(result, image.shape[1], image.shape[0]):
+            cv2.rectangle(image, (x0, y0), (x1, y1), c(colour), 2)
+            (tw, th), _ = cv2.getTextSize(text, font, scale, 1)
+            top = y0 - th - 4 if y0 - th - 4 >= _CAPTION_H else max(y0, _CAPTION_H)  # inside near the top
+            cv2.rectangle(image, (x0, top), (x0 + tw + 4, top + th + 4), c(colour), -1)
+            cv2.putText(image, text, (x0 + 2, top + th + 1), font, scale, c((255, 255, 255)), 1, cv2.LINE_AA)
+    elif isinstance(result, Classification):
+        for i in range(len(result)):
+            cv2.putText(image, _label(result, i), (6, 40 + 18 * i), font, 0.55, c((255, 255, 0)), 1, cv2.LINE_AA)
+    cv2.rectangle(image, (0, 0), (image.shape[1], _CAPTION_H), c((0, 0, 0)), -1)
+    cv2.putText(image, caption, (6, 14), font, scale, c((255, 255, 255)), 1, cv2.LINE_AA)
+
+
 class Renderer:
     """Frame + answers -> JPEG bytes at ``size`` (width, height)."""
 
@@ -115,7 +146,7 @@ class Renderer:
         as lines of text), and ``caption`` along the top."""
         rgb = self._scaled(self._to_rgb(frame))
         if self._cv2 is not None:
-            self._draw_cv2(rgb, result, caption)
+            draw_cv2(self._cv2, rgb, result, caption)
         else:
             rgb = self._draw_pillow(rgb, result, caption)
         return self.encoder.encode(np.ascontiguousarray(rgb), self.quality)
@@ -132,38 +163,13 @@ class Renderer:
 
         return np.asarray(Image.fromarray(rgb).resize((w, h), Image.Resampling.BILINEAR)).copy()
 
-    def _boxes(self, result: Detections) -> list[tuple[int, int, int, int, tuple[int, int, int], str]]:
-        w, h = self.size
-        out = []
-        for i in range(len(result)):
-            x0, y0, x1, y1 = (float(v) for v in result.boxes[i])
-            colour = _PALETTE[int(result.class_ids[i]) % len(_PALETTE)]
-            out.append((round(x0 * w), round(y0 * h), round(x1 * w), round(y1 * h), colour, _label(result, i)))
-        return out
-
-    def _draw_cv2(self, rgb: np.ndarray, result: Detections | Classification | None, caption: str) -> None:
-        cv2 = self._cv2
-        font, scale = cv2.FONT_HERSHEY_SIMPLEX, 0.45
-        if isinstance(result, Detections):
-            for x0, y0, x1, y1, colour, text in self._boxes(result):
-                cv2.rectangle(rgb, (x0, y0), (x1, y1), colour, 2)
-                (tw, th), _ = cv2.getTextSize(text, font, scale, 1)
-                top = y0 - th - 4 if y0 - th - 4 >= _CAPTION_H else max(y0, _CAPTION_H)  # inside near the top
-                cv2.rectangle(rgb, (x0, top), (x0 + tw + 4, top + th + 4), colour, -1)
-                cv2.putText(rgb, text, (x0 + 2, top + th + 1), font, scale, (255, 255, 255), 1, cv2.LINE_AA)
-        elif isinstance(result, Classification):
-            for i in range(len(result)):
-                cv2.putText(rgb, _label(result, i), (6, 40 + 18 * i), font, 0.55, (255, 255, 0), 1, cv2.LINE_AA)
-        cv2.rectangle(rgb, (0, 0), (rgb.shape[1], _CAPTION_H), (0, 0, 0), -1)
-        cv2.putText(rgb, caption, (6, 14), font, scale, (255, 255, 255), 1, cv2.LINE_AA)
-
     def _draw_pillow(self, rgb: np.ndarray, result: Detections | Classification | None, caption: str) -> np.ndarray:
         from PIL import Image, ImageDraw
 
         image = Image.fromarray(rgb, "RGB")
         draw = ImageDraw.Draw(image)
         if isinstance(result, Detections):
-            for x0, y0, x1, y1, colour, text in self._boxes(result):
+            for x0, y0, x1, y1, colour, text in _boxes(result, image.width, image.height):
                 draw.rectangle((x0, y0, max(x0, x1), max(y0, y1)), outline=colour, width=2)
                 top = y0 - 13 if y0 - 13 >= _CAPTION_H else max(y0, _CAPTION_H)
                 draw.rectangle((x0, top, x0 + 6 * len(text) + 4, top + 13), fill=colour)

@@ -193,7 +193,10 @@ def _busy_port() -> socket.socket:
     (("--source", "webcam"), "unknown source kind 'webcam'"),
     (("--source", "image:/nonexistent"), "image source /nonexistent: no such file or folder"),
     (("--port", "BUSY"), "cannot listen on 127.0.0.1:"),
-], ids=["unknown-variant", "stream-fps", "stream-size", "source", "missing-picture", "port-in-use"])
+    (("--stream-encoder", "picamera2"), "option --stream-encoder: picamera2 encodes the Raspberry Pi camera's main "
+                                        "stream and needs --source picamera2 (the source is synthetic)"),
+], ids=["unknown-variant", "stream-fps", "stream-size", "source", "missing-picture", "port-in-use",
+        "picamera2-encoder"])
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
     busy = _busy_port()
     try:

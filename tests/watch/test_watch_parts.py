@@ -129,6 +129,12 @@ def test_rows_of_a_running_variant() -> None:
     assert shown["temperature"] == "61.2 °C · not throttled"
     assert shown["detections"] == "2 in the newest frame · 1.50 per frame · leaf 0.90"
     assert shown["stream"] == "simplejpeg 640x480 · 14.8 of at most 15 FPS · 30.0 KB a frame · 2/8 clients"
+    stats["stream"] = {**stats["stream"], "encoder": "picamera2 MJPEGEncoder (hardware)",
+                       "encode_timed": "hardware latency"}
+    assert dict(rows(stats))["stream"].endswith("2/8 clients · drawn on the CPU, encoded in hardware (draw+encode: "
+                                                "the drawing and the encoder's latency)")
+    stats["stream"] = {**stats["stream"], "encoder": "simplejpeg", "encode_timed": "cpu", "note": "why"}
+    assert dict(rows(stats))["stream"].endswith("2/8 clients · why")
 
 
 @pytest.mark.parametrize("kind", ["power", "energy"])

@@ -1,0 +1,241 @@
+"""The stream encoded by Picamera2 from the camera's main stream (``accel.watch.camera_stream``), driven
+through a stand-in with Picamera2's API (``fake_picamera2``): the encoder it picks, the rate gate, what is
+drawn (checked by decoding the JPEG with Pillow), what its time counts, start/stop, and a failure in
+Picamera2's thread; then the watch worker in this process on the picamera2 source, end to end."""
+
+from __future__ import annotations
+
+import io
+import socket
+import threading
+from multiprocessing.connection import Connection
+from typing import Any
+
+import numpy as np
+import pytest
+from fake_picamera2 import MAIN_GREY, Picamera2, install, modules
+from PIL import Image
+from watch_helpers import wait_until
+
+from accel.delegates import Variant
+from accel.detections import Detections
+from accel.errors import ConfigError, SourceError
+from accel.model import load_model
+from accel.settings import Settings
+from accel.sources import SourceSpec, open_source
+from accel.watch.camera_stream import CameraStream, quality_level
+from accel.watch.detector import Job
+from accel.watch.options import StreamOptions
+from accel.watch.render import _PALETTE
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 100.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def _camera(main: tuple[int, int] = (320, 240)) -> Picamera2:
+    cam = Picamera2(0)
+    cam.configure(cam.create_preview_configuration(main={"size": main}, lores={"size": (160, 120), "format": "YUV420"}))
+    return cam
+
+
+def _box() -> Detections:
+    """One detection of class 3 over the middle of the picture (x 0.25..0.75, y 0.5..0.9)."""
+    return Detections(np.array([[0.25, 0.5, 0.75, 0.9]], np.float32), np.array([3], np.int32),
+                      np.array([0.8], np.float32), ("a", "b", "c", "dog"))
+
+
+def _stream(cam: Picamera2, hardware: bool = True, fps: float = 15.0, clock: Any = None,
+            overlay: Any = None, **kw: Any) -> tuple[CameraStream, list[tuple[bytes, float]]]:
+    got: list[tuple[bytes, float]] = []
+    stream = CameraStream(cam, 80, fps, overlay or (lambda: (_box(), "caption")), lambda j, s: got.append((j, s)),
+                          modules=modules(hardware), clock=clock or Clock(), **kw)
+    return stream, got
+
+
+def _decoded(jpeg: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(jpeg)).convert("RGB")).astype(int)
+
+
+def test_the_hardware_encoder_is_used_where_the_board_has_one() -> None:
+    cam = _camera()
+    stream, _ = _stream(cam, hardware=True)
+    stream.start()
+    (encoder,) = cam.encoders
+    assert stream.name == "picamera2 MJPEGEncoder (hardware)" and stream.encode_timed == "hardware latency"
+    assert encoder.name == "main" and encoder.started_with.name == "HIGH"  # --jpeg-quality 80
+    assert cam.pre_callback is not None
+    assert stream.describe() == {"encoder": "picamera2 MJPEGEncoder (hardware)", "size": [320, 240],
+                                 "encode_timed": "hardware latency"}
+
+
+def test_without_hardware_jpeg_encoder_runs_at_the_jpeg_quality_asked() -> None:
+    cam = _camera()
+    stream, got = _stream(cam, hardware=False)
+    stream.start()
+    (encoder,) = cam.encoders
+    assert stream.name == "picamera2 JpegEncoder" and stream.encode_timed == "cpu"
+    assert encoder.q == 80 and encoder.started_with is None  # Picamera2 keeps a q given when no quality is
+    cam.capture_request()
+    (jpeg, seconds), = got
+    assert jpeg[:2] == b"\xff\xd8" and seconds > 0
+
+
+@pytest.mark.parametrize(("quality", "level"), [(1, "VERY_LOW"), (29, "VERY_LOW"), (30, "LOW"), (60, "MEDIUM"),
+                                                (80, "HIGH"), (85, "VERY_HIGH"), (100, "VERY_HIGH")])
+def test_jpeg_quality_maps_to_picamera2_quality_levels(quality: int, level: str) -> None:
+    assert quality_level(quality) == level
+
+
+def test_at_most_fps_frames_reach_the_encoder() -> None:
+    """30 requests a second for one second, the stream at 15 FPS: every other request is encoded."""
+    cam, clock = _camera(), Clock()
+    stream, got = _stream(cam, fps=15.0, clock=clock)
+    stream.start()
+    for _ in range(30):
+        cam.capture_request()
+        clock.t += 1 / 30
+    assert len(got) == 15
+
+
+def test_the_detections_and_caption_are_drawn_on_the_main_stream_in_its_colours() -> None:
+    """Decoded with Pillow: the box's edge is the class's palette colour, its inside the camera's picture,
+    the caption bar along the top is black."""
+    cam = _camera((320, 240))
+    stream, got = _stream(cam)
+    stream.start()
+    cam.capture_request()
+    rgb = _decoded(got[0][0])
+    colour = np.array(_PALETTE[3])
+    x0, y1 = round(0.25 * 320), round(0.9 * 240)
+    left_edge = rgb[170:200, x0]  # below the label, on the box's left side
+    assert np.abs(left_edge - colour).max() <= 40, left_edge[:3]
+    assert np.abs(rgb[y1, 120:200] - colour).max() <= 40  # the bottom edge
+    assert np.abs(rgb[175:205, 130:190] - MAIN_GREY).max() <= 12  # inside the box: the picture as it was
+    assert rgb[2:16, 250:300].max() <= 30  # the caption bar, right of its text
+
+
+def test_stop_stops_the_encoder_and_the_drawing_and_start_again_works() -> None:
+    cam = _camera()
+    stream, got = _stream(cam)
+    stream.start()
+    cam.capture_request()
+    stream.stop()
+    assert cam.encoders == [] and cam.pre_callback is None
+    request = cam.capture_request()
+    assert len(got) == 1 and request.main.max() == MAIN_GREY  # nothing drawn, nothing encoded
+    stream.stop()  # idempotent
+    stream.start()
+    cam.capture_request()
+    assert len(got) == 2
+
+
+def test_a_drawing_failure_in_picamera2s_thread_is_reported_once_and_drawing_stops() -> None:
+    cam = _camera()
+    errors: list[Exception] = []
+
+    def broken() -> tuple[Any, str]:
+        raise ValueError("bad overlay")
+
+    stream, got = _stream(cam, overlay=broken, on_error=errors.append)
+    stream.start()
+    cam.capture_request()
+    cam.capture_request()
+    assert [str(e) for e in errors] == ["bad overlay"] and cam.pre_callback is None and got == []
+
+
+def test_the_picamera2_source_configures_the_main_stream_at_the_size_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    install(monkeypatch)
+    with open_source(SourceSpec("picamera2", width=160, height=120, main_size=(480, 360))) as source:
+        main = source.camera.stream_configuration("main")
+        assert main["size"] == (480, 360) and main["format"] == "XBGR8888"
+        assert (source.width, source.height) == (160, 120)
+    with open_source(SourceSpec("picamera2", width=800, height=600, main_size=(320, 240))) as source:
+        assert source.camera.stream_configuration("main")["size"] == (800, 600)  # never smaller than lores
+
+
+def test_a_bad_main_size_is_one_source_error() -> None:
+    with pytest.raises(SourceError, match="main_size must be two whole numbers"):
+        SourceSpec("picamera2", main_size=(0, 240))
+
+
+def test_stream_encoder_picamera2_needs_the_picamera2_source() -> None:
+    assert StreamOptions().from_camera("picamera2") and not StreamOptions().from_camera("synthetic")
+    assert not StreamOptions(encoder="simplejpeg").from_camera("picamera2")
+    with pytest.raises(ConfigError, match="needs --source picamera2"):
+        StreamOptions(encoder="picamera2").from_camera("synthetic")
+    with pytest.raises(ConfigError, match="--stream-encoder: expected one of auto, picamera2"):
+        StreamOptions(encoder="x264")
+
+
+def _run_worker(job: Job, viewers: int = 1, frames: int = 3) -> list[tuple[Any, ...]]:
+    """The watch worker in this process on a socket pair until it sent ``frames`` stream frames (or failed)."""
+    from accel.watch import child
+
+    ours, theirs = socket.socketpair()
+    parent, conn = Connection(ours.detach()), Connection(theirs.detach())
+    worker = threading.Thread(target=child._Worker(conn, job).run, daemon=True)
+    worker.start()
+    parent.send(("viewers", viewers))
+    said: list[tuple[Any, ...]] = []
+    try:
+        def enough() -> bool:
+            while parent.poll(0):
+                said.append(parent.recv())
+            return sum(m[0] == "frame" for m in said) >= frames or any(m[0] in ("failed", "stopped") for m in said)
+
+        wait_until(enough, timeout=60, what="stream frames from the worker")
+        parent.send(("stop",))
+        wait_until(lambda: not worker.is_alive() or worker.join(0.1), timeout=30, what="the worker to stop")
+    finally:
+        parent.close()
+        conn.close()
+    return said
+
+
+@pytest.mark.parametrize("hardware", [True, False])
+def test_the_worker_streams_the_camera_main_stream_through_picamera2(monkeypatch: pytest.MonkeyPatch,
+                                                                     tiny_classifier: Any, hardware: bool) -> None:
+    """The detector reads lores, Picamera2's encoder streams main at the stream size; the stream info says
+    which encoder, and the camera is closed with its encoder stopped (the stand-in checks)."""
+    install(monkeypatch, hardware=hardware)
+    settings = Settings(warmup=1, timeout_s=10.0, live_source=SourceSpec("picamera2", width=160, height=120))
+    job = Job("null", load_model(tiny_classifier[0]), Variant("null"), "numpy", settings,
+              StreamOptions(fps=30, size="320x240"))
+    said = _run_worker(job)
+    kinds = [m[0] for m in said]
+    assert "failed" not in kinds, said
+    ready = next(m[1] for m in said if m[0] == "ready")
+    assert ready["stream"]["encoder"] == ("picamera2 MJPEGEncoder (hardware)" if hardware else "picamera2 JpegEncoder")
+    assert ready["stream"]["size"] == [320, 240] and ready["source"]["width"] == 160
+    jpeg = next(m[1] for m in said if m[0] == "frame")
+    assert Image.open(io.BytesIO(jpeg)).size == (320, 240)
+    (cam,) = Picamera2.made
+    assert cam.closed and cam.encoders == []
+
+
+@pytest.mark.parametrize("asked", ["auto", "picamera2"])
+def test_without_picamera2s_encoders_auto_encodes_on_the_cpu_and_picamera2_fails(
+        monkeypatch: pytest.MonkeyPatch, tiny_classifier: Any, asked: str) -> None:
+    install(monkeypatch)
+
+    def old_picamera2() -> Any:
+        raise SourceError("picamera2's encoders cannot be imported (No module named 'picamera2.encoders')")
+
+    monkeypatch.setattr("accel.watch.camera_stream._modules", old_picamera2)
+    settings = Settings(warmup=1, timeout_s=10.0, live_source=SourceSpec("picamera2", width=160, height=120))
+    job = Job("null", load_model(tiny_classifier[0]), Variant("null"), "numpy", settings,
+              StreamOptions(fps=30, encoder=asked))
+    said = _run_worker(job, frames=1)
+    if asked == "picamera2":
+        (failed,) = [m for m in said if m[0] == "failed"]
+        assert failed[1].startswith("--stream-encoder picamera2: picamera2's encoders cannot be imported"), failed
+        return
+    ready = next(m[1] for m in said if m[0] == "ready")
+    assert not ready["stream"]["encoder"].startswith("picamera2")
+    assert ready["stream"]["note"].startswith("Picamera2's encoder cannot be used (picamera2's encoders")
+    assert any(m[0] == "frame" for m in said)
