@@ -1,20 +1,34 @@
 """Files accel derives from a model and keeps by its hash (a split or folded model for the GPU, a model read
-from a pipe): written once, atomically, so parallel runs and workers never read half a file."""
+from a pipe): written once, atomically, so parallel runs and workers never read half a file.
+
+A cache folder stays bounded: each file used is touched (its modification time is when it was last used),
+and after a new file is written the least recently used others in the folder are removed until the folder
+holds at most ``budget`` bytes (``CACHE_BUDGET``, 512 MiB), the new file kept whatever its size. Temporary
+files a killed process left behind go once they are an hour old. So files of an older format or of models
+no longer run go first, and nothing is removed that a run started in the last hour may still open."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["cached_file"]
+__all__ = ["CACHE_BUDGET", "cached_file", "prune"]
+
+CACHE_BUDGET = 512 * 1024 * 1024
+_STALE_TMP_S = 3600.0
+_RECENT_S = 3600.0  # a file used this recently is kept even over budget: a running compare may open it
 
 
-def cached_file(path: Path, make: Callable[[], bytes]) -> Path:
+def cached_file(path: Path, make: Callable[[], bytes], *, budget: int = CACHE_BUDGET) -> Path:
     """``path``, written with ``make()`` unless it already exists: to a temporary file of this process, then
-    renamed over ``path``. Raises ``OSError`` (the temporary file removed) when the folder cannot be written."""
+    renamed over ``path``; the folder then pruned to ``budget`` bytes (``prune``). Raises ``OSError`` (the
+    temporary file removed) when the folder cannot be written."""
     if path.is_file():
+        with contextlib.suppress(OSError):
+            os.utime(path)  # used now: the last to go
         return path
     data = make()
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
@@ -26,4 +40,43 @@ def cached_file(path: Path, make: Callable[[], bytes]) -> Path:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
         raise
+    prune(path.parent, budget, keep=path)
     return path
+
+
+def prune(folder: Path, budget: int, *, keep: Path | None = None, now: float | None = None) -> list[Path]:
+    """Remove the least recently used files of ``folder`` (not ``keep``, nor any used in the last hour)
+    until the rest hold at most ``budget`` bytes, and temporary files over an hour old. Returns what was
+    removed; a file that cannot be removed (gone already, another user's) is skipped."""
+    now = time.time() if now is None else now
+    removed: list[Path] = []
+    files: list[tuple[float, int, Path]] = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            with contextlib.suppress(OSError):
+                st = entry.stat(follow_symlinks=False)
+                if not entry.is_file(follow_symlinks=False):
+                    continue
+                if entry.name.endswith(".tmp"):
+                    if now - st.st_mtime > _STALE_TMP_S and _unlink(Path(entry.path)):
+                        removed.append(Path(entry.path))
+                    continue
+                files.append((st.st_mtime, st.st_size, Path(entry.path)))
+    total = sum(size for _, size, _ in files)
+    for mtime, size, file in sorted(files):
+        if total <= budget:
+            break
+        if (keep is not None and file == keep) or now - mtime < _RECENT_S:
+            continue
+        if _unlink(file):
+            removed.append(file)
+            total -= size
+    return removed
+
+
+def _unlink(path: Path) -> bool:
+    try:
+        path.unlink()
+    except OSError:
+        return False
+    return True
