@@ -2,16 +2,24 @@
 
 With the picamera2 source the ISP gives two streams of one picture: lores, sized near the model's input,
 which the detector reads, and main, at the stream's size, which Picamera2's encoder turns into JPEG: its
-hardware MJPEG encoder (``MJPEGEncoder``, V4L2) where the board has one (a Pi 4), else its ``JpegEncoder``
-(libjpeg-turbo through simplejpeg, in Picamera2's own threads; a Pi 5 has no video encoder). Nothing is
-converted or scaled on the CPU. The caption and the detections of the newest finished frame are drawn onto
-the main buffer, in place, in Picamera2's ``pre_callback`` (``MappedArray``), for the frames that are
-encoded only; so the boxes are the newest answers over a picture taken after the frame they answer, later
-by about the detector's end-to-end latency, as in any live overlay.
+hardware MJPEG encoder (``MJPEGEncoder`` on V4L2) where the board has one (a Pi 4), else its
+``JpegEncoder`` (libjpeg-turbo through simplejpeg, in Picamera2's own threads; a Pi 5 has no video
+encoder, and there Picamera2's ``MJPEGEncoder`` is libav's software one, which encodes in the camera's
+thread, so it is not used). Nothing is converted or scaled on the CPU. The caption and the detections of
+the newest finished frame are drawn onto the main buffer, in place, in Picamera2's ``pre_callback``
+(``MappedArray``), for the frames that are encoded only; so the boxes are the newest answers over a
+picture taken after the frame they answer, later by about the detector's end-to-end latency, as in any
+live overlay.
 
-At most ``fps`` frames a second reach the encoder: a request goes through when the last one that went is
-at least 1/fps old (Picamera2 offers every request to every running encoder); the others are left alone.
-The encoder runs only while somebody watches (``start``/``stop``).
+At most ``fps`` frames a second reach the encoder (Picamera2 offers every request to every running
+encoder; the gate lets one through when it is due, a quarter of an interval early allowed for the
+camera's jitter), and none while two are still being encoded. The encoder runs only while somebody
+watches (``start``/``stop``); ``close`` stops it for good before the camera closes.
+
+Picamera2 calls ``pre_callback`` and the encoders with its camera lock held, and its encoders give their
+JPEGs back from threads of their own, which ``stop_encoder`` joins: so the callbacks here only update a
+few fields under a lock of their own that nothing holds while calling into Picamera2, and ``on_jpeg``
+must not block (the worker queues the JPEG for its own thread to send).
 
 What it costs is measured per stream frame: the drawing (CPU, in the camera's thread) plus, for
 ``JpegEncoder``, the encoding in its thread; for the hardware encoder the time from handing the frame over
@@ -34,7 +42,9 @@ from accel.errors import SourceError
 __all__ = ["CameraStream", "quality_level"]
 
 Result = Detections | Classification
-_MAX_PENDING = 16  # requests let through that no encoder took (the encoder stopped meanwhile): dropped
+_MAX_PENDING = 16  # drawn requests no encoder took (the encoder stopped meanwhile): the oldest dropped
+_IN_FLIGHT = 2  # frames handed to the encoder whose JPEG has not come back: no more are drawn until one does
+_EARLY = 0.25  # of an interval: a request this early still goes (a 30 fps camera's jitter at 15 fps)
 
 
 def quality_level(quality: int) -> str:
@@ -56,9 +66,16 @@ def _modules() -> tuple[Any, Any, Any]:
     return picamera2, encoders, outputs
 
 
+def _is_v4l2(encoder: Any) -> bool:
+    """Whether Picamera2's ``MJPEGEncoder`` is its V4L2 (hardware) one, not libav's software one that
+    current Picamera2 puts under that name on a board without the hardware."""
+    return any(cls.__name__ == "V4L2Encoder" for cls in type(encoder).__mro__)
+
+
 class CameraStream:
     """Picamera2's encoder over ``camera``'s main stream: each JPEG goes to ``on_jpeg(jpeg, seconds)`` (what
-    drawing and encoding it took); ``overlay()`` gives what to draw on the next frame (answers, caption)."""
+    drawing and encoding it took; it must not block); ``overlay()`` gives what to draw on the next frame
+    (answers, caption); ``on_error(exc)`` hears of a failure in Picamera2's threads (once)."""
 
     def __init__(self, camera: Any, quality: int, fps: float, overlay: Callable[[], tuple[Result | None, str]],
                  on_jpeg: Callable[[bytes, float], None], *, on_error: Callable[[Exception], None] | None = None,
@@ -72,75 +89,99 @@ class CameraStream:
         self.error: Exception | None = None
         self._interval = 1.0 / fps
         self._due = 0.0
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the fields below; never held while calling Picamera2
+        self._life = threading.Lock()  # start, stop, close: one at a time
         self._pending: collections.OrderedDict[int, float] = collections.OrderedDict()  # id(request) -> draw s
         # id(request) -> [draw s, when handed to the encoder, encode s on the CPU or -1], in the order handed
         self._inflight: collections.OrderedDict[int, list[float]] = collections.OrderedDict()
         main = camera.stream_configuration("main")
         self.size = (int(main["size"][0]), int(main["size"][1]))
-        self.running = False
-        stream = self
-        try:
-            self._encoder = self._gated(encoders.MJPEGEncoder)()
-            self.hardware = True
-        except RuntimeError:  # "Hardware MJPEG not available on this platform"
-            self._encoder = self._gated(encoders.JpegEncoder, timed=True)(q=quality)
-            self.hardware = False
+        self.running = self.closed = False
+        self._encoder = self._pick(encoders, quality)
+        self.hardware = _is_v4l2(self._encoder)
         self._quality = getattr(encoders.Quality, quality_level(quality)) if self.hardware else None
         self.name = "picamera2 MJPEGEncoder (hardware)" if self.hardware else "picamera2 JpegEncoder"
         self.encode_timed = "hardware latency" if self.hardware else "cpu"
+        stream = self
 
         class _Output(outputs.Output):  # type: ignore[misc, name-defined]
-            def outputframe(self, frame: Any, keyframe: bool = True, timestamp: Any = None, *args: Any,
-                            **kwargs: Any) -> None:
+            def outputframe(self, frame: Any, *args: Any, **kwargs: Any) -> None:
                 stream._output(bytes(frame))
 
         self._output_obj = _Output()
 
-    def _gated(self, base: type, *, timed: bool = False) -> type:
-        """``base`` (a Picamera2 encoder class) taking only the requests the gate let through."""
+    def _pick(self, encoders: Any, quality: int) -> Any:
+        if getattr(encoders, "_hw_encoder_available", True):
+            try:
+                hardware = self._gated(encoders.MJPEGEncoder)()
+            except RuntimeError:  # "Hardware MJPEG not available on this platform" (older Picamera2)
+                pass
+            else:
+                if _is_v4l2(hardware):
+                    return hardware
+        return self._gated(encoders.JpegEncoder, jpeg=True)(q=quality)
+
+    def _gated(self, base: type, *, jpeg: bool = False) -> type:
+        """``base`` (a Picamera2 encoder class) taking only the requests the gate let through; for
+        ``JpegEncoder`` its encoding timed and its ``q`` kept (older Picamera2 passes a default quality)."""
         stream = self
 
         class Gated(base):  # type: ignore[misc, valid-type]
             def encode(self, name: Any, request: Any) -> None:
-                if stream._took(request) is not None:
+                if stream._took(request):
                     super().encode(name, request)
 
-            if timed:
+            if jpeg:
+                def _setup(self, quality: Any) -> None:
+                    super()._setup(None)  # keeps the q it was made with
+
                 def encode_func(self, request: Any, name: Any) -> Any:
                     t0 = time.perf_counter()
                     try:
-                        return super().encode_func(request, name)
-                    finally:
-                        stream._encoded(request, time.perf_counter() - t0)
+                        out = super().encode_func(request, name)
+                    except Exception as exc:  # its output thread would die of it without a word
+                        stream._failed(exc)
+                        raise
+                    stream._encoded(request, time.perf_counter() - t0)
+                    return out
 
         return Gated
 
     def start(self) -> None:
-        """Draw and encode from the next request on (idempotent)."""
-        with self._lock:
-            if self.running:
+        """Draw and encode from the next request on (idempotent; nothing once closed or failed)."""
+        with self._life:
+            if self.running or self.closed or self.error is not None:
                 return
-            self._due = 0.0
+            with self._lock:
+                self._due = 0.0
             self._cam.pre_callback = self._draw
             self._cam.start_encoder(self._encoder, self._output_obj, name="main", quality=self._quality)
             self.running = True
 
     def stop(self) -> None:
-        """Stop the encoder and the drawing (idempotent); the camera goes on for the detector."""
-        with self._lock:
+        """Stop the encoder and the drawing (idempotent); the camera goes on for the detector. Picamera2
+        joins its encoder's threads here, which hand back what they were encoding first."""
+        with self._life:
             if not self.running:
                 return
             self.running = False
             self._cam.pre_callback = None
             self._cam.stop_encoder(self._encoder)
-            self._pending.clear()
-            self._inflight.clear()
+            with self._lock:
+                self._pending.clear()
+                self._inflight.clear()
+
+    def close(self) -> None:
+        """Stop for good: the camera is about to close."""
+        with self._life:
+            self.closed = True
+        self.stop()
 
     def _failed(self, exc: Exception) -> None:
-        """What Picamera2's thread would otherwise swallow or die of: kept, the drawing stopped, and told."""
-        if self.error is None:
-            self.error = exc
+        """What Picamera2's threads would otherwise swallow or die of: kept, the drawing stopped, and told."""
+        with self._lock:
+            first, self.error = self.error is None, self.error or exc
+        if first:
             self._cam.pre_callback = None
             if self._on_error is not None:
                 self._on_error(exc)
@@ -152,12 +193,15 @@ class CameraStream:
             self._failed(exc)
 
     def _draw_on(self, request: Any) -> None:
-        """Picamera2's ``pre_callback``: a request the gate lets through gets the overlay drawn on its main
-        buffer."""
+        """Picamera2's ``pre_callback`` (in its camera thread): a request the gate lets through gets the
+        overlay drawn on its main buffer."""
         now = self._clock()
-        if not self.running or self.error is not None or now < self._due:
-            return
-        self._due = now + self._interval
+        with self._lock:
+            if not self.running or self.error is not None or len(self._inflight) >= _IN_FLIGHT \
+                    or now < self._due - _EARLY * self._interval:
+                return
+            # on the grid of due times while on time (jitter does not slow it), from now when late
+            self._due = self._due + self._interval if now < self._due + self._interval else now + self._interval
         t0 = time.perf_counter()
         result, caption = self._overlay()
         from accel.watch.render import draw_cv2
@@ -169,16 +213,14 @@ class CameraStream:
             while len(self._pending) > _MAX_PENDING:
                 self._pending.popitem(last=False)
 
-    def _took(self, request: Any) -> float | None:
-        """The drawing time of a request the gate let through (once; it is handed to the encoder now), None
-        for the others."""
+    def _took(self, request: Any) -> bool:
+        """Whether the gate let ``request`` through (once; it is handed to the encoder now)."""
         with self._lock:
             drawn = self._pending.pop(id(request), None)
-            if drawn is not None:
-                self._inflight[id(request)] = [drawn, time.perf_counter(), -1.0]
-                while len(self._inflight) > _MAX_PENDING:
-                    self._inflight.popitem(last=False)
-        return drawn
+            if drawn is None:
+                return False
+            self._inflight[id(request)] = [drawn, time.perf_counter(), -1.0]
+            return True
 
     def _encoded(self, request: Any, seconds: float) -> None:
         with self._lock:
@@ -187,7 +229,7 @@ class CameraStream:
                 entry[2] = seconds
 
     def _output(self, jpeg: bytes) -> None:
-        """A JPEG from the encoder: encoders give them back in the order they were handed the frames."""
+        """A JPEG from the encoder's thread: encoders give them back in the order they were handed the frames."""
         with self._lock:
             if not self._inflight:
                 return  # an encode from before a stop
@@ -196,6 +238,12 @@ class CameraStream:
             self._on_jpeg(jpeg, drawn + (encode_s if encode_s >= 0 else time.perf_counter() - handed))
         except Exception as exc:
             self._failed(exc)
+
+    @property
+    def in_flight(self) -> int:
+        """Frames handed to the encoder whose JPEG has not come back yet."""
+        with self._lock:
+            return len(self._inflight)
 
     def describe(self) -> dict[str, Any]:
         """What the stream info records: encoder, size, and what its time counts."""

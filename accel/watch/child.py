@@ -44,6 +44,8 @@ class _Worker:
         self.latest = Latest()
         self.renderer: Renderer | None = None
         self.camera: Any = None  # a CameraStream when Picamera2 encodes the stream
+        self._jpeg: tuple[bytes, dict[str, Any]] | None = None  # its newest JPEG, not sent yet
+        self._jpeg_lock = threading.Lock()
         self.detector = Detector(job, self.window, self.latest, self._emit)
 
     def send(self, *msg: Any) -> None:
@@ -54,9 +56,9 @@ class _Worker:
             self.stop.set()
 
     def _emit(self, kind: str, data: Any) -> None:
-        if kind == "closing":  # the source closes next: Picamera2's encoder stops first
+        if kind == "closing":  # the source closes next: Picamera2's encoder stops first, for good
             if self.camera is not None:
-                self.camera.stop()
+                self.camera.close()
             return
         if kind == "ready":
             data = {**data, "stream": {**self._stream(), "fps_limit": self.job.stream.fps}}
@@ -96,9 +98,26 @@ class _Worker:
         return result, self._caption(result) if result is not None else self.job.label
 
     def _camera_jpeg(self, jpeg: bytes, seconds: float) -> None:
+        """A JPEG from Picamera2's encoder thread: counted, and left for the encode thread to send (a send can
+        block on a busy parent, and the camera's requests wait for that thread); a newer one replaces it."""
         self.window.add_encode(time.monotonic(), seconds, len(jpeg))
         result = self.latest.result
-        self.send("frame", jpeg, {"frame": self.window.total, "detections": len(result) if result is not None else 0})
+        with self._jpeg_lock:  # not the send lock: a send may be blocked
+            self._jpeg = (jpeg, {"frame": self.window.total, "detections": len(result) if result is not None else 0})
+        self.wake.set()
+
+    def _camera(self, camera: Any) -> None:
+        """The encode thread's work when Picamera2 encodes: run its encoder while watched, send its JPEGs."""
+        if self.viewers > 0:
+            camera.start()
+        else:
+            camera.stop()
+        self.wake.wait(0.25)
+        self.wake.clear()
+        with self._jpeg_lock:
+            ready, self._jpeg = self._jpeg, None
+        if ready is not None:
+            self.send("frame", *ready)
 
     def listen(self) -> None:
         try:
@@ -118,14 +137,8 @@ class _Worker:
         interval = 1.0 / self.job.stream.fps
         seq, due = 0, 0.0
         while not self.stop.is_set():
-            camera = self.camera
-            if camera is not None:  # Picamera2 draws and encodes in its own threads, only while watched
-                if self.viewers > 0:
-                    camera.start()
-                else:
-                    camera.stop()
-                self.wake.wait(0.25)
-                self.wake.clear()
+            if self.camera is not None:  # Picamera2 draws and encodes in its own threads, only while watched
+                self._camera(self.camera)
                 continue
             renderer = self.renderer
             if self.viewers <= 0 or renderer is None:

@@ -2,17 +2,23 @@
 behaviour as its sources have them (picamera2 0.3: ``picamera2.py``, ``encoders/``, ``outputs/``):
 
 - ``Picamera2.start_encoder(encoder, output, name=, quality=)`` sets ``encoder.output`` (which takes only
-  ``Output`` instances), its name and the stream's size, format and stride, then ``encoder.start(quality)``;
-  ``stop_encoder(encoder)`` stops it.
-- The camera's event loop, for each batch of completed requests, calls ``pre_callback(request)`` for each,
-  then for each request ``encoder.encode(encoder.name, request)`` for every running encoder; here that
-  happens in ``capture_request`` before the request is handed out, as one batch of one.
-- ``MJPEGEncoder()`` raises ``RuntimeError("Hardware MJPEG not available on this platform")`` without the
-  V4L2 encoder (a Pi 5); ``JpegEncoder(q=)`` encodes ``request.make_array(name)`` with colour space "RGBX"
-  for ``XBGR8888`` (its ``FORMAT_TABLE``) in ``encode_func(request, name)``, then hands the JPEG to
-  ``outputframe``; ``_setup(quality)`` keeps a ``q`` given unless a quality is passed.
-- ``MappedArray(request, "main").array``: the stream's buffer as (h, w, 4) for the 32-bit formats, writable.
-- Buffers in ``XBGR8888`` are R,G,B,X bytes (FACTS.md: ``XRGB8888`` is B,G,R,A in memory).
+  ``Output`` instances) and its name, then ``encoder.start(quality)`` and, under the camera lock, adds it;
+  ``stop_encoder(encoder)`` stops it (joining its threads) and then, under the camera lock, removes it.
+- The camera's event loop, with the camera lock held, calls ``pre_callback(request)`` for each completed
+  request, then ``encoder.encode(encoder.name, request)`` for every running encoder; here that happens in
+  ``capture_request`` before the request is handed out, as a batch of one.
+- Encoders give their JPEGs back from a thread of their own, in order, and ``stop`` joins that thread
+  once it has output what was queued (MultiEncoder's output thread, V4L2Encoder's poll thread); the
+  ``Output.outputframe`` they call takes (frame, keyframe, timestamp, packet, audio).
+- ``MJPEGEncoder`` is the V4L2 encoder (a ``V4L2Encoder``); without the hardware (a Pi 5) current
+  Picamera2 puts libav's software ``LibavMjpegEncoder`` under that name (``_hw_encoder_available`` False),
+  older Picamera2 raises ``RuntimeError("Hardware MJPEG not available on this platform")``.
+- ``JpegEncoder(q=)`` encodes ``request.make_array(name)`` with colour space "RGBX" for ``XBGR8888`` (its
+  ``FORMAT_TABLE``) in ``encode_func(request, name)``; ``_setup(quality)`` keeps a ``q`` given unless a
+  quality is passed.
+- ``MappedArray(request, "main").array``: the stream's buffer as (h, w, 4) for the 32-bit formats, row
+  padding sliced off, writable. Buffers in ``XBGR8888`` are R,G,B,X bytes (FACTS.md: ``XRGB8888`` is
+  B,G,R,A in memory).
 
 Encoding is done with Pillow, so the JPEG a test decodes is what was in the main buffer when it was encoded.
 """
@@ -21,7 +27,9 @@ from __future__ import annotations
 
 import enum
 import io
+import queue
 import sys
+import threading
 import types
 from typing import Any
 
@@ -50,7 +58,8 @@ class Output:
     def stop(self) -> None:
         self.recording = False
 
-    def outputframe(self, frame: Any, keyframe: bool = True, timestamp: Any = None) -> None:
+    def outputframe(self, frame: Any, keyframe: bool = True, timestamp: Any = None, packet: Any = None,
+                    audio: bool = False) -> None:
         pass
 
 
@@ -85,28 +94,65 @@ class Encoder:
         self.running = True
         for out in self._output:
             out.start()
+        self._start()
 
     def stop(self) -> None:
         if not self.running:
             raise RuntimeError("Encoder already stopped")
         self.running = False
+        self._stop()
         for out in self._output:
             out.stop()
+
+    def _start(self) -> None:
+        pass
+
+    def _stop(self) -> None:
+        pass
 
     def _setup(self, quality: Any) -> None:
         pass
 
-    def outputframe(self, frame: bytes, keyframe: bool = True, timestamp: Any = None) -> None:
+    def outputframe(self, frame: bytes, keyframe: bool = True, timestamp: Any = None, packet: Any = None,
+                    audio: bool = False) -> None:
         for out in self._output:
-            out.outputframe(frame, keyframe, timestamp)
+            out.outputframe(frame, keyframe, timestamp, packet, audio)
 
 
-class MJPEGEncoder(Encoder):
-    hardware = True  # the board has the V4L2 MJPEG encoder (set False for a Pi 5)
+class _Threaded(Encoder):
+    """Frames queued by ``encode`` (in the camera's thread) and encoded and output in order by a thread of
+    the encoder's own, which ``stop`` joins after it has output everything queued (as MultiEncoder's output
+    thread and V4L2Encoder's poll thread do)."""
+
+    def _start(self) -> None:
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self._thread = threading.Thread(target=self._work, daemon=True)
+        self._thread.start()
+
+    def _stop(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+
+    def encode(self, name: str, request: Any) -> None:
+        self._queue.put(self.encode_func(request, name) if self.encode_in_camera_thread else (request, name))
+
+    encode_in_camera_thread = False
+
+    def _work(self) -> None:
+        while (item := self._queue.get()) is not None:
+            self.outputframe(item if isinstance(item, bytes) else self.encode_func(*item), True, 0)
+
+    def encode_func(self, request: Any, name: str) -> bytes:
+        raise NotImplementedError
+
+
+class V4L2Encoder(_Threaded):
+    """The hardware encoder: the buffer is copied to the device in the camera's thread (here: encoded),
+    the JPEG comes back on its poll thread."""
+
+    encode_in_camera_thread = True
 
     def __init__(self, bitrate: int | None = None) -> None:
-        if not MJPEGEncoder.hardware:
-            raise RuntimeError("Hardware MJPEG not available on this platform")
         super().__init__()
         self.bitrate = bitrate
 
@@ -115,11 +161,25 @@ class MJPEGEncoder(Encoder):
             table = {Quality.VERY_LOW: 16, Quality.LOW: 20, Quality.MEDIUM: 30, Quality.HIGH: 40, Quality.VERY_HIGH: 50}
             self.bitrate = table[Quality.MEDIUM if quality is None else quality] * 1_000_000
 
+    def encode_func(self, request: Any, name: str) -> bytes:
+        return _jpeg(request.make_array(name)[..., :3], 85)
+
+
+class MJPEGEncoder(V4L2Encoder):
+    def __init__(self, bitrate: int | None = None) -> None:
+        if not _HARDWARE[0]:
+            raise RuntimeError("Hardware MJPEG not available on this platform")
+        super().__init__(bitrate)
+
+
+class LibavMjpegEncoder(Encoder):
+    """libav's software MJPEG: what current Picamera2 names ``MJPEGEncoder`` without the hardware."""
+
     def encode(self, name: str, request: Any) -> None:
         self.outputframe(_jpeg(request.make_array(name)[..., :3], 85))
 
 
-class JpegEncoder(Encoder):
+class JpegEncoder(_Threaded):
     FORMAT_TABLE = {"XBGR8888": "RGBX", "XRGB8888": "BGRX", "BGR888": "RGB", "RGB888": "BGR"}
 
     def __init__(self, num_threads: int = 4, q: int | None = None) -> None:
@@ -135,8 +195,8 @@ class JpegEncoder(Encoder):
         assert self.FORMAT_TABLE[request.config[name]["format"]] == "RGBX"
         return _jpeg(request.make_array(name)[..., :3], int(self.q or 50))
 
-    def encode(self, name: str, request: Any) -> None:  # MultiEncoder: encode_func in a thread, then output
-        self.outputframe(self.encode_func(request, name))
+
+_HARDWARE = [True]
 
 
 class Request:
@@ -145,7 +205,8 @@ class Request:
     def __init__(self, config: dict[str, Any], n: int) -> None:
         self.config = config
         mw, mh = config["main"]["size"]
-        self.main = np.full((mh, mw, 4), MAIN_GREY, np.uint8)
+        self.padded = np.full((mh, config["main"]["stride"]), MAIN_GREY, np.uint8)  # rows of stride bytes
+        self.main = self.padded[:, : mw * 4].reshape(mh, mw, 4)  # a view, as MappedArray maps it
         lw, lh = config["lores"]["size"]
         self.lores = np.full(config["lores"]["stride"] * lh * 3 // 2, 128, np.uint8)
         self.metadata = {"SensorTimestamp": 0, "FrameDuration": 33_333}
@@ -179,7 +240,8 @@ class MappedArray:
 
 
 class Picamera2:
-    """The camera: ``configure`` as Picamera2 sizes streams (strides rounded up to 64 bytes), requests
+    """The camera: ``configure`` as Picamera2 sizes streams (strides rounded up: lores to 64 bytes, main to
+    1 KiB so that its rows are padded), requests
     made on demand, each run through ``pre_callback`` and the running encoders first."""
 
     made: list[Picamera2] = []
@@ -193,6 +255,7 @@ class Picamera2:
         self.frames = 0
         self.started = False
         self.closed = False
+        self.lock = threading.Lock()  # held by the event loop while it runs pre_callback and the encoders
         Picamera2.made.append(self)
 
     def create_preview_configuration(self, main: dict[str, Any], lores: dict[str, Any]) -> dict[str, Any]:
@@ -202,7 +265,7 @@ class Picamera2:
         (mw, mh), (lw, lh) = config["main"]["size"], config["lores"]["size"]
         if lw > mw or lh > mh:
             raise RuntimeError("lores stream dimensions may not exceed main stream")
-        self.config = {"main": {**config["main"], "stride": -(-mw * 4 // 64) * 64},
+        self.config = {"main": {**config["main"], "stride": -(-mw * 4 // 1024) * 1024},  # padded rows
                        "lores": {**config["lores"], "stride": -(-lw // 64) * 64}}
 
     def stream_configuration(self, name: str) -> dict[str, Any]:
@@ -226,33 +289,43 @@ class Picamera2:
             raise RuntimeError(f"Encode stream {name} was not defined")
         encoder.name = name
         encoder.start(quality=quality)
-        self.encoders.append(encoder)
+        with self.lock:
+            self.encoders.append(encoder)
 
     def stop_encoder(self, encoders: Any = None) -> None:
-        for encoder in [encoders] if encoders is not None else list(self.encoders):
+        remove = [encoders] if encoders is not None else list(self.encoders)
+        for encoder in remove:
             encoder.stop()
-            self.encoders.remove(encoder)
+        with self.lock:
+            for encoder in remove:
+                self.encoders.remove(encoder)
 
     def capture_request(self) -> Request:
         request = Request(self.config, self.frames)
         self.frames += 1
-        if self.pre_callback:
-            self.pre_callback(request)
-        for encoder in list(self.encoders):
-            encoder.encode(encoder.name, request)
+        with self.lock:
+            if self.pre_callback:
+                self.pre_callback(request)
+            for encoder in self.encoders:
+                encoder.encode(encoder.name, request)
         return request
 
 
-def modules(hardware: bool = True) -> tuple[types.ModuleType, types.ModuleType, types.ModuleType]:
-    """``picamera2``, ``picamera2.encoders`` and ``picamera2.outputs`` as modules of the stand-in."""
-    MJPEGEncoder.hardware = hardware
+def modules(hardware: bool = True, alias: bool = True) -> tuple[types.ModuleType, types.ModuleType, types.ModuleType]:
+    """``picamera2``, ``picamera2.encoders`` and ``picamera2.outputs`` as modules of the stand-in: without
+    ``hardware``, ``MJPEGEncoder`` is libav's software one (``alias``, as current Picamera2 has it) or
+    raises (older Picamera2)."""
+    _HARDWARE[0] = hardware
     Picamera2.made = []
     top = types.ModuleType("picamera2")
     top.Picamera2 = Picamera2  # type: ignore[attr-defined]
     top.MappedArray = MappedArray  # type: ignore[attr-defined]
     encoders = types.ModuleType("picamera2.encoders")
-    for cls in (Quality, Encoder, MJPEGEncoder, JpegEncoder):
+    for cls in (Quality, Encoder, MJPEGEncoder, JpegEncoder, LibavMjpegEncoder):
         setattr(encoders, cls.__name__, cls)
+    encoders._hw_encoder_available = hardware  # type: ignore[attr-defined]
+    if not hardware and alias:
+        encoders.MJPEGEncoder = LibavMjpegEncoder  # type: ignore[attr-defined]
     outputs = types.ModuleType("picamera2.outputs")
     outputs.Output = Output  # type: ignore[attr-defined]
     top.encoders, top.outputs = encoders, outputs  # type: ignore[attr-defined]

@@ -50,15 +50,21 @@ def _box() -> Detections:
 
 
 def _stream(cam: Picamera2, hardware: bool = True, fps: float = 15.0, clock: Any = None,
-            overlay: Any = None, **kw: Any) -> tuple[CameraStream, list[tuple[bytes, float]]]:
+            overlay: Any = None, alias: bool = True, **kw: Any) -> tuple[CameraStream, list[tuple[bytes, float]]]:
     got: list[tuple[bytes, float]] = []
     stream = CameraStream(cam, 80, fps, overlay or (lambda: (_box(), "caption")), lambda j, s: got.append((j, s)),
-                          modules=modules(hardware), clock=clock or Clock(), **kw)
+                          modules=modules(hardware, alias), clock=clock or Clock(), **kw)
     return stream, got
 
 
 def _decoded(jpeg: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(jpeg)).convert("RGB")).astype(int)
+
+
+def _frame(cam: Picamera2, stream: CameraStream) -> None:
+    """One request through the camera, then until the encoder's thread gave back what it was handed."""
+    cam.capture_request()
+    wait_until(lambda: stream.in_flight == 0, what="the encoder's JPEG")
 
 
 def test_the_hardware_encoder_is_used_where_the_board_has_one() -> None:
@@ -71,44 +77,132 @@ def test_the_hardware_encoder_is_used_where_the_board_has_one() -> None:
     assert cam.pre_callback is not None
     assert stream.describe() == {"encoder": "picamera2 MJPEGEncoder (hardware)", "size": [320, 240],
                                  "encode_timed": "hardware latency"}
+    stream.stop()
 
 
-def test_without_hardware_jpeg_encoder_runs_at_the_jpeg_quality_asked() -> None:
+@pytest.mark.parametrize("alias", [True, False], ids=["libav-as-MJPEGEncoder", "MJPEGEncoder-raises"])
+def test_without_hardware_jpeg_encoder_runs_at_the_jpeg_quality_asked(alias: bool) -> None:
+    """A Pi 5: current Picamera2's MJPEGEncoder is libav's software one (which would encode in the camera's
+    thread), older Picamera2's raises; either way JpegEncoder encodes, at the quality asked."""
     cam = _camera()
-    stream, got = _stream(cam, hardware=False)
+    stream, got = _stream(cam, hardware=False, alias=alias)
     stream.start()
     (encoder,) = cam.encoders
+    assert type(encoder).__mro__[1].__name__ == "JpegEncoder"
     assert stream.name == "picamera2 JpegEncoder" and stream.encode_timed == "cpu"
-    assert encoder.q == 80 and encoder.started_with is None  # Picamera2 keeps a q given when no quality is
-    cam.capture_request()
+    assert encoder.q == 80 and encoder.started_with is None
+    _frame(cam, stream)
     (jpeg, seconds), = got
     assert jpeg[:2] == b"\xff\xd8" and seconds > 0
+    stream.stop()
 
 
-@pytest.mark.parametrize(("quality", "level"), [(1, "VERY_LOW"), (29, "VERY_LOW"), (30, "LOW"), (60, "MEDIUM"),
-                                                (80, "HIGH"), (85, "VERY_HIGH"), (100, "VERY_HIGH")])
+def test_an_older_picamera2s_default_quality_does_not_override_the_jpeg_quality() -> None:
+    class OldPicamera2(Picamera2):
+        def start_encoder(self, encoder: Any, output: Any, pts: Any = None, quality: Any = None,
+                          name: str | None = None) -> None:
+            super().start_encoder(encoder, output, pts, quality or modules()[1].Quality.MEDIUM, name)
+
+    cam = OldPicamera2(0)
+    cam.configure(cam.create_preview_configuration(main={"size": (320, 240)},
+                                                   lores={"size": (160, 120), "format": "YUV420"}))
+    stream, _ = _stream(cam, hardware=False)
+    stream.start()
+    assert cam.encoders[0].q == 80  # not MEDIUM's 50
+    stream.stop()
+
+
+@pytest.mark.parametrize("quality,level", [(1, "VERY_LOW"), (29, "VERY_LOW"), (30, "LOW"), (60, "MEDIUM"),
+                                           (80, "HIGH"), (85, "VERY_HIGH"), (100, "VERY_HIGH")])
 def test_jpeg_quality_maps_to_picamera2_quality_levels(quality: int, level: str) -> None:
     assert quality_level(quality) == level
 
 
-def test_at_most_fps_frames_reach_the_encoder() -> None:
-    """30 requests a second for one second, the stream at 15 FPS: every other request is encoded."""
+@pytest.mark.parametrize(("camera_fps", "jitter_ms", "expected"), [(30, 0.0, 30), (30, 3.0, 30), (25, 2.0, 30),
+                                                                   (10, 0.0, 20)])
+def test_at_most_fps_frames_reach_the_encoder(camera_fps: int, jitter_ms: float, expected: int) -> None:
+    """Two seconds of a camera at ``camera_fps`` with its frames ``jitter_ms`` early or late, the stream at
+    15 FPS: 30 frames encoded (jitter does not slow it), or every frame of a camera slower than that."""
     cam, clock = _camera(), Clock()
     stream, got = _stream(cam, fps=15.0, clock=clock)
     stream.start()
-    for _ in range(30):
-        cam.capture_request()
-        clock.t += 1 / 30
-    assert len(got) == 15
+    rng = np.random.default_rng(0)
+    for i in range(2 * camera_fps):
+        clock.t = 100.0 + i / camera_fps + rng.uniform(-jitter_ms, jitter_ms) / 1e3
+        _frame(cam, stream)
+    stream.stop()
+    assert len(got) == expected
+
+
+def test_no_frame_is_drawn_while_two_are_still_being_encoded() -> None:
+    """An encoder that stalls holds at most two frames; the camera's requests go on undrawn meanwhile."""
+    cam, clock = _camera(), Clock()
+    stream, got = _stream(cam, hardware=False, fps=1000.0, clock=clock)
+    release = threading.Event()
+    stream.start()
+    encoder = cam.encoders[0]
+    real = type(encoder).__mro__[1].encode_func  # the stand-in's JpegEncoder.encode_func
+
+    def stalled(self: Any, request: Any, name: str) -> bytes:
+        release.wait(30)
+        return real(self, request, name)
+
+    type(encoder).__mro__[1].encode_func = stalled
+    try:
+        requests = []
+        for _ in range(6):
+            clock.t += 0.1
+            requests.append(cam.capture_request())
+        assert stream.in_flight == 2 and [r.main.max() > MAIN_GREY for r in requests].count(True) == 2
+    finally:
+        type(encoder).__mro__[1].encode_func = real
+        release.set()
+    stream.stop()
+    assert len(got) == 2
+
+
+def test_stop_returns_while_the_encoder_still_hands_back_frames() -> None:
+    """Picamera2's stop_encoder joins the encoder's thread, which outputs what it was handed first, while
+    the camera's thread runs the callbacks under the camera lock: stop must not hold what they wait on."""
+    cam, clock = _camera(), Clock()
+    stream, got = _stream(cam, hardware=False, fps=1000.0, clock=clock)
+    stream.start()
+    encoder = cam.encoders[0]
+    real, release = type(encoder).__mro__[1].encode_func, threading.Event()
+
+    def stalled(self: Any, request: Any, name: str) -> bytes:  # until stop is inside stop_encoder
+        release.wait(30)
+        return real(self, request, name)
+
+    def stop_encoder(encoders: Any = None) -> None:
+        release.set()
+        Picamera2.stop_encoder(cam, encoders)
+
+    type(encoder).__mro__[1].encode_func = stalled
+    cam.stop_encoder = stop_encoder  # type: ignore[method-assign]
+    try:
+        for _ in range(2):
+            clock.t += 0.1
+            cam.capture_request()
+        stopper = threading.Thread(target=stream.stop, daemon=True)
+        stopper.start()
+        stopper.join(30)
+    finally:
+        type(encoder).__mro__[1].encode_func = real
+        release.set()
+    assert not stopper.is_alive(), "stop() deadlocked"
+    assert len(got) == 2 and cam.encoders == []
 
 
 def test_the_detections_and_caption_are_drawn_on_the_main_stream_in_its_colours() -> None:
     """Decoded with Pillow: the box's edge is the class's palette colour, its inside the camera's picture,
-    the caption bar along the top is black."""
+    the caption bar along the top is black; the row padding is not drawn on."""
     cam = _camera((320, 240))
     stream, got = _stream(cam)
     stream.start()
     cam.capture_request()
+    wait_until(lambda: len(got) == 1, what="the JPEG")
+    stream.stop()
     rgb = _decoded(got[0][0])
     colour = np.array(_PALETTE[3])
     x0, y1 = round(0.25 * 320), round(0.9 * 240)
@@ -120,32 +214,38 @@ def test_the_detections_and_caption_are_drawn_on_the_main_stream_in_its_colours(
 
 
 def test_stop_stops_the_encoder_and_the_drawing_and_start_again_works() -> None:
-    cam = _camera()
-    stream, got = _stream(cam)
+    cam, clock = _camera(), Clock()
+    stream, got = _stream(cam, clock=clock)
     stream.start()
-    cam.capture_request()
+    _frame(cam, stream)
     stream.stop()
     assert cam.encoders == [] and cam.pre_callback is None
+    clock.t += 1
     request = cam.capture_request()
-    assert len(got) == 1 and request.main.max() == MAIN_GREY  # nothing drawn, nothing encoded
+    assert len(got) == 1 and request.padded.max() == MAIN_GREY  # nothing drawn, nothing encoded
     stream.stop()  # idempotent
     stream.start()
-    cam.capture_request()
+    _frame(cam, stream)
     assert len(got) == 2
+    stream.close()
+    stream.start()  # closed: the camera is about to close, nothing starts again
+    assert cam.encoders == [] and cam.pre_callback is None
 
 
 def test_a_drawing_failure_in_picamera2s_thread_is_reported_once_and_drawing_stops() -> None:
-    cam = _camera()
+    cam, clock = _camera(), Clock()
     errors: list[Exception] = []
 
     def broken() -> tuple[Any, str]:
         raise ValueError("bad overlay")
 
-    stream, got = _stream(cam, overlay=broken, on_error=errors.append)
+    stream, got = _stream(cam, overlay=broken, on_error=errors.append, clock=clock)
     stream.start()
     cam.capture_request()
+    clock.t += 1
     cam.capture_request()
     assert [str(e) for e in errors] == ["bad overlay"] and cam.pre_callback is None and got == []
+    stream.stop()
 
 
 def test_the_picamera2_source_configures_the_main_stream_at_the_size_asked(monkeypatch: pytest.MonkeyPatch) -> None:
