@@ -316,7 +316,7 @@ def _collect(proc: Any, recv: Connection, streamed: _Streamed, timeout_s: float,
     says it started (Python and the runtime imported), a start-up grace applies."""
     deadline = time.monotonic() + _STARTUP_S
     while streamed.result is None:
-        if time.monotonic() > deadline:
+        if time.monotonic() > deadline and not recv.poll(0):  # what it sent in time is read, however late we look
             return False
         if recv.poll(0.2):
             try:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from shm_helpers import leaked_shm, shm_entries
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc (Linux)")
 
@@ -22,7 +23,9 @@ TESTS = Path(__file__).parent
 _MAIN = ("import sys; sys.path.insert(0, sys.argv.pop(1)); import crashy_plugin; "
          "from accel.delegates import REGISTRY; REGISTRY.register('marking', crashy_plugin.MarkingDelegate); "
          "from accel.cli import main; sys.exit(main(sys.argv[1:]))")
-_TWO_VARIANTS = ("--delegates", "null,marking", "--frames", "20", "--seconds", "0", "--warmup", "1",
+# 60 frames: once marked, the marking variant measures for 11 s (0.2 s a frame), time enough on a loaded
+# machine for the test to see the mark and signal it before it ends
+_TWO_VARIANTS = ("--delegates", "null,marking", "--frames", "60", "--seconds", "0", "--warmup", "1",
                  "--json", "r.json")
 
 
@@ -86,30 +89,6 @@ def _processes() -> dict[int, list[str]]:
     return out
 
 
-def _shm() -> set[str]:
-    return set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
-
-
-def _leaked(before: set[str]) -> set[str]:
-    """Entries new in /dev/shm since ``before`` that no live process maps or holds open: what a run left
-    behind. (Other programs' test runs on this machine may create segments meanwhile; those are in use.)"""
-    new = _shm() - before
-    if not new:
-        return set()
-    used = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            used.update(ln.split("/dev/shm/", 1)[1].split()[0] for ln in (entry / "maps").read_text().splitlines()
-                        if "/dev/shm/" in ln)
-            used.update(os.readlink(fd).removeprefix("/dev/shm/") for fd in (entry / "fd").iterdir()
-                        if os.readlink(fd).startswith("/dev/shm/"))
-        except OSError:
-            continue
-    return {name for name in new if name not in used and (Path("/dev/shm") / name).exists()}
-
-
 def _no_named_shared_memory(run: Run) -> None:
     """While it runs, the worker maps its replay frames from an anonymous memfd, never from /dev/shm."""
     worker = int(run.mark.read_text())
@@ -125,7 +104,7 @@ def _no_named_shared_memory(run: Run) -> None:
 ], ids=["SIGINT-ctrl-c", "SIGTERM-kill", "SIGHUP-hangup"])
 def test_a_signal_mid_variant_keeps_its_frames_and_leaves_nothing(tmp_path: Path, sig: signal.Signals,
                                                                   to_group: bool) -> None:
-    shm = _shm()
+    shm = shm_entries()
     run = Run(tmp_path, *_TWO_VARIANTS)
     run.measuring()
     _no_named_shared_memory(run)
@@ -144,20 +123,20 @@ def test_a_signal_mid_variant_keeps_its_frames_and_leaves_nothing(tmp_path: Path
                         f"{stopped['frames_measured']} frames marking after=5 measured before it was stopped "
                         f"(status interrupted) in {tmp_path / 'r.json'} (complete: false)")
     run.none_left()
-    assert _leaked(shm) == set()
+    assert leaked_shm(shm) == set()
     assert list((tmp_path / "tmp").iterdir()) == []  # no accel-worker-*.log
     assert sorted(p.name for p in tmp_path.iterdir()) == ["err", "frames", "mark", "out", "r.json", "tmp"]  # no .tmp
 
 
 def test_sigkill_leaves_no_worker_and_no_shared_memory(tmp_path: Path) -> None:
-    shm = _shm()
+    shm = shm_entries()
     run = Run(tmp_path, *_TWO_VARIANTS)
     run.measuring()
     _no_named_shared_memory(run)
     os.kill(run.proc.pid, signal.SIGKILL)  # nothing can be saved, but nothing may leak either
     assert run.finish() == -signal.SIGKILL
     run.none_left()  # the kernel kills the worker when its parent dies
-    assert _leaked(shm) == set()
+    assert leaked_shm(shm) == set()
     assert list((tmp_path / "tmp").iterdir()) == []
     doc = json.loads((tmp_path / "r.json").read_text())  # the document as written after the first variant
     assert [v["status"] for v in doc["variants"]] == ["ok"] and doc["complete"] is False

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import signal
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -115,7 +116,8 @@ def test_crashing_delegate_is_isolated(tiny_classifier, crashy, how: str, signal
     assert f"{rec.status.value}: {rec.error}".startswith("crashed: signal ")  # said once (issue 15 part 11)
     if printed:
         assert printed in rec.error
-    ok = run_isolated(model, Variant("xnnpack", (("threads", 1),)), "numpy", rgb_frames(2), settings)
+    ok = run_isolated(model, Variant("xnnpack", (("threads", 1),)), "numpy", rgb_frames(2),
+                      replace(settings, timeout_s=60.0))  # the 2 s were the hang's
     assert ok.status is Status.OK and ok.run.usage.peak_rss_mb > 0
 
 
@@ -128,7 +130,8 @@ def test_hanging_delegate_times_out_and_the_next_variant_runs(tiny_classifier, c
     rec = run_isolated(model, Variant("crashy", (("how", "hang"),)), "numpy", rgb_frames(2), settings)
     assert rec.status is Status.TIMEOUT and "timed out after 2 s" in rec.error
     assert time.monotonic() - start < 60  # the limit counts from the worker's start, not from spawning
-    ok = run_isolated(model, Variant("xnnpack", (("threads", 1),)), "numpy", rgb_frames(2), settings)
+    ok = run_isolated(model, Variant("xnnpack", (("threads", 1),)), "numpy", rgb_frames(2),
+                      replace(settings, timeout_s=60.0))  # the 2 s were the hang's
     assert ok.status is Status.OK
 
 

@@ -251,7 +251,8 @@ def test_a_real_thread_delivers_frames_in_time_order() -> None:
         assert isinstance(source, PacedSource)
         frames = [source.read() for _ in range(10)]
         now = time.monotonic()
-        delivered, dropped, taken = source.delivered, source.dropped, source.taken
+        with source._cond:  # one snapshot: the delivering thread goes on between three separate reads
+            delivered, dropped, taken = source.delivered, source.dropped, source.taken
     stamps = [f.timestamp for f in frames]
     assert stamps == sorted(stamps) and len(set(stamps)) == 10 and stamps[-1] <= now
     assert all((s - stamps[0]) * 200 == pytest.approx(round((s - stamps[0]) * 200)) for s in stamps)  # on the grid

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 import shutil
 import signal
@@ -21,6 +20,7 @@ from typing import Any
 import psutil
 import pytest
 from PIL import Image
+from shm_helpers import leaked_shm, shm_entries
 from watch_helpers import MjpegReader, WatchProcess, wait_until
 
 # The null delegate (no inference) on small synthetic scenes: the whole watch, cheap enough for a test.
@@ -49,12 +49,8 @@ def _listening(port: int) -> list[str]:
     return [c.laddr.ip for c in psutil.net_connections("tcp") if c.status == "LISTEN" and c.laddr.port == port]
 
 
-def _shm() -> set[str]:
-    return set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
-
-
 def test_watch_serves_on_loopback_only_and_ctrl_c_leaves_nothing_behind(tmp_path: Path) -> None:
-    shm_before = _shm()
+    shm_before = shm_entries()
     watch = WatchProcess(*CHEAP, cwd=tmp_path)
     try:
         url = watch.url()
@@ -80,7 +76,7 @@ def test_watch_serves_on_loopback_only_and_ctrl_c_leaves_nothing_behind(tmp_path
     assert "Traceback" not in err and "stopping" in out
     wait_until(lambda: not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in processes),
                what="every process of the watch to end")
-    assert _shm() - shm_before == set()
+    assert leaked_shm(shm_before) == set()
 
 
 @pytest.mark.parametrize("how", ["SIGTERM", "SIGHUP", "SIGKILL"])

@@ -43,7 +43,10 @@ def session(monkeypatch: pytest.MonkeyPatch, tiny_classifier: Any) -> Iterator[S
     model = load_model(tiny_classifier[0])
 
     def job_for(choice: Choice) -> Job:
-        settings = SETTINGS if choice != BROKEN else replace(SETTINGS, live_source=SourceSpec("image", "/nonexistent"))
+        # 3 s for the hang to time out in; the others get 60 s to start on a loaded machine
+        settings = replace(SETTINGS, timeout_s=3.0 if choice == HANG else 60.0)
+        if choice == BROKEN:
+            settings = replace(settings, live_source=SourceSpec("image", "/nonexistent"))
         return Job(choice.label, model, choice.variant, choice.kernels, settings, StreamOptions(fps=10))
 
     choices = [NULL, SEGV, ABORT, HANG, BROKEN]
