@@ -30,6 +30,7 @@ import io
 import queue
 import sys
 import threading
+import time
 import types
 from typing import Any
 
@@ -245,6 +246,7 @@ class Picamera2:
     made on demand, each run through ``pre_callback`` and the running encoders first."""
 
     made: list[Picamera2] = []
+    frame_s = 0.0  # a sensor's frame time: capture_request waits it (0: at once)
 
     def __init__(self, camera_num: int = 0) -> None:
         self.camera_num = camera_num
@@ -301,6 +303,8 @@ class Picamera2:
                 self.encoders.remove(encoder)
 
     def capture_request(self) -> Request:
+        if self.frame_s:
+            time.sleep(self.frame_s)
         request = Request(self.config, self.frames)
         self.frames += 1
         with self.lock:
@@ -338,3 +342,16 @@ def install(monkeypatch: pytest.MonkeyPatch, hardware: bool = True) -> tuple[typ
     for mod in mods:
         monkeypatch.setitem(sys.modules, mod.__name__, mod)
     return mods
+
+
+#: ``picamera2/__init__.py`` of a package that is this stand-in, for an ``accel watch`` in a subprocess
+#: (``PYTHONPATH`` the package's folder): a camera at 30 fps with the hardware MJPEG encoder.
+PACKAGE = """
+import sys
+sys.path.insert(0, {here!r})
+import fake_picamera2 as _fake
+_top, encoders, outputs = _fake.modules(hardware=True)
+sys.modules["picamera2.encoders"], sys.modules["picamera2.outputs"] = encoders, outputs
+Picamera2, MappedArray = _fake.Picamera2, _fake.MappedArray
+Picamera2.frame_s = 1 / 30
+"""

@@ -6,16 +6,20 @@ Picamera2's thread; then the watch worker in this process on the picamera2 sourc
 from __future__ import annotations
 
 import io
+import json
+import os
 import socket
 import threading
+import urllib.request
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from fake_picamera2 import MAIN_GREY, Picamera2, install, modules
+from fake_picamera2 import MAIN_GREY, PACKAGE, Picamera2, install, modules
 from PIL import Image
-from watch_helpers import wait_until
+from watch_helpers import MjpegReader, WatchProcess, wait_until
 
 from accel.delegates import Variant
 from accel.detections import Detections
@@ -339,3 +343,36 @@ def test_without_picamera2s_encoders_auto_encodes_on_the_cpu_and_picamera2_fails
     assert not ready["stream"]["encoder"].startswith("picamera2")
     assert ready["stream"]["note"].startswith("Picamera2's encoder cannot be used (picamera2's encoders")
     assert any(m[0] == "frame" for m in said)
+
+
+def test_accel_watch_streams_the_camera_main_stream_from_the_command_line(tmp_path: Path) -> None:
+    """``accel watch --source picamera2`` in a subprocess with the stand-in as its picamera2 package: the
+    detector reads lores, the stream is Picamera2's encoder's, at the stream size, and Ctrl-C is exit 0."""
+    site = tmp_path / "site"
+    (site / "picamera2").mkdir(parents=True)
+    (site / "picamera2" / "__init__.py").write_text(PACKAGE.format(here=str(Path(__file__).parent)))
+    path = os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH", "")) if p)
+    watch = WatchProcess("--port", "0", "--delegates", "null", "--source", "picamera2", "--source-size", "160x120",
+                         "--stream-size", "320x240", "--power-meter", "none", cwd=tmp_path, env={"PYTHONPATH": path})
+    try:
+        url = watch.url()
+        port = int(url.rsplit(":", 1)[1].strip("/"))
+
+        def streaming() -> dict[str, Any] | None:
+            with urllib.request.urlopen(url + "stats.json", timeout=20) as r:
+                stats = json.loads(r.read())
+            return stats if stats["status"] == "running" and stats.get("stream", {}).get("encoder") else None
+
+        stats = wait_until(streaming, timeout=60, what="the variant to run")
+        assert stats["stream"]["encoder"] == "picamera2 MJPEGEncoder (hardware)"
+        assert stats["stream"]["size"] == [320, 240]
+        assert stats["ready"]["source"]["kind"] == "picamera2" and stats["ready"]["source"]["width"] == 160
+        reader = MjpegReader(port)
+        try:
+            assert Image.open(io.BytesIO(reader.part())).size == (320, 240)
+        finally:
+            reader.close()
+    finally:
+        code, _, err = watch.interrupt() if watch.proc.poll() is None else (watch.proc.returncode, "", "")
+        watch.kill()
+    assert code == 0, err
