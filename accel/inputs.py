@@ -17,7 +17,7 @@ from accel.model import (
     read_model_file,
     verify_model,
 )
-from accel.model.cached import cached_file
+from accel.model.cached import cached_file, hold
 
 __all__ = ["configured_labels", "configured_model"]
 
@@ -35,6 +35,7 @@ def configured_model(config: Config) -> ModelInfo:
     kept = Path.home() / ".cache" / "accel" / "piped" / f"{model.sha256[:16]}.tflite"
     try:
         cached_file(kept, lambda: buf)
+        hold(kept)  # the workers open it by path, for as long as this run lasts: no other run prunes it
     except OSError as exc:
         raise ModelError(f"{given}: cannot keep the piped model as {kept}: {exc.strerror or exc}; save the model "
                          "to a file and give its path") from exc

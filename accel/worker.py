@@ -35,6 +35,7 @@ from accel.settings import Settings
 __all__ = ["run_isolated"]
 
 _STARTUP_S = 120.0  # spawning Python and importing a runtime on a slow Pi SD card
+_DRAIN_S = 1.0  # past its deadline, how long what a worker sent in time is still read
 _MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(128 << 20)}
 _PARENT_HANDLES = (signal.SIGINT, signal.SIGHUP)  # the parent stops the worker on these (see _die_with_parent)
 
@@ -316,7 +317,9 @@ def _collect(proc: Any, recv: Connection, streamed: _Streamed, timeout_s: float,
     says it started (Python and the runtime imported), a start-up grace applies."""
     deadline = time.monotonic() + _STARTUP_S
     while streamed.result is None:
-        if time.monotonic() > deadline and not recv.poll(0):  # what it sent in time is read, however late we look
+        now = time.monotonic()
+        # past the deadline, what it already sent is still read (the parent may look late), for a second at most
+        if now > deadline and (now > deadline + _DRAIN_S or not recv.poll(0)):
             return False
         if recv.poll(0.2):
             try:

@@ -248,3 +248,38 @@ def test_a_crash_mid_pipeline_keeps_the_frames_measured(tiny_classifier, crashy)
     assert rec.status is Status.CRASHED and "SIGSEGV" in rec.error
     assert rec.partial is True and 4 <= rec.timings.frames_measured <= 10
     assert rec.timings.e2e_ms is not None
+
+
+def test_a_worker_that_floods_messages_past_its_deadline_still_times_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past the deadline the parent reads what was sent in time, for a second at most: a worker that never
+    stops sending cannot hold it there."""
+    import multiprocessing as mp
+    import threading
+
+    from accel import worker
+
+    monkeypatch.setattr(worker, "_STARTUP_S", 0.2)
+    monkeypatch.setattr(worker, "_DRAIN_S", 0.2)
+    recv, send = mp.Pipe(duplex=False)
+    stop = threading.Event()
+
+    def flood() -> None:
+        while not stop.is_set():
+            send.send(("progress", 1, 2))
+
+    class Alive:
+        def is_alive(self) -> bool:
+            return True
+
+    flooder = threading.Thread(target=flood, daemon=True)
+    flooder.start()
+    answer: list[bool] = []
+    collector = threading.Thread(target=lambda: answer.append(worker._collect(Alive(), recv, worker._Streamed(), 0.2,
+                                                                              None)), daemon=True)
+    collector.start()
+    collector.join(60)
+    stop.set()
+    assert not collector.is_alive() and answer == [False]
+    while recv.poll(0):
+        recv.recv()  # let the flooder's last send return
+    flooder.join(10)

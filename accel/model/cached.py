@@ -3,9 +3,11 @@ from a pipe): written once, atomically, so parallel runs and workers never read 
 
 A cache folder stays bounded: each file used is touched (its modification time is when it was last used),
 and after a new file is written the least recently used others in the folder are removed until the folder
-holds at most ``budget`` bytes (``CACHE_BUDGET``, 512 MiB), the new file kept whatever its size. Temporary
-files a killed process left behind go once they are an hour old. So files of an older format or of models
-no longer run go first, and nothing is removed that a run started in the last hour may still open."""
+holds at most ``budget`` bytes (``CACHE_BUDGET``, 512 MiB), the new file kept whatever its size, and so are
+files used in the last hour and files a live process ``hold``s (a shared ``flock``: a run that opens the
+file again and again, by path, for hours, as ``accel watch`` does with a piped model). Temporary files a
+killed process left behind go once they are an hour old. So files of an older format or of models no longer
+run go first."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["CACHE_BUDGET", "cached_file", "prune"]
+__all__ = ["CACHE_BUDGET", "cached_file", "hold", "prune"]
 
 CACHE_BUDGET = 512 * 1024 * 1024
 _STALE_TMP_S = 3600.0
@@ -74,7 +76,52 @@ def prune(folder: Path, budget: int, *, keep: Path | None = None, now: float | N
     return removed
 
 
+_HELD: dict[Path, int] = {}  # path -> descriptor holding its shared lock, for this process's life
+
+
+def hold(path: Path) -> None:
+    """Keep ``path`` from being pruned while this process lives (a shared ``flock`` on it; nothing where the
+    platform has no ``fcntl``)."""
+    try:
+        import fcntl
+    except ImportError:
+        return
+    if path in _HELD:
+        return
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+    except OSError:
+        os.close(fd)
+        return
+    _HELD[path] = fd
+
+
+def _in_use(path: Path) -> bool:
+    """Whether a process ``hold``s ``path`` (its exclusive lock cannot be taken at once)."""
+    try:
+        import fcntl
+    except ImportError:
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)  # closing the descriptor releases a lock taken
+    return False
+
+
 def _unlink(path: Path) -> bool:
+    if _in_use(path):
+        return False
     try:
         path.unlink()
     except OSError:

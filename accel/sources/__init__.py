@@ -114,7 +114,8 @@ class SourceSpec:
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise SourceError(f"source {self.kind}: {name} must be a whole number >= 1, got {value!r}")
         main = self.main_size
-        if main is not None and (len(main) != 2 or any(not isinstance(v, int) or v < 1 for v in main)):
+        if main is not None and (not isinstance(main, tuple) or len(main) != 2
+                                 or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in main)):
             raise SourceError(f"source {self.kind}: main_size must be two whole numbers >= 1, got {main!r}")
         w, h = self.size()
         if w is not None and h is not None and w * h > self.max_pixels:

@@ -19,6 +19,7 @@ from both clocks at the same moment, is taken off.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -32,10 +33,11 @@ from accel.frames import Frame, PixelFormat
 from accel.sources import _import_cv2
 from accel.sources.synthetic import bgr_frame, default_stride
 
-__all__ = ["LORES_FORMATS", "Picamera2Source", "V4l2Source", "check_v4l2_device", "sensor_time"]
+__all__ = ["LORES_FORMATS", "Picamera2Source", "V4l2Source", "check_v4l2_device", "main_stream_size", "sensor_time"]
 
 #: Pixel formats a lores stream can be asked for (RGB ones on a Pi 5 only).
 LORES_FORMATS = (PixelFormat.YUV420, PixelFormat.RGB888, PixelFormat.XRGB8888)
+_DEFAULT_MAIN = (640, 480)
 _NO_CAMERA = "no Raspberry Pi camera found (picamera2: {msg}): check the ribbon cable and " \
              "'rpicam-hello --list-cameras'"
 
@@ -130,6 +132,21 @@ def sensor_time(sensor_ns: int, monotonic_ns: int, boottime_ns: int) -> float:
     return sensor_ns / 1e9
 
 
+#: Camera buffers when the main stream is streamed: Picamera2's encoder holds up to two requests while it
+#: encodes, the detector one, and the camera needs some to fill (Picamera2's preview default is 4).
+_STREAMED_BUFFERS = 6
+
+
+def main_stream_size(lores: tuple[int, int], asked: tuple[int, int] | None = None) -> tuple[int, int]:
+    """The main stream's size beside a ``lores`` stream (Picamera2 requires lores to fit in main): by
+    default lores, at least 640x480 (what accel always configured); ``asked``, scaled up keeping its aspect
+    ratio where lores would not fit in it, to even sides."""
+    if asked is None:
+        return max(lores[0], _DEFAULT_MAIN[0]), max(lores[1], _DEFAULT_MAIN[1])
+    scale = max(1.0, lores[0] / asked[0], lores[1] / asked[1])
+    return 2 * math.ceil(asked[0] * scale / 2), 2 * math.ceil(asked[1] * scale / 2)
+
+
 def _default_factory(camera_num: int) -> Any:
     try:
         from picamera2 import Picamera2
@@ -154,10 +171,11 @@ class Picamera2Source:
     boottime_ns)``), or the time of the read when the metadata has none. ``factory(camera_num)`` makes the
     Picamera2 object (tests pass a stand-in); by default ``picamera2.Picamera2``, imported only here.
 
-    ``main_size``: the main stream's size (default: the lores size, at least 640x480; never smaller than
-    lores, which Picamera2 requires), in Picamera2's default ``XBGR8888`` (R,G,B,X bytes), for whoever
-    streams it (``accel watch`` encodes it with Picamera2's own encoder, ``camera`` being the Picamera2
-    object); the frames ``read`` returns are always the lores stream's.
+    ``main_size``: the main stream's size (``main_stream_size``: by default the lores size, at least
+    640x480; one asked for is scaled up, keeping its aspect ratio, where lores would not fit in it), in
+    Picamera2's default ``XBGR8888`` (R,G,B,X bytes), for whoever streams it (``accel watch`` encodes it
+    with Picamera2's own encoder, ``camera`` being the Picamera2 object; with it the camera gets 6 buffers
+    instead of 4); the frames ``read`` returns are always the lores stream's.
     """
 
     name = "picamera2"
@@ -183,10 +201,10 @@ class Picamera2Source:
         self._closed = False
         self._started = False
         try:
-            main = main_size or (640, 480)
+            extra = {"buffer_count": _STREAMED_BUFFERS} if main_size else {}
             config = self._cam.create_preview_configuration(
-                main={"size": (max(lores[0], main[0]), max(lores[1], main[1])), "format": "XBGR8888"},
-                lores={"size": lores, "format": self.format.value},
+                main={"size": main_stream_size(lores, main_size), "format": "XBGR8888"},
+                lores={"size": lores, "format": self.format.value}, **extra,
             )
             self._cam.configure(config)
             stream = self._cam.stream_configuration("lores")

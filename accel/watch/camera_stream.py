@@ -31,6 +31,7 @@ Picamera2 is imported only here (``modules`` lets tests pass stand-ins with its 
 from __future__ import annotations
 
 import collections
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -75,15 +76,20 @@ def _is_v4l2(encoder: Any) -> bool:
 class CameraStream:
     """Picamera2's encoder over ``camera``'s main stream: each JPEG goes to ``on_jpeg(jpeg, seconds)`` (what
     drawing and encoding it took; it must not block); ``overlay()`` gives what to draw on the next frame
-    (answers, caption); ``on_error(exc)`` hears of a failure in Picamera2's threads (once)."""
+    (answers, caption); ``on_error(exc)`` hears of a failure in Picamera2's threads (once; in that thread,
+    so it must not block either)."""
 
     def __init__(self, camera: Any, quality: int, fps: float, overlay: Callable[[], tuple[Result | None, str]],
                  on_jpeg: Callable[[bytes, float], None], *, on_error: Callable[[Exception], None] | None = None,
                  modules: tuple[Any, Any, Any] | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         import cv2
 
-        self._cv2 = cv2
+        from accel.watch.render import draw_cv2
+
+        self._cv2, self._draw_cv2 = cv2, draw_cv2
         self._picamera2, encoders, outputs = modules or _modules()
+        self._encoders, self._q = encoders, quality
+        self.note = ""
         self._cam, self._overlay, self._on_jpeg, self._clock = camera, overlay, on_jpeg, clock
         self._on_error = on_error
         self.error: Exception | None = None
@@ -155,8 +161,24 @@ class CameraStream:
             with self._lock:
                 self._due = 0.0
             self._cam.pre_callback = self._draw
-            self._cam.start_encoder(self._encoder, self._output_obj, name="main", quality=self._quality)
+            try:
+                self._cam.start_encoder(self._encoder, self._output_obj, name="main", quality=self._quality)
+            except Exception as exc:  # V4L2 opens the device only now: busy, or a size the codec refuses
+                if not self.hardware:
+                    self._cam.pre_callback = None
+                    raise
+                self._software(exc)
+                self._cam.start_encoder(self._encoder, self._output_obj, name="main", quality=None)
             self.running = True
+
+    def _software(self, why: Exception) -> None:
+        """Picamera2's JpegEncoder instead of a hardware encoder that would not start."""
+        with contextlib.suppress(Exception):
+            self._encoder.stop()  # Picamera2 may have marked it running before its device failed
+        self._encoder = self._gated(self._encoders.JpegEncoder, jpeg=True)(q=self._q)
+        self.hardware, self._quality = False, None
+        self.name, self.encode_timed = "picamera2 JpegEncoder", "cpu"
+        self.note = f"the hardware MJPEG encoder would not start ({type(why).__name__}: {why}): JpegEncoder instead"
 
     def stop(self) -> None:
         """Stop the encoder and the drawing (idempotent); the camera goes on for the detector. Picamera2
@@ -204,10 +226,8 @@ class CameraStream:
             self._due = self._due + self._interval if now < self._due + self._interval else now + self._interval
         t0 = time.perf_counter()
         result, caption = self._overlay()
-        from accel.watch.render import draw_cv2
-
         with self._picamera2.MappedArray(request, "main") as mapped:
-            draw_cv2(self._cv2, mapped.array, result, caption)
+            self._draw_cv2(self._cv2, mapped.array, result, caption)
         with self._lock:
             self._pending[id(request)] = time.perf_counter() - t0
             while len(self._pending) > _MAX_PENDING:
@@ -246,5 +266,7 @@ class CameraStream:
             return len(self._inflight)
 
     def describe(self) -> dict[str, Any]:
-        """What the stream info records: encoder, size, and what its time counts."""
-        return {"encoder": self.name, "size": list(self.size), "encode_timed": self.encode_timed}
+        """What the stream info records: encoder, size, what its time counts, and why it is not the one
+        first chosen (``note``, when so)."""
+        info = {"encoder": self.name, "size": list(self.size), "encode_timed": self.encode_timed}
+        return {**info, "note": self.note} if self.note else info

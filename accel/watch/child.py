@@ -77,17 +77,22 @@ class _Worker:
 
             try:
                 self.camera = CameraStream(source.camera, stream.quality, stream.fps, self._overlay, self._camera_jpeg,
-                                           on_error=lambda exc: self._fail(f"draw+encode: {type(exc).__name__}: {exc}",
-                                                                           None))
-                return self.camera.describe()
-            except (ImportError, SourceError) as exc:
+                                           on_error=lambda exc: self.wake.set())  # the encode thread reports it
+                return self._camera_info()
+            except Exception as exc:  # no encoders (an old picamera2), no OpenCV to draw with, a camera that says no
+                why = f"{exc}" if isinstance(exc, SourceError) else f"{type(exc).__name__}: {exc}"
+                if isinstance(exc, ImportError) and exc.name == "cv2":
+                    why += " (OpenCV draws the detections: sudo apt install python3-opencv)"
                 if stream.encoder == "picamera2":
-                    raise SourceError(f"--stream-encoder picamera2: {exc}") from None
-                fallback = f"Picamera2's encoder cannot be used ({exc}): encoded on the CPU"
+                    raise SourceError(f"--stream-encoder picamera2: {why}") from None
+                fallback = f"Picamera2's encoder cannot be used ({why}): encoded on the CPU"
         encoder = "auto" if stream.encoder in ("auto", "picamera2") else stream.encoder
         self.renderer = Renderer(stream.frame_size(source.width, source.height), stream.quality, encoder)
         info: dict[str, Any] = {"encoder": self.renderer.encoder.name, "size": list(self.renderer.size)}
         return {**info, "note": fallback} if fallback else info
+
+    def _camera_info(self) -> dict[str, Any]:
+        return {**self.camera.describe(), "fps_limit": self.job.stream.fps}
 
     def _caption(self, result: Any) -> str:
         return f"{self.job.label}  frame {self.window.total}  {self.fps:.1f} FPS  {len(result)} detections"
@@ -107,7 +112,10 @@ class _Worker:
         self.wake.set()
 
     def _camera(self, camera: Any) -> None:
-        """The encode thread's work when Picamera2 encodes: run its encoder while watched, send its JPEGs."""
+        """The encode thread's work when Picamera2 encodes: run its encoder while watched, send its JPEGs, and
+        fail the variant (here, not in Picamera2's thread) when drawing or encoding failed there."""
+        if camera.error is not None:
+            raise camera.error
         if self.viewers > 0:
             camera.start()
         else:
@@ -164,6 +172,8 @@ class _Worker:
             figures = self.window.summary()
             self.fps = figures["fps"]
             figures["drops"] = self.detector.drops()
+            if self.camera is not None:  # what encodes can change once it starts (a hardware encoder that failed)
+                figures["stream"] = self._camera_info()
             result = self.latest.result
             if result is not None:
                 names = result.labels or tuple(str(int(c)) for c in result.class_ids)

@@ -50,8 +50,9 @@ def add_parser(sub: argparse._SubParsersAction, compare: argparse.ArgumentParser
                    "generated and printed when --host is not loopback and none is given")
     w.add_argument("--stream-fps", type=float, default=15.0,
                    help="frames a second the stream sends at most, whatever the detector's rate (default 15)")
-    w.add_argument("--stream-size", default="auto", help="stream size: auto (the source's, at most 640 wide), "
-                   "native or WIDTHxHEIGHT (default auto)")
+    w.add_argument("--stream-size", default="auto", help="stream size: auto (the source's, at most 640 wide; "
+                   "with Picamera2's encoder the camera's main stream, at least 640x480), native or WIDTHxHEIGHT "
+                   "(default auto)")
     w.add_argument("--jpeg-quality", type=int, default=80, help="JPEG quality of the stream, 1..100 (default 80)")
     w.add_argument("--stream-encoder", default="auto", choices=STREAM_ENCODERS,
                    help="who encodes the stream: auto (default: with --source picamera2, Picamera2's own encoder "

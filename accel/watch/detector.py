@@ -136,11 +136,18 @@ class Detector:
             run_stages(self._read, stages, partial(self._sink, stop), depth=settings.queue_depth, clock=self.clock)
 
     def _spec(self, spec: SourceSpec) -> SourceSpec:
-        """The source to open: with the stream encoded by Picamera2, the camera's main stream at its size."""
+        """The source to open: with the stream encoded by Picamera2, the camera's main stream at the stream's
+        size: ``--stream-size auto`` the main stream ``compare`` configures too (the same field of view for
+        the detector), ``native`` the lores size, WxH that (``main_stream_size`` fits lores in it)."""
         if not self.job.stream.from_camera(spec.kind):
             return spec
+        from accel.sources.camera import main_stream_size
+
         w, h = spec.size((640, 480))  # Picamera2Source's default lores size
-        return replace(spec, main_size=self.job.stream.frame_size(w or 640, h or 480))
+        lores = (w or 640, h or 480)
+        size = self.job.stream.size
+        asked = None if size == "auto" else lores if size == "native" else self.job.stream.frame_size(*lores)
+        return replace(spec, main_size=main_stream_size(lores, asked))
 
     def _read(self, i: int) -> tuple[Any, float]:
         t = self.clock()

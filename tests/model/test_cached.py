@@ -51,3 +51,22 @@ def test_writing_a_new_file_prunes_its_folder_and_a_hit_touches_the_file(tmp_pat
     new = cached_file(tmp_path / "new.tflite", lambda: b"y" * 150, budget=260)
     assert new.read_bytes() == b"y" * 150
     assert not old.exists() and hit.exists()  # 350 bytes over 260: the least recently used went
+
+
+def test_a_file_a_live_process_holds_is_not_pruned(tmp_path: Path) -> None:
+    """Another process holds the old file (as a watch does its piped model): it stays, the others go."""
+    import subprocess
+    import sys
+
+    held = _file(tmp_path, "held.tflite", 100, 48)
+    other = _file(tmp_path, "other.tflite", 100, 48)
+    code = ("import sys, pathlib; from accel.model.cached import hold; hold(pathlib.Path(sys.argv[1])); "
+            "print('held', flush=True); sys.stdin.read()")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(held)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+        assert prune(tmp_path, 0, now=NOW) == [other] and held.exists()
+    finally:
+        proc.communicate("", timeout=30)
+    assert prune(tmp_path, 0, now=NOW) == [held]  # released when the process ended

@@ -152,10 +152,16 @@ class V4L2Encoder(_Threaded):
     the JPEG comes back on its poll thread."""
 
     encode_in_camera_thread = True
+    fail_start: Exception | None = None  # what opening the device raises (it is opened when the encoder starts)
 
     def __init__(self, bitrate: int | None = None) -> None:
         super().__init__()
         self.bitrate = bitrate
+
+    def _start(self) -> None:
+        if V4L2Encoder.fail_start is not None:
+            raise V4L2Encoder.fail_start
+        super()._start()
 
     def _setup(self, quality: Any) -> None:
         if quality is not None or self.bitrate is None:
@@ -260,8 +266,9 @@ class Picamera2:
         self.lock = threading.Lock()  # held by the event loop while it runs pre_callback and the encoders
         Picamera2.made.append(self)
 
-    def create_preview_configuration(self, main: dict[str, Any], lores: dict[str, Any]) -> dict[str, Any]:
-        return {"main": {"format": "XBGR8888", **main}, "lores": dict(lores)}
+    def create_preview_configuration(self, main: dict[str, Any], lores: dict[str, Any],
+                                     buffer_count: int = 4) -> dict[str, Any]:
+        return {"main": {"format": "XBGR8888", **main}, "lores": dict(lores), "buffer_count": buffer_count}
 
     def configure(self, config: dict[str, Any]) -> None:
         (mw, mh), (lw, lh) = config["main"]["size"], config["lores"]["size"]
@@ -269,6 +276,7 @@ class Picamera2:
             raise RuntimeError("lores stream dimensions may not exceed main stream")
         self.config = {"main": {**config["main"], "stride": -(-mw * 4 // 1024) * 1024},  # padded rows
                        "lores": {**config["lores"], "stride": -(-lw // 64) * 64}}
+        self.buffer_count = config["buffer_count"]
 
     def stream_configuration(self, name: str) -> dict[str, Any]:
         return dict(self.config[name])

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from fake_picamera2 import MAIN_GREY, PACKAGE, Picamera2, install, modules
+from fake_picamera2 import MAIN_GREY, PACKAGE, Picamera2, V4L2Encoder, install, modules
 from PIL import Image
 from watch_helpers import MjpegReader, WatchProcess, wait_until
 
@@ -27,6 +27,7 @@ from accel.errors import ConfigError, SourceError
 from accel.model import load_model
 from accel.settings import Settings
 from accel.sources import SourceSpec, open_source
+from accel.sources.camera import main_stream_size
 from accel.watch.camera_stream import CameraStream, quality_level
 from accel.watch.detector import Job
 from accel.watch.options import StreamOptions
@@ -236,6 +237,25 @@ def test_stop_stops_the_encoder_and_the_drawing_and_start_again_works() -> None:
     assert cam.encoders == [] and cam.pre_callback is None
 
 
+def test_a_hardware_encoder_that_will_not_start_gives_way_to_jpeg_encoder() -> None:
+    """V4L2 opens its device only when the encoder starts: busy, or a size the codec refuses."""
+    cam = _camera()
+    stream, got = _stream(cam, hardware=True)
+    V4L2Encoder.fail_start = OSError(16, "Device or resource busy")
+    try:
+        stream.start()
+    finally:
+        V4L2Encoder.fail_start = None
+    (encoder,) = cam.encoders
+    assert type(encoder).__mro__[1].__name__ == "JpegEncoder" and encoder.q == 80
+    assert stream.describe() == {"encoder": "picamera2 JpegEncoder", "size": [320, 240], "encode_timed": "cpu",
+                                 "note": "the hardware MJPEG encoder would not start (OSError: [Errno 16] Device "
+                                         "or resource busy): JpegEncoder instead"}
+    _frame(cam, stream)
+    assert len(got) == 1
+    stream.stop()
+
+
 def test_a_drawing_failure_in_picamera2s_thread_is_reported_once_and_drawing_stops() -> None:
     cam, clock = _camera(), Clock()
     errors: list[Exception] = []
@@ -260,6 +280,20 @@ def test_the_picamera2_source_configures_the_main_stream_at_the_size_asked(monke
         assert (source.width, source.height) == (160, 120)
     with open_source(SourceSpec("picamera2", width=800, height=600, main_size=(320, 240))) as source:
         assert source.camera.stream_configuration("main")["size"] == (800, 600)  # never smaller than lores
+        assert source.camera.buffer_count == 6  # two requests in the encoder, one with the detector
+    with open_source(SourceSpec("picamera2", width=160, height=120)) as source:  # compare's: nothing streamed
+        assert source.camera.stream_configuration("main")["size"] == (640, 480) and source.camera.buffer_count == 4
+
+
+@pytest.mark.parametrize(("lores", "asked", "main"), [
+    ((160, 120), None, (640, 480)), ((800, 600), None, (800, 600)), ((416, 416), None, (640, 480)),
+    ((160, 120), (320, 240), (320, 240)), ((800, 600), (320, 240), (800, 600)),
+    ((416, 416), (640, 360), (740, 416)),  # 416/360 = 1.156: 739.6 up to even 740, 416
+    ((640, 480), (640, 360), (854, 480)),  # 480/360 = 1.333: 853.3 up to even 854
+])
+def test_the_main_stream_fits_lores_and_keeps_the_aspect_asked(lores: tuple[int, int], asked: Any,
+                                                              main: tuple[int, int]) -> None:
+    assert main_stream_size(lores, asked) == main
 
 
 def test_a_bad_main_size_is_one_source_error() -> None:
@@ -323,12 +357,17 @@ def test_the_worker_streams_the_camera_main_stream_through_picamera2(monkeypatch
 
 
 @pytest.mark.parametrize("asked", ["auto", "picamera2"])
+@pytest.mark.parametrize(("failure", "why"), [
+    (SourceError("picamera2's encoders cannot be imported (No module named 'picamera2.encoders')"),
+     "picamera2's encoders cannot be imported"),
+    (RuntimeError("camera says no"), "RuntimeError: camera says no"),
+], ids=["old-picamera2", "camera-refuses"])
 def test_without_picamera2s_encoders_auto_encodes_on_the_cpu_and_picamera2_fails(
-        monkeypatch: pytest.MonkeyPatch, tiny_classifier: Any, asked: str) -> None:
+        monkeypatch: pytest.MonkeyPatch, tiny_classifier: Any, asked: str, failure: Exception, why: str) -> None:
     install(monkeypatch)
 
     def old_picamera2() -> Any:
-        raise SourceError("picamera2's encoders cannot be imported (No module named 'picamera2.encoders')")
+        raise failure
 
     monkeypatch.setattr("accel.watch.camera_stream._modules", old_picamera2)
     settings = Settings(warmup=1, timeout_s=10.0, live_source=SourceSpec("picamera2", width=160, height=120))
@@ -337,11 +376,11 @@ def test_without_picamera2s_encoders_auto_encodes_on_the_cpu_and_picamera2_fails
     said = _run_worker(job, frames=1)
     if asked == "picamera2":
         (failed,) = [m for m in said if m[0] == "failed"]
-        assert failed[1].startswith("--stream-encoder picamera2: picamera2's encoders cannot be imported"), failed
+        assert failed[1].startswith(f"--stream-encoder picamera2: {why}"), failed
         return
     ready = next(m[1] for m in said if m[0] == "ready")
     assert not ready["stream"]["encoder"].startswith("picamera2")
-    assert ready["stream"]["note"].startswith("Picamera2's encoder cannot be used (picamera2's encoders")
+    assert ready["stream"]["note"].startswith(f"Picamera2's encoder cannot be used ({why}")
     assert any(m[0] == "frame" for m in said)
 
 
@@ -376,3 +415,20 @@ def test_accel_watch_streams_the_camera_main_stream_from_the_command_line(tmp_pa
         code, _, err = watch.interrupt() if watch.proc.poll() is None else (watch.proc.returncode, "", "")
         watch.kill()
     assert code == 0, err
+
+
+def test_a_drawing_failure_in_picamera2s_thread_fails_the_variant_from_the_workers_thread(
+        monkeypatch: pytest.MonkeyPatch, tiny_classifier: Any) -> None:
+    """Picamera2's thread only records it; the worker's encode thread fails the variant, naming the error."""
+    install(monkeypatch)
+
+    def broken(*args: Any) -> None:
+        raise ValueError("cannot draw")
+
+    monkeypatch.setattr("accel.watch.render.draw_cv2", broken)
+    settings = Settings(warmup=1, timeout_s=10.0, live_source=SourceSpec("picamera2", width=160, height=120))
+    job = Job("null", load_model(tiny_classifier[0]), Variant("null"), "numpy", settings, StreamOptions(fps=30))
+    said = _run_worker(job)
+    (failed,) = [m for m in said if m[0] == "failed"]
+    assert failed[1] == "draw+encode: ValueError: cannot draw" and "Traceback" in failed[2]
+    assert not any(m[0] == "frame" for m in said)
