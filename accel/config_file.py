@@ -15,7 +15,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from accel.errors import ConfigError
+from accel.errors import ConfigError, file_kind
 
 __all__ = ["MAX_BYTES", "MAX_DEPTH", "Where", "read_config_file"]
 
@@ -78,8 +78,7 @@ def read_config_file(path: Path) -> tuple[dict[str, Any], str]:
     except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
         raise ConfigError(f"cannot read config {path}: {getattr(exc, 'strerror', None) or exc}") from exc
     if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)):
-        found = "a folder" if stat.S_ISDIR(mode) else "a device or socket"
-        raise ConfigError(f"config {path}: expected a TOML file, found {found}")
+        raise ConfigError(f"config {path}: expected a TOML file, found {file_kind(mode)}")
     try:
         with open(path, "rb") as f:
             raw = f.read(MAX_BYTES + 1)

@@ -100,3 +100,13 @@ class PowerError(AccelError):
     """A power meter is unknown, unavailable, or failed."""
 
     exit_code = 3
+
+
+def file_kind(mode: int) -> str:
+    """What an ``os.stat`` mode is, as an error message names it: "a regular file", "a folder", "a character
+    device", "a block device", "a named pipe", "a socket", else "a special file"."""
+    import stat
+
+    kinds = ((stat.S_ISREG, "a regular file"), (stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"),
+             (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"))
+    return next((name for test, name in kinds if test(mode)), "a special file")

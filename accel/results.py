@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from accel.errors import OutputError
+from accel.errors import OutputError, file_kind
 from accel.record import VariantRecord
 
 if TYPE_CHECKING:
@@ -80,7 +80,7 @@ def check_result_file(path: str | Path, named: str = "option --json") -> Path:
     if st is not None and stat.S_ISDIR(st.st_mode):
         raise OutputError(f"{named}: {shown} is a folder; give a file path such as {given / 'result.json'}")
     if st is not None and not stat.S_ISREG(st.st_mode):
-        raise OutputError(f"{named}: {shown} is a {_kind(st.st_mode)}, not a regular file; accel writes the result "
+        raise OutputError(f"{named}: {shown} is {file_kind(st.st_mode)}, not a regular file; accel writes the result "
                           "by replacing the file, which would destroy it: give the path of a regular file")
     _check_folder(real.parent, named, given)
     return real
@@ -104,12 +104,6 @@ def _check_folder(folder: Path, named: str, shown: Path) -> None:
             os.fsync(fh.fileno())
     except OSError as exc:
         raise OutputError(f"{named}: cannot write in {probe}: {_why(exc)}; {_WHAT_TO_DO}") from exc
-
-
-def _kind(mode: int) -> str:
-    kinds = ((stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"), (stat.S_ISFIFO, "named pipe"),
-             (stat.S_ISSOCK, "socket"))
-    return next((name for test, name in kinds if test(mode)), "special file")
 
 
 def _why(exc: OSError) -> str:

@@ -57,7 +57,7 @@ def test_deep_nesting_is_one_line(tmp_path: Path, text: str, says: str) -> None:
 
 
 @pytest.mark.parametrize(("where", "says"), [
-    pytest.param("/dev/zero", "config /dev/zero: expected a TOML file, found a device or socket", id="device"),
+    pytest.param("/dev/zero", "config /dev/zero: expected a TOML file, found a character device", id="device"),
     pytest.param("/", "config /: expected a TOML file, found a folder", id="folder"),
 ])
 def test_a_config_that_is_not_a_file(where: str, says: str) -> None:

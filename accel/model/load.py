@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from accel.errors import ModelError
+from accel.errors import ModelError, file_kind
 from accel.model.families import detect
 from accel.model.flatbuffer import IDENTIFIER, Flatbuffer, corrupt
 from accel.model.info import Family, ModelInfo, TensorInfo
@@ -62,9 +62,8 @@ def read_model_file(path: str | Path) -> bytes:
     if stat.S_ISDIR(mode):
         raise ModelError(f"model path is a folder, expected a .tflite file: {p}")
     if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)):
-        kind = "a character device" if stat.S_ISCHR(mode) else "a block device" if stat.S_ISBLK(mode) else \
-            "a socket" if stat.S_ISSOCK(mode) else "not a regular file"
-        raise ModelError(f"model path {p} is {kind}, expected a .tflite file (or a pipe such as <(cat model.tflite))")
+        raise ModelError(f"model path {p} is {file_kind(mode)}, expected a .tflite file (or a pipe such as "
+                         "<(cat model.tflite))")
     try:
         with open(p, "rb") as f:
             head = f.read(8)
