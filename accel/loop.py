@@ -64,6 +64,15 @@ class Feed:
         return frame, now - t, frame.timestamp or now
 
 
+def reader(feed: Feed) -> Callable[[int], tuple[Any, float]]:
+    """``run_stages``' read over ``feed``: an item's frame is (frame, capture seconds), with its capture time."""
+    def read(i: int) -> tuple[Any, float]:
+        frame, capture_s, captured = feed(i)
+        return (frame, capture_s), captured
+
+    return read
+
+
 def bound(means_s: dict[str, float], streams: int = 1) -> tuple[float | None, str | None]:
     """The rate the slowest stage allows, and which stage: 1 / its mean seconds (inference: times the
     parallel streams)."""
@@ -192,10 +201,6 @@ class Loop:
         meter, start = self._window(feed)
         last = [start]
 
-        def read(i: int) -> tuple[Any, float]:
-            frame, capture_s, captured = feed(i)
-            return (frame, capture_s), captured
-
         def sink(item: Item) -> bool:
             frame, capture_s = item.frame
             spans = item.spans
@@ -211,10 +216,7 @@ class Loop:
             last[0] = done
             return self._going(n, done - start, meter, progress)
 
-        stages = [Stage("preprocess", [self._pre]),
-                  Stage("inference", [partial(self._infer, r) for r in self.runners]),
-                  Stage("postprocess", [self._post])]
-        run_stages(read, stages, sink, depth=self.settings.queue_depth, clock=self.clock)
+        run_stages(reader(feed), self.stages(), sink, depth=self.settings.queue_depth, clock=self.clock)
         self.wall = last[0] - start
         self._close_window(feed, meter)
 
@@ -224,6 +226,12 @@ class Loop:
         end = feed.counts()
         if self._counts is not None and end is not None:
             self.frames_dropped = max(0, (end[0] - self._counts[0]) - (end[1] - self._counts[1]))
+
+    def stages(self) -> list[Stage]:
+        """The pipelined stages over items read by ``reader``: preprocess, inference (a worker per stream),
+        postprocess; an item's data ends as (answers, the runtime's invoke seconds or None)."""
+        return [Stage("preprocess", [self._pre]), Stage("inference", [partial(self._infer, r) for r in self.runners]),
+                Stage("postprocess", [self._post])]
 
     def _pre(self, item: Item) -> None:
         item.data = self.kernels.preprocess(item.frame[0], self.spec)

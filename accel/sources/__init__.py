@@ -82,8 +82,8 @@ class SourceSpec:
     ``WxH`` target is used when they are not given). ``format``: requested pixel format (``None``: the
     source's natural one: I420 for synthetic and picamera2, RGB for images, B,G,R bytes for video and
     V4L2). ``seed``: synthetic scenes. ``loop``: image and video sources start again when exhausted.
-    ``main_size``: picamera2 only, the size of the camera's main stream beside the lores one read (``accel
-    watch`` streams it); ``None``: Picamera2Source's default.
+    ``main_size``, ``streamed``: picamera2 only, the size asked for the camera's main stream beside the
+    lores one read (``None``: Picamera2Source's default), and whether it is streamed (``accel watch``).
     """
 
     kind: str = "synthetic"
@@ -97,6 +97,7 @@ class SourceSpec:
     buffer_count: int = 4
     max_pixels: int = MAX_PIXELS
     main_size: tuple[int, int] | None = None
+    streamed: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -254,7 +255,8 @@ def _open_unpaced(spec: SourceSpec) -> Source:
         return V4l2Source(int(spec.target or 0), spec.width, spec.height, format=spec.format)
     from accel.sources.camera import Picamera2Source
 
-    return Picamera2Source(int(spec.target or 0), spec.width, spec.height, format=spec.format, main_size=spec.main_size)
+    return Picamera2Source(int(spec.target or 0), spec.width, spec.height, format=spec.format, main_size=spec.main_size,
+                           streamed=spec.streamed)
 
 
 def _import_cv2(what: str) -> Any:

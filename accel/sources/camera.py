@@ -143,8 +143,9 @@ def main_stream_size(lores: tuple[int, int], asked: tuple[int, int] | None = Non
     ratio where lores would not fit in it, to even sides."""
     if asked is None:
         return max(lores[0], _DEFAULT_MAIN[0]), max(lores[1], _DEFAULT_MAIN[1])
-    scale = max(1.0, lores[0] / asked[0], lores[1] / asked[1])
-    return 2 * math.ceil(asked[0] * scale / 2), 2 * math.ceil(asked[1] * scale / 2)
+    w, h = asked[0] + asked[0] % 2, asked[1] + asked[1] % 2  # as lores is rounded: 641 wide fits 642
+    scale = max(1.0, lores[0] / w, lores[1] / h)
+    return 2 * math.ceil(w * scale / 2), 2 * math.ceil(h * scale / 2)
 
 
 def _default_factory(camera_num: int) -> Any:
@@ -173,16 +174,17 @@ class Picamera2Source:
 
     ``main_size``: the main stream's size (``main_stream_size``: by default the lores size, at least
     640x480; one asked for is scaled up, keeping its aspect ratio, where lores would not fit in it), in
-    Picamera2's default ``XBGR8888`` (R,G,B,X bytes), for whoever streams it (``accel watch`` encodes it
-    with Picamera2's own encoder, ``camera`` being the Picamera2 object; with it the camera gets 6 buffers
-    instead of 4); the frames ``read`` returns are always the lores stream's.
+    Picamera2's default ``XBGR8888`` (R,G,B,X bytes). ``streamed``: someone streams it (``accel watch``
+    encodes it with Picamera2's own encoder, ``camera`` being the Picamera2 object), so the camera gets 6
+    buffers instead of 4. The frames ``read`` returns are always the lores stream's.
     """
 
     name = "picamera2"
 
     def __init__(self, camera_num: int = 0, width: int | None = None, height: int | None = None,
                  *, format: PixelFormat | None = None, factory: Callable[[int], Any] | None = None,
-                 clocks: Callable[[], tuple[int, int]] = _clocks_ns, main_size: tuple[int, int] | None = None) -> None:
+                 clocks: Callable[[], tuple[int, int]] = _clocks_ns, main_size: tuple[int, int] | None = None,
+                 streamed: bool = False) -> None:
         self.camera_num = camera_num
         self._clocks = clocks
         self.format = format or PixelFormat.YUV420
@@ -201,7 +203,7 @@ class Picamera2Source:
         self._closed = False
         self._started = False
         try:
-            extra = {"buffer_count": _STREAMED_BUFFERS} if main_size else {}
+            extra = {"buffer_count": _STREAMED_BUFFERS} if streamed else {}
             config = self._cam.create_preview_configuration(
                 main={"size": main_stream_size(lores, main_size), "format": "XBGR8888"},
                 lores={"size": lores, "format": self.format.value}, **extra,

@@ -103,11 +103,8 @@ class CameraStream:
         main = camera.stream_configuration("main")
         self.size = (int(main["size"][0]), int(main["size"][1]))
         self.running = self.closed = False
-        self._encoder = self._pick(encoders, quality)
+        self._encoder = self._pick()
         self.hardware = _is_v4l2(self._encoder)
-        self._quality = getattr(encoders.Quality, quality_level(quality)) if self.hardware else None
-        self.name = "picamera2 MJPEGEncoder (hardware)" if self.hardware else "picamera2 JpegEncoder"
-        self.encode_timed = "hardware latency" if self.hardware else "cpu"
         stream = self
 
         class _Output(outputs.Output):  # type: ignore[misc, name-defined]
@@ -116,16 +113,29 @@ class CameraStream:
 
         self._output_obj = _Output()
 
-    def _pick(self, encoders: Any, quality: int) -> Any:
-        if getattr(encoders, "_hw_encoder_available", True):
+    @property
+    def name(self) -> str:
+        return "picamera2 MJPEGEncoder (hardware)" if self.hardware else "picamera2 JpegEncoder"
+
+    @property
+    def encode_timed(self) -> str:
+        """What the draw+encode time counts besides the drawing."""
+        return "hardware latency" if self.hardware else "cpu"
+
+    def _pick(self) -> Any:
+        """The hardware MJPEG encoder where the board has one, else JpegEncoder."""
+        if getattr(self._encoders, "_hw_encoder_available", True):
             try:
-                hardware = self._gated(encoders.MJPEGEncoder)()
+                hardware = self._gated(self._encoders.MJPEGEncoder)()
             except RuntimeError:  # "Hardware MJPEG not available on this platform" (older Picamera2)
                 pass
             else:
                 if _is_v4l2(hardware):
                     return hardware
-        return self._gated(encoders.JpegEncoder, jpeg=True)(q=quality)
+        return self._jpeg_encoder()
+
+    def _jpeg_encoder(self) -> Any:
+        return self._gated(self._encoders.JpegEncoder, jpeg=True)(q=self._q)
 
     def _gated(self, base: type, *, jpeg: bool = False) -> type:
         """``base`` (a Picamera2 encoder class) taking only the requests the gate let through; for
@@ -162,7 +172,7 @@ class CameraStream:
                 self._due = 0.0
             self._cam.pre_callback = self._draw
             try:
-                self._cam.start_encoder(self._encoder, self._output_obj, name="main", quality=self._quality)
+                self._cam.start_encoder(self._encoder, self._output_obj, name="main", quality=self._quality())
             except Exception as exc:  # V4L2 opens the device only now: busy, or a size the codec refuses
                 if not self.hardware:
                     self._cam.pre_callback = None
@@ -171,13 +181,15 @@ class CameraStream:
                 self._cam.start_encoder(self._encoder, self._output_obj, name="main", quality=None)
             self.running = True
 
+    def _quality(self) -> Any:
+        """The quality level a bitrate-driven (hardware) encoder is started with; JpegEncoder has its q."""
+        return getattr(self._encoders.Quality, quality_level(self._q)) if self.hardware else None
+
     def _software(self, why: Exception) -> None:
         """Picamera2's JpegEncoder instead of a hardware encoder that would not start."""
         with contextlib.suppress(Exception):
             self._encoder.stop()  # Picamera2 may have marked it running before its device failed
-        self._encoder = self._gated(self._encoders.JpegEncoder, jpeg=True)(q=self._q)
-        self.hardware, self._quality = False, None
-        self.name, self.encode_timed = "picamera2 JpegEncoder", "cpu"
+        self._encoder, self.hardware = self._jpeg_encoder(), False
         self.note = f"the hardware MJPEG encoder would not start ({type(why).__name__}: {why}): JpegEncoder instead"
 
     def stop(self) -> None:

@@ -61,7 +61,7 @@ class _Worker:
                 self.camera.close()
             return
         if kind == "ready":
-            data = {**data, "stream": {**self._stream(), "fps_limit": self.job.stream.fps}}
+            data = {**data, "stream": self._stream()}
         self.send(kind, data)
 
     def _stream(self) -> dict[str, Any]:
@@ -88,7 +88,8 @@ class _Worker:
                 fallback = f"Picamera2's encoder cannot be used ({why}): encoded on the CPU"
         encoder = "auto" if stream.encoder in ("auto", "picamera2") else stream.encoder
         self.renderer = Renderer(stream.frame_size(source.width, source.height), stream.quality, encoder)
-        info: dict[str, Any] = {"encoder": self.renderer.encoder.name, "size": list(self.renderer.size)}
+        info: dict[str, Any] = {"encoder": self.renderer.encoder.name, "size": list(self.renderer.size),
+                                "fps_limit": stream.fps}
         return {**info, "note": fallback} if fallback else info
 
     def _camera_info(self) -> dict[str, Any]:
@@ -102,13 +103,16 @@ class _Worker:
         result = self.latest.result
         return result, self._caption(result) if result is not None else self.job.label
 
+    def _details(self, result: Any) -> dict[str, Any]:
+        """What goes with a stream frame: the frame count and its detections."""
+        return {"frame": self.window.total, "detections": len(result) if result is not None else 0}
+
     def _camera_jpeg(self, jpeg: bytes, seconds: float) -> None:
         """A JPEG from Picamera2's encoder thread: counted, and left for the encode thread to send (a send can
         block on a busy parent, and the camera's requests wait for that thread); a newer one replaces it."""
         self.window.add_encode(time.monotonic(), seconds, len(jpeg))
-        result = self.latest.result
         with self._jpeg_lock:  # not the send lock: a send may be blocked
-            self._jpeg = (jpeg, {"frame": self.window.total, "detections": len(result) if result is not None else 0})
+            self._jpeg = (jpeg, self._details(self.latest.result))
         self.wake.set()
 
     def _camera(self, camera: Any) -> None:
@@ -165,7 +169,7 @@ class _Worker:
             t0 = time.perf_counter()
             jpeg = renderer.render(frame, result, self._caption(result))
             self.window.add_encode(time.monotonic(), time.perf_counter() - t0, len(jpeg))
-            self.send("frame", jpeg, {"frame": self.window.total, "detections": len(result)})
+            self.send("frame", jpeg, self._details(result))
 
     def report(self) -> None:
         while not self.stop.wait(_STATS_S):

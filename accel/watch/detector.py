@@ -1,7 +1,8 @@
-"""One variant running until told to stop, inside the watch worker: the live source feeds the pipelined
-stages (``accel.pipelined.run_stages``: capture, preprocess, inference, postprocess as threads joined by
-bounded queues), every finished frame goes into a sliding ``Window`` and becomes the ``Latest`` one the
-stream encoder draws. Nothing accumulates per frame, so a run of hours uses the memory of a run of seconds."""
+"""One variant running until told to stop, inside the watch worker: the live source feeds the pipelined stages
+compare measures (``Loop.stages`` on ``accel.pipelined.run_stages``: capture, preprocess, inference, postprocess
+as threads joined by bounded queues), every finished frame goes into a sliding ``Window`` and becomes the
+``Latest`` one the stream encoder draws. Nothing accumulates per frame, so a run of hours uses the memory of a
+run of seconds."""
 
 from __future__ import annotations
 
@@ -13,14 +14,14 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
-from accel.delegates import Runner, Variant, get_delegate
+from accel.delegates import Variant, get_delegate
 from accel.detections import Classification, Detections
 from accel.errors import SourceError
 from accel.frames import Frame
-from accel.loop import Feed, Loop
+from accel.loop import Feed, Loop, reader
 from accel.model import ModelInfo
 from accel.pipeline import _open, decode_spec, get_kernels, input_spec  # _open: as compare opens a runner
-from accel.pipelined import Item, Stage, run_stages
+from accel.pipelined import Item, run_stages
 from accel.settings import Settings
 from accel.sources import SourceSpec
 from accel.watch.options import StreamOptions
@@ -112,55 +113,29 @@ class Detector:
             load_s = time.perf_counter() - t0
             runners += [stack.enter_context(_open(model, job.variant)) for _ in range(settings.inference_streams - 1)]
             loop = Loop(model, runners, kernels, settings, spec, dspec, lambda kind, data: None)
-            startup = loop.start(Feed([], self.source), load_s)
+            feed = Feed([], self.source, self.clock)
+            startup = loop.start(feed, load_s)
             self.emit("ready", {"runtime": runners[0].runtime, "placement": runners[0].placement.to_json(),
                                 "kernels_info": kernels.describe(), "source": _described(self.source),
                                 "startup": {"load_ms": startup.load_ms,
                                             "first_inference_ms": startup.first_inference_ms},
                                 "input": [spec.height, spec.width], "streams": len(runners)})
-            roles = model.roles
-
-            def pre(item: Item) -> None:
-                item.data = kernels.preprocess(item.frame[0], spec)
-
-            def infer(runner: Runner, item: Item) -> None:
-                tensor, geometry = item.data
-                item.data = (runner.run([tensor]), geometry)
-
-            def post(item: Item) -> None:
-                outs, geometry = item.data
-                item.data = kernels.postprocess({role: outs[pos] for role, pos in roles.items()}, dspec, geometry)
-
-            stages = [Stage("preprocess", [pre]), Stage("inference", [partial(infer, r) for r in runners]),
-                      Stage("postprocess", [post])]
-            run_stages(self._read, stages, partial(self._sink, stop), depth=settings.queue_depth, clock=self.clock)
+            run_stages(reader(feed), loop.stages(), partial(self._sink, stop), depth=settings.queue_depth,
+                       clock=self.clock)
 
     def _spec(self, spec: SourceSpec) -> SourceSpec:
-        """The source to open: with the stream encoded by Picamera2, the camera's main stream at the stream's
-        size: ``--stream-size auto`` the main stream ``compare`` configures too (the same field of view for
-        the detector), ``native`` the lores size, WxH that (``main_stream_size`` fits lores in it)."""
+        """The source to open: with the stream encoded by Picamera2, the camera's main stream streamed, at
+        the size the stream asks for (``StreamOptions.main_size``)."""
         if not self.job.stream.from_camera(spec.kind):
             return spec
-        from accel.sources.camera import main_stream_size
-
-        w, h = spec.size((640, 480))  # Picamera2Source's default lores size
-        lores = (w or 640, h or 480)
-        size = self.job.stream.size
-        asked = None if size == "auto" else lores if size == "native" else self.job.stream.frame_size(*lores)
-        return replace(spec, main_size=main_stream_size(lores, asked))
-
-    def _read(self, i: int) -> tuple[Any, float]:
-        t = self.clock()
-        frame = self.source.read()
-        now = self.clock()
-        return (frame, now - t), frame.timestamp or now
+        return replace(spec, streamed=True, main_size=self.job.stream.main_size(spec.size()))
 
     def _sink(self, stop: threading.Event, item: Item) -> bool:
         frame, capture_s = item.frame
         spans = item.spans
         stages = {"capture": capture_s, **{s: b - a for s, (a, b) in spans.items()}}
         done = spans["postprocess"][1]
-        result: Result = item.data
+        result: Result = item.data[0]
         self.window.add(done, stages, done - item.captured, spans["preprocess"][0] - item.captured, len(result))
         self.latest.put(frame, result)
         return not stop.is_set()

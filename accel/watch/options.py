@@ -62,6 +62,19 @@ class StreamOptions:
                               f"and needs --source picamera2 (the source is {source_kind}); use auto")
         return source_kind == "picamera2" and self.encoder in ("auto", "picamera2")
 
+    def main_size(self, lores: tuple[int | None, int | None]) -> tuple[int, int] | None:
+        """The camera main stream's size asked when Picamera2 encodes it, given the lores size asked: auto
+        ``None`` (the main stream ``compare`` configures too, so the detector sees the same field of view),
+        native the lores size (``None`` when not given: the default lores is the default main), else WxH."""
+        if self.size == "auto":
+            return None
+        if self.size == "native":
+            w, h = lores
+            return (w, h) if w is not None and h is not None else None
+        match = _SIZE.match(self.size)
+        assert match is not None, "checked in __post_init__"
+        return int(match[1]), int(match[2])
+
     def frame_size(self, width: int, height: int) -> tuple[int, int]:
         """The size a ``width`` x ``height`` source frame is streamed at (even sizes: JPEG's 4:2:0 blocks)."""
         if self.size == "native":

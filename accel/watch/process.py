@@ -114,15 +114,15 @@ class WorkerProcess:
         self.on_end(*self._outcome(code))
 
     def _outcome(self, code: int) -> tuple[str, str | None]:
-        said = _tail(_printed(self._log))
-        printed = f"; it printed: {said}" if said else ""
         if self._stopping:
             return "stopped", None
+        if self._failure is not None and not self._timed_out:
+            return "failed", self._failure
+        said = _tail(_printed(self._log))  # the log is read only when it says why: it grows as long as it runs
+        printed = f"; it printed: {said}" if said else ""
         if self._timed_out:
             return "timeout", (f"no first frame after {self.job.settings.timeout_s:g} s (raise pipeline.timeout_s "
                                f"for slow backends){printed}")
-        if self._failure is not None:
-            return "failed", self._failure
         if code < 0:
             return "crashed", f"{_signal(code)}{printed}"  # shown after the status: "crashed: signal 11 (SIGSEGV)"
         return "crashed", f"the worker exited with code {code}{printed}"

@@ -144,17 +144,17 @@ class Renderer:
     def render(self, frame: Frame, result: Detections | Classification | None, caption: str) -> bytes:
         """The annotated frame as JPEG: boxes and "label score" of detections (a classifier's top classes
         as lines of text), and ``caption`` along the top."""
-        rgb = self._scaled(self._to_rgb(frame))
+        rgb = self._scaled(self._to_rgb(frame), frame)
         if self._cv2 is not None:
             draw_cv2(self._cv2, rgb, result, caption)
         else:
             rgb = self._draw_pillow(rgb, result, caption)
         return self.encoder.encode(np.ascontiguousarray(rgb), self.quality)
 
-    def _scaled(self, rgb: np.ndarray) -> np.ndarray:
+    def _scaled(self, rgb: np.ndarray, frame: Frame) -> np.ndarray:
         w, h = self.size
-        if rgb.shape[1] == w and rgb.shape[0] == h:
-            return np.array(rgb)  # a copy: the drawing must not reach the source's buffer
+        if rgb.shape[1] == w and rgb.shape[0] == h:  # the drawing must not reach the source's buffer
+            return np.array(rgb) if np.shares_memory(rgb, frame.data) else rgb
         if self._cv2 is not None:
             shrink = w < rgb.shape[1]
             return np.asarray(self._cv2.resize(rgb, (w, h), interpolation=self._cv2.INTER_AREA if shrink

@@ -14,6 +14,7 @@ from typing import Any
 from accel.config import Config
 from accel.errors import PowerError
 from accel.power import PowerMeter, Reading
+from accel.power.sampler import mean_watts
 
 __all__ = ["SystemProbe", "open_live_meter"]
 
@@ -41,9 +42,9 @@ class _Watts:
         if reading.watts is not None:
             return reading.watts
         last, self._last = self._last, reading
-        if last is None or reading.energy_j is None or last.energy_j is None or reading.t <= last.t:
+        if last is None or reading.t <= last.t:
             return None
-        return (reading.energy_j - last.energy_j) / (reading.t - last.t)
+        return mean_watts([last, reading], last.t, reading.t)  # the counter's difference, as compare takes it
 
 
 class SystemProbe:

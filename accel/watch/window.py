@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from accel.record import StageStats
+
 __all__ = ["Window"]
 
 _MAX_ITEMS = 4096
@@ -34,11 +36,11 @@ class _Encode:
 
 
 def _ms(values: list[float]) -> dict[str, float] | None:
+    """Mean, p50 and p90 of durations in seconds, in ms (``StageStats``, as compare computes them)."""
     if not values:
         return None
-    a = np.asarray(values) * 1e3
-    return {"mean": round(float(a.mean()), 3), "p50": round(float(np.percentile(a, 50)), 3),
-            "p90": round(float(np.percentile(a, 90)), 3)}
+    stats = StageStats.of(values)
+    return {key: round(float(getattr(stats, key)), 3) for key in ("mean", "p50", "p90")}
 
 
 class Window:

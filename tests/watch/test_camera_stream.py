@@ -278,7 +278,7 @@ def test_the_picamera2_source_configures_the_main_stream_at_the_size_asked(monke
         main = source.camera.stream_configuration("main")
         assert main["size"] == (480, 360) and main["format"] == "XBGR8888"
         assert (source.width, source.height) == (160, 120)
-    with open_source(SourceSpec("picamera2", width=800, height=600, main_size=(320, 240))) as source:
+    with open_source(SourceSpec("picamera2", width=800, height=600, main_size=(320, 240), streamed=True)) as source:
         assert source.camera.stream_configuration("main")["size"] == (800, 600)  # never smaller than lores
         assert source.camera.buffer_count == 6  # two requests in the encoder, one with the detector
     with open_source(SourceSpec("picamera2", width=160, height=120)) as source:  # compare's: nothing streamed
@@ -290,10 +290,27 @@ def test_the_picamera2_source_configures_the_main_stream_at_the_size_asked(monke
     ((160, 120), (320, 240), (320, 240)), ((800, 600), (320, 240), (800, 600)),
     ((416, 416), (640, 360), (740, 416)),  # 416/360 = 1.156: 739.6 up to even 740, 416
     ((640, 480), (640, 360), (854, 480)),  # 480/360 = 1.333: 853.3 up to even 854
+    ((642, 480), (641, 480), (642, 480)),  # an odd side asked is rounded as lores is, not scaled for it
 ])
 def test_the_main_stream_fits_lores_and_keeps_the_aspect_asked(lores: tuple[int, int], asked: Any,
                                                               main: tuple[int, int]) -> None:
     assert main_stream_size(lores, asked) == main
+
+
+@pytest.mark.parametrize(("size", "lores", "main"), [
+    ("auto", (641, 480), (642, 480)), ("auto", (None, None), (640, 480)), ("native", (416, 416), (416, 416)),
+    ("native", (None, None), (640, 480)), ("320x240", (160, 120), (320, 240)),
+])
+def test_the_watch_asks_the_main_stream_its_stream_size(monkeypatch: pytest.MonkeyPatch, size: str,
+                                                        lores: tuple[Any, Any], main: tuple[int, int]) -> None:
+    """What the detector opens: the camera's main stream at the stream size, streamed (6 buffers)."""
+    from accel.watch.detector import Detector
+
+    install(monkeypatch)
+    spec = SourceSpec("picamera2", width=lores[0], height=lores[1])
+    job = Job("null", None, Variant("null"), "numpy", Settings(), StreamOptions(size=size))  # type: ignore[arg-type]
+    with open_source(Detector(job, None, None, None)._spec(spec)) as source:  # type: ignore[arg-type]
+        assert source.camera.stream_configuration("main")["size"] == main and source.camera.buffer_count == 6
 
 
 def test_a_bad_main_size_is_one_source_error() -> None:

@@ -104,3 +104,14 @@ def test_the_source_frame_is_not_drawn_on() -> None:
                       np.array([0.5], np.float32))
     Renderer((320, 240)).render(frame, dets, "caption")
     assert np.array_equal(frame.data, before)
+
+
+@pytest.mark.parametrize("fmt", [PixelFormat.RGB, PixelFormat.BGR888, PixelFormat.RGB888, PixelFormat.YUV420])
+def test_drawing_never_reaches_the_source_frame(fmt: PixelFormat) -> None:
+    """At the frame's own size the picture may be the frame's memory (plain RGB): what is drawn goes on a copy."""
+    frame = _grey_frame(fmt, pad=0)
+    before = frame.data.copy()
+    boxes = Detections(np.array([[0.1, 0.1, 0.9, 0.9]], np.float32), np.array([0], np.int32),
+                       np.array([0.9], np.float32), ("thing",))
+    Renderer((320, 240), encoder="pillow").render(frame, boxes, "caption")
+    assert np.array_equal(frame.data, before)
