@@ -44,8 +44,7 @@ def _at_cut(unmatched: list[float], partner: list[dict[str, Any]], cut: tuple[fl
 
 
 def _frame_matches(ref: list[dict[str, Any]], other: list[dict[str, Any]], iou: float,
-                   cut: tuple[float, int | None, float] = (0.0, None, 0.0)) -> tuple[float, list[float],
-                                                                                    list[float], int]:
+                   cut: tuple[float, int | None, float]) -> tuple[float, list[float], list[float], int]:
     """Detection F1 of one frame against the reference, the IoU and |score difference| of each match
     (greedy, best IoU first, same class, IoU >= ``iou``), and how many unmatched detections were at a cut
     (``cut``: score threshold, limit, margin), left out of the F1."""

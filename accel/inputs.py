@@ -17,7 +17,7 @@ from accel.model import (
     read_model_file,
     verify_model,
 )
-from accel.model.cached import cached_file, hold
+from accel.model.cached import cache_dir, cached_file, hold
 
 __all__ = ["configured_labels", "configured_model"]
 
@@ -32,7 +32,7 @@ def configured_model(config: Config) -> ModelInfo:
     verify_model(buf, str(given))
     if given.is_file():
         return model
-    kept = Path.home() / ".cache" / "accel" / "piped" / f"{model.sha256[:16]}.tflite"
+    kept = cache_dir("piped") / f"{model.sha256[:16]}.tflite"
     try:
         cached_file(kept, lambda: buf)
         hold(kept)  # the workers open it by path, for as long as this run lasts: no other run prunes it

@@ -28,8 +28,7 @@ from accel.delegates import DelegateBase, Placement, Variant
 from accel.delegates.litert import _check_keys
 from accel.delegates.litert_compiled import CompiledModelRunner, compiled_model_available
 from accel.errors import DelegateError, ModelError, OptionError
-from accel.model import ModelInfo, default_model_path, load_model
-from accel.model.cached import cached_file
+from accel.model import ModelInfo, cached, default_model_path, load_model
 from accel.model.flatbuffer import read_flatbuffer
 from accel.model.fold import fold_constants, plan_fold
 from accel.model.gpu_ready import explain, gpu_readiness
@@ -55,13 +54,13 @@ print("fully_accelerated", bool(m.is_fully_accelerated()))
 
 def cache_dir() -> Path:
     """Where split models are kept, keyed by the original model's sha256."""
-    return Path.home() / ".cache" / "accel" / "split"
+    return cached.cache_dir("split")
 
 
 def _cached(path: Path, make: Callable[[], bytes]) -> Path:
     """``accel.model.cached.cached_file``; ``DelegateError`` when the cache folder cannot be written."""
     try:
-        return cached_file(path, make)
+        return cached.cached_file(path, make)
     except OSError as exc:
         raise DelegateError(f"litert-gpu: cannot write its prepared model {path}: {exc.strerror or exc}; make "
                             f"{path.parent} writable (or set HOME elsewhere)") from exc
@@ -182,8 +181,7 @@ class LiteRtGpuDelegate(DelegateBase):
         try:
             runner = CompiledModelRunner(model, options, f"GPU{'|CPU' if fallback else ''}")
         except ModelError as exc:
-            why = explain(gpu_readiness(read_flatbuffer(model.path)),
-                          prepared=variant.option("prepare", "auto") == "auto")
+            why = explain(gpu_readiness(read_flatbuffer(model.path)))  # the file that ran: what is left in it
             raise ModelError(f"{exc}. {why}" if why else str(exc)) from exc
         full = runner.fully_accelerated
         detail = f"CompiledModel GPU{'|CPU' if fallback else ''}, {variant.option('precision')}, " \

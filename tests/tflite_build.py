@@ -136,9 +136,7 @@ class _Graph:
         self.buffers.append(_buffer(data))
         t = _tensor(name, list(shape), _TYPES[dtype], len(self.buffers) - 1)
         if quant is not None:
-            q = s.QuantizationParametersT()
-            q.scale, q.zeroPoint = [float(quant[0])], [int(quant[1])]
-            t.quantization = q
+            t.quantization = _quantization(quant)
         self.tensors.append(t)
         return len(self.tensors) - 1
 

@@ -17,11 +17,16 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["CACHE_BUDGET", "cached_file", "hold", "prune"]
+__all__ = ["CACHE_BUDGET", "cache_dir", "cached_file", "hold", "prune"]
 
 CACHE_BUDGET = 512 * 1024 * 1024
 _STALE_TMP_S = 3600.0
 _RECENT_S = 3600.0  # a file used this recently is kept even over budget: a running compare may open it
+
+
+def cache_dir(name: str) -> Path:
+    """``~/.cache/accel/NAME``: where files derived from models are kept (``piped``, ``split``)."""
+    return Path.home() / ".cache" / "accel" / name
 
 
 def cached_file(path: Path, make: Callable[[], bytes], *, budget: int = CACHE_BUDGET) -> Path:

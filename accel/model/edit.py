@@ -32,7 +32,7 @@ from flatbuffers import flexbuffers
 
 from accel.errors import ModelError
 from accel.model.flatbuffer import Flatbuffer, opcode_name, read_flatbuffer, schema
-from accel.model.graph import PASSES
+from accel.model.graph import PASSES, passes_back
 
 __all__ = ["POSTPROCESS_OP", "ROLES", "AlignedBuffer", "Stripped", "add_constant", "graft_postprocess",
            "read_after_postprocess", "read_anchors", "read_model", "read_postprocess", "set_postprocess_options",
@@ -222,7 +222,7 @@ def strip_postprocess(model_bytes: bytes) -> Stripped:
     graph = model.subgraphs[0]
     op = _postprocess_op(model)
     after = _ops_after(model, op)
-    steps = _after_steps(model, op, after)
+    steps = _after_steps(Flatbuffer(model_bytes), [int(t) for t in op.outputs])
     box_index, score_index, anchor_index = (int(t) for t in op.inputs[:3])
     options = _options(op)
     removed = [op, *after]
@@ -268,29 +268,17 @@ def _ops_after(model: Any, post: Any) -> list[Any]:
     return found
 
 
-def _after_steps(model: Any, post: Any, after: list[Any]) -> dict[str, list[list[Any]]]:
-    """Role -> what the ops between that output slot of the op and a graph output did, in order: [op name,
-    output dtype, scale, zero point] each (scale 0: not quantized); only roles with such ops."""
-    graph = model.subgraphs[0]
-    writer = {int(t): o for o in after for t in o.outputs}
-    slots = {int(t): role for role, t in zip(ROLES, post.outputs, strict=False)}
-    names = {v: str(k) for k, v in _TYPES.items()} | {schema.TensorType.INT16: "int16"}
+def _after_steps(fb: Flatbuffer, post_outputs: Sequence[int]) -> dict[str, list[list[Any]]]:
+    """Role -> what the ``PASSES`` ops between that output slot of the op and a graph output did, in order:
+    [op name, output dtype, scale, zero point] each (scale 0: not quantized); only roles with such ops."""
+    slots = {int(t): role for role, t in zip(ROLES, post_outputs, strict=False)}
     steps: dict[str, list[list[Any]]] = {}
-    for t in (int(i) for i in graph.outputs):
-        chain: list[Any] = []
-        while t in writer:
-            chain.insert(0, writer[t])
-            t = int(writer[t].inputs[0])
-        role = slots.get(t)
-        if role is None or role in steps or not chain:
-            continue
-        steps[role] = []
-        for o in chain:
-            out = graph.tensors[int(o.outputs[0])]
-            q = out.quantization
-            scale = float(q.scale[0]) if q is not None and q.scale is not None and len(q.scale) else 0.0
-            zero_point = int(q.zeroPoint[0]) if scale and q.zeroPoint is not None and len(q.zeroPoint) else 0
-            steps[role].append([_opcode_name(model, o.opcodeIndex), names.get(out.type, "float32"), scale, zero_point])
+    for output in fb.outputs:
+        src, chain = passes_back(fb, output.index)
+        role = slots.get(src)
+        if role is not None and role not in steps and chain:
+            outs = [fb.tensors[op.outputs[0]] for op in chain]
+            steps[role] = [[op.name, t.dtype, t.scale, t.zero_point] for op, t in zip(chain, outs, strict=True)]
     return steps
 
 

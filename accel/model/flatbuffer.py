@@ -127,6 +127,7 @@ class Flatbuffer:
                               for oc in (model.OperatorCodes(i) for i in range(model.OperatorCodesLength())))
         ops = []
         self._producer: dict[int, Op] = {}
+        self._readers: dict[int, list[tuple[int, int]]] = {}
         for i in range(graph.OperatorsLength()):
             raw = graph.Operators(i)
             op = Op(i, self.op_codes[raw.OpcodeIndex()], _ints(raw.InputsAsNumpy() if raw.InputsLength() else ()),
@@ -134,6 +135,8 @@ class Flatbuffer:
             ops.append(op)
             for out in op.outputs:
                 self._producer[out] = op
+            for slot, t in enumerate(op.inputs):
+                self._readers.setdefault(t, []).append((i, slot))
         self.ops: tuple[Op, ...] = tuple(ops)
         self._check_buffers()
         raw_tensors = [graph.Tensors(i) for i in range(graph.TensorsLength())]
@@ -205,6 +208,10 @@ class Flatbuffer:
     def producer(self, tensor: int) -> Op | None:
         """The op that writes ``tensor`` (None for graph inputs and constants)."""
         return self._producer.get(tensor)
+
+    def readers(self, tensor: int) -> list[tuple[int, int]]:
+        """The ops that read ``tensor``, as (op index, input slot), in graph order."""
+        return self._readers.get(tensor, [])
 
     def first_op(self, name: str) -> Op | None:
         """The first op called ``name`` (a builtin name or a custom code), or None."""

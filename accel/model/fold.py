@@ -51,7 +51,6 @@ _COMPUTE = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV",
 # Ops whose output shape depends on the values they read: after one, a SHAPE is not known before the image.
 _DATA_SHAPED = {"WHERE", "UNIQUE", "NON_MAX_SUPPRESSION_V4", "NON_MAX_SUPPRESSION_V5"}
 _TIMEOUT_S = 300.0  # two inferences of the model on the CPU's builtin kernels
-_ITEM = {"float32": 4, "float16": 2, "int32": 4, "int64": 8, "int8": 1, "uint8": 1, "int16": 2, "bool": 1}
 
 
 @dataclass(frozen=True)
@@ -78,22 +77,22 @@ class FoldPlan:
 
 def _nbytes(fb: Flatbuffer, t: int) -> int:
     info = fb.tensors[t]
-    return math.prod(info.shape) * _ITEM.get(info.dtype, 8)
+    try:
+        size = np.dtype(info.dtype).itemsize
+    except TypeError:  # a type numpy has no dtype for (string, resource): counted as 8 bytes an element
+        size = 8
+    return math.prod(info.shape) * size
 
 
-def _weight_dequantize(fb: Flatbuffer, op_index: int, readers: dict[int, list[tuple[int, int]]]) -> bool:
+def _weight_dequantize(fb: Flatbuffer, op_index: int) -> bool:
     """A DEQUANTIZE of stored weights read only as weights (input 1+) by compute ops."""
     op = fb.ops[op_index]
-    uses = readers.get(op.outputs[0], []) if op.outputs else []
+    uses = fb.readers(op.outputs[0]) if op.outputs else []
     return bool(uses) and all(fb.ops[i].name in _COMPUTE and slot > 0 for i, slot in uses)
 
 
 def plan_fold(fb: Flatbuffer, max_bytes: int = 4 << 20) -> FoldPlan:
     """The ops of ``fb``'s first subgraph whose outputs are known before any input arrives."""
-    readers: dict[int, list[tuple[int, int]]] = {}
-    for op in fb.ops:
-        for slot, t in enumerate(op.inputs):
-            readers.setdefault(t, []).append((op.index, slot))
     known = {t.index for t in fb.tensors if fb.is_constant(t.index)}
     graph_inputs = {t.index for t in fb.inputs}
     ops: list[int] = []
@@ -107,7 +106,7 @@ def plan_fold(fb: Flatbuffer, max_bytes: int = 4 << 20) -> FoldPlan:
             ok = bool(ins) and not data_shaped
         else:
             ok = bool(ins) and all(t in known for t in ins) and not (op.name == "DEQUANTIZE"
-                                                                      and _weight_dequantize(fb, op.index, readers))
+                                                                      and _weight_dequantize(fb, op.index))
         ok = ok and all(t not in graph_inputs and _nbytes(fb, t) <= max_bytes for t in op.outputs)
         if ok:
             ops.append(op.index)

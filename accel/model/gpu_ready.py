@@ -49,17 +49,13 @@ def _patterns(fb: Flatbuffer, plan: FoldPlan) -> str:
     """Where the SHAPE ops' values go: the folded ops they pass through and the ops that finally read them,
     e.g. "through STRIDED_SLICE, PACK into RESHAPE (15x), TILE (5x)"."""
     folded = set(plan.ops)
-    readers: dict[int, list[int]] = {}
-    for op in fb.ops:
-        for t in op.inputs:
-            readers.setdefault(t, []).append(op.index)
     through: dict[str, None] = {}
     into: Counter[str] = Counter()
     seen: set[int] = set()
     todo = [op.index for op in fb.ops if op.name == "SHAPE"]
     while todo:
         op = fb.ops[todo.pop(0)]
-        for i in sorted({i for t in op.outputs for i in readers.get(t, [])} - seen):
+        for i in sorted({i for t in op.outputs for i, _ in fb.readers(t)} - seen):
             seen.add(i)
             if i in folded:
                 through.setdefault(fb.ops[i].name)
@@ -108,10 +104,10 @@ def gpu_readiness(fb: Flatbuffer, plan: FoldPlan | None = None) -> list[Finding]
     return findings
 
 
-def explain(findings: list[Finding], *, prepared: bool) -> str:
+def explain(findings: list[Finding]) -> str:
     """One sentence for a failed GPU variant: what in the graph the GPU refuses and what to do ("" when
-    nothing is known). ``prepared``: the defaults' repairs were applied, so only the others are named."""
-    left = [f for f in findings if not (prepared and f.repaired)]
-    if not left:
+    nothing is known). The findings are those of the file that ran: what the defaults repaired is no longer
+    in it, and what is there they did not repair (a rewrite turned off, or one that could not apply)."""
+    if not findings:
         return ""
-    return "GPU readiness: " + "; ".join(f"{f.what}: {f.why}; fix: {f.fix}" for f in left)
+    return "GPU readiness: " + "; ".join(f"{f.what}: {f.why}; fix: {f.fix}" for f in findings)
