@@ -18,8 +18,13 @@ if TYPE_CHECKING:
     from accel.config import Config
     from accel.record import VariantRecord
 
-# The flags whose name is not "--" and their config key's last part, for messages naming what the user typed.
-_FLAGS = {"model.path": "--model", "pipeline.score_threshold": "--threshold", "power.meter": "--power-meter",
+# The config key each of compare's (and watch's) flags sets: what it overrides, and what messages name.
+_FLAGS = {"model.path": "--model", "model.labels": "--labels", "pipeline.source": "--source",
+          "pipeline.source_format": "--source-format", "pipeline.source_size": "--source-size",
+          "pipeline.source_fps": "--source-fps", "pipeline.frames": "--frames", "pipeline.seconds": "--seconds",
+          "pipeline.warmup": "--warmup", "pipeline.kernels": "--kernels", "pipeline.execution": "--execution",
+          "pipeline.resize": "--resize", "pipeline.score_threshold": "--threshold", "pipeline.live": "--live",
+          "delegates": "--delegates", "accuracy.dataset": "--dataset", "power.meter": "--power-meter",
           "power.command.command": "--power-command", "power.csv.path": "--power-log",
           "thermal.sustained_s": "--sustained", "thermal.cool_down_c": "--cool-down"}
 
@@ -53,9 +58,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
+    """``compare`` under a progress bar, then the table. An interrupt once it has returned (while the bar
+    closes or the table prints) points to the complete result."""
     from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from accel.compare import compare
+    from accel.compare import compare, finished
+    from accel.interrupt import Interrupted
 
     config = _run_config(args)
     console = Console()
@@ -63,46 +72,33 @@ def _compare(args: argparse.Namespace) -> int:
         console = Console(width=190)
     reports: dict[str, str] = {}
     records: list[VariantRecord] = []
-    done: list[tuple[dict[str, Any], Path]] = []
+    result: tuple[dict[str, Any], Path] | None = None
     try:
-        return _run_compare(compare, config, args, console, reports, records, done)
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=console, transient=True) as bar:
+            task = bar.add_task("capturing frames", total=None)
+
+            def on_event(kind: str, data: Any) -> None:
+                step = _step(kind, data)
+                if step is not None:
+                    bar.update(task, description=step, completed=0 if kind == "start" else None)
+                    if not console.is_terminal:  # a log or a pipe: the bar is not drawn, so say what starts
+                        console.print(step, highlight=False, markup=False)
+                if kind == "reports":
+                    reports.update(data)
+                elif kind == "progress":
+                    bar.update(task, completed=data["n"], total=max(data["n"], data["total"]))
+                elif kind in ("done", "skipped"):
+                    records.append(data)
+                    console.print(f"  {data.variant} + {data.kernels}, {data.execution}: {_outcome_line(data)}",
+                                  highlight=False)
+
+            result = compare(config, on_event=on_event, isolate=not args.in_process, result_path=args.json_path)
+        return _printed(console, *result, args, reports, records)
     except KeyboardInterrupt as exc:
-        if not done:  # compare itself said what it saved
+        if result is None:  # compare itself said what it saved
             raise
-        from accel.compare import finished
-        from accel.interrupt import Interrupted
-
-        raise finished(Interrupted.of(exc), done[0][1], len(records)) from None
-
-
-def _run_compare(compare: Any, config: Any, args: argparse.Namespace, console: Any, reports: dict[str, str],
-                 records: list[VariantRecord], done: list[tuple[dict[str, Any], Path]]) -> int:
-    """``compare`` under a progress bar, then the table; ``done`` gets its result once it has returned (an
-    interrupt after that points to the complete result)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=True) as bar:
-        task = bar.add_task("capturing frames", total=None)
-
-        def on_event(kind: str, data: Any) -> None:
-            step = _step(kind, data)
-            if step is not None:
-                bar.update(task, description=step, completed=0 if kind == "start" else None)
-                if not console.is_terminal:  # a log or a pipe: the bar is not drawn, so say what starts
-                    console.print(step, highlight=False, markup=False)
-            if kind == "reports":
-                reports.update(data)
-            elif kind == "progress":
-                bar.update(task, completed=data["n"], total=max(data["n"], data["total"]))
-            elif kind in ("done", "skipped"):
-                records.append(data)
-                console.print(f"  {data.variant} + {data.kernels}, {data.execution}: {_outcome_line(data)}",
-                              highlight=False)
-
-        done.append(compare(config, on_event=on_event, isolate=not args.in_process, result_path=args.json_path))
-    doc, path = done[0]
-    return _printed(console, doc, path, args, reports, records)
+        raise finished(Interrupted.of(exc), result[1], len(records)) from None
 
 
 def _printed(console: Any, doc: dict[str, Any], path: Path, args: argparse.Namespace, reports: dict[str, str],
@@ -142,17 +138,7 @@ def _run_config(args: argparse.Namespace) -> Config:
     """The config ``compare`` and ``watch`` run with: the command's flags over the environment and accel.toml."""
     from accel.config import load_config
 
-    overrides: dict[str, Any] = {
-        "model.path": args.model, "model.labels": args.labels, "pipeline.source": args.source,
-        "pipeline.source_format": args.source_format, "pipeline.source_size": args.source_size,
-        "pipeline.source_fps": args.source_fps,
-        "pipeline.frames": args.frames, "pipeline.seconds": args.seconds, "pipeline.warmup": args.warmup,
-        "pipeline.kernels": args.kernels, "pipeline.execution": args.execution, "pipeline.resize": args.resize,
-        "pipeline.score_threshold": args.threshold,
-        "pipeline.live": args.live, "delegates": args.delegates, "accuracy.dataset": args.dataset,
-        "power.meter": args.power_meter, "power.command.command": args.power_command,
-        "power.csv.path": args.power_log, "thermal.sustained_s": args.sustained, "thermal.cool_down_c": args.cool_down,
-    }
+    overrides: dict[str, Any] = {key: getattr(args, flag[2:].replace("-", "_")) for key, flag in _FLAGS.items()}
     implied = (("--power-command", args.power_command, "command"), ("--power-log", args.power_log, "csv"))
     for flag, value, meter in implied:
         if value:  # the option implies its meter; naming another one is a contradiction

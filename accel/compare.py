@@ -276,6 +276,7 @@ def _run_all(the_plan: Plan, model: ModelInfo, frames: list[Frame], settings: Se
         def progress(n: int, total: int, _label: str = variant.label) -> None:
             emit("progress", {"variant": _label, "n": n, "total": total})
 
+        stop: Interrupted | None = None
         try:
             ran = _model_for(variant, model, prepared)
         except AccelError as exc:
@@ -291,13 +292,12 @@ def _run_all(the_plan: Plan, model: ModelInfo, frames: list[Frame], settings: Se
                                                   "frame was kept (--in-process keeps no streamed frames)")
                 record = _record(variant, kernels, execution, outcome, _charge(instruments, outcome, before),
                                  model_ran=ran_as)
-                writer.add(record)
-                emit("done", record)
                 if outcome.status is Status.INTERRUPTED:
                     stop.partial = (variant.label, outcome.timings.frames_measured if outcome.timings else 0)
-                raise stop from None
         writer.add(record)
         emit("done", record)
+        if stop is not None:
+            raise stop from None
 
 
 def _model_ran(variant: Variant, ran: ModelInfo) -> ModelRan:
@@ -369,5 +369,3 @@ def _run_one(model: ModelInfo, variant: Variant, kernels: str, frames: list[Fram
         return Outcome.ok(run_variant(model, variant, kernels, frames, settings, progress, execution=execution))
     except AccelError as exc:
         return Outcome.failed(exc)
-    except KeyboardInterrupt as exc:
-        raise Interrupted.of(exc) from None

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from accel.config_file import Where, read_config_file
-from accel.errors import ConfigError, OptionError
+from accel.errors import ConfigError, OptionError, SourceError
 from accel.model import Family
-from accel.sources import MAX_PIXELS
+from accel.sources import MAX_PIXELS, SIZE, parse_source
 
 __all__ = ["Config", "ENV_VARS", "load_config"]
 
@@ -305,11 +305,14 @@ def _check_together(config: Config) -> None:
     variant can finish within its timeout."""
     p = config.pipeline
     sizes = [("source_size", p["source_size"])]
-    kind, _, target = p["source"].partition(":")
+    try:
+        kind, target = parse_source(p["source"])
+    except SourceError:
+        kind, target = "", ""  # said, with its line, where the source is read
     if kind == "synthetic":
         sizes.append(("source", target))
     for key, size in sizes:
-        found = re.fullmatch(r"(\d+)[xX](\d+)", size)
+        found = SIZE.match(size.strip())
         if not found:
             continue
         w, h = int(found.group(1)), int(found.group(2))

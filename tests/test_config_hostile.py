@@ -176,6 +176,8 @@ def test_an_environment_variable_is_named(tmp_path: Path) -> None:
     pytest.param("[pipeline]\nsource = \"synthetic:100000x100000\"\n", "accel.toml: pipeline.source (line 2): "
                  "100000x100000 is 10,000,000,000 pixels, expected at most pipeline.max_pixels = 50,000,000 pixels; "
                  "raise [pipeline] max_pixels to allow it", id="synthetic-size"),
+    pytest.param("[pipeline]\nsource = \" Synthetic:100000x100000\"\n", "accel.toml: pipeline.source (line 2): "
+                 "100000x100000 is 10,000,000,000 pixels", id="synthetic-size-as-typed"),  # read as the source is
     pytest.param("[pipeline]\nsource_size = \"20000x20000\"\n", "pipeline.source_size (line 2): 20000x20000 is "
                  "400,000,000 pixels", id="source-size"),
 ])
@@ -187,3 +189,9 @@ def test_a_raised_pixel_limit_allows_a_larger_size(tmp_path: Path) -> None:
     config = load_config(_write(tmp_path, "[pipeline]\nsource_size = \"20000x20000\"\nmax_pixels = 400000000\n"),
                          env={})
     assert config.pipeline["source_size"] == "20000x20000"
+
+
+def test_a_key_that_does_not_print_is_shown_escaped(tmp_path: Path) -> None:
+    """A fixed case beside the property test: the newline in the key is shown as backslash-n, by hand."""
+    message = _error(tmp_path, '[pipeline]\n"a\\nb" = 1\n')
+    assert message.startswith("accel.toml: pipeline.a\\nb: unknown key; known: source, ")

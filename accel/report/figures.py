@@ -10,7 +10,7 @@ the run had a meter.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any
@@ -249,6 +249,11 @@ def frame_ms(doc: dict[str, Any], r: VariantRecord) -> np.ndarray:
 
 
 # -- quality ------------------------------------------------------------------------------------------------
+
+
+def has_ties(doc: Mapping[str, Any]) -> bool:
+    """Whether the document's agreement counts detections tied at a score cut (older documents do not)."""
+    return any("at_cut" in (v.get("agreement") or {}) for v in doc.get("variants", []))
 
 
 def has_accuracy(runs: Sequence[Run]) -> bool:

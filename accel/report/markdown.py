@@ -76,7 +76,7 @@ def legend(run: f.Run) -> str:
     if f.has_accuracy([run]):
         quality = "AP / AP50 = COCO average precision at IoU 0.5:0.95 / 0.5"
     else:
-        ties = any("at_cut" in (v.get("agreement") or {}) for v in doc.get("variants", []))
+        ties = f.has_ties(doc)
         quality = ("agreement = share of detections matching cpu-reference's (same class, IoU >= 0.5"
                    + ("; ties at a score cut, `at_cut`, not counted)" if ties else ")"))
     if f.has_meter(run):

@@ -108,7 +108,7 @@ def legend(doc: dict[str, Any]) -> str:
         quality = (f"AP50, AP = COCO average precision at IoU 0.5 and 0.5:0.95 (pycocotools) over "
                    f"{doc['dataset']['images']} images; P, R = precision and recall at score >= {thr}. ")
     else:
-        ties = any("at_cut" in (v.get("agreement") or {}) for v in doc.get("variants", []))
+        ties = f.has_ties(doc)
         quality = "agree = detections matching cpu-reference's (same class, IoU >= 0.5" + (
             "; near-equal scores kept apart only at a score cut are ties, not counted). " if ties else "). ")
     return (f"{fps}. exec = serial (one frame through every stage at a time: what a frame costs) or pipelined "

@@ -32,12 +32,12 @@ from typing import Any, Protocol, Self, runtime_checkable
 from accel.errors import SourceError
 from accel.frames import Frame, PixelFormat
 
-__all__ = ["KINDS", "MAX_PIXELS", "SELF_PACED", "Source", "SourceSpec", "capture", "check_source", "open_source",
-           "own_rate", "pacing", "parse_source"]
+__all__ = ["KINDS", "MAX_PIXELS", "SELF_PACED", "SIZE", "Source", "SourceSpec", "capture", "check_source",
+           "open_source", "own_rate", "pacing", "parse_source"]
 
 KINDS: tuple[str, ...] = ("synthetic", "image", "video", "v4l2", "picamera2")
 _EXAMPLES = '"synthetic", "synthetic:640x480", "image:photos/", "video:clip.mp4", "v4l2:0", "picamera2"'
-_SIZE = re.compile(r"^(\d+)[xX](\d+)$")
+SIZE = re.compile(r"^(\d+)[xX](\d+)$")  # WIDTHxHEIGHT
 #: The most pixels a frame or picture may have by default (``[pipeline] max_pixels``): a 48 MP photo fits; a
 #: decompression bomb, or synthetic scenes of 100000x100000 (about 15 GB a frame), do not.
 MAX_PIXELS = 50_000_000
@@ -69,7 +69,7 @@ def parse_source(text: str) -> tuple[str, str]:
         target = target.removeprefix("/dev/video") or "0"
     if kind in ("v4l2", "picamera2") and target and not target.isdigit():
         raise SourceError(f"source {text!r}: expected a camera number after '{kind}:', e.g. \"{kind}:0\"")
-    if kind == "synthetic" and target and not _SIZE.match(target):
+    if kind == "synthetic" and target and not SIZE.match(target):
         raise SourceError(f"source {text!r}: expected a size WIDTHxHEIGHT after 'synthetic:', e.g. 640x480")
     return kind, target
 
@@ -134,7 +134,7 @@ class SourceSpec:
         """The requested ``(width, height)``, from the fields or a ``WxH`` target, else ``default``."""
         if self.width is not None or self.height is not None:
             return self.width, self.height
-        match = _SIZE.match(self.target) if self.kind == "synthetic" else None
+        match = SIZE.match(self.target) if self.kind == "synthetic" else None
         if match:
             return int(match.group(1)), int(match.group(2))
         return default if default is not None else (None, None)
