@@ -6,9 +6,8 @@ OpenCV are imported inside their adapters when selected.
 
 from __future__ import annotations
 
-from accel.compare import compare, plan
-from accel.config import Config, load_config
-from accel.errors import (
+from accel.compare.comparison import compare, plan
+from accel.core.errors import (
     AccelError,
     ConfigError,
     DelegateError,
@@ -19,6 +18,7 @@ from accel.errors import (
     SourceError,
 )
 from accel.model import ModelInfo, load_model
+from accel.plan.config import Config, load_config
 
 __all__ = [
     "AccelError",

@@ -1,10 +1,10 @@
-"""``python -m accel``: a thin shell around ``accel.cli.main``."""
+"""``python -m accel``: a thin shell around ``accel.cli.main.main``."""
 
 from __future__ import annotations
 
 import sys
 
-from accel.cli import main
+from accel.cli.main import main
 
 if __name__ == "__main__":
     sys.exit(main())

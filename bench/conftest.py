@@ -22,9 +22,9 @@ from typing import Any
 
 import pytest
 
-from accel.compare import plan
-from accel.config import Config, load_config
+from accel.compare.comparison import plan
 from accel.model import ModelInfo, default_model_path, load_model
+from accel.plan.config import Config, load_config
 from accel.power import PowerMeter
 
 
@@ -56,15 +56,15 @@ def model(config: Config) -> ModelInfo:
 
 @pytest.fixture(scope="session")
 def frames(config: Config, model: ModelInfo) -> list[Any]:
-    from accel.compare import _capture
-    from accel.settings import source_spec
+    from accel.compare.comparison import _capture
+    from accel.plan.settings import source_spec
 
     return _capture(source_spec(config, model), min(20, config.pipeline["frames"]))[0]
 
 
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict[str, Any]) -> None:
     """What a benchmark's figures depend on beyond the CPU: the board, the governor, throttling, the meter."""
-    from accel.machine import machine_info as accel_machine
+    from accel.host.machine import machine_info as accel_machine
     from accel.power import find_meter
     from accel.power.thermal import read_throttled
 

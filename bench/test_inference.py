@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from accel.config import Config
 from accel.delegates import Variant, get_delegate
 from accel.model import Family, ModelInfo
-from accel.pipeline import decode_spec, get_kernels, input_spec
-from accel.settings import Settings
+from accel.plan.config import Config
+from accel.plan.settings import Settings
+from accel.run.pipeline import decode_spec, get_kernels, input_spec
 
 
 def _spec(config: Config, model: ModelInfo) -> Any:

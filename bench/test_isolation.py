@@ -11,10 +11,10 @@ from typing import Any
 
 from accel.delegates import Variant
 from accel.model import ModelInfo
-from accel.pipeline import run_variant
-from accel.record import Timings
-from accel.settings import Settings
-from accel.worker import run_isolated
+from accel.plan.settings import Settings
+from accel.results.record import Timings
+from accel.run.pipeline import run_variant
+from accel.run.worker import run_isolated
 
 
 def _per_frame_ms(timings: Timings | None) -> float:

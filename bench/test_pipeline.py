@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from accel.compare import compare
-from accel.config import load_config
+from accel.compare.comparison import compare
+from accel.plan.config import load_config
 
 SHARED_YOLO = Path(__file__).resolve().parents[2] / "shared" / "models" / "yolo11n_full_integer_quant_416.tflite"
 

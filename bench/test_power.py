@@ -18,16 +18,16 @@ from typing import Any
 
 import pytest
 
-from accel.config import Config
 from accel.delegates import Variant, get_delegate
 from accel.model import ModelInfo
-from accel.pipeline import get_kernels, input_spec
+from accel.plan.config import Config
 from accel.power import PowerMeter, Reading
 from accel.power.fake import ManualClock, ScriptedMeter
 from accel.power.hwmon import HwmonMeter
 from accel.power.rapl import RaplMeter
 from accel.power.sampler import Sampler, attribute
-from accel.record import Power
+from accel.results.record import Power
+from accel.run.pipeline import get_kernels, input_spec
 
 RATE_HZ = 10.0
 BLOCK = 250       # rounds per block: ~0.3 s at ~1 ms/inference, so an "on" block sees a few 10 Hz reads

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from accel.frames import Frame, PixelFormat
+from accel.core.frames import Frame, PixelFormat
 from accel.kernels import REGISTRY, DecodeSpec, Geometry, InputSpec, KernelSet
 from accel.kernels.numpy_ref import rgb_to_i420
 

@@ -14,8 +14,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, Self
 
-from accel.errors import DelegateError, UnknownPluginError
-from accel.plugins import Availability, Registry
+from accel.core.errors import DelegateError, UnknownPluginError
+from accel.core.plugins import Availability, Registry
 
 if TYPE_CHECKING:
     import numpy as np
@@ -88,7 +88,7 @@ class Runner(Protocol):
 
 class RunnerBase:
     """The defaults of the ``Runner`` contract: no invoke timing, a context manager whose ``close()`` runs
-    the subclass's ``_close()`` once. Delegates' ``open`` must return one (``accel.pipeline`` checks)."""
+    the subclass's ``_close()`` once. Delegates' ``open`` must return one (``accel.run.pipeline`` checks)."""
 
     placement: Placement
     runtime = "unknown"

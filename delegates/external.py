@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from accel.core.errors import DelegateError, ModelError, OptionError
+from accel.core.plugins import Availability
 from accel.delegates import DelegateBase, Placement, Variant
 from accel.delegates.litert import InterpreterRunner, _check_keys, _delegated_nodes, _threads_option, find_runtime
-from accel.errors import DelegateError, ModelError, OptionError
 from accel.model import ModelInfo
-from accel.plugins import Availability
 
 __all__ = ["ExternalDelegate", "GpuDelegate", "find_gpu_delegate", "gpu_delegate_options"]
 

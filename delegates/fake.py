@@ -12,10 +12,10 @@ from typing import Any
 
 import numpy as np
 
+from accel.core.errors import DelegateError
+from accel.core.plugins import Availability
 from accel.delegates import DelegateBase, Placement, RunnerBase, Variant
-from accel.errors import DelegateError
 from accel.model import ModelInfo
-from accel.plugins import Availability
 
 
 @dataclass

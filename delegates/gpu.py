@@ -23,16 +23,16 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from accel.cpu import missing_dot_product
+from accel.core.errors import DelegateError, ModelError, OptionError
+from accel.core.plugins import Availability
 from accel.delegates import DelegateBase, Placement, Variant
 from accel.delegates.litert import _check_keys
 from accel.delegates.litert_compiled import CompiledModelRunner, compiled_model_available
-from accel.errors import DelegateError, ModelError, OptionError
+from accel.host.cpu import missing_dot_product
 from accel.model import ModelInfo, cached, default_model_path, load_model
 from accel.model.flatbuffer import read_flatbuffer
 from accel.model.fold import fold_constants, plan_fold
 from accel.model.gpu_ready import explain, gpu_readiness
-from accel.plugins import Availability
 
 __all__ = ["LiteRtGpuDelegate", "fold_model", "prepare_model"]
 

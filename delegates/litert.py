@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from accel.core.errors import DelegateError, ModelError, OptionError
+from accel.core.plugins import Availability
 from accel.delegates import DelegateBase, Placement, RunnerBase, Variant
-from accel.errors import DelegateError, ModelError, OptionError
 from accel.model import ModelInfo
-from accel.plugins import Availability
 
 _RUNTIMES = (
     ("ai-edge-litert", "ai_edge_litert.interpreter"),

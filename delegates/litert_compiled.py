@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 
+from accel.core.errors import DelegateError, ModelError, OptionError
+from accel.core.plugins import Availability
 from accel.delegates import DelegateBase, Placement, RunnerBase, Variant
 from accel.delegates.litert import _check_keys, _threads_option
-from accel.errors import DelegateError, ModelError, OptionError
 from accel.model import ModelInfo
-from accel.plugins import Availability
 
 _KERNEL_MODES = ("xnnpack", "reference", "builtin")
 

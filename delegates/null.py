@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 
+from accel.core.errors import OptionError
+from accel.core.plugins import Availability
 from accel.delegates import DelegateBase, Placement, RunnerBase, Variant
-from accel.errors import OptionError
 from accel.model import ModelInfo
-from accel.plugins import Availability
 
 
 class NullRunner(RunnerBase):

@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING, Any, Protocol, Self
 
 import numpy as np
 
-from accel.errors import KernelError
+from accel.core.errors import KernelError
+from accel.core.plugins import Availability, Registry
 from accel.model.edit import POSTPROCESS_OP
-from accel.plugins import Availability, Registry
 
 if TYPE_CHECKING:
 
-    from accel.detections import Classification, Detections
-    from accel.frames import Frame
+    from accel.core.detections import Classification, Detections
+    from accel.core.frames import Frame
 
 __all__ = [
     "DecodeSpec",

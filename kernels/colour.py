@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from accel.errors import KernelError
-from accel.frames import Frame, PixelFormat
+from accel.core.errors import KernelError
+from accel.core.frames import Frame, PixelFormat
 from accel.kernels.planes import planes_from_pixels, transpose_into
 
 #: BT.601 limited range. Rows R, G, B; columns (Y - 16), (U - 128), (V - 128).
@@ -25,7 +25,7 @@ _RGB_TO_YUV_MILLI = np.rint(RGB_TO_YUV * 1000).astype(np.int32)
 for _m in (YUV_TO_RGB, RGB_TO_YUV):
     _m.setflags(write=False)
 
-# Channel indices of R, G, B and bytes per pixel, from the in-memory byte orders in accel.frames.
+# Channel indices of R, G, B and bytes per pixel, from the in-memory byte orders in accel.core.frames.
 _PACKED = {
     PixelFormat.RGB: ((0, 1, 2), 3),
     PixelFormat.RGB888: ((2, 1, 0), 3),

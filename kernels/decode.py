@@ -34,8 +34,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from accel.detections import Detections
-from accel.errors import KernelError
+from accel.core.detections import Detections
+from accel.core.errors import KernelError
 from accel.kernels import DecodeSpec, Geometry
 from accel.kernels.detection_postprocess import replay, run_postprocess
 from accel.model import corners_to_centers

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from accel.errors import KernelError
+from accel.core.errors import KernelError
 from accel.kernels import DetectionPostProcess
 
 __all__ = ["OpOutputs", "decode_boxes", "partial_argsort", "replay", "run_postprocess", "single_class_nms",

@@ -21,9 +21,10 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from accel.detections import Classification, Detections
-from accel.errors import KernelError
-from accel.frames import Frame
+from accel.core.detections import Classification, Detections
+from accel.core.errors import KernelError
+from accel.core.frames import Frame
+from accel.core.plugins import Availability
 from accel.kernels import DecodeSpec, Geometry, InputSpec, KernelSetBase, ResizeMode
 from accel.kernels.colour import (
     RGB_TO_YUV,
@@ -44,7 +45,6 @@ from accel.kernels.resample import (
     resize_bilinear,
     resize_planes,
 )
-from accel.plugins import Availability
 
 __all__ = [
     "RGB_TO_YUV",

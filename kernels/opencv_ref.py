@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from accel.errors import KernelError
-from accel.frames import Frame, PixelFormat
+from accel.core.errors import KernelError
+from accel.core.frames import Frame, PixelFormat
+from accel.core.plugins import Availability
 from accel.kernels import Geometry, InputSpec, KernelSetBase, ResizeMode
 from accel.kernels.numpy_ref import (
     letterbox_placement,
@@ -23,7 +24,6 @@ from accel.kernels.numpy_ref import (
     to_input_tensor,
     to_rgb,
 )
-from accel.plugins import Availability
 
 _MISSING = "OpenCV is not installed: pip install 'accel[opencv]'"
 _BYTES_PER_PIXEL = {

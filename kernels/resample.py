@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from accel.errors import KernelError
+from accel.core.errors import KernelError
 from accel.kernels import Geometry
 from accel.kernels.planes import interleave_into, planes_from_pixels, swap_axes
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from accel.agreement import agreement, iou_matrix
+from accel.results.agreement import agreement, iou_matrix
 
 
 def test_iou_hand_computed() -> None:

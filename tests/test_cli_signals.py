@@ -22,7 +22,7 @@ TESTS = Path(__file__).parent
 # The real CLI, with a test delegate registered by hand (the worker registers it again)
 _MAIN = ("import sys; sys.path.insert(0, sys.argv.pop(1)); import crashy_plugin; "
          "from accel.delegates import REGISTRY; REGISTRY.register('marking', crashy_plugin.MarkingDelegate); "
-         "from accel.cli import main; sys.exit(main(sys.argv[1:]))")
+         "from accel.cli.main import main; sys.exit(main(sys.argv[1:]))")
 # 60 frames: once marked, the marking variant measures for 11 s (0.2 s a frame), time enough on a loaded
 # machine for the test to see the mark and signal it before it ends
 _TWO_VARIANTS = ("--delegates", "null,marking", "--frames", "60", "--seconds", "0", "--warmup", "1",

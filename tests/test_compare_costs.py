@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from tflite_build import conv_classifier
 
-from accel.compare import compare
-from accel.config import load_config
-from accel.errors import ModelError
+from accel.compare.comparison import compare
+from accel.core.errors import ModelError
 from accel.model import model_costs
+from accel.plan.config import load_config
 
 H_OUT = W_OUT = 8 - 3 + 1
 MACS = H_OUT * W_OUT * 4 * 3 * 3 * 3  # H_out * W_out * C_out * K * K * C_in = 3888
@@ -54,7 +54,7 @@ def test_costs_that_cannot_be_computed_are_null_with_why_and_the_run_goes_on(
     def fails(_: Any) -> None:
         raise error
 
-    # accel.compare, the attribute, is the function accel exports: patch the module
+    # accel.compare.comparison, the attribute, is the function accel exports: patch the module
     monkeypatch.setattr(importlib.import_module("accel.model.costs"), "model_costs", fails)
     doc = _run(tmp_path, conv)
     assert doc["model"]["costs"] is None and doc["complete"] is True

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from accel.compare import Event, compare
-from accel.config import load_config
+from accel.compare.comparison import Event, compare
+from accel.plan.config import load_config
 from accel.power import REGISTRY
 from accel.power.fake import ManualClock, ScriptedMeter
 

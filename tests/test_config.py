@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from accel.config import load_config
-from accel.errors import ConfigError
+from accel.core.errors import ConfigError
+from accel.plan.config import load_config
 
 REPO = Path(__file__).resolve().parents[1]
 

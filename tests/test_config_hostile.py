@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from accel.cli import main
-from accel.compare import plan
-from accel.config import Config, load_config
-from accel.errors import ConfigError
-from accel.instruments import Instruments
+from accel.cli.main import main
+from accel.compare.comparison import plan
+from accel.compare.instruments import Instruments
+from accel.core.errors import ConfigError
+from accel.plan.config import Config, load_config
 
 CORES = os.cpu_count() or 1
 

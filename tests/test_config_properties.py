@@ -16,9 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from accel.compare import plan
-from accel.config import _SCHEMA, load_config
-from accel.errors import ConfigError
+from accel.compare.comparison import plan
+from accel.core.errors import ConfigError
+from accel.plan.config import _SCHEMA, load_config
 
 # Fixed and database-free: the same examples in CI and here, nothing written to the tree.
 RUNS = settings(max_examples=300, deadline=None, derandomize=True, database=None,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from accel import cpu
-from accel.cpu import CpuInfo, hwcap_features, missing_dot_product
+from accel.host import cpu
+from accel.host.cpu import CpuInfo, hwcap_features, missing_dot_product
 
 # /proc/cpuinfo of a Raspberry Pi 4 (one core shown) and of a Pi 5, as the kernel prints them.
 PI4 = """processor\t: 0

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from accel.dataset import DatasetError, DatasetSource, category_map, evaluate, load_dataset, write_synthetic
+from accel.dataset.coco import DatasetError, DatasetSource, category_map, evaluate, load_dataset, write_synthetic
 
 pytest.importorskip("pycocotools")
 

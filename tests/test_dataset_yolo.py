@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw
 
-from accel.config import load_config
-from accel.dataset import DatasetError, DatasetSource, category_map, evaluate, load_dataset
-from accel.dataset_yolo import label_path
-from accel.errors import ConfigError
+from accel.core.errors import ConfigError
+from accel.dataset.coco import DatasetError, DatasetSource, category_map, evaluate, load_dataset
+from accel.dataset.yolo import label_path
 from accel.model.labels import parse_labels
+from accel.plan.config import load_config
 
 pytest.importorskip("pycocotools")
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from accel.core.errors import ConfigError
 from accel.delegates import get_delegate
-from accel.errors import ConfigError
 from accel.model import default_model_path
 
 STUB_SOURCE = Path(__file__).parent / "delegate_stub" / "stub_delegate.c"
@@ -189,8 +189,8 @@ def test_prepare_model_splits_the_postprocess_op_and_keeps_its_anchors(tmp_path:
 
 
 def test_litert_gpu_refuses_an_unsplit_postprocess_model() -> None:
+    from accel.core.errors import DelegateError
     from accel.delegates import Variant
-    from accel.errors import DelegateError
     from accel.model import load_model
 
     with pytest.raises(DelegateError, match="run the split model from accel.delegates.gpu.prepare_model"):
@@ -268,8 +268,8 @@ def test_litert_gpu_runs_the_split_detector_through_compare(tmp_path: Path) -> N
 def test_adapter_line_is_parsed_from_the_worker_log() -> None:
     import tempfile
 
-    from accel.record import Adapter
-    from accel.worker import _adapter, _printed
+    from accel.results.record import Adapter
+    from accel.run.worker import _adapter, _printed
 
     with tempfile.TemporaryFile() as log:  # the worker's stderr log, which has no name on disk
         log.write(b"INFO: something\nSelected adapter: llvmpipe (LLVM 15.0.6, 256 bits), arch=software, "
@@ -318,7 +318,7 @@ def test_litert_gpu_split_option(options: dict, labels: list[str]) -> None:  # t
 
 
 def test_litert_gpu_split_option_must_be_boolean() -> None:
-    from accel.errors import ConfigError
+    from accel.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="delegates.litert-gpu.split: expected true or false"):
         get_delegate("litert-gpu").variants({"split": "no"})

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from accel.core.errors import ConfigError
 from accel.delegates import get_delegate
-from accel.errors import ConfigError
 
 
 def test_prepare_none_is_in_the_label_and_auto_is_the_default() -> None:
@@ -87,8 +87,8 @@ def test_a_dynamic_batch_export_runs_folded_and_fails_explained_unfolded(gpu_ada
 
 
 def test_an_unwritable_cache_is_one_delegate_error(tmp_path: Path) -> None:
+    from accel.core.errors import DelegateError
     from accel.delegates.gpu import prepare_model
-    from accel.errors import DelegateError
     from accel.model import default_model_path, load_model
 
     blocked = tmp_path / "file"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from accel.interrupt import Interrupted, stop_on_signals
+from accel.run.interrupt import Interrupted, stop_on_signals
 
 
 def _deliver(sig: signal.Signals) -> None:
@@ -60,8 +60,8 @@ def test_an_interrupt_while_the_reports_are_written_points_to_the_complete_resul
     import json
 
     import accel.report
-    from accel.compare import compare
-    from accel.config import load_config
+    from accel.compare.comparison import compare
+    from accel.plan.config import load_config
 
     def cut(*_args: object, **_kwargs: object) -> None:
         raise KeyboardInterrupt

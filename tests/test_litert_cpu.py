@@ -29,7 +29,7 @@ def test_compiled_model_matches_interpreter(threads: int) -> None:
 
 
 def test_unknown_kernel_mode_names_the_key() -> None:
-    from accel.errors import ConfigError
+    from accel.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="delegates.litert-cpu.kernel_mode: expected one of xnnpack"):
         get_delegate("litert-cpu").variants({"kernel_mode": "fast"})
@@ -40,8 +40,8 @@ def test_weight_cache_second_start_is_measured_in_a_fresh_process(tmp_path: Path
     empty before the first start and filled after it."""
     import json
 
-    from accel.compare import compare
-    from accel.config import load_config
+    from accel.compare.comparison import compare
+    from accel.plan.config import load_config
 
     cache = tmp_path / "cache"
     config = tmp_path / "accel.toml"
@@ -58,7 +58,7 @@ def test_weight_cache_second_start_is_measured_in_a_fresh_process(tmp_path: Path
 
 
 def test_weight_cache_must_be_a_path() -> None:
-    from accel.errors import ConfigError
+    from accel.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="delegates.litert-cpu.weight_cache: expected a folder path"):
         get_delegate("litert-cpu").variants({"threads": [1], "weight_cache": 3})

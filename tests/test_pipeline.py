@@ -8,17 +8,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from accel.compare import compare
-from accel.config import load_config
+from accel.compare.comparison import compare
+from accel.core.frames import Frame, PixelFormat
 from accel.delegates import REGISTRY, Variant
 from accel.delegates.fake import FakeDelegate, FakeScript
-from accel.frames import Frame, PixelFormat
-from accel.interrupt import Interrupted
 from accel.model import load_model
-from accel.pipeline import input_spec, run_variant
-from accel.record import Startup, Status
-from accel.settings import Settings
-from accel.worker import run_isolated
+from accel.plan.config import load_config
+from accel.plan.settings import Settings
+from accel.results.record import Startup, Status
+from accel.run.interrupt import Interrupted
+from accel.run.pipeline import input_spec, run_variant
+from accel.run.worker import run_isolated
 
 
 @pytest.fixture
@@ -256,7 +256,7 @@ def test_a_worker_that_floods_messages_past_its_deadline_still_times_out(monkeyp
     import multiprocessing as mp
     import threading
 
-    from accel import worker
+    from accel.run import worker
 
     monkeypatch.setattr(worker, "_STARTUP_S", 0.2)
     monkeypatch.setattr(worker, "_DRAIN_S", 0.2)

@@ -9,8 +9,8 @@ from collections.abc import Callable
 
 import pytest
 
-from accel.loop import bound
-from accel.pipelined import Item, Stage, run_stages
+from accel.run.loop import bound
+from accel.run.pipelined import Item, Stage, run_stages
 
 
 def wait_for(condition: Callable[[], bool], deadline_s: float = 30.0) -> None:

@@ -20,8 +20,8 @@ import pytest
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 from tflite_build import BEHIND_QUANT, CHAINS, behind_postprocess, ssd_detector
 
+from accel.core.errors import ModelError
 from accel.delegates.gpu import prepare_model
-from accel.errors import ModelError
 from accel.kernels import Geometry
 from accel.kernels.numpy_ref import NumpyKernels
 from accel.model import (
@@ -34,8 +34,8 @@ from accel.model import (
     strip_postprocess,
     write_model,
 )
-from accel.pipeline import decode_spec
-from accel.settings import Settings
+from accel.plan.settings import Settings
+from accel.run.pipeline import decode_spec
 
 # base -> graph output position of each of the op's slots: the embedded detector is a TF2 export (scores,
 # boxes, count, classes); graft_postprocess writes the op's slot order.

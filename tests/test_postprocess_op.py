@@ -24,15 +24,15 @@ from ai_edge_litert.interpreter import Interpreter
 from PIL import Image
 from tflite_build import behind_postprocess, postprocess_only
 
-from accel.agreement import agreement
 from accel.delegates import Variant
 from accel.delegates.gpu import prepare_model
 from accel.kernels import Geometry
 from accel.kernels.detection_postprocess import run_postprocess
 from accel.kernels.numpy_ref import NumpyKernels
 from accel.model import ModelInfo, default_model_path, load_model, set_postprocess_options
-from accel.pipeline import decode_spec, run_variant
-from accel.settings import Settings
+from accel.plan.settings import Settings
+from accel.results.agreement import agreement
+from accel.run.pipeline import decode_spec, run_variant
 from accel.sources import SourceSpec, capture, open_source
 
 MODEL = "ssd_mobilenet_v1_coco_quant_postprocess.tflite"

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from accel.compare import compare
-from accel.config import load_config
+from accel.compare.comparison import compare
+from accel.core.jsonform import dump, json_keys
 from accel.delegates import Placement
-from accel.jsonform import dump, json_keys
-from accel.record import (
+from accel.plan.config import load_config
+from accel.results.record import (
     Adapter,
     Cache,
     Measured,
@@ -126,7 +126,7 @@ def test_a_failed_record_has_only_what_was_known() -> None:
                                      "status": "ok", "frames_measured": "x", "wall_s": 1.0, "fps": 1.0, "stages": 5}],
                          ids=["unknown status", "no status", "wrong types"])
 def test_an_unreadable_variant_is_one_config_error(variant: dict) -> None:  # type: ignore[type-arg]
-    from accel.errors import ConfigError
+    from accel.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="variant 'v' of the result"):
         VariantRecord.from_json(variant)

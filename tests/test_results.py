@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from accel.errors import OutputError
-from accel.results import ResultWriter, check_result_dir, check_result_file, new_run_folder
+from accel.core.errors import OutputError
+from accel.results.document import ResultWriter, check_result_dir, check_result_file, new_run_folder
 
 
 def test_runs_started_in_the_same_second_get_folders_of_their_own(tmp_path: Path,

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from accel.config import Config, load_config
-from accel.errors import ConfigError
+from accel.core.errors import ConfigError
 from accel.model import ModelInfo, default_model_path, load_model
-from accel.settings import Settings, source_spec
+from accel.plan.config import Config, load_config
+from accel.plan.settings import Settings, source_spec
 
 
 @pytest.fixture(scope="module")

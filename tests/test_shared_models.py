@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from accel.agreement import iou_matrix
 from accel.delegates import Variant
 from accel.model import load_labels, load_model
-from accel.pipeline import run_variant
-from accel.settings import Settings
+from accel.plan.settings import Settings
+from accel.results.agreement import iou_matrix
+from accel.run.pipeline import run_variant
 from accel.sources import SourceSpec, capture, open_source
 
 

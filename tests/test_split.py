@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from tflite_build import behind_postprocess
 
-from accel.agreement import agreement
 from accel.delegates import Variant
 from accel.kernels import DetectionPostProcess
 from accel.model import Family, default_model_path, load_model, strip_postprocess
-from accel.pipeline import decode_spec, run_variant
-from accel.settings import Settings
+from accel.plan.settings import Settings
+from accel.results.agreement import agreement
+from accel.run.pipeline import decode_spec, run_variant
 from accel.sources import SourceSpec, capture, open_source
 
 

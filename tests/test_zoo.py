@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from accel import zoo
-from accel.errors import ModelError
+from accel.core.errors import ModelError
 from accel.model import (
     GPU_OPS,
     Family,

@@ -37,7 +37,7 @@ def accel_ms(model: str, threads: int, runs: int, pipeline: bool, delegate: str 
     preprocessing is almost nothing, as in the tool's loop; ``pipeline=True`` is the default 640x480 YUV420
     camera pipeline, whose preprocessing between inferences evicts caches the network then has to refill."""
     from accel.model import load_model
-    from accel.record import VariantRecord
+    from accel.results.record import VariantRecord
 
     h, w = load_model(model).input_size
     source = [] if pipeline else ["--source", f"synthetic:{w}x{h}", "--source-format", "RGB"]

@@ -1,6 +1,6 @@
 """Models: what a .tflite file is, read once from its flatbuffer, and what can be done with it.
 
-Modules, each depending only on those above it (and ``accel.errors``):
+Modules, each depending only on those above it (and ``accel.core.errors``):
 
 * ``info``: ``ModelInfo``, ``TensorInfo`` and ``Family`` (the one list of model families);
 * ``flatbuffer``: the one reader of .tflite bytes (``TFL3`` check, op names, ops, tensors, buffers, constants);

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from accel.errors import ConfigError, ModelError
+from accel.core.errors import ConfigError, ModelError
 from accel.model.info import ModelInfo
 
 __all__ = ["anchor_counts", "corners_to_centers", "derive_feature_maps", "ssd_anchors", "ssd_raw_anchors"]

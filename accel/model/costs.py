@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from accel.errors import ModelError
+from accel.core.errors import ModelError
 from accel.model.flatbuffer import Flatbuffer, Op, read_flatbuffer
 
 __all__ = ["Costs", "OpCost", "costs_or_why", "model_costs"]

@@ -30,7 +30,7 @@ import flatbuffers
 import numpy as np
 from flatbuffers import flexbuffers
 
-from accel.errors import ModelError
+from accel.core.errors import ModelError
 from accel.model.flatbuffer import Flatbuffer, opcode_name, read_flatbuffer, schema
 from accel.model.graph import PASSES, passes_back
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from accel.errors import ModelError
+from accel.core.errors import ModelError
 from accel.model.anchors import corners_to_centers
 from accel.model.edit import POSTPROCESS_OP, ROLES, read_after_postprocess, read_postprocess
 from accel.model.flatbuffer import Flatbuffer, Op

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from flatbuffers import flexbuffers
 
-from accel.errors import ModelError
+from accel.core.errors import ModelError
 from accel.model.info import TensorInfo
 
 try:

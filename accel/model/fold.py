@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from accel.errors import ModelError
+from accel.core.errors import ModelError
 from accel.model.edit import METADATA_KEY, AlignedBuffer, read_model, write_model
 from accel.model.flatbuffer import Flatbuffer, read_flatbuffer, schema
 

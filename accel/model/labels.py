@@ -10,7 +10,7 @@ import re
 import zipfile
 from pathlib import Path
 
-from accel.errors import ConfigError
+from accel.core.errors import ConfigError
 
 _BACKGROUND = {"???", "background", "__background__"}
 MAX_CLASS_ID = 99_999  # ImageNet-21k has 21,841 classes; an id past this is a typo, and would cost a name per id

@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from accel.errors import ModelError, file_kind
+from accel.core.errors import ModelError, file_kind
 from accel.model.families import detect
 from accel.model.flatbuffer import IDENTIFIER, Flatbuffer, corrupt
 from accel.model.info import Family, ModelInfo, TensorInfo

@@ -18,7 +18,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 
-from accel.errors import ModelError
+from accel.core.errors import ModelError
 
 __all__ = ["runtime_output_shapes", "runtime_verdicts", "verify_model"]
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal, Protocol, Self, runtime_checkable
 
-from accel.errors import OptionError, PowerError
-from accel.plugins import Availability, Registry, check_options
+from accel.core.errors import OptionError, PowerError
+from accel.core.plugins import Availability, Registry, check_options
 
 __all__ = ["AUTO_ORDER", "REGISTRY", "MeterBase", "MeterKind", "PowerMeter", "Reading", "check_meter_options",
            "find_meter", "meter_options", "open_meter", "short_reason"]

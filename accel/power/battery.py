@@ -10,10 +10,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from accel.errors import PowerError
-from accel.plugins import Availability
+from accel.core.errors import PowerError
+from accel.core.plugins import Availability
 from accel.power import MeterBase, Reading
-from accel.power._io import read_int
+from accel.power.sysfs import read_int
 
 
 def _text(path: Path) -> str:

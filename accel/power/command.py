@@ -12,8 +12,8 @@ import signal
 import subprocess
 import time
 
-from accel.errors import OptionError, PowerError
-from accel.plugins import Availability
+from accel.core.errors import OptionError, PowerError
+from accel.core.plugins import Availability
 from accel.power import MeterBase, Reading
 
 _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")

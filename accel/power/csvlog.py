@@ -14,8 +14,8 @@ import re
 from datetime import datetime
 from pathlib import Path
 
-from accel.errors import OptionError, PowerError
-from accel.plugins import Availability
+from accel.core.errors import OptionError, PowerError
+from accel.core.plugins import Availability
 from accel.power import MeterBase, MeterKind, Reading
 
 # Header words (lower-case, split on anything not a letter or digit) that identify a column.

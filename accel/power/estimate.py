@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from accel.errors import PowerError
-from accel.plugins import Availability
+from accel.core.errors import PowerError
+from accel.core.plugins import Availability
 from accel.power import MeterBase, Reading
 
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from accel.errors import PowerError
-from accel.plugins import Availability
+from accel.core.errors import PowerError
+from accel.core.plugins import Availability
 from accel.power import MeterBase, MeterKind, Reading
 
 

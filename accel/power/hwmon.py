@@ -13,10 +13,10 @@ import re
 import time
 from pathlib import Path
 
-from accel.errors import PowerError
-from accel.plugins import Availability
+from accel.core.errors import PowerError
+from accel.core.plugins import Availability
 from accel.power import MeterBase, Reading
-from accel.power._io import read_int
+from accel.power.sysfs import read_int
 
 _POWER = re.compile(r"^power(\d+)_(input|average)$")
 _CURR = re.compile(r"^curr(\d+)_input$")

@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 import time
 
-from accel.errors import OptionError, PowerError
-from accel.plugins import Availability
+from accel.core.errors import OptionError, PowerError
+from accel.core.plugins import Availability
 from accel.power import MeterBase, Reading
-from accel.power._io import run_text, which
+from accel.power.sysfs import run_text, which
 
 # "   VDD_CORE_A current(7)=0.75012000A" / "   VDD_CORE_V volt(15)=0.89369880V"
 _LINE = re.compile(r"^\s*(?P<name>[A-Za-z0-9_]+)\s+\w+\(\d+\)=(?P<value>[-+0-9.eE]+)\s*[AV]?\s*$")

@@ -10,10 +10,10 @@ import re
 import time
 from pathlib import Path
 
-from accel.errors import OptionError, PowerError
-from accel.plugins import Availability
+from accel.core.errors import OptionError, PowerError
+from accel.core.plugins import Availability
 from accel.power import MeterBase, MeterKind, Reading
-from accel.power._io import read_int
+from accel.power.sysfs import read_int
 
 _PACKAGE = re.compile(r"^intel-rapl:\d+$")
 

@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from accel.errors import ConfigError, PowerError
+from accel.core.errors import ConfigError, PowerError
 from accel.power import PowerMeter, Reading
 from accel.power.thermal import ThermalSample, read_thermal
-from accel.record import Power
+from accel.results.record import Power
 
 __all__ = ["Sampler", "attribute", "energy_between", "idle_baseline", "mean_watts", "power_json",
            "timeline_json"]

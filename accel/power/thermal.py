@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from accel.power._io import which
+from accel.power.sysfs import which
 
 _NOW = ("under-voltage", "ARM frequency capped", "throttled", "soft temperature limit")
 NOW_MASK = 0xF
@@ -86,7 +86,7 @@ def read_throttled(vcgencmd: str = "vcgencmd") -> int | None:
 
 def soc_temperature_c(root: str = "/", vcgencmd: str = "vcgencmd") -> float | None:
     """SoC temperature: thermal_zone0 (millidegrees), else ``vcgencmd measure_temp``, else (on the real
-    root) what accel.measure finds through psutil; None when nothing exposes it."""
+    root) what accel.host.usage finds through psutil; None when nothing exposes it."""
     try:
         return int((Path(root) / "sys/class/thermal/thermal_zone0/temp").read_text().strip()) / 1000.0
     except (OSError, ValueError):
@@ -95,15 +95,15 @@ def soc_temperature_c(root: str = "/", vcgencmd: str = "vcgencmd") -> float | No
     if text is not None and (temp := parse_measure_temp(text)) is not None:
         return temp
     if root == "/":
-        from accel.measure import cpu_temperature_c
+        from accel.host.usage import cpu_temperature_c
 
         return cpu_temperature_c()
     return None
 
 
 def read_thermal(clock: Callable[[], float] = time.monotonic, vcgencmd: str = "vcgencmd") -> ThermalSample:
-    """One thermal sample now: temperature, CPU MHz (accel.measure) and throttling bits."""
-    from accel.measure import cpu_frequency_mhz
+    """One thermal sample now: temperature, CPU MHz (accel.host.usage) and throttling bits."""
+    from accel.host.usage import cpu_frequency_mhz
 
     t = clock()
     return ThermalSample(t, soc_temperature_c(vcgencmd=vcgencmd), cpu_frequency_mhz(), read_throttled(vcgencmd))

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from accel.errors import ConfigError
+from accel.core.errors import ConfigError
 from accel.report.plots import PLOTS_HINT, save_chart_png
 from accel.report.preview import save_frames
 from accel.report.terminal import compare_table, legend, model_table, power_legend, variants_table

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from accel.delegates import Placement
-from accel.record import Flow, StageStats, Usage, VariantRecord
+from accel.results.record import Flow, StageStats, Usage, VariantRecord
 
 #: The pipeline stages a frame goes through, in order.
 STAGES = ("capture", "preprocess", "inference", "postprocess")

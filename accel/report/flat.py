@@ -14,8 +14,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from accel.record import VariantRecord
 from accel.report import figures as f
+from accel.results.record import VariantRecord
 
 _USAGE = ("process_cpu_percent", "system_cpu_percent", "rss_mb", "peak_rss_mb")
 _POWER = ("gross_w", "net_w", "energy_j", "j_per_frame", "net_j_per_frame", "fps_per_w")

@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from accel.record import StageStats, Usage
 from accel.report import figures as f
 from accel.report import markdown, plots, preview, timeline
+from accel.results.record import StageStats, Usage
 
 _CSS = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 1.5em auto; max-width: 1100px; color: #222; padding: 0 1em; }

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from accel.record import VariantRecord
 from accel.report import figures as f
+from accel.results.record import VariantRecord
 
 Rows = list[list[str]]
 #: The summary table's text columns (model, variant, exec), left-aligned; the figures follow.

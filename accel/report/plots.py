@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from accel.errors import ConfigError
-from accel.record import StageStats, VariantRecord
+from accel.core.errors import ConfigError
 from accel.report import figures as f
 from accel.report.canvas import _RC, NotApplicable, _colour, _new
+from accel.results.record import StageStats, VariantRecord
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

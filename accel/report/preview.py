@@ -14,7 +14,7 @@ _THUMB_W = 240
 
 
 def save_frames(frames: Sequence[Any], directory: Path, count: int = 4) -> dict[str, str]:
-    """Save the first ``count`` frames (``accel.frames.Frame``, any pixel format and row stride) as RGB PNGs
+    """Save the first ``count`` frames (``accel.core.frames.Frame``, any pixel format and row stride) as RGB PNGs
     under ``directory/frames/``; return ``{"<frame index>": "frames/<index>.png"}`` for
     ``source.saved_frames`` (paths relative to ``directory``, the result.json's folder)."""
     from PIL import Image

@@ -10,8 +10,8 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from accel.record import StageStats, Usage, VariantRecord
 from accel.report import figures as f
+from accel.results.record import StageStats, Usage, VariantRecord
 
 
 def _num(value: Any, fmt: str = "{:.1f}") -> str:

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from accel.record import VariantRecord
 from accel.report import figures as f
 from accel.report.canvas import NotApplicable, _colour, _new  # one look for every chart of the page
+from accel.results.record import VariantRecord
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

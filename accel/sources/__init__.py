@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol, Self, runtime_checkable
 
-from accel.errors import SourceError
-from accel.frames import Frame, PixelFormat
+from accel.core.errors import SourceError
+from accel.core.frames import Frame, PixelFormat
 
 __all__ = ["KINDS", "MAX_PIXELS", "SELF_PACED", "SIZE", "Source", "SourceSpec", "capture", "check_source",
            "open_source", "own_rate", "pacing", "parse_source"]

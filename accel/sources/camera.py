@@ -28,8 +28,8 @@ from typing import Any, Self
 
 import numpy as np
 
-from accel.errors import SourceError
-from accel.frames import Frame, PixelFormat
+from accel.core.errors import SourceError
+from accel.core.frames import Frame, PixelFormat
 from accel.sources import _import_cv2
 from accel.sources.synthetic import bgr_frame, default_stride
 

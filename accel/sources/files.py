@@ -22,8 +22,8 @@ from typing import Any, Self
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from accel.errors import SourceError
-from accel.frames import Box, Frame, PixelFormat
+from accel.core.errors import SourceError
+from accel.core.frames import Box, Frame, PixelFormat
 from accel.sources import MAX_PIXELS, _import_cv2
 from accel.sources.synthetic import bgr_frame, default_stride, encode_rgb
 

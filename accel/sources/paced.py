@@ -23,8 +23,8 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Self
 
-from accel.errors import SourceError
-from accel.frames import Frame, PixelFormat
+from accel.core.errors import SourceError
+from accel.core.frames import Frame, PixelFormat
 from accel.sources import Source
 
 __all__ = ["DEFAULT_FPS", "PacedSource"]

@@ -33,8 +33,8 @@ from typing import Any, Self
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw
 
-from accel.errors import SourceError
-from accel.frames import Box, Frame, PixelFormat
+from accel.core.errors import SourceError
+from accel.core.frames import Box, Frame, PixelFormat
 
 __all__ = ["DEFAULT_SIZE", "LABELS", "Scene", "SyntheticSource", "encode_rgb", "render_scene"]
 

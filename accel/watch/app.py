@@ -2,7 +2,7 @@
 machine's figures and the terminal panel, until Ctrl-C (or SIGTERM, or the SSH session hanging up), after
 which the worker, the server and every thread are stopped in order.
 
-The signals are the command line's (``accel.interrupt.stop_on_signals`` around every command): the first
+The signals are the command line's (``accel.run.interrupt.stop_on_signals`` around every command): the first
 one raises ``KeyboardInterrupt`` here, which ends the watch with exit code 0; the ones after it are ignored
 while everything stops, so a second Ctrl-C or SIGTERM cannot cut the clean-up short."""
 
@@ -16,10 +16,10 @@ from contextlib import ExitStack
 from dataclasses import replace
 from typing import Any
 
-from accel.config import Config
-from accel.errors import ConfigError
-from accel.inputs import configured_labels, configured_model  # as compare reads and checks them
-from accel.settings import Settings
+from accel.core.errors import ConfigError
+from accel.plan.config import Config
+from accel.plan.inputs import configured_labels, configured_model  # as compare reads and checks them
+from accel.plan.settings import Settings
 from accel.sources import check_source
 from accel.watch.choices import Choice, best, choices, find
 from accel.watch.detector import Job

@@ -37,8 +37,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from accel.detections import Classification, Detections
-from accel.errors import SourceError
+from accel.core.detections import Classification, Detections
+from accel.core.errors import SourceError
 
 __all__ = ["CameraStream", "quality_level"]
 

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
-from accel.errors import AccelError, SourceError
+from accel.core.errors import AccelError, SourceError
 from accel.watch.detector import Detector, Job, Latest
 from accel.watch.render import Renderer
 from accel.watch.window import Window
@@ -225,7 +225,7 @@ class _Worker:
 
 def main(argv: list[str]) -> int:
     """Run the job the parent sends on the connection whose descriptor is ``argv[1]``."""
-    from accel.worker import _register  # delegates registered by hand in the parent, again here
+    from accel.run.worker import _register  # delegates registered by hand in the parent, again here
 
     conn = Connection(int(argv[1]))
     try:

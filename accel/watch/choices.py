@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from accel.compare import plan
-from accel.config import Config
+from accel.compare.comparison import plan
+from accel.core.errors import ConfigError
 from accel.delegates import Variant
-from accel.errors import ConfigError
+from accel.plan.config import Config
 
 __all__ = ["Choice", "best", "choices", "find"]
 

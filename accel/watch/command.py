@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from accel.watch.options import STREAM_ENCODERS, StreamOptions, WatchOptions
 
 if TYPE_CHECKING:
-    from accel.config import Config
+    from accel.plan.config import Config
 
 __all__ = ["add_parser", "run"]
 

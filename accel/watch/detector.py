@@ -1,5 +1,5 @@
 """One variant running until told to stop, inside the watch worker: the live source feeds the pipelined stages
-compare measures (``Loop.stages`` on ``accel.pipelined.run_stages``: capture, preprocess, inference, postprocess
+compare measures (``Loop.stages`` on ``accel.run.pipelined.run_stages``: capture, preprocess, inference, postprocess
 as threads joined by bounded queues), every finished frame goes into a sliding ``Window`` and becomes the
 ``Latest`` one the stream encoder draws. Nothing accumulates per frame, so a run of hours uses the memory of a
 run of seconds."""
@@ -14,15 +14,15 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
+from accel.core.detections import Classification, Detections
+from accel.core.errors import SourceError
+from accel.core.frames import Frame
 from accel.delegates import Variant, get_delegate
-from accel.detections import Classification, Detections
-from accel.errors import SourceError
-from accel.frames import Frame
-from accel.loop import Feed, Loop, reader
 from accel.model import ModelInfo
-from accel.pipeline import _open, decode_spec, get_kernels, input_spec  # _open: as compare opens a runner
-from accel.pipelined import Item, run_stages
-from accel.settings import Settings
+from accel.plan.settings import Settings
+from accel.run.loop import Feed, Loop, reader
+from accel.run.pipeline import _open, decode_spec, get_kernels, input_spec  # _open: as compare opens a runner
+from accel.run.pipelined import Item, run_stages
 from accel.sources import SourceSpec
 from accel.watch.options import StreamOptions
 from accel.watch.window import Window

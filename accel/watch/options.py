@@ -8,7 +8,7 @@ import re
 import secrets
 from dataclasses import dataclass, field, replace
 
-from accel.errors import ConfigError
+from accel.core.errors import ConfigError
 from accel.watch.render import ENCODERS
 
 __all__ = ["STREAM_ENCODERS", "StreamOptions", "WatchOptions", "is_loopback"]

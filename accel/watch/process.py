@@ -1,5 +1,5 @@
 """The parent's side of a watch worker: one ``Job`` in a process of its own (``accel.watch.child``), as
-``accel.worker`` runs a compared variant, so a delegate that segfaults or aborts ends only that process and
+``accel.run.worker`` runs a compared variant, so a delegate that segfaults or aborts ends only that process and
 the parent says "crashed: signal 11 (SIGSEGV)" with what the driver printed.
 
 The worker starts in a session of its own: Ctrl-C in the terminal and an SSH hang-up reach the parent
@@ -21,8 +21,8 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from accel.delegates import REGISTRY as DELEGATES
+from accel.run.worker import _MALLOC_ENV, _printed, _signal, _tail  # the compare worker's environment, crash wording
 from accel.watch.detector import Job
-from accel.worker import _MALLOC_ENV, _printed, _signal, _tail  # the compare worker's environment, crash wording
 
 __all__ = ["WorkerProcess"]
 

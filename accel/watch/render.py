@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from accel.detections import Classification, Detections
-from accel.errors import ConfigError
-from accel.frames import Frame
+from accel.core.detections import Classification, Detections
+from accel.core.errors import ConfigError
+from accel.core.frames import Frame
 
 __all__ = ["ENCODERS", "Encoder", "Renderer", "draw_cv2", "pick_encoder"]
 

@@ -11,8 +11,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from accel.config import Config
-from accel.errors import PowerError
+from accel.core.errors import PowerError
+from accel.plan.config import Config
 from accel.power import PowerMeter, Reading
 from accel.power.sampler import mean_watts
 
@@ -21,9 +21,9 @@ __all__ = ["SystemProbe", "open_live_meter"]
 
 def open_live_meter(config: Config) -> tuple[PowerMeter | None, str]:
     """The meter ``[power] meter`` names, opened and checked as ``accel compare`` opens it
-    (``accel.instruments.select_meter``), or None and why: "none", nothing found by "auto", or a meter that
+    (``accel.compare.instruments.select_meter``), or None and why: "none", nothing found by "auto", or a meter that
     is only a log read after a run (``csv``), which cannot give live figures."""
-    from accel.instruments import select_meter
+    from accel.compare.instruments import select_meter
 
     meter, why = select_meter(config)
     if meter is not None and meter.kind == "log":

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from accel.record import StageStats
+from accel.results.record import StageStats
 
 __all__ = ["Window"]
 

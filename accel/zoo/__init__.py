@@ -22,8 +22,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from accel.errors import ModelError
-from accel.zoo import _convert
+from accel.core.errors import ModelError
+from accel.zoo import layers
 
 __all__ = ["NAMES", "PRECISIONS", "build", "describe"]
 
@@ -85,7 +85,7 @@ def build(name: str, precision: str, out: Path, *, seed: int = 0) -> Path:
     entry = _entry(name)
     if precision not in PRECISIONS:
         raise ModelError(f"unknown precision {precision!r} for {name}; valid: {', '.join(PRECISIONS)}")
-    _convert.require_tensorflow()
+    layers.require_tensorflow()
     path = Path(out)
     if path.suffix != ".tflite":
         path = path / f"{name}_{precision}.tflite"
@@ -108,9 +108,9 @@ def _network_bytes(entry: _Entry, precision: str, seed: int) -> bytes:
     family = _family(entry)
     uint8_input = entry.uint8_input and precision != "int8"
     network = family.build_network(entry.variant, seed, uint8_input=uint8_input)
-    _convert.perturb_untrained(network, seed)
+    layers.perturb_untrained(network, seed)
     io = entry.io_int8 if precision == "int8" else None
-    return _convert.convert(network, precision, io_dtype=io, input_range=entry.input_range, seed=seed)
+    return layers.convert(network, precision, io_dtype=io, input_range=entry.input_range, seed=seed)
 
 
 def _build_bytes(entry: _Entry, precision: str, seed: int) -> bytes:
@@ -120,8 +120,8 @@ def _build_bytes(entry: _Entry, precision: str, seed: int) -> bytes:
     raw = _network_bytes(replace(entry, postprocess=None, twin_of=""), precision, seed)
     text = f"accel zoo: untrained twin of {entry.twin_of}; {precision}; seed={seed}"
     if entry.postprocess is None:
-        return _convert.edit(raw, text)
-    raw = _convert.edit(raw, text, {key: f"raw_outputs/{key}" for key in ("box_encodings", "class_predictions")})
+        return layers.edit(raw, text)
+    raw = layers.edit(raw, text, {key: f"raw_outputs/{key}" for key in ("box_encodings", "class_predictions")})
     grafted = graft_postprocess(
         raw, family.anchors(entry.variant), family.POSTPROCESS_OPTIONS, box_encodings="box_encodings",
         class_predictions="class_predictions", output_order=family.OUTPUT_ORDER)

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from accel.zoo._convert import he_depthwise
+from accel.zoo.layers import he_depthwise
 
 NUM_CLASSES = 90
 CHANNELS, CELLS, HEAD_REPEATS = 64, 3, 3

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from accel.zoo._convert import he_depthwise
+from accel.zoo.layers import he_depthwise
 
 FEATURE_MAPS = (19, 10, 5, 3, 2, 1)
 NUM_CLASSES = 90  # COCO ids; the class head adds a background column 0

@@ -1,10 +1,10 @@
 """The OpenCL kernel set: hand-written pre/post-processing kernels, checked against the numpy reference.
 
 Pre-processing is bit-exact with ``numpy_ref`` (integer colour conversion, Pillow's fixed-point bilinear
-taps and pass order, the same input LUT) in one fused path per frame (``_pre``). Post-processing of the
+taps and pass order, the same input LUT) in one fused path per frame (``pre``). Post-processing of the
 raw families (``ssd-raw``, ``yolov5``, ``yolov8``) decodes, thresholds and compacts candidates on the
 device and builds the NMS suppression bitmask there; the host sorts the candidates and runs the greedy scan
-(``_post``). The ``ssd`` family (decoding and NMS done by the model's own post-process op) and
+(``post``). The ``ssd`` family (decoding and NMS done by the model's own post-process op) and
 ``classifier`` have nothing to accelerate and use the numpy reference. So does an ssd-raw detector split at
 its post-process op (``DecodeSpec.postprocess``): it decodes as that op, on the host, with
 ``accel.kernels.detection_postprocess`` (the op's float32 rounding, NMS modes and tie order; in its fast
@@ -21,16 +21,16 @@ from typing import Any
 
 import numpy as np
 
-from accel.detections import Classification, Detections
-from accel.errors import KernelError
-from accel.frames import Frame
+from accel.core.detections import Classification, Detections
+from accel.core.errors import KernelError
+from accel.core.frames import Frame
+from accel.core.plugins import Availability
 from accel.kernels import DecodeSpec, Geometry, InputSpec, KernelSetBase, ResizeMode
 from accel.kernels.numpy_ref import letterbox_placement
 from accel.kernels.numpy_ref import postprocess as numpy_postprocess
-from accel.plugins import Availability
 
-from . import _post, _pre
-from ._runtime import Runtime, open_runtime
+from . import post, pre
+from .runtime import Runtime, open_runtime
 
 __all__ = ["OpenClKernels"]
 
@@ -78,19 +78,19 @@ class OpenClKernels(KernelSetBase):
     # Pre-processing -----------------------------------------------------------------------------------
     def preprocess(self, frame: Frame, spec: InputSpec) -> tuple[np.ndarray, Geometry]:
         """Frame -> (1, H, W, 3) tensor in ``spec.dtype``, bit-exact with ``NumpyKernels.preprocess``."""
-        lut = _pre.input_lut(spec)
+        lut = pre.input_lut(spec)
         rt = self.runtime
         rt.begin()
-        src = _pre.frame_source(rt, frame)
+        src = pre.frame_source(rt, frame)
         geometry = Geometry()
-        canvas = _pre.Canvas.full(spec.height, spec.width)
+        canvas = pre.Canvas.full(spec.height, spec.width)
         if (frame.height, frame.width) != (spec.height, spec.width) and spec.resize is ResizeMode.LETTERBOX:
             if not 0 <= spec.fill <= 255:
                 raise KernelError(f"letterbox fill must be 0..255, got {spec.fill}")
             new_h, new_w, top, left = letterbox_placement(frame.height, frame.width, spec.height, spec.width)
-            canvas = _pre.Canvas(spec.width, spec.height, top, left, new_w, new_h, spec.fill)
+            canvas = pre.Canvas(spec.width, spec.height, top, left, new_w, new_h, spec.fill)
             geometry = Geometry(new_w / spec.width, new_h / spec.height, left / spec.width, top / spec.height)
-        out = _pre.render(rt, src, canvas, lut)
+        out = pre.render(rt, src, canvas, lut)
         tensor = self._download(out, spec.height, spec.width, lut)
         rt.end()
         return tensor.reshape(1, spec.height, spec.width, 3), geometry
@@ -99,8 +99,8 @@ class OpenClKernels(KernelSetBase):
         """Colour conversion alone: Frame -> (H, W, 3) uint8, exactly ``numpy_ref.to_rgb``."""
         rt = self.runtime
         rt.begin()
-        src = _pre.frame_source(rt, frame)
-        out = _pre.render(rt, src, _pre.Canvas.full(frame.height, frame.width), _pre.input_lut(InputSpec(1, 1)))
+        src = pre.frame_source(rt, frame)
+        out = pre.render(rt, src, pre.Canvas.full(frame.height, frame.width), pre.input_lut(InputSpec(1, 1)))
         rgb = self._download(out, frame.height, frame.width, np.arange(256, dtype=np.uint8))
         rt.end()
         return rgb
@@ -111,20 +111,20 @@ class OpenClKernels(KernelSetBase):
             raise KernelError(f"expected an (H, W, 3) uint8 image, got {rgb.shape} {rgb.dtype}")
         if height < 1 or width < 1:
             raise KernelError(f"resize target must be at least 1x1, got {width}x{height}")
-        return self._from_rgb(rgb, _pre.Canvas.full(height, width), np.arange(256, dtype=np.uint8))
+        return self._from_rgb(rgb, pre.Canvas.full(height, width), np.arange(256, dtype=np.uint8))
 
     def quantize(self, rgb: np.ndarray, spec: InputSpec) -> np.ndarray:
         """The input LUT alone: (H, W, 3) uint8 -> (1, H, W, 3), as ``numpy_ref.to_input_tensor``."""
         if rgb.shape != (spec.height, spec.width, 3) or rgb.dtype != np.uint8:
             raise KernelError(f"expected a ({spec.height}, {spec.width}, 3) uint8 image, got {rgb.shape} {rgb.dtype}")
-        lut = _pre.input_lut(spec)
-        return self._from_rgb(rgb, _pre.Canvas.full(spec.height, spec.width), lut)[np.newaxis]
+        lut = pre.input_lut(spec)
+        return self._from_rgb(rgb, pre.Canvas.full(spec.height, spec.width), lut)[np.newaxis]
 
-    def _from_rgb(self, rgb: np.ndarray, canvas: _pre.Canvas, lut: np.ndarray) -> np.ndarray:
+    def _from_rgb(self, rgb: np.ndarray, canvas: pre.Canvas, lut: np.ndarray) -> np.ndarray:
         rt = self.runtime
         rt.begin()
-        src = _pre.rgb_source(rt.upload("rgb", rgb), rgb.shape[0], rgb.shape[1])
-        out = self._download(_pre.render(rt, src, canvas, lut), canvas.height, canvas.width, lut)
+        src = pre.rgb_source(rt.upload("rgb", rgb), rgb.shape[0], rgb.shape[1])
+        out = self._download(pre.render(rt, src, canvas, lut), canvas.height, canvas.width, lut)
         rt.end()
         return out
 
@@ -138,14 +138,14 @@ class OpenClKernels(KernelSetBase):
     ) -> Detections | Classification:
         """Raw outputs by role -> answers: ssd-raw and YOLO on the device; ssd, classifier and split
         post-process detectors by numpy (module docstring)."""
-        if spec.family not in _post.DEVICE_FAMILIES or spec.postprocess is not None:
+        if spec.family not in post.DEVICE_FAMILIES or spec.postprocess is not None:
             if self._runtime is not None:  # nothing ran on the device: no transfer or kernel time to report
                 self._runtime.timings = {}
             return numpy_postprocess(outputs, spec, geometry)
         rt = self.runtime
         rt.begin()
         try:
-            return _post.postprocess(rt, outputs, spec, geometry)
+            return post.postprocess(rt, outputs, spec, geometry)
         finally:
             rt.end()
 
@@ -155,7 +155,7 @@ class OpenClKernels(KernelSetBase):
         rt = self.runtime
         rt.begin()
         try:
-            return _post.nms(rt, boxes_xyxy, scores, class_ids, iou_threshold, max_detections, class_agnostic)
+            return post.nms(rt, boxes_xyxy, scores, class_ids, iou_threshold, max_detections, class_agnostic)
         finally:
             rt.end()
 

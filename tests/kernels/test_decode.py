@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pytest
 
-from accel.errors import KernelError
+from accel.core.errors import KernelError
 from accel.kernels import DecodeSpec, Geometry
 from accel.kernels.decode import decode_ssd_raw, decode_yolo, nms, yolo_in_pixels
 from accel.kernels.numpy_ref import postprocess

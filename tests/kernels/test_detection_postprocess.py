@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from accel.errors import KernelError
+from accel.core.errors import KernelError
 from accel.kernels import DecodeSpec, DetectionPostProcess, Geometry
 from accel.kernels.decode import decode_raw
 from accel.kernels.detection_postprocess import decode_boxes, partial_argsort, replay, run_postprocess

@@ -13,8 +13,8 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from accel.errors import KernelError
-from accel.frames import Frame, PixelFormat
+from accel.core.errors import KernelError
+from accel.core.frames import Frame, PixelFormat
 from accel.kernels.numpy_ref import rgb_to_i420, rgb_to_nv12, to_rgb
 
 # --- hand-computed BT.601 limited range ------------------------------------------------------------------

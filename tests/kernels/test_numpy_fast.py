@@ -13,7 +13,7 @@ import math
 import numpy as np
 import pytest
 
-from accel.frames import Frame, PixelFormat
+from accel.core.frames import Frame, PixelFormat
 from accel.kernels import Geometry, InputSpec, ResizeMode, resample
 from accel.kernels.colour import to_planes
 from accel.kernels.numpy_ref import NumpyKernels, letterbox, resize_bilinear, to_input_tensor, to_rgb

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from accel.detections import Detections
-from accel.errors import KernelError
+from accel.core.detections import Detections
+from accel.core.errors import KernelError
 from accel.kernels import DecodeSpec, Geometry
 from accel.kernels.numpy_ref import NumpyKernels, classify_topk, ssd_detections
 

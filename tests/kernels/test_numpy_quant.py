@@ -11,7 +11,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from accel.errors import KernelError
+from accel.core.errors import KernelError
 from accel.kernels import InputSpec
 from accel.kernels.numpy_ref import to_input_tensor
 

@@ -12,12 +12,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from accel.errors import KernelError
-from accel.frames import Frame, PixelFormat
+from accel.core.errors import KernelError
+from accel.core.frames import Frame, PixelFormat
 from accel.kernels import DecodeSpec, DetectionPostProcess, Geometry, InputSpec, ResizeMode
 from accel.kernels.decode import decode_raw, nms
 from accel.kernels.numpy_ref import NumpyKernels, postprocess, resize_bilinear, to_input_tensor, to_rgb
-from accel.kernels.opencl import OpenClKernels, _post, _runtime
+from accel.kernels.opencl import OpenClKernels, post, runtime
 
 pytestmark = pytest.mark.opencl
 
@@ -27,7 +27,7 @@ BPP = {PixelFormat.RGB: 3, PixelFormat.RGB888: 3, PixelFormat.BGR888: 3, PixelFo
 
 def _open(zero_copy: bool | None = None) -> OpenClKernels:
     """The default device's kernel set, or a skip saying why there is none."""
-    pytest.importorskip("pyopencl", reason=_runtime.MISSING_PYOPENCL)
+    pytest.importorskip("pyopencl", reason=runtime.MISSING_PYOPENCL)
     kernels = OpenClKernels(zero_copy=zero_copy)
     available = kernels.probe()
     if not available.ok:
@@ -194,10 +194,10 @@ def test_unknown_device_is_reported_with_what_exists() -> None:
 
 
 def test_no_device_and_no_pyopencl_are_reported(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_runtime, "_devices", lambda cl: [])
-    assert OpenClKernels().probe().reason == _runtime.NO_DEVICE
+    monkeypatch.setattr(runtime, "_devices", lambda cl: [])
+    assert OpenClKernels().probe().reason == runtime.NO_DEVICE
     monkeypatch.setitem(sys.modules, "pyopencl", None)  # import fails as if not installed
-    assert OpenClKernels().probe().reason == _runtime.MISSING_PYOPENCL
+    assert OpenClKernels().probe().reason == runtime.MISSING_PYOPENCL
 
 
 # --- Post-processing ---------------------------------------------------------------------------------------------
@@ -310,7 +310,7 @@ def test_no_candidates_give_empty_detections(ocl: OpenClKernels) -> None:
 
 
 def test_more_candidates_than_the_mask_holds_fall_back_to_host_nms(ocl: OpenClKernels) -> None:
-    pred = yolo_predictions(8, _post.MASK_LIMIT + 500, 2, False, 6)
+    pred = yolo_predictions(8, post.MASK_LIMIT + 500, 2, False, 6)
     spec = DecodeSpec("yolov8", (320, 320), score_threshold=0.0)
     want = decode_raw({"predictions": pred}, spec, Geometry())
     assert_same_detections(ocl.postprocess({"predictions": pred}, spec, Geometry()), want)

@@ -10,7 +10,7 @@ from types import ModuleType
 import numpy as np
 import pytest
 
-from accel.frames import Frame, PixelFormat
+from accel.core.frames import Frame, PixelFormat
 from accel.kernels import InputSpec, ResizeMode
 from accel.kernels.numpy_ref import NumpyKernels, rgb_to_i420, rgb_to_nv12, to_rgb
 from accel.kernels.opencv_ref import OpenCvKernels

@@ -35,8 +35,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from accel.cli import main
-from accel.errors import ModelError
+from accel.cli.main import main
+from accel.core.errors import ModelError
 from accel.model import costs_or_why, default_model_path, gpu_support, load_model
 from accel.model.flatbuffer import read_flatbuffer
 from accel.model.verify import runtime_verdicts

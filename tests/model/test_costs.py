@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from accel.errors import ModelError
+from accel.core.errors import ModelError
 from accel.model import load_model, model_costs
 
 H = W = 16  # tiny model input

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from tflite_build import Out, detector
 
-from accel.errors import ConfigError, ModelError
+from accel.core.errors import ConfigError, ModelError
 from accel.model import Family, corners_to_centers, derive_feature_maps, load_model, ssd_anchors
-from accel.pipeline import decode_spec
-from accel.settings import Settings
+from accel.plan.settings import Settings
+from accel.run.pipeline import decode_spec
 
 R2 = math.sqrt(2.0)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from accel.errors import ModelError
+from accel.core.errors import ModelError
 from accel.model.flatbuffer import read_flatbuffer
 from accel.model.fold import FoldPlan, fold_constants, plan_fold, prepared_steps
 from accel.model.gpu_ready import explain, gpu_readiness

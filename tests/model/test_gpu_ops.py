@@ -90,11 +90,11 @@ def _zoo_network(module: str, variant: str, uint8_input: bool) -> bytes:
     """A zoo family's network at a small input, converted to fp32 as ``accel.zoo`` converts it."""
     import importlib
 
-    from accel.zoo import _convert
+    from accel.zoo import layers
 
     family = importlib.import_module(f"accel.zoo.{module}")
     network = family.build_network(variant, 0, uint8_input=uint8_input)
-    return _convert.convert(network, "fp32", io_dtype=None, input_range=(0.0, 1.0), seed=0)
+    return layers.convert(network, "fp32", io_dtype=None, input_range=(0.0, 1.0), seed=0)
 
 
 @pytest.fixture(scope="module")

@@ -39,7 +39,7 @@ def test_sibling_labels_used_only_when_counts_match(tmp_path: Path) -> None:
 
 
 def test_missing_labels_file_is_a_config_error(tmp_path: Path) -> None:
-    from accel.errors import ConfigError
+    from accel.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="cannot read labels file"):
         load_labels(tmp_path / "nope.txt")

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from accel.errors import ModelError
+from accel.core.errors import ModelError
 from accel.model import Family, default_model_path, load_model
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from accel.errors import PowerError
+from accel.core.errors import PowerError
 from accel.power.command import CommandMeter, first_number
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from accel.jsonform import dump
+from accel.core.jsonform import dump
 from accel.power import Reading
 from accel.power.fake import ManualClock, ScriptedMeter, steps
 from accel.power.sampler import Sampler, attribute, energy_between, idle_baseline, mean_watts, power_json, timeline_json

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from powerfakes import write
 
-from accel.errors import PowerError
+from accel.core.errors import PowerError
 from accel.power.estimate import EstimateMeter
 
 

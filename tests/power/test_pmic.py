@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from powerfakes import FIXTURES, fake_program
 
-from accel.errors import PowerError
+from accel.core.errors import PowerError
 from accel.power.pmic import Pi5PmicMeter, parse_pmic, pmic_watts, rail_watts
 
 RECORDED = (FIXTURES / "pmic_read_adc.txt").read_text()

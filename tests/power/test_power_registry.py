@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from powerfakes import write
 
-from accel.errors import ConfigError, PowerError
+from accel.core.errors import ConfigError, PowerError
 from accel.power import AUTO_ORDER, REGISTRY, PowerMeter, Reading, find_meter, open_meter, short_reason
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from accel.errors import ConfigError, PowerError
+from accel.core.errors import ConfigError, PowerError
 from accel.power.csvlog import CsvMeter
 from accel.power.fake import ManualClock, ScriptedMeter
 from accel.power.sampler import Sampler

@@ -9,7 +9,7 @@ import pytest
 from powerfakes import write
 
 import accel.power.rapl as rapl_module
-from accel.errors import PowerError
+from accel.core.errors import PowerError
 from accel.power.battery import BatteryMeter
 from accel.power.hwmon import HwmonMeter
 from accel.power.rapl import RaplMeter

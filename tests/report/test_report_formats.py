@@ -24,10 +24,10 @@ from PIL import Image
 from report_docs import GOLDEN, live, pipelined, second_run, v1, v2, write
 
 import accel.report as report
-from accel.errors import ConfigError
-from accel.frames import Frame, PixelFormat
+from accel.core.errors import ConfigError
+from accel.core.frames import Frame, PixelFormat
 from accel.report import figures
-from accel.results import load_result
+from accel.results.document import load_result
 
 
 @pytest.mark.parametrize("fmt", ["md", "csv"])

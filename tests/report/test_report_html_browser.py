@@ -13,7 +13,7 @@ from cdp_browser import Browser, PageRun, find_chromium, region_stdev
 from report_docs import pipelined, second_run, v1, v2, write
 
 import accel.report as report
-from accel.frames import Frame, PixelFormat
+from accel.core.frames import Frame, PixelFormat
 from accel.report.plots import CHARTS
 
 pytest.importorskip("matplotlib", reason="the HTML report needs the plots extra: pip install 'accel[plots]'")

@@ -19,9 +19,9 @@ from PIL import Image
 from report_docs import TRACE, pipelined, v2
 
 import accel.report as report
-from accel.errors import ConfigError
-from accel.record import VariantRecord
+from accel.core.errors import ConfigError
 from accel.report.figures import Run
+from accel.results.record import VariantRecord
 
 pytest.importorskip("matplotlib", reason="the charts need the plots extra: pip install 'accel[plots]'")
 from accel.report import plots, timeline  # noqa: E402  (after the skip: they draw with matplotlib)

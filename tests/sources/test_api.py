@@ -7,8 +7,8 @@ from typing import Any, Self
 import numpy as np
 import pytest
 
-from accel.errors import SourceError
-from accel.frames import Frame, PixelFormat
+from accel.core.errors import SourceError
+from accel.core.frames import Frame, PixelFormat
 from accel.power.fake import ManualClock
 from accel.sources import KINDS, Source, SourceSpec, capture, open_source, parse_source
 

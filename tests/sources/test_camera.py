@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from accel.errors import SourceError
-from accel.frames import PixelFormat
+from accel.core.errors import SourceError
+from accel.core.frames import PixelFormat
 from accel.sources import SourceSpec, open_source
 from accel.sources.camera import Picamera2Source, V4l2Source, sensor_time
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from accel.errors import SourceError
-from accel.frames import Box, PixelFormat
+from accel.core.errors import SourceError
+from accel.core.frames import Box, PixelFormat
 from accel.sources import SourceSpec, open_source
 from accel.sources.files import ImageSource, VideoSource, load_yolo_labels
 

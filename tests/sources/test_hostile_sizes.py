@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from accel.cli import main
-from accel.dataset import DatasetSource, load_dataset
-from accel.errors import ConfigError, DatasetError, SourceError
+from accel.cli.main import main
+from accel.core.errors import ConfigError, DatasetError, SourceError
+from accel.dataset.coco import DatasetSource, load_dataset
 from accel.model.labels import MAX_CLASS_ID, parse_labels
 from accel.sources import MAX_PIXELS, SourceSpec, open_source
 from accel.sources.files import ImageSource

@@ -17,8 +17,8 @@ from typing import Any, Self
 import numpy as np
 import pytest
 
-from accel.errors import SourceError
-from accel.frames import Frame, PixelFormat
+from accel.core.errors import SourceError
+from accel.core.frames import Frame, PixelFormat
 from accel.power.fake import ManualClock
 from accel.sources import SourceSpec, open_source, own_rate, pacing
 from accel.sources.paced import DEFAULT_FPS, PacedSource

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from accel.errors import SourceError
-from accel.frames import PixelFormat
+from accel.core.errors import SourceError
+from accel.core.frames import PixelFormat
 from accel.sources import SourceSpec, open_source
 from accel.sources.synthetic import LABELS, SyntheticSource, render_scene
 

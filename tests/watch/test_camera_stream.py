@@ -21,11 +21,11 @@ from fake_picamera2 import MAIN_GREY, PACKAGE, Picamera2, V4L2Encoder, install, 
 from PIL import Image
 from watch_helpers import MjpegReader, WatchProcess, wait_until
 
+from accel.core.detections import Detections
+from accel.core.errors import ConfigError, SourceError
 from accel.delegates import Variant
-from accel.detections import Detections
-from accel.errors import ConfigError, SourceError
 from accel.model import load_model
-from accel.settings import Settings
+from accel.plan.settings import Settings
 from accel.sources import SourceSpec, open_source
 from accel.sources.camera import main_stream_size
 from accel.watch.camera_stream import CameraStream, quality_level

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from accel.config import load_config
+from accel.compare.instruments import Instruments
+from accel.core.errors import ConfigError
 from accel.delegates import Variant
-from accel.errors import ConfigError
-from accel.instruments import Instruments
+from accel.plan.config import load_config
 from accel.power.fake import ManualClock, ScriptedMeter
 from accel.watch.choices import Choice, best, find
 from accel.watch.figures import rows
@@ -169,7 +169,7 @@ def test_a_failing_meter_says_why() -> None:
     ('[power]\nmeter = "none"\n[power.nosuch]\nx = 1\n', "accel.toml: power.nosuch (line 3): unknown meter 'nosuch'"),
 ], ids=["unused-table-typo", "unknown-meter", "unknown-table"])
 def test_watch_picks_its_meter_as_compare_does(tmp_path: Path, text: str, says: str) -> None:
-    """One selection for both (``accel.instruments.select_meter``): every ``[power.NAME]`` table is checked,
+    """One selection for both (``accel.compare.instruments.select_meter``): every ``[power.NAME]`` table is checked,
     and what is wrong names accel.toml's line, the same words as ``Instruments`` says."""
     (tmp_path / "accel.toml").write_text(text)
     config = load_config(tmp_path / "accel.toml", env={})

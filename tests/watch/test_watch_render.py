@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from accel.detections import Classification, Detections
-from accel.errors import ConfigError
-from accel.frames import Frame, PixelFormat
+from accel.core.detections import Classification, Detections
+from accel.core.errors import ConfigError
+from accel.core.frames import Frame, PixelFormat
 from accel.kernels.colour import rgb_to_i420
 from accel.watch.render import _PALETTE, ENCODERS, Renderer, pick_encoder
 

@@ -20,7 +20,7 @@ from watch_helpers import wait_until
 
 from accel.delegates import REGISTRY, Variant
 from accel.model import load_model
-from accel.settings import Settings
+from accel.plan.settings import Settings
 from accel.sources import SourceSpec
 from accel.watch.choices import Choice
 from accel.watch.detector import Job

@@ -1,0 +1,186 @@
+"""One variant's measured run: preprocess -> inference -> postprocess over the frames, timed per stage.
+
+``run_variant`` is process-agnostic and returns the parts it measured (``accel.results.record.Measured``);
+``accel.run.worker`` runs it in a child process so a crashing delegate takes down only its own variant.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from typing import Any
+
+import numpy as np
+
+from accel.core.errors import DelegateError, KernelError, UnknownPluginError
+from accel.core.frames import Frame
+from accel.core.plugins import check_options
+from accel.delegates import Runner, RunnerBase, Variant, get_delegate
+from accel.kernels import REGISTRY as KERNELS
+from accel.kernels import DecodeSpec, DetectionPostProcess, InputSpec, KernelSet, KernelSetBase, ResizeMode
+from accel.model import Family, ModelInfo, ssd_raw_anchors
+from accel.plan.settings import Settings
+from accel.results.record import Flow, Measured, RunInfo
+from accel.run.loop import STAGES, Feed, Loop
+
+__all__ = ["check_kernel_options", "decode_spec", "get_kernels", "input_spec", "run_variant"]
+
+_RANGES = {"0,1": (0.0, 1.0), "-1,1": (-1.0, 1.0), "0,255": (0.0, 255.0)}
+
+
+def input_spec(model: ModelInfo, resize: str = "auto", fill: int = 114, input_range: str = "auto") -> InputSpec:
+    """How to feed the model's image input.
+
+    uint8 inputs take raw pixels (the converter's intent for image models: real = scale * (q - zp) spans
+    the training range); int8 inputs take ``round(r / scale) + zp`` with ``r`` the pixel mapped onto the
+    real range the quantization spans, snapped to (0, 1), (-1, 1) or (0, 255); float32 inputs take the
+    range from ``[model] input_range`` (auto: 0..1 for YOLO exports, else -1..1, the TensorFlow
+    image-model convention). Resize ``auto`` letterboxes YOLO models (as they were trained) and stretches
+    the others.
+    """
+    t = model.image_input
+    h, w = model.input_size
+    yolo = model.family.value.startswith("yolo")
+    mode = ResizeMode(resize) if resize != "auto" else (ResizeMode.LETTERBOX if yolo else ResizeMode.STRETCH)
+    if t.dtype == "uint8":
+        return InputSpec(h, w, "uint8", 1.0, 0, (0.0, 255.0), mode, fill)
+    if t.dtype == "int8":
+        scale = t.scale or 1.0
+        lo, hi = scale * (-128 - t.zero_point), scale * (127 - t.zero_point)
+        rng = _RANGES[input_range] if input_range != "auto" else _snap_range(lo, hi)
+        return InputSpec(h, w, "int8", scale, t.zero_point, rng, mode, fill)
+    if t.dtype == "float32":
+        rng = _RANGES[input_range] if input_range != "auto" else ((0.0, 1.0) if yolo else (-1.0, 1.0))
+        return InputSpec(h, w, "float32", 1.0, 0, rng, mode, fill)
+    raise KernelError(f"{model.path.name}: image input of dtype {t.dtype} is not supported "
+                      "(expected uint8, int8 or float32)")
+
+
+def _snap_range(lo: float, hi: float) -> tuple[float, float]:
+    return min(_RANGES.values(), key=lambda r: abs(r[0] - lo) + abs(r[1] - hi))
+
+
+def get_kernels(name: str, options: dict[str, Any] | None = None) -> KernelSet:
+    """The kernel set ``name`` built with its ``[kernels.NAME]`` options. ``UnknownPluginError`` for a name
+    no plugin has, ``OptionError`` for an option its constructor does not take, ``KernelError`` saying why
+    it cannot run here."""
+    try:
+        factory = KERNELS.load(name)
+    except LookupError:
+        raise UnknownPluginError(f"unknown kernel set {name!r}; known: {', '.join(KERNELS.names())}") from None
+    except ImportError as exc:
+        raise KernelError(str(exc)) from exc
+    options = dict(options or {})
+    check_kernel_options(name, factory, options)
+    kernels = factory(**options)
+    if not isinstance(kernels, KernelSetBase):
+        raise KernelError(f"kernel set plugin {name!r} ({type(kernels).__module__}.{type(kernels).__qualname__}) "
+                          "does not derive from accel.kernels.KernelSetBase; update the package that provides it")
+    available = kernels.probe()
+    if not available.ok:
+        raise KernelError(f"kernel set {name!r} is unavailable: {available.reason}")
+    return kernels
+
+
+def check_kernel_options(name: str, factory: Any, options: dict[str, Any]) -> None:
+    """``OptionError`` for an option the kernel set's constructor does not take, or of the wrong type."""
+    check_options(f"kernels.{name}", factory, options)
+
+
+def decode_spec(model: ModelInfo, settings: Settings) -> DecodeSpec:
+    """How this model's outputs become answers: family, thresholds, quantization of each output role, and
+    the decoding the model implies (``model.decode_hints``) overridden by every ``[decode]`` key set to a
+    value other than auto (``box_scales = []``, ``"auto"``). ssd-raw anchors: ``anchors = "model"`` takes
+    the model's (an error when it has none), ``"generate"`` always generates them from the ``anchor_*``
+    keys (``accel.model.anchors``), ``"auto"`` takes the model's when it has them, else generates."""
+    quant = {role: (model.outputs[pos].scale, model.outputs[pos].zero_point)
+             for role, pos in model.roles.items() if model.outputs[pos].quantized}
+    d = settings.decode
+    fields: dict[str, Any] = dict(model.decode_hints)
+    if d.get("box_scales"):
+        fields["box_scales"] = tuple(float(v) for v in d["box_scales"])
+    for key in ("box_order", "score_activation"):
+        if d.get(key, "auto") != "auto":
+            fields[key] = d[key]
+    if d.get("background_class", "auto") != "auto":
+        fields["background_class"] = d["background_class"] == "yes"
+    if model.family is Family.SSD_RAW:
+        fields["anchors"] = ssd_raw_anchors(model, d)
+    if fields.get("postprocess") is not None:
+        fields["postprocess"] = DetectionPostProcess.from_options(fields["postprocess"])
+    return DecodeSpec(family=model.family.value, input_size=model.input_size,
+                      score_threshold=settings.score_threshold, iou_threshold=settings.iou_threshold,
+                      max_detections=settings.max_detections, top_k=settings.top_k, labels=settings.labels,
+                      quant=quant, **fields)
+
+
+FrameHook = Callable[[str, Any], None]
+
+
+def run_variant(model: ModelInfo, variant: Variant, kernels_name: str, frames: list[Frame],
+                settings: Settings, progress: Callable[[int, int], None] | None = None,
+                on_frame: FrameHook | None = None, execution: str = "serial") -> Measured:
+    """Measure one (delegate variant, kernel set) pair, ``execution`` "serial" or "pipelined". Raises
+    ``AccelError`` on failure; the caller records it and goes on.
+
+    ``on_frame`` streams the measurement as it happens: ``("init", Startup)`` after the first inference,
+    ``("window", start)`` when the measured loop starts (monotonic seconds), then ``("frame", (seconds since
+    start, {stage: seconds}, end-to-end seconds, age seconds or None))`` per frame, so a caller keeps what was
+    measured even if the process dies before the record is returned."""
+    # The input and the decoding are checked before the delegate opens: a model accel cannot feed fails
+    # with that reason, not with whatever a GPU driver does first.
+    spec = input_spec(model, settings.resize, settings.fill, settings.input_range)
+    dspec = decode_spec(model, settings)
+    kernels = get_kernels(kernels_name, settings.kernel_options.get(kernels_name))
+    source = None
+    if settings.live_source is not None:
+        from accel.sources import open_source
+
+        source = open_source(settings.live_source)
+    try:
+        feed = Feed(frames, source)
+        with ExitStack() as stack:
+            t0 = time.perf_counter()
+            runners = [stack.enter_context(_open(model, variant))]
+            load_s = time.perf_counter() - t0
+            streams = settings.inference_streams if execution == "pipelined" else 1
+            runners += [stack.enter_context(_open(model, variant)) for _ in range(streams - 1)]
+            loop = Loop(model, runners, kernels, settings, spec, dspec, on_frame or (lambda kind, data: None))
+            startup = loop.start(feed, load_s)
+            if execution == "pipelined":
+                bound_fps, bound_stage = loop.calibrate(feed)
+                loop.measure_pipelined(feed, progress)
+            else:
+                loop.measure(feed, progress)
+                bound_fps, bound_stage = loop.serial_bound(feed.live)
+        flow = Flow(queue_depth=settings.queue_depth if execution == "pipelined" else None,
+                    inference_streams=streams, bound_fps=bound_fps, bound_stage=bound_stage,
+                    frames_dropped=loop.frames_dropped, trace=loop.trace or None)
+        return Measured(_run_info(runners[0], kernels, loop, source is not None), startup, loop.timings(), flow)
+    finally:
+        kernels.close()
+        if source is not None:
+            source.close()
+
+
+def _open(model: ModelInfo, variant: Variant) -> Runner:
+    runner = get_delegate(variant.delegate).open(model, variant)
+    if not isinstance(runner, RunnerBase):
+        raise DelegateError(f"{variant.delegate}: open() returned a {type(runner).__qualname__}, not an "
+                            "accel.delegates.RunnerBase; update the package that provides it")
+    return runner
+
+
+
+def _run_info(runner: Runner, kernels: KernelSet, loop: Loop, live: bool) -> RunInfo:
+    spec = loop.spec
+    inference = loop.log.stages["inference"]
+    inference_mean = float(np.mean(inference)) if inference else 0.0
+    return RunInfo(
+        runtime=runner.runtime, placement=runner.placement, kernels_info=kernels.describe(),
+        input={"dtype": spec.dtype, "scale": spec.scale, "zero_point": spec.zero_point,
+               "norm_range": list(spec.norm_range), "resize": spec.resize.value, "size": [spec.height, spec.width]},
+        fps_stages=sorted(STAGES if live else STAGES[1:]),
+        inference_fps=1.0 / inference_mean if inference_mean > 0 else 0.0,
+        usage=loop.usage, detections={str(k): v for k, v in loop.detections.items()})
