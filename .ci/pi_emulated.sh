@@ -8,11 +8,12 @@ cd "$(dirname "$0")/.."
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
-step() {  # step NAME COMMAND...: run it, then say how long it took
-  local name=$1 t0=$SECONDS
+step() {  # step NAME COMMAND...: run it, then say how long it took; its exit status is the command's
+  local name=$1 t0=$SECONDS rc=0
   shift
-  "$@"
+  "$@" || rc=$?
   echo "   [$name: $((SECONDS - t0)) s]"
+  return "$rc"
 }
 emulate() { python tools/pi_emulate.py "$@"; }
 
@@ -75,8 +76,17 @@ step "a72 pytest" emulate --cpu cortex-a72 --pytest -- tests/kernels tests/model
 echo "== emulated Pi 5 CPU (cortex-a76) with arm64 lavapipe (software Vulkan) for litert-gpu"
 json_step "a76 delegates" "$out/a76-delegates.json" emulate --cpu cortex-a76 --vulkan -- delegates --json
 check "$out/a76-delegates.json" 'avail("litert-gpu") is True' "a76: litert-gpu is available (lavapipe)"
-step "a76 compare" logged "$out/a76.log" emulate --cpu cortex-a76 --vulkan -- compare --frames 10 --warmup 2 \
-  --seconds 0 --delegates cpu-reference,xnnpack,litert-gpu --json "$out/a76.json"
+# Once in a clean-clone run, litert-gpu under qemu failed with LiteRT's "Failed to lock custom tensor buffer"
+# (a run of it alone right after passed): a failed first run is shown, with its variants, and run once more.
+a76_compare() {
+  emulate --cpu cortex-a76 --vulkan -- compare --frames 10 --warmup 2 --seconds 0 \
+    --delegates cpu-reference,xnnpack,litert-gpu --json "$out/a76.json"
+}
+if ! step "a76 compare" logged "$out/a76.log" a76_compare; then
+  [ -f "$out/a76.json" ] && status "$out/a76.json"
+  echo "   note: the a76 compare failed once (above); running it again"
+  step "a76 compare, again" logged "$out/a76.log" a76_compare
+fi
 status "$out/a76.json"
 check "$out/a76.json" 'len(ok()) >= 3 and d["machine"]["arch"] == "aarch64"' "a76: 3 or more ok variants on aarch64"
 check "$out/a76.json" 'any(v["delegate"] == "litert-gpu" for v in d["variants"])' "a76: litert-gpu ran"
