@@ -28,6 +28,12 @@ from accel.plan.config import Config, load_config
 from accel.power import PowerMeter
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """The long benches (``@pytest.mark.long``) run only when a ``-m`` expression asks for them."""
+    if not config.option.markexpr:
+        config.option.markexpr = "not long"
+
+
 def _config() -> Config:
     return load_config()
 

@@ -8,7 +8,10 @@ watching), eight clients for 60 s (memory, slow clients, clean-up), and no clien
 is its frame counter's rate over each phase (``/stats.json``); memory is the worker's and the server's RSS,
 sampled each second. Recorded in ``extra_info``, not asserted: a neighbour on a shared machine moves them.
 What is asserted is behaviour: every client got frames, the slow ones far fewer, and every client was
-cleaned up after."""
+cleaned up after.
+
+It takes minutes (about 200 s here), so it is marked ``long``: ``pytest bench/`` leaves it out and
+``pytest bench/ -m long`` runs it."""
 
 from __future__ import annotations
 
@@ -125,6 +128,7 @@ def watching(tmp_path_factory: pytest.TempPathFactory) -> Any:
         proc.wait(60)
 
 
+@pytest.mark.long
 def test_the_cost_of_watching(benchmark: Any, watching: Any, produced: Callable[..., None]) -> None:
     url, port, model = watching
 
