@@ -24,7 +24,7 @@ from typing import Any
 from accel.core.errors import DelegateError, ModelError, OptionError
 from accel.core.plugins import Availability
 from accel.delegates import DelegateBase, Placement, Variant
-from accel.delegates.litert import InterpreterRunner, _check_keys, _delegated_nodes, _threads_option, find_runtime
+from accel.delegates.litert import InterpreterRunner, check_keys, delegated_nodes, find_runtime, threads_option
 from accel.model import ModelInfo
 
 __all__ = ["ExternalDelegate", "GpuDelegate", "find_gpu_delegate", "gpu_delegate_options"]
@@ -132,7 +132,7 @@ class LibraryRunner(InterpreterRunner):
         original = [n for n in nodes if n["op_name"] != "DELEGATE"]
         partitions = [n for n in nodes if n["op_name"] == "DELEGATE" and int(n["index"]) in ours]
         cpu_parts = sum(1 for n in nodes if n["op_name"] == "DELEGATE") - len(partitions)
-        taken = _delegated_nodes(original, partitions)
+        taken = delegated_nodes(original, partitions)
         fallback = Counter(n["op_name"] for n in original if n["index"] not in taken)
         rest = f"the rest on the CPU ({cpu_parts} XNNPACK partition(s))"
         if not taken:
@@ -161,7 +161,7 @@ def _choice(options: Mapping[str, Any], key: str, where: str, allowed: Mapping[s
 
 
 def _threads(options: Mapping[str, Any], where: str) -> list[int]:
-    return _threads_option(options, where) if "threads" in options else [1]
+    return threads_option(options, where) if "threads" in options else [1]
 
 
 class GpuDelegate(DelegateBase):
@@ -191,7 +191,7 @@ class GpuDelegate(DelegateBase):
 
     def variants(self, options: Mapping[str, Any]) -> list[Variant]:
         where = f"delegates.{self.name}"
-        _check_keys(options, where, _GPU_KEYS)
+        check_keys(options, where, _GPU_KEYS)
         precisions = options.get("precision", [])
         precisions = [precisions] if isinstance(precisions, str) else precisions
         if not isinstance(precisions, list) or not all(p in _PRECISION for p in precisions):
@@ -262,7 +262,7 @@ class ExternalDelegate(DelegateBase):
             if not isinstance(table, Mapping):
                 raise OptionError(f"{where}.{name}", f"expected a table with library and options, got {table!r}",
                                   name)
-            _check_keys(table, at, {"library", "options", "threads"})
+            check_keys(table, at, {"library", "options", "threads"})
             library = table.get("library")
             if not isinstance(library, str) or not library:
                 raise OptionError(f"{at}.library", f"expected the path of the delegate's shared library, got "

@@ -26,7 +26,7 @@ from typing import Any
 from accel.core.errors import DelegateError, ModelError, OptionError
 from accel.core.plugins import Availability
 from accel.delegates import DelegateBase, Placement, Variant
-from accel.delegates.litert import _check_keys
+from accel.delegates.litert import check_keys
 from accel.delegates.litert_compiled import CompiledModelRunner, compiled_model_available
 from accel.host.cpu import missing_dot_product
 from accel.model import ModelInfo, cached, default_model_path, load_model
@@ -146,7 +146,7 @@ class LiteRtGpuDelegate(DelegateBase):
 
     def variants(self, options: Mapping[str, Any]) -> list[Variant]:
         key = f"delegates.{self.name}"
-        _check_keys(options, key, {"precision", "fallback", "split", "prepare"})
+        check_keys(options, key, {"precision", "fallback", "split", "prepare"})
         precisions = options.get("precision", ["fp16"])
         precisions = [precisions] if isinstance(precisions, str) else precisions
         if not isinstance(precisions, list) or not precisions or not all(p in ("fp16", "fp32") for p in precisions):

@@ -86,7 +86,7 @@ class InterpreterRunner(RunnerBase):
         nodes = self._it._get_ops_details()
         original = [n for n in nodes if n["op_name"] != "DELEGATE"]
         partitions = [n for n in nodes if n["op_name"] == "DELEGATE"]
-        taken = _delegated_nodes(original, partitions)
+        taken = delegated_nodes(original, partitions)
         fallback = Counter(n["op_name"] for n in original if n["index"] not in taken)
         detail = f"{len(partitions)} XNNPACK partition(s)"
         return Placement("xnnpack", len(taken), len(original), dict(fallback), detail)
@@ -104,7 +104,7 @@ class InterpreterRunner(RunnerBase):
         self._it = None
 
 
-def _delegated_nodes(original: list[dict[str, Any]], partitions: list[dict[str, Any]]) -> set[int]:
+def delegated_nodes(original: list[dict[str, Any]], partitions: list[dict[str, Any]]) -> set[int]:
     """Indices of the original nodes a delegate took over. The Interpreter lists the original nodes and
     then one DELEGATE node per partition; a partition's nodes are those reached walking back from its
     outputs to its inputs."""
@@ -125,7 +125,7 @@ def _delegated_nodes(original: list[dict[str, Any]], partitions: list[dict[str, 
 THREADS_PER_CORE = 4  # the most threads per core a variant may ask for: past that they only wait for each other
 
 
-def _threads_option(options: Mapping[str, Any], key: str) -> list[int]:
+def threads_option(options: Mapping[str, Any], key: str) -> list[int]:
     value = options.get("threads", [])
     if isinstance(value, int) and not isinstance(value, bool):
         value = [value]
@@ -140,7 +140,7 @@ def _threads_option(options: Mapping[str, Any], key: str) -> list[int]:
     return value or list(range(1, cores + 1))
 
 
-def _check_keys(options: Mapping[str, Any], key: str, known: set[str]) -> None:
+def check_keys(options: Mapping[str, Any], key: str, known: set[str]) -> None:
     unknown = sorted(set(options) - known)
     if unknown:
         raise OptionError(key, f"unknown option {unknown[0]!r}; known: {', '.join(sorted(known))}", unknown[0])
@@ -154,8 +154,8 @@ class _LiteRtCpu(DelegateBase):
 
     def variants(self, options: Mapping[str, Any]) -> list[Variant]:
         key = f"delegates.{self.name}"
-        _check_keys(options, key, {"threads"})
-        threads = _threads_option(options, key) if "threads" in options or self._sweep else [1]
+        check_keys(options, key, {"threads"})
+        threads = threads_option(options, key) if "threads" in options or self._sweep else [1]
         return [Variant(self.name, (("threads", t),)) for t in threads]
 
     def probe(self) -> Availability:

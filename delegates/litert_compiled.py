@@ -17,7 +17,7 @@ import numpy as np
 from accel.core.errors import DelegateError, ModelError, OptionError
 from accel.core.plugins import Availability
 from accel.delegates import DelegateBase, Placement, RunnerBase, Variant
-from accel.delegates.litert import _check_keys, _threads_option
+from accel.delegates.litert import check_keys, threads_option
 from accel.model import ModelInfo
 
 _KERNEL_MODES = ("xnnpack", "reference", "builtin")
@@ -86,7 +86,7 @@ class LiteRtCpuDelegate(DelegateBase):
 
     def variants(self, options: Mapping[str, Any]) -> list[Variant]:
         key = f"delegates.{self.name}"
-        _check_keys(options, key, {"threads", "kernel_mode", "weight_cache"})
+        check_keys(options, key, {"threads", "kernel_mode", "weight_cache"})
         mode = options.get("kernel_mode", "xnnpack")
         if mode not in _KERNEL_MODES:
             raise OptionError(f"{key}.kernel_mode", f"expected one of {', '.join(_KERNEL_MODES)}, got {mode!r}",
@@ -96,7 +96,7 @@ class LiteRtCpuDelegate(DelegateBase):
             raise OptionError(f"{key}.weight_cache", f"expected a folder path, got {cache!r}", "weight_cache")
         extra: tuple[tuple[str, Any], ...] = (("kernel_mode", mode),) if mode != "xnnpack" else ()
         extra += (("weight_cache", cache),) if cache else ()
-        return [Variant(self.name, (("threads", t), *extra)) for t in _threads_option(options, key)]
+        return [Variant(self.name, (("threads", t), *extra)) for t in threads_option(options, key)]
 
     def cache_path(self, model: ModelInfo, variant: Variant) -> Path | None:
         """The XNNPACK weight-cache file this variant reads and writes (``weight_cache`` folder), or None.

@@ -20,13 +20,13 @@ YUV_TO_RGB = np.array([[1.164, 0.0, 1.596], [1.164, -0.392, -0.813], [1.164, 2.0
 #: Rows Y, U, V; columns R, G, B; add ``YUV_OFFSETS`` afterwards.
 RGB_TO_YUV = np.array([[0.257, 0.504, 0.098], [-0.148, -0.291, 0.439], [0.439, -0.368, -0.071]])
 YUV_OFFSETS = (16, 128, 128)
-_YUV_TO_RGB_MILLI = np.rint(YUV_TO_RGB * 1000).astype(np.int32)
+YUV_TO_RGB_MILLI = np.rint(YUV_TO_RGB * 1000).astype(np.int32)
 _RGB_TO_YUV_MILLI = np.rint(RGB_TO_YUV * 1000).astype(np.int32)
 for _m in (YUV_TO_RGB, RGB_TO_YUV):
     _m.setflags(write=False)
 
 # Channel indices of R, G, B and bytes per pixel, from the in-memory byte orders in accel.core.frames.
-_PACKED = {
+PACKED = {
     PixelFormat.RGB: ((0, 1, 2), 3),
     PixelFormat.RGB888: ((2, 1, 0), 3),
     PixelFormat.BGR888: ((0, 1, 2), 3),
@@ -84,7 +84,7 @@ def _yuv_into(luma: np.ndarray, u: np.ndarray, v: np.ndarray, dst: tuple[np.ndar
     both of its luma rows by broadcasting (an odd last row is padded, then dropped)."""
     a, b = luma.shape
     ca = u.shape[0]
-    luma_coefficient = _YUV_TO_RGB_MILLI[0, 0]  # the same for R, G and B
+    luma_coefficient = YUV_TO_RGB_MILLI[0, 0]  # the same for R, G and B
     yy = np.zeros((2 * ca, b), np.int32)
     np.multiply(luma, luma_coefficient, out=yy[:a])
     pairs = yy.reshape(ca, 2, b)
@@ -93,7 +93,7 @@ def _yuv_into(luma: np.ndarray, u: np.ndarray, v: np.ndarray, dst: tuple[np.ndar
     term = np.empty((ca, 1, b), np.int32)
     total = np.empty_like(pairs)
     for c in range(3):
-        m = _YUV_TO_RGB_MILLI[c]
+        m = YUV_TO_RGB_MILLI[c]
         term[...] = 500 - 16 * luma_coefficient - 128 * (m[1] + m[2])
         for coefficient, plane in zip(m[1:], wide, strict=True):
             if coefficient:
@@ -118,8 +118,8 @@ def to_rgb(frame: Frame) -> np.ndarray:
     matters for an unpadded odd width), NV12's interleaved UV rows twice that.
     """
     _check_dtype(frame)
-    if frame.format in _PACKED:
-        order, bpp = _PACKED[frame.format]
+    if frame.format in PACKED:
+        order, bpp = PACKED[frame.format]
         pixels = _packed_pixels(frame, bpp)
         if order == (0, 1, 2) and bpp == 3:
             return pixels
@@ -137,8 +137,8 @@ def to_planes(frame: Frame, transposed: bool = False) -> np.ndarray:
 
     The same pixel values as ``to_rgb``, laid out for a bilinear pass along the first axis."""
     _check_dtype(frame)
-    if frame.format in _PACKED:
-        order, bpp = _PACKED[frame.format]
+    if frame.format in PACKED:
+        order, bpp = PACKED[frame.format]
         return planes_from_pixels(_packed_pixels(frame, bpp), order, transposed)
     h, w = frame.height, frame.width
     planes = np.empty((w, 3, h) if transposed else (h, 3, w), np.uint8)

@@ -40,8 +40,8 @@ from accel.kernels import DecodeSpec, Geometry
 from accel.kernels.detection_postprocess import replay, run_postprocess
 from accel.model import corners_to_centers
 
-__all__ = ["BOX_ORDERS", "RAW_FAMILIES", "decode_raw", "decode_ssd_raw", "decode_yolo", "dequantize", "nms",
-           "ssd_detections", "yolo_in_pixels"]
+__all__ = ["BOX_ORDERS", "RAW_FAMILIES", "decode_raw", "decode_ssd_raw", "decode_yolo", "dequantize", "label_names",
+           "label_tuple", "nms", "ssd_detections", "yolo_in_pixels"]
 
 BOX_ORDERS = ("yxhw", "xywh", "xyxy", "yxyx")
 RAW_FAMILIES = ("ssd-raw", "yolov5", "yolov8")
@@ -139,7 +139,7 @@ def decode_ssd_raw(encodings: np.ndarray, scores: np.ndarray, anchors: np.ndarra
     return _finish(boxes, classes, probs[rows, classes], spec, geometry)
 
 
-def _label_tuple(ids: np.ndarray, labels: Sequence[str] | None) -> tuple[str, ...]:
+def label_tuple(ids: np.ndarray, labels: Sequence[str] | None) -> tuple[str, ...]:
     if labels is None:
         return ()
     return tuple(labels[i] if 0 <= i < len(labels) else str(i) for i in ids.tolist())
@@ -183,7 +183,7 @@ def ssd_detections(
     ys = (b[:, [0, 2]] - geometry.offset_y) / geometry.scale_y
     xyxy = np.clip(np.stack([xs[:, 0], ys[:, 0], xs[:, 1], ys[:, 1]], axis=1), 0.0, 1.0)
     ids = np.floor(c + 0.5).astype(np.int32)
-    return Detections(xyxy.astype(np.float32), ids, s.astype(np.float32), _label_tuple(ids, labels))
+    return Detections(xyxy.astype(np.float32), ids, s.astype(np.float32), label_tuple(ids, labels))
 
 
 def yolo_in_pixels(centres: np.ndarray) -> bool:
@@ -236,10 +236,10 @@ def _finish(boxes: np.ndarray, classes: np.ndarray, scores: np.ndarray, spec: De
     ys = (b[:, [1, 3]] - g.offset_y) / g.scale_y
     xyxy = np.clip(np.stack([xs[:, 0], ys[:, 0], xs[:, 1], ys[:, 1]], axis=1), 0.0, 1.0)
     ids = classes[keep].astype(np.int32)
-    return Detections(xyxy.astype(np.float32), ids, scores[keep].astype(np.float32), _labels(ids, spec.labels))
+    return Detections(xyxy.astype(np.float32), ids, scores[keep].astype(np.float32), label_names(ids, spec.labels))
 
 
-def _labels(ids: np.ndarray, labels: Sequence[str]) -> tuple[str, ...]:
+def label_names(ids: np.ndarray, labels: Sequence[str]) -> tuple[str, ...]:
     if not labels:
         return ()
     return tuple(labels[i] if 0 <= i < len(labels) else str(i) for i in ids.tolist())

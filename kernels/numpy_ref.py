@@ -35,7 +35,7 @@ from accel.kernels.colour import (
     to_planes,
     to_rgb,
 )
-from accel.kernels.decode import _label_tuple, decode_raw, ssd_detections
+from accel.kernels.decode import decode_raw, label_tuple, ssd_detections
 from accel.kernels.planes import interleave_into
 from accel.kernels.resample import (
     letterbox,
@@ -47,6 +47,7 @@ from accel.kernels.resample import (
 )
 
 __all__ = [
+    "byte_lut",
     "RGB_TO_YUV",
     "YUV_OFFSETS",
     "YUV_TO_RGB",
@@ -69,7 +70,7 @@ def _round_half_away(x: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=32)
-def _input_lut(dtype: str, lo: float, hi: float, scale: float, zero_point: int) -> np.ndarray:
+def byte_lut(dtype: str, lo: float, hi: float, scale: float, zero_point: int) -> np.ndarray:
     real = lo + np.arange(256, dtype=np.float64) * (hi - lo) / 255.0
     if dtype == "float32":
         lut = real.astype(np.float32)
@@ -99,7 +100,7 @@ def to_input_tensor(rgb: np.ndarray, spec: InputSpec) -> np.ndarray:
     lo, hi = (float(v) for v in spec.norm_range)
     if spec.dtype == "uint8" and (lo, hi) == (0.0, 255.0) and spec.scale == 1.0 and spec.zero_point == 0:
         return rgb[np.newaxis]
-    return np.take(_input_lut(spec.dtype, lo, hi, float(spec.scale), int(spec.zero_point)), rgb)[np.newaxis]
+    return np.take(byte_lut(spec.dtype, lo, hi, float(spec.scale), int(spec.zero_point)), rgb)[np.newaxis]
 
 
 def classify_topk(
@@ -119,7 +120,7 @@ def classify_topk(
         e = np.exp(v - v.max())
         v = e / e.sum()
     ids = np.argsort(-v, kind="stable")[:top_k].astype(np.int32)
-    return Classification(ids, v[ids].astype(np.float32), _label_tuple(ids, labels))
+    return Classification(ids, v[ids].astype(np.float32), label_tuple(ids, labels))
 
 
 def postprocess(outputs: Mapping[str, np.ndarray], spec: DecodeSpec, geometry: Geometry) -> Detections | Classification:

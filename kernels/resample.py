@@ -17,11 +17,11 @@ from accel.core.errors import KernelError
 from accel.kernels import Geometry
 from accel.kernels.planes import interleave_into, planes_from_pixels, swap_axes
 
-_PRECISION_BITS = 22  # Pillow's PRECISION_BITS for 8-bit images: 32 - 8 - 2
+PRECISION_BITS = 22  # Pillow's PRECISION_BITS for 8-bit images: 32 - 8 - 2
 
 
 @functools.lru_cache(maxsize=32)
-def _bilinear_taps(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray]:
+def bilinear_taps(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray]:
     """Pillow's fixed-point coefficients (``precompute_coeffs`` + ``normalize_coeffs_8bpc``) as taps:
     input indices (out_size, ksize) and int32 weights (out_size, ksize); unused taps have weight 0."""
     scale = in_size / out_size
@@ -39,7 +39,7 @@ def _bilinear_taps(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray]
     for t in range(ksize):  # summed in Pillow's order, tap by tap
         ww += w[:, t]
     k = np.where(ww[:, None] != 0.0, w / np.where(ww == 0.0, 1.0, ww)[:, None], w)
-    fixed = np.trunc(k * (1 << _PRECISION_BITS) + np.where(k < 0, -0.5, 0.5))
+    fixed = np.trunc(k * (1 << PRECISION_BITS) + np.where(k < 0, -0.5, 0.5))
     valid = taps < xmax[:, None]
     index = np.where(valid, pos, 0).astype(np.intp)
     weight = np.where(valid, fixed, 0).astype(np.int32)
@@ -50,16 +50,16 @@ def _bilinear_taps(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray]
 
 @functools.lru_cache(maxsize=32)
 def _used_taps(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray, bool]:
-    """``_bilinear_taps`` without the tap columns whose weight is 0 for every output (they add nothing),
+    """``bilinear_taps`` without the tap columns whose weight is 0 for every output (they add nothing),
     and whether Pillow's ``clip8`` can change a result: never, unless the weights (all >= 0) sum to so much
     more than 2**22 that ``(255 * sum + 2**21) >> 22`` passes 255."""
-    index, weight = _bilinear_taps(in_size, out_size)
+    index, weight = bilinear_taps(in_size, out_size)
     used = weight.any(axis=0)
     index, weight = np.ascontiguousarray(index[:, used]), np.ascontiguousarray(weight[:, used])
     index.setflags(write=False)
     weight.setflags(write=False)
     most = int(weight.sum(axis=1, dtype=np.int64).max())
-    return index, weight, (255 * most + (1 << (_PRECISION_BITS - 1))) >> _PRECISION_BITS > 255
+    return index, weight, (255 * most + (1 << (PRECISION_BITS - 1))) >> PRECISION_BITS > 255
 
 
 def _resample_rows(planes: np.ndarray, out_size: int) -> np.ndarray:
@@ -71,13 +71,13 @@ def _resample_rows(planes: np.ndarray, out_size: int) -> np.ndarray:
     index, weight, clip = _used_taps(planes.shape[0], out_size)
     rows = planes.reshape(planes.shape[0], -1)
     acc = np.einsum("ot,otm->om", weight, rows[index])
-    acc += 1 << (_PRECISION_BITS - 1)
+    acc += 1 << (PRECISION_BITS - 1)
     out = np.empty((out_size, *planes.shape[1:]), np.uint8)
     if clip:
-        acc >>= _PRECISION_BITS
+        acc >>= PRECISION_BITS
         np.clip(acc, 0, 255, out=out.reshape(out_size, -1), casting="unsafe")
     else:
-        np.right_shift(acc, _PRECISION_BITS, out=out.reshape(out_size, -1), casting="unsafe")
+        np.right_shift(acc, PRECISION_BITS, out=out.reshape(out_size, -1), casting="unsafe")
     return out
 
 

@@ -145,7 +145,7 @@ def test_opencl_device_from_config_and_transfer_split(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("text", "seconds"), [("90", 90.0), ("90s", 90.0), ("10m", 600.0), ("1h", 3600.0),
                                                ("1h30m", 5400.0), ("2.5m", 150.0)])
 def test_sustained_durations(text: str, seconds: float) -> None:
-    from accel.cli.args import _duration
+    from accel.plan.flags import duration as _duration
 
     assert _duration(text) == seconds
 
@@ -154,7 +154,7 @@ def test_sustained_durations(text: str, seconds: float) -> None:
 def test_bad_sustained_duration_is_refused(text: str) -> None:
     import argparse
 
-    from accel.cli.args import _duration
+    from accel.plan.flags import duration as _duration
 
     with pytest.raises(argparse.ArgumentTypeError, match="expected a duration like 90s, 10m or 1h"):
         _duration(text)

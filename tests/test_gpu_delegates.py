@@ -269,13 +269,13 @@ def test_adapter_line_is_parsed_from_the_worker_log() -> None:
     import tempfile
 
     from accel.results.record import Adapter
-    from accel.run.worker import _adapter, _printed
+    from accel.run.worker import _adapter, read_log
 
     with tempfile.TemporaryFile() as log:  # the worker's stderr log, which has no name on disk
         log.write(b"INFO: something\nSelected adapter: llvmpipe (LLVM 15.0.6, 256 bits), arch=software, "
                   b"vendor=mesa, backend=Vulkan, adapterType=CPU / Software\n")
-        log.flush()  # the offset is now at the end: _printed reads from the start without moving it
-        assert _adapter(_printed(log)) == Adapter("llvmpipe (LLVM 15.0.6, 256 bits)", "Vulkan", "CPU / Software",
+        log.flush()  # the offset is now at the end: read_log reads from the start without moving it
+        assert _adapter(read_log(log)) == Adapter("llvmpipe (LLVM 15.0.6, 256 bits)", "Vulkan", "CPU / Software",
                                                   True)
     assert _adapter("no adapter here\n") is None
 

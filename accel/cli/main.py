@@ -11,23 +11,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from accel.cli.args import csv, parser
+from accel.cli.args import parser
 from accel.core.errors import AccelError, ConfigError
+from accel.plan.flags import csv
 
 if TYPE_CHECKING:
     from accel.plan.config import Config
     from accel.results.record import VariantRecord
-
-# The config key each of compare's (and watch's) flags sets: what it overrides, and what messages name.
-_FLAGS = {"model.path": "--model", "model.labels": "--labels", "pipeline.source": "--source",
-          "pipeline.source_format": "--source-format", "pipeline.source_size": "--source-size",
-          "pipeline.source_fps": "--source-fps", "pipeline.frames": "--frames", "pipeline.seconds": "--seconds",
-          "pipeline.warmup": "--warmup", "pipeline.kernels": "--kernels", "pipeline.execution": "--execution",
-          "pipeline.resize": "--resize", "pipeline.score_threshold": "--threshold", "pipeline.live": "--live",
-          "delegates": "--delegates", "accuracy.dataset": "--dataset", "power.meter": "--power-meter",
-          "power.command.command": "--power-command", "power.csv.path": "--power-log",
-          "thermal.sustained_s": "--sustained", "thermal.cool_down_c": "--cool-down"}
-
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``accel`` and ``python -m accel``; returns the exit code."""
@@ -137,23 +127,9 @@ def _step(kind: str, data: Any) -> str | None:
 def _run_config(args: argparse.Namespace) -> Config:
     """The config ``compare`` and ``watch`` run with: the command's flags over the environment and accel.toml."""
     from accel.plan.config import load_config
+    from accel.plan.flags import FLAG_OF, overrides
 
-    overrides: dict[str, Any] = {key: getattr(args, flag[2:].replace("-", "_")) for key, flag in _FLAGS.items()}
-    implied = (("--power-command", args.power_command, "command"), ("--power-log", args.power_log, "csv"))
-    for flag, value, meter in implied:
-        if value:  # the option implies its meter; naming another one is a contradiction
-            if (args.power_meter or meter) != meter:
-                raise ConfigError(f"option {flag} needs --power-meter {meter}, not {args.power_meter!r}")
-            overrides["power.meter"] = meter
-    config = load_config(args.config, overrides, flags=_FLAGS)
-    if args.threads is not None:
-        if not args.threads or min(args.threads) < 1:
-            raise ConfigError(f"option --threads: expected integers >= 1, got {args.threads}")
-        for name in ("xnnpack", "litert-cpu"):
-            if name in config.delegates:
-                config.delegates[name]["threads"] = args.threads
-                config.origins[f"delegates.{name}.threads"] = "option --threads"
-    return config
+    return load_config(args.config, overrides(args), flags=FLAG_OF)
 
 
 def _watch(args: argparse.Namespace) -> int:

@@ -246,6 +246,7 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
         raise ConfigError(f"{where('kernels')}: expected tables like [kernels.opencl]")
     origins: dict[str, str] = {}
     only: list[str] | None = None
+    options: dict[tuple[str, str], Any] = {}  # delegates.NAME.KEY: for the delegate, where it is enabled
     for name, dotted in ENV_VARS.items():
         if name in env:
             if dotted == "delegates":
@@ -262,6 +263,9 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
         origins[dotted] = f"option {flag}"
         if dotted == "delegates":
             only = list(value)
+        elif dotted.startswith("delegates."):  # a delegate option: delegates.NAME.KEY (--threads)
+            _, name, key = dotted.split(".")
+            options[name, key] = value
         elif dotted.count(".") == 2:  # a meter option: power.NAME.KEY (--power-command)
             _, name, key = dotted.split(".")
             meters.setdefault(name, {})[key] = value
@@ -270,6 +274,11 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
             values[section][key] = _check(value, _SCHEMA[section][key], origins[dotted])
     if only is not None:
         delegates = {n: dict(delegates.get(n, {})) for n in only}
+    for (name, key), value in options.items():
+        if name in delegates:
+            delegates[name][key] = value
+        else:
+            del origins[f"delegates.{name}.{key}"]
     config = Config(values["model"], values["pipeline"], values["decode"], values["accuracy"], values["output"],
                     delegates, {k: dict(v) for k, v in kernel_options.items()}, values["power"], meters,
                     values["thermal"], str(chosen or ""), origins, text)

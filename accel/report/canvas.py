@@ -9,9 +9,9 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["NotApplicable"]
+__all__ = ["RC", "NotApplicable", "colour", "new_figure"]
 
-_RC: Any = {"svg.fonttype": "path", "svg.hashsalt": "accel", "font.size": 9, "axes.spines.top": False,
+RC: Any = {"svg.fonttype": "path", "svg.hashsalt": "accel", "font.size": 9, "axes.spines.top": False,
        "axes.spines.right": False}
 
 
@@ -19,17 +19,17 @@ class NotApplicable(Exception):
     """The document holds nothing this chart could show; ``str()`` says why."""
 
 
-def _new(rows: int, width: float = 9.0, height: float = 3.0, ncols: int = 1) -> tuple[Figure, list[Axes]]:
+def new_figure(rows: int, width: float = 9.0, height: float = 3.0, ncols: int = 1) -> tuple[Figure, list[Axes]]:
     import matplotlib
     from matplotlib.figure import Figure
 
-    with matplotlib.rc_context(_RC):
+    with matplotlib.rc_context(RC):
         fig = Figure(figsize=(width, height), layout="constrained")
         axes = fig.subplots(rows, ncols, squeeze=False)
     return fig, [ax for row in axes for ax in row]
 
 
-def _colour(i: int) -> Any:
+def colour(i: int) -> Any:
     import matplotlib
 
     return matplotlib.colormaps["tab10"](i % 10)

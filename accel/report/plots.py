@@ -17,7 +17,7 @@ import numpy as np
 
 from accel.core.errors import ConfigError
 from accel.report import figures as f
-from accel.report.canvas import _RC, NotApplicable, _colour, _new
+from accel.report.canvas import RC, NotApplicable, colour, new_figure
 from accel.results.record import StageStats, VariantRecord
 
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ def svg(fig: Figure, prefix: str) -> str:
     import matplotlib
 
     buf = io.StringIO()
-    with matplotlib.rc_context(_RC):
+    with matplotlib.rc_context(RC):
         fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
     text = buf.getvalue()
     text = text[text.index("<svg"):]
@@ -77,7 +77,7 @@ def png(fig: Figure, path: Path | None = None, dpi: int = 120) -> bytes:
 
     FigureCanvasAgg(fig)
     buf = io.BytesIO()
-    with matplotlib.rc_context(_RC):
+    with matplotlib.rc_context(RC):
         fig.savefig(buf, format="png", dpi=dpi)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -112,9 +112,9 @@ def _need(records: list[Any], what: str) -> None:
 def _fps(run: f.Run) -> tuple[Figure, str | None]:
     vs = [(r, fps) for r in _ok(run) if (fps := f.fps(r)) is not None]
     _need(vs, "")
-    fig, (ax,) = _new(1, height=0.9 + 0.42 * len(vs))
+    fig, (ax,) = new_figure(1, height=0.9 + 0.42 * len(vs))
     y = np.arange(len(vs))
-    ax.barh(y, [fps for _, fps in vs], color=[_colour(i) for i in range(len(vs))], height=0.6)
+    ax.barh(y, [fps for _, fps in vs], color=[colour(i) for i in range(len(vs))], height=0.6)
     for i, (r, fps) in enumerate(vs):
         ms = f.frame_ms(run.doc, r)
         right = fps
@@ -134,14 +134,14 @@ def _stages(run: f.Run) -> tuple[Figure, str | None]:
     vs = [r for r in _ok(run) if r.timings is not None and r.timings.stages]
     _need(vs, " with stage times")
     replay = (run.doc.get("source") or {}).get("replay", True)
-    fig, (ax,) = _new(1, height=1.1 + 0.42 * len(vs))
+    fig, (ax,) = new_figure(1, height=1.1 + 0.42 * len(vs))
     left = np.zeros(len(vs))
     for i, stage in enumerate(f.STAGES):
         means = np.array([(f.stage(r, stage) or StageStats()).mean or 0.0 for r in vs])
         if not means.any():
             continue
         label = f"{stage} (once, replayed)" if stage == "capture" and replay else stage
-        ax.barh(np.arange(len(vs)), means, left=left, height=0.6, label=label, color=_colour(i),
+        ax.barh(np.arange(len(vs)), means, left=left, height=0.6, label=label, color=colour(i),
                 hatch="//" if stage == "capture" and replay else None)
         left += means
     ax.set_yticks(np.arange(len(vs)), [f.label(r) for r in vs])
@@ -160,13 +160,13 @@ def _threads(run: f.Run) -> tuple[Figure, str | None]:
             groups.setdefault((str(r.delegate), str(r.kernels), r.execution), []).append((threads, fps))
     if not groups:
         raise NotApplicable("no variant that ran has a threads option")
-    fig, (ax,) = _new(1, height=2.8)
+    fig, (ax,) = new_figure(1, height=2.8)
     ticks: set[int] = set()
     for i, ((delegate, kernels, execution), pts) in enumerate(sorted(groups.items(), key=_serial_first)):
         pts.sort()
         ticks.update(p[0] for p in pts)
         label = f"{delegate} + {kernels}" + (", pipelined" if execution == "pipelined" else "")
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", color=_colour(i), label=label)
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", color=colour(i), label=label)
     ax.set_xticks(sorted(ticks))
     ax.set_xlabel("threads")
     ax.set_ylabel("FPS")
@@ -184,7 +184,7 @@ def _serial_first(item: tuple[tuple[str, str, str], Any]) -> tuple[str, str, boo
 def _latency(run: f.Run) -> tuple[Figure, str | None]:
     vs = [r for r in _ok(run) if f.raw_ms(r).get("inference")]
     _need(vs, " with per-frame times (raw_ms)")
-    fig, axes = _new(1, height=2.8, ncols=2)
+    fig, axes = new_figure(1, height=2.8, ncols=2)
     series = [("inference ms", [np.asarray(f.raw_ms(r)["inference"], float) for r in vs]),
               ("frame ms (" + " + ".join(f.fps_stages(run.doc, vs[0])) + ")", [f.frame_ms(run.doc, r) for r in vs])]
     for ax, (title, data) in zip(axes, series, strict=True):
@@ -193,7 +193,7 @@ def _latency(run: f.Run) -> tuple[Figure, str | None]:
         bins = np.linspace(0, hi, 40)
         for i, d in enumerate(data):
             if d.size:
-                ax.hist(np.minimum(d, hi), bins=bins.tolist(), histtype="step", color=_colour(i), label=f.label(vs[i]))
+                ax.hist(np.minimum(d, hi), bins=bins.tolist(), histtype="step", color=colour(i), label=f.label(vs[i]))
         ax.set_xlabel(title)
         ax.set_ylabel("frames")
     axes[0].set_title("latency per frame (the slowest 0.5% piled at the right edge)", loc="left", fontsize=8)
@@ -212,12 +212,12 @@ def _timeline(run: f.Run) -> tuple[Figure, str | None]:
     starts = [s[0] for s in power + thermal] + [w.start for _, w in windows]
     t0 = f.get(doc, "clock", "monotonic") or min(starts)
     panels = [(p, label) for p, label in ((power, "W"), (thermal, "°C")) if p]
-    fig, axes = _new(len(panels), height=1.2 + 1.6 * len(panels))
+    fig, axes = new_figure(len(panels), height=1.2 + 1.6 * len(panels))
     for ax, (samples, label) in zip(axes, panels, strict=True):
         ax.plot([s[0] - t0 for s in samples], [s[1] for s in samples], color="black", lw=1)
         ax.set_ylabel(label)
         for i, (r, w) in enumerate(windows):
-            ax.axvspan(w.start - t0, w.end - t0, color=_colour(i), alpha=0.2,
+            ax.axvspan(w.start - t0, w.end - t0, color=colour(i), alpha=0.2,
                        label=f.label(r) if ax is axes[0] else None)
     axes[-1].set_xlabel("seconds since the run started")
     axes[0].set_title("power and temperature over the run (shaded: each variant's measured window)", loc="left")
@@ -235,7 +235,7 @@ def _pareto(run: f.Run) -> tuple[Figure, str | None]:
     if not pts:
         raise NotApplicable("no variant that ran has an energy per frame")
     front, dominated = f.pareto(pts)
-    fig, (ax,) = _new(1, height=3.2)
+    fig, (ax,) = new_figure(1, height=3.2)
     on = sorted((j, fps) for n, fps, j in pts if n in front)
     ax.plot([p[0] for p in on], [p[1] for p in on], color="tab:green", marker="o", lw=1.2, label="worth using")
     off = [(j, fps) for n, fps, j in pts if n in dominated]
@@ -255,12 +255,12 @@ def _pareto(run: f.Run) -> tuple[Figure, str | None]:
 
 def _compare(runs: Sequence[f.Run]) -> Figure:
     lines = f.matched(runs)
-    fig, (ax,) = _new(1, height=1.0 + 0.3 * len(lines) * len(runs))
+    fig, (ax,) = new_figure(1, height=1.0 + 0.3 * len(lines) * len(runs))
     h = 0.8 / len(runs)
     for i in range(len(runs)):
         fps = [f.fps(r) if r is not None and r.ok else None for r in (per_run[i] for _, per_run in lines)]
         y = np.arange(len(lines)) + i * h
-        ax.barh(y, [x or 0.0 for x in fps], height=h, color=_colour(i), label=f"run {i + 1}")
+        ax.barh(y, [x or 0.0 for x in fps], height=h, color=colour(i), label=f"run {i + 1}")
     ax.set_yticks(np.arange(len(lines)) + 0.4 - h / 2,
                   [f"{k[0]} + {k[1]}" + (f", {k[2]}" if k[2] != "serial" else "") for k, _ in lines])
     ax.invert_yaxis()

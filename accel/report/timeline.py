@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from accel.report import figures as f
-from accel.report.canvas import NotApplicable, _colour, _new  # one look for every chart of the page
+from accel.report.canvas import NotApplicable, colour, new_figure  # one look for every chart of the page
 from accel.results.record import VariantRecord
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ def execution_chart(run: f.Run) -> tuple[Figure, str | None]:
             raise NotApplicable("no variant ran pipelined (accel compare --execution serial,pipelined runs both)")
         raise NotApplicable("no variant ran both serially and pipelined successfully: nothing to set side by side "
                             "(accel compare --execution serial,pipelined runs both)")
-    fig, (ax,) = _new(1, height=1.1 + 0.75 * len(both))
+    fig, (ax,) = new_figure(1, height=1.1 + 0.75 * len(both))
     right = 0.0
     for i, (serial, piped) in enumerate(both):
         s_fps, p_fps = float(f.fps(serial) or 0.0), float(f.fps(piped) or 0.0)
@@ -153,12 +153,12 @@ def trace_chart(r: VariantRecord) -> tuple[Figure, str | None]:
     t0, t1 = min(x.start for x in trace), max(x.end for x in trace)
     extent = (t1 - t0) or 1.0
     lanes = rows(trace)
-    fig, (ax,) = _new(1, height=1.2 + 0.45 * len(lanes))
+    fig, (ax,) = new_figure(1, height=1.2 + 0.45 * len(lanes))
     drawn = 0
     for y, (_, lane) in enumerate(lanes):
         for span in lane:
             width = span.end - span.start
-            bar = ax.barh(y, width, left=span.start, height=0.6, color=_colour(span.frame), edgecolor="white",
+            bar = ax.barh(y, width, left=span.start, height=0.6, color=colour(span.frame), edgecolor="white",
                           linewidth=0.5)[0]
             bar.set_gid(f"span-{drawn}-frame-{span.frame}")  # the SVG element's id: one per span
             drawn += 1

@@ -24,7 +24,7 @@ from accel.plan.settings import Settings
 from accel.results.record import Flow, Measured, RunInfo
 from accel.run.loop import STAGES, Feed, Loop
 
-__all__ = ["check_kernel_options", "decode_spec", "get_kernels", "input_spec", "run_variant"]
+__all__ = ["check_kernel_options", "decode_spec", "get_kernels", "input_spec", "open_runner", "run_variant"]
 
 _RANGES = {"0,1": (0.0, 1.0), "-1,1": (-1.0, 1.0), "0,255": (0.0, 255.0)}
 
@@ -142,10 +142,10 @@ def run_variant(model: ModelInfo, variant: Variant, kernels_name: str, frames: l
         feed = Feed(frames, source)
         with ExitStack() as stack:
             t0 = time.perf_counter()
-            runners = [stack.enter_context(_open(model, variant))]
+            runners = [stack.enter_context(open_runner(model, variant))]
             load_s = time.perf_counter() - t0
             streams = settings.inference_streams if execution == "pipelined" else 1
-            runners += [stack.enter_context(_open(model, variant)) for _ in range(streams - 1)]
+            runners += [stack.enter_context(open_runner(model, variant)) for _ in range(streams - 1)]
             loop = Loop(model, runners, kernels, settings, spec, dspec, on_frame or (lambda kind, data: None))
             startup = loop.start(feed, load_s)
             if execution == "pipelined":
@@ -164,7 +164,9 @@ def run_variant(model: ModelInfo, variant: Variant, kernels_name: str, frames: l
             source.close()
 
 
-def _open(model: ModelInfo, variant: Variant) -> Runner:
+def open_runner(model: ModelInfo, variant: Variant) -> Runner:
+    """The variant's delegate opened on the model, checked to be a Runner (a plugin's open() may return
+    anything): how compare's and watch's detectors get their runners."""
     runner = get_delegate(variant.delegate).open(model, variant)
     if not isinstance(runner, RunnerBase):
         raise DelegateError(f"{variant.delegate}: open() returned a {type(runner).__qualname__}, not an "

@@ -32,11 +32,13 @@ from accel.results.record import Adapter, FrameLog, Measured, Outcome, Startup, 
 from accel.run.interrupt import Interrupted
 from accel.run.pipeline import run_variant
 
-__all__ = ["run_isolated"]
+__all__ = ["MALLOC_ENV", "describe_signal", "last_lines", "read_log", "register_plugins", "run_isolated"]
 
 _STARTUP_S = 120.0  # spawning Python and importing a runtime on a slow Pi SD card
 _DRAIN_S = 1.0  # past its deadline, how long what a worker sent in time is still read
-_MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(128 << 20)}
+# The environment a worker runs in, beside the parent's: glibc keeps large buffers (frames, tensors) mapped
+# rather than growing and trimming the heap every frame. accel watch starts its worker with it too.
+MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(128 << 20)}
 _PARENT_HANDLES = (signal.SIGINT, signal.SIGHUP)  # the parent stops the worker on these (see _die_with_parent)
 
 
@@ -134,7 +136,7 @@ def _child(conn: Connection, log_fd: int, parent: int, model: ModelInfo, variant
 
     mm, frames = _unshare(shared, layout)
     try:
-        _register(plugins)
+        register_plugins(plugins)
         conn.send(("started",))  # imports done: the variant's own time limit starts now
         conn.send(("result", Outcome.ok(run_variant(model, variant, kernels, frames, settings, progress, on_frame,
                                                     execution))))
@@ -150,7 +152,7 @@ def _child(conn: Connection, log_fd: int, parent: int, model: ModelInfo, variant
                 mm.close()
 
 
-def _register(plugins: dict[str, str]) -> None:
+def register_plugins(plugins: dict[str, str]) -> None:
     """Delegates registered by hand in the parent ('module:Class'), registered again in the child."""
     import importlib
 
@@ -161,7 +163,7 @@ def _register(plugins: dict[str, str]) -> None:
         REGISTRY.register(name, getattr(importlib.import_module(module), attr))
 
 
-def _printed(log: Any) -> str:
+def read_log(log: Any) -> str:
     """What the worker wrote to its stderr (read without moving the file offset it shares with the worker)."""
     try:
         fd = log.fileno()
@@ -182,12 +184,15 @@ def _adapter(printed: str) -> Adapter | None:
                    "software" in text.lower())
 
 
-def _tail(printed: str, lines: int = 3) -> str:
+def last_lines(printed: str, lines: int = 3) -> str:
+    """The last ``lines`` non-empty lines a worker printed (LiteRT's INFO lines left out), joined by " | ":
+    the wording a failed or crashed variant's error ends with."""
     text = [ln.strip() for ln in printed.splitlines() if ln.strip() and not ln.startswith("INFO:")]
     return " | ".join(text[-lines:])
 
 
-def _signal(code: int) -> str:
+def describe_signal(code: int) -> str:
+    """A worker's negative exit code (killed by a signal) in words: ``signal 11 (SIGSEGV)``."""
     name = signal.Signals(-code).name if -code in signal.Signals.__members__.values() else str(-code)
     return f"signal {-code} ({name})"
 
@@ -256,17 +261,17 @@ def run_isolated(model: ModelInfo, variant: Variant, kernels: str, frames: list[
         if not _collect(proc, recv, streamed, settings.timeout_s, progress):
             _stop(proc)
             streamed.drain(recv, progress)
-            said = _tail(_printed(log))
+            said = last_lines(read_log(log))
             why = f"timed out after {settings.timeout_s:g} s (raise pipeline.timeout_s for slow backends)"
             return streamed.keep(Status.TIMEOUT, why + (f"; it printed: {said}" if said else ""))
         proc.join(timeout=30)
         streamed.drain(recv, progress)
-        return _conclude(streamed, proc.exitcode, _printed(log))
+        return _conclude(streamed, proc.exitcode, read_log(log))
     except KeyboardInterrupt as exc:
         stop = Interrupted.of(exc)
         _stop(proc)
         streamed.drain(recv, None)
-        stop.outcome = _conclude(streamed, None, _printed(log)) if streamed.result is not None else \
+        stop.outcome = _conclude(streamed, None, read_log(log)) if streamed.result is not None else \
             streamed.keep(Status.INTERRUPTED, f"stopped by {stop.name}")
         raise stop from None
     finally:
@@ -292,8 +297,8 @@ def _start(proc: Any) -> None:
     reaches this process's handler once the worker has started."""
     import threading
 
-    saved = {k: os.environ.get(k) for k in _MALLOC_ENV}
-    os.environ.update({k: os.environ.get(k) or v for k, v in _MALLOC_ENV.items()})
+    saved = {k: os.environ.get(k) for k in MALLOC_ENV}
+    os.environ.update({k: os.environ.get(k) or v for k, v in MALLOC_ENV.items()})
     main = threading.current_thread() is threading.main_thread()  # only it may set signal handlers
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, _PARENT_HANDLES) if main else None
     handlers = {sig: signal.signal(sig, signal.SIG_IGN) for sig in _PARENT_HANDLES} if main else {}
@@ -335,7 +340,7 @@ def _collect(proc: Any, recv: Connection, streamed: _Streamed, timeout_s: float,
 
 
 def _conclude(streamed: _Streamed, code: int | None, printed: str) -> Outcome:
-    said = _tail(printed)
+    said = last_lines(printed)
     printed_note = f"; it printed: {said}" if said else ""
     if streamed.result is not None and streamed.result.measured is None:  # it failed part-way: keep its frames
         kept = streamed.keep(streamed.result.status, streamed.result.error or "failed")
@@ -343,8 +348,8 @@ def _conclude(streamed: _Streamed, code: int | None, printed: str) -> Outcome:
     if streamed.result is not None:
         result = replace(streamed.result, adapter=_adapter(printed))
         if code is not None and code < 0:  # measured, then the runtime crashed while tearing down
-            result = replace(result, teardown=f"crashed at exit: {_signal(code)}{printed_note}")
+            result = replace(result, teardown=f"crashed at exit: {describe_signal(code)}{printed_note}")
         return result
-    why = _signal(code) if code is not None and code < 0 else \
+    why = describe_signal(code) if code is not None and code < 0 else \
         f"worker exited with code {code} before reporting"
     return streamed.keep(Status.CRASHED, why + printed_note)

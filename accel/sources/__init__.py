@@ -33,7 +33,7 @@ from accel.core.errors import SourceError
 from accel.core.frames import Frame, PixelFormat
 
 __all__ = ["KINDS", "MAX_PIXELS", "SELF_PACED", "SIZE", "Source", "SourceSpec", "capture", "check_source",
-           "open_source", "own_rate", "pacing", "parse_source"]
+           "import_cv2", "open_source", "own_rate", "pacing", "parse_source"]
 
 KINDS: tuple[str, ...] = ("synthetic", "image", "video", "v4l2", "picamera2")
 _EXAMPLES = '"synthetic", "synthetic:640x480", "image:photos/", "video:clip.mp4", "v4l2:0", "picamera2"'
@@ -259,7 +259,7 @@ def _open_unpaced(spec: SourceSpec) -> Source:
                            streamed=spec.streamed)
 
 
-def _import_cv2(what: str) -> Any:
+def import_cv2(what: str) -> Any:
     """OpenCV, or a ``SourceError`` saying how to install it; imported only by the sources that use it."""
     try:
         import cv2

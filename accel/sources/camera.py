@@ -30,7 +30,7 @@ import numpy as np
 
 from accel.core.errors import SourceError
 from accel.core.frames import Frame, PixelFormat
-from accel.sources import _import_cv2
+from accel.sources import import_cv2
 from accel.sources.synthetic import bgr_frame, default_stride
 
 __all__ = ["LORES_FORMATS", "Picamera2Source", "V4l2Source", "check_v4l2_device", "main_stream_size", "sensor_time"]
@@ -63,7 +63,7 @@ class V4l2Source:
         self.node = f"/dev/video{device}"
         self.format = format or PixelFormat.RGB888
         self._requested = (width, height)
-        self._cv2 = cv2 = _import_cv2(f"camera {self.node}")
+        self._cv2 = cv2 = import_cv2(f"camera {self.node}")
         check_v4l2_device(device)
         self._cap = cv2.VideoCapture(device, cv2.CAP_V4L2)
         if not self._cap.isOpened():

@@ -24,7 +24,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from accel.core.errors import SourceError
 from accel.core.frames import Box, Frame, PixelFormat
-from accel.sources import MAX_PIXELS, _import_cv2
+from accel.sources import MAX_PIXELS, import_cv2
 from accel.sources.synthetic import bgr_frame, default_stride, encode_rgb
 
 __all__ = ["ImageSource", "VideoSource", "load_yolo_labels", "open_picture"]
@@ -212,7 +212,7 @@ class VideoSource:
         self.path = Path(path).expanduser()
         self.loop, self.max_pixels = loop, max_pixels
         self.format = format or PixelFormat.RGB888
-        self._cv2 = _import_cv2(f"video source {self.path}")
+        self._cv2 = import_cv2(f"video source {self.path}")
         if not self.path.is_file():
             problem = "is a folder, not a video file" if self.path.is_dir() else "no such file"
             raise SourceError(f"video source {self.path}: {problem}")

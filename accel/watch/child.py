@@ -225,13 +225,13 @@ class _Worker:
 
 def main(argv: list[str]) -> int:
     """Run the job the parent sends on the connection whose descriptor is ``argv[1]``."""
-    from accel.run.worker import _register  # delegates registered by hand in the parent, again here
+    from accel.run.worker import register_plugins  # delegates registered by hand in the parent, again here
 
     conn = Connection(int(argv[1]))
     try:
         sys_path, plugins = conn.recv()
         sys.path[:0] = [p for p in sys_path if p not in sys.path]
-        _register(plugins)
+        register_plugins(plugins)
         job = conn.recv()
         conn.send(("started",))
     except (OSError, EOFError):

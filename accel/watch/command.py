@@ -4,7 +4,6 @@ delegates, power, config file; the same precedence) and its own for what is serv
 from __future__ import annotations
 
 import argparse
-import copy
 from typing import TYPE_CHECKING
 
 from accel.watch.options import STREAM_ENCODERS, StreamOptions, WatchOptions
@@ -12,13 +11,9 @@ from accel.watch.options import STREAM_ENCODERS, StreamOptions, WatchOptions
 if TYPE_CHECKING:
     from accel.plan.config import Config
 
-__all__ = ["add_parser", "run"]
+__all__ = ["EPILOG", "add_arguments", "run"]
 
-# compare's options that say what runs; its measurement options (frames, execution, dataset...) do not apply
-_SHARED = ("--model", "--labels", "--source", "--source-format", "--source-size", "--source-fps", "--delegates",
-           "--threads", "--kernels", "--resize", "--threshold", "--power-meter", "--power-command", "--power-log",
-           "--config")
-_EPILOG = """examples:
+EPILOG = """examples:
   accel watch                                    default model, synthetic camera, best available variant
   accel watch --model effdet0.tflite --source picamera2 --variant "xnnpack threads=4"
   ssh -L 8000:localhost:8000 pi@raspberrypi.local    (on the laptop) then open http://localhost:8000
@@ -28,18 +23,9 @@ precedence: command-line flags > ACCEL_* environment > accel.toml (or --config) 
 exit codes: 0 stopped (Ctrl-C), 1 the variant failed (--no-server), 2 bad input, 3 backend unavailable."""
 
 
-def add_parser(sub: argparse._SubParsersAction, compare: argparse.ArgumentParser) -> argparse.ArgumentParser:  # type: ignore[type-arg]
-    """Add ``watch`` to the subcommands, sharing ``compare``'s actions (as argparse's ``parents`` does)."""
-    w = sub.add_parser("watch", help="run one variant continuously and show it live: a web page (the stream with "
-                       "its detections, the figures) and a terminal panel", epilog=_EPILOG,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    for action in compare._actions:
-        if any(flag in _SHARED for flag in action.option_strings):
-            text = action.help or ""
-            if text.startswith("with --live: "):  # watch is always live
-                action = copy.copy(action)
-                action.help = text.removeprefix("with --live: ")
-            w._add_action(action)
+def add_arguments(w: argparse.ArgumentParser) -> None:
+    """Add watch's own options (what is served and how) to its parser, beside the run flags it shares with
+    compare (``accel.plan.flags``, those marked ``watch``)."""
     w.add_argument("--variant", help="the variant to start with, as the selector lists it (\"xnnpack threads=4 + "
                    "opencv\") or the variant alone (its first kernel set); default: xnnpack with the most threads, "
                    "else litert-cpu, litert-gpu, gpu-delegate, external, then cpu-reference")
@@ -60,9 +46,6 @@ def add_parser(sub: argparse._SubParsersAction, compare: argparse.ArgumentParser
                    "simplejpeg, opencv, pillow, drawing the frames the detector saw), or one of them by name")
     w.add_argument("--max-clients", type=int, default=8, help="streams served at once, at most (default 8)")
     w.add_argument("--no-server", action="store_true", help="no HTTP server: only the terminal panel")
-    w.set_defaults(frames=None, seconds=None, warmup=None, execution=None, live=True, dataset=None, sustained=None,
-                   cool_down=None)
-    return w
 
 
 def run(args: argparse.Namespace, config: Config) -> int:

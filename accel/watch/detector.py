@@ -21,7 +21,7 @@ from accel.delegates import Variant, get_delegate
 from accel.model import ModelInfo
 from accel.plan.settings import Settings
 from accel.run.loop import Feed, Loop, reader
-from accel.run.pipeline import _open, decode_spec, get_kernels, input_spec  # _open: as compare opens a runner
+from accel.run.pipeline import decode_spec, get_kernels, input_spec, open_runner
 from accel.run.pipelined import Item, run_stages
 from accel.sources import SourceSpec
 from accel.watch.options import StreamOptions
@@ -109,9 +109,10 @@ class Detector:
             self.source = stack.enter_context(open_source(self._spec(settings.live_source)))
             stack.callback(self.emit, "closing", None)  # before the source closes: what streams it stops
             t0 = time.perf_counter()
-            runners = [stack.enter_context(_open(model, job.variant))]
+            runners = [stack.enter_context(open_runner(model, job.variant))]
             load_s = time.perf_counter() - t0
-            runners += [stack.enter_context(_open(model, job.variant)) for _ in range(settings.inference_streams - 1)]
+            more = range(settings.inference_streams - 1)
+            runners += [stack.enter_context(open_runner(model, job.variant)) for _ in more]
             loop = Loop(model, runners, kernels, settings, spec, dspec, lambda kind, data: None)
             feed = Feed([], self.source, self.clock)
             startup = loop.start(feed, load_s)

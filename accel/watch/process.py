@@ -21,7 +21,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from accel.delegates import REGISTRY as DELEGATES
-from accel.run.worker import _MALLOC_ENV, _printed, _signal, _tail  # the compare worker's environment, crash wording
+from accel.run.worker import MALLOC_ENV, describe_signal, last_lines, read_log
 from accel.watch.detector import Job
 
 __all__ = ["WorkerProcess"]
@@ -58,7 +58,7 @@ class WorkerProcess:
 
     def start(self, viewers: int = 0) -> WorkerProcess:
         ours, theirs = socket.socketpair()
-        env = {**os.environ, **{k: os.environ.get(k) or v for k, v in _MALLOC_ENV.items()}}
+        env = {**os.environ, **{k: os.environ.get(k) or v for k, v in MALLOC_ENV.items()}}
         self.proc = subprocess.Popen([sys.executable, "-m", "accel.watch.child", str(theirs.fileno())],
                                      pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=self._log, env=env, start_new_session=True)
@@ -118,13 +118,13 @@ class WorkerProcess:
             return "stopped", None
         if self._failure is not None and not self._timed_out:
             return "failed", self._failure
-        said = _tail(_printed(self._log))  # the log is read only when it says why: it grows as long as it runs
+        said = last_lines(read_log(self._log))  # the log is read only when it says why: it grows as long as it runs
         printed = f"; it printed: {said}" if said else ""
         if self._timed_out:
             return "timeout", (f"no first frame after {self.job.settings.timeout_s:g} s (raise pipeline.timeout_s "
                                f"for slow backends){printed}")
         if code < 0:
-            return "crashed", f"{_signal(code)}{printed}"  # shown after the status: "crashed: signal 11 (SIGSEGV)"
+            return "crashed", f"{describe_signal(code)}{printed}"  # after the status: "crashed: signal 11 (SIGSEGV)"
         return "crashed", f"the worker exited with code {code}{printed}"
 
     def stop(self, timeout_s: float = _STOP_S) -> None:

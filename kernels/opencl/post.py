@@ -23,7 +23,7 @@ import numpy as np
 from accel.core.detections import Detections
 from accel.core.errors import KernelError
 from accel.kernels import DecodeSpec, Geometry
-from accel.kernels.decode import BOX_ORDERS, _labels, dequantize
+from accel.kernels.decode import BOX_ORDERS, dequantize, label_names
 from accel.kernels.decode import nms as numpy_nms
 from accel.model import corners_to_centers
 
@@ -193,4 +193,4 @@ def postprocess(rt: Runtime, outputs: Mapping[str, np.ndarray], spec: DecodeSpec
     ys = (b[:, [1, 3]] - geometry.offset_y) / geometry.scale_y
     xyxy = np.clip(np.stack([xs[:, 0], ys[:, 0], xs[:, 1], ys[:, 1]], axis=1), 0.0, 1.0)
     return Detections(xyxy.astype(np.float32), ids.astype(np.int32), kept_scores.astype(np.float32),
-                      _labels(ids, spec.labels))
+                      label_names(ids, spec.labels))

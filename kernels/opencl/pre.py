@@ -17,9 +17,9 @@ import numpy as np
 from accel.core.errors import KernelError
 from accel.core.frames import Frame, PixelFormat
 from accel.kernels import InputSpec
-from accel.kernels.colour import _PACKED, _YUV_TO_RGB_MILLI
-from accel.kernels.numpy_ref import _input_lut
-from accel.kernels.resample import _PRECISION_BITS, _bilinear_taps
+from accel.kernels.colour import PACKED, YUV_TO_RGB_MILLI
+from accel.kernels.numpy_ref import byte_lut
+from accel.kernels.resample import PRECISION_BITS, bilinear_taps
 
 from .runtime import Runtime
 
@@ -30,9 +30,9 @@ _IDENTITY = np.arange(256, dtype=np.uint8)
 @functools.cache
 def build_options() -> tuple[str, ...]:
     """``-D`` options carrying numpy_ref's constants into ``preprocess.cl``."""
-    m = _YUV_TO_RGB_MILLI
+    m = YUV_TO_RGB_MILLI
     names = {"YUV_Y": m[0, 0], "YUV_RU": m[0, 1], "YUV_RV": m[0, 2], "YUV_GU": m[1, 1], "YUV_GV": m[1, 2],
-             "YUV_BU": m[2, 1], "YUV_BV": m[2, 2], "PRECISION_BITS": _PRECISION_BITS}
+             "YUV_BU": m[2, 1], "YUV_BV": m[2, 2], "PRECISION_BITS": PRECISION_BITS}
     return tuple(f"-D{k}={int(v)}" for k, v in names.items())
 
 
@@ -75,8 +75,8 @@ def frame_source(rt: Runtime, frame: Frame) -> Source:
     data, h, w, stride, fmt = frame.data, frame.height, frame.width, frame.stride, frame.format
     if data.dtype != np.uint8:
         raise KernelError(f"frame {frame.index}: expected uint8 pixel data, got {data.dtype}")
-    if fmt in _PACKED:
-        (ri, gi, bi), bpp = _PACKED[fmt]
+    if fmt in PACKED:
+        (ri, gi, bi), bpp = PACKED[fmt]
         if data.ndim == 3 and data.shape == (h, w, bpp):
             stride = w * bpp
         elif stride < w * bpp:
@@ -113,7 +113,7 @@ def input_lut(spec: InputSpec) -> np.ndarray:
     if spec.scale < 0:
         raise KernelError(f"input quantization scale must be >= 0, got {spec.scale}")
     lo, hi = (float(v) for v in spec.norm_range)
-    return _input_lut(spec.dtype, lo, hi, float(spec.scale), int(spec.zero_point))
+    return byte_lut(spec.dtype, lo, hi, float(spec.scale), int(spec.zero_point))
 
 
 def _lut_buffer(rt: Runtime, lut: np.ndarray) -> tuple[Any, str]:
@@ -125,7 +125,7 @@ def _lut_buffer(rt: Runtime, lut: np.ndarray) -> tuple[Any, str]:
 
 
 def _taps(rt: Runtime, in_size: int, out_size: int) -> tuple[Any, Any, int]:
-    index, weight = _bilinear_taps(in_size, out_size)
+    index, weight = bilinear_taps(in_size, out_size)
     return (rt.constant(("index", in_size, out_size), index.astype(np.int32)),
             rt.constant(("weight", in_size, out_size), weight.astype(np.int32)), int(index.shape[1]))
 
