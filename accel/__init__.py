@@ -6,7 +6,7 @@ OpenCV are imported inside their adapters when selected.
 
 from __future__ import annotations
 
-from accel.compare.comparison import compare, plan
+from accel.compare.comparison import compare
 from accel.core.errors import (
     AccelError,
     ConfigError,
@@ -19,20 +19,23 @@ from accel.core.errors import (
 )
 from accel.model import ModelInfo, load_model
 from accel.plan.config import Config, load_config
+from accel.plan.job import Job, Plan, build_plan
 
 __all__ = [
     "AccelError",
     "Config",
     "ConfigError",
     "DelegateError",
+    "Job",
     "KernelError",
     "ModelError",
     "ModelInfo",
     "OutputError",
+    "Plan",
     "PowerError",
     "SourceError",
+    "build_plan",
     "compare",
     "load_config",
     "load_model",
-    "plan",
 ]

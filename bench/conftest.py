@@ -22,9 +22,9 @@ from typing import Any
 
 import pytest
 
-from accel.compare.comparison import plan
 from accel.model import ModelInfo, default_model_path, load_model
 from accel.plan.config import Config, load_config
+from accel.plan.job import check_backends
 from accel.power import PowerMeter
 
 
@@ -41,11 +41,11 @@ def _config() -> Config:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     cfg = _config()
     if "variant" in metafunc.fixturenames:
-        runs = plan(cfg).runs
+        runs = check_backends(cfg).runs
         variants = list(dict.fromkeys(run[0] for run in runs))
         metafunc.parametrize("variant", variants, ids=[v.label.replace(" ", "-") for v in variants])
     if "kernels_name" in metafunc.fixturenames:
-        names = cfg.pipeline["kernels"]
+        names = cfg.pipeline.kernels
         metafunc.parametrize("kernels_name", names, ids=names)
 
 
@@ -56,16 +56,16 @@ def config() -> Config:
 
 @pytest.fixture(scope="session")
 def model(config: Config) -> ModelInfo:
-    path = Path(config.model["path"]) if config.model["path"] else default_model_path()
-    return load_model(path, config.model["family"])
+    path = Path(config.model.path) if config.model.path else default_model_path()
+    return load_model(path, config.model.family)
 
 
 @pytest.fixture(scope="session")
 def frames(config: Config, model: ModelInfo) -> list[Any]:
-    from accel.compare.comparison import _capture
+    from accel.compare.comparison import capture_frames
     from accel.plan.settings import source_spec
 
-    return _capture(source_spec(config, model), min(20, config.pipeline["frames"]))[0]
+    return capture_frames(source_spec(config, model), min(20, config.pipeline.frames))[0]
 
 
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict[str, Any]) -> None:

@@ -9,14 +9,15 @@ from typing import Any
 import pytest
 
 from accel.delegates import Variant, get_delegate
+from accel.kernels import get_kernels
 from accel.model import Family, ModelInfo
 from accel.plan.config import Config
 from accel.plan.settings import Settings
-from accel.run.pipeline import decode_spec, get_kernels, input_spec
+from accel.run.pipeline import decode_spec, input_spec
 
 
 def _spec(config: Config, model: ModelInfo) -> Any:
-    return input_spec(model, config.pipeline["resize"], config.pipeline["fill"], config.model["input_range"])
+    return input_spec(model, config.pipeline.resize, config.pipeline.fill, config.model.input_range)
 
 
 def test_inference(benchmark: Any, variant: Variant, model: ModelInfo, frames: list[Any], config: Config,
@@ -54,7 +55,7 @@ def test_postprocess(benchmark: Any, kernels_name: str, model: ModelInfo, frames
     tensor, geometry = kernels.preprocess(frames[0], _spec(config, model))
     outs = runner.run([tensor])
     runner.close()
-    settings = Settings(score_threshold=config.pipeline["score_threshold"], top_k=config.pipeline["top_k"])
+    settings = Settings(score_threshold=config.pipeline.score_threshold, top_k=config.pipeline.top_k)
     benchmark.group = "postprocess"
     by_role = {role: outs[pos] for role, pos in model.roles.items()}
     benchmark.pedantic(kernels.postprocess, args=(by_role, decode_spec(model, settings), geometry), rounds=200,

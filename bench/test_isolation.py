@@ -11,9 +11,10 @@ from typing import Any
 
 from accel.delegates import Variant
 from accel.model import ModelInfo
+from accel.plan.job import Job
 from accel.plan.settings import Settings
 from accel.results.record import Timings
-from accel.run.pipeline import run_variant
+from accel.run.pipeline import run_job
 from accel.run.worker import run_isolated
 
 
@@ -29,8 +30,8 @@ def test_isolation_overhead(benchmark: Any, model: ModelInfo, frames: list[Any],
     def rounds() -> dict[str, float]:
         inproc, isolated = [], []
         for _ in range(3):
-            inproc.append(_per_frame_ms(run_variant(model, variant, "numpy", frames, settings).timings))
-            isolated.append(_per_frame_ms(run_isolated(model, variant, "numpy", frames, settings).timings))
+            inproc.append(_per_frame_ms(run_job(Job(model, variant, "numpy", settings), frames).timings))
+            isolated.append(_per_frame_ms(run_isolated(Job(model, variant, "numpy", settings), frames).timings))
         a, b = statistics.median(inproc), statistics.median(isolated)
         return {"in_process_ms_per_frame": a, "isolated_ms_per_frame": b, "overhead": b / a - 1.0}
 

@@ -23,9 +23,7 @@ def test_pipelined_vs_serial(benchmark: Any, delegate: str, tmp_path: Path, prod
     cfg = load_config(None, {"model.path": model, "delegates": [delegate], "pipeline.kernels": ["opencv"],
                              "pipeline.execution": ["serial", "pipelined"], "pipeline.frames": 200,
                              "pipeline.seconds": 0.0, "pipeline.warmup": 10, "power.meter": "none",
-                             "output.formats": []}, env={})
-    if delegate == "xnnpack":
-        cfg.delegates["xnnpack"] = {"threads": [1]}
+                             "output.formats": [], "delegates.xnnpack.threads": [1]}, env={})
 
     def run() -> dict[str, Any]:
         doc, _ = compare(cfg, result_path=tmp_path / "result.json")

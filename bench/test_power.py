@@ -19,15 +19,16 @@ from typing import Any
 import pytest
 
 from accel.delegates import Variant, get_delegate
+from accel.kernels import get_kernels
 from accel.model import ModelInfo
 from accel.plan.config import Config
 from accel.power import PowerMeter, Reading
-from accel.power.fake import ManualClock, ScriptedMeter
+from accel.power.fake import ManualClock, MeterScript, ScriptedMeter
 from accel.power.hwmon import HwmonMeter
 from accel.power.rapl import RaplMeter
 from accel.power.sampler import Sampler, attribute
 from accel.results.record import Power
-from accel.run.pipeline import get_kernels, input_spec
+from accel.run.pipeline import input_spec
 
 RATE_HZ = 10.0
 BLOCK = 250       # rounds per block: ~0.3 s at ~1 ms/inference, so an "on" block sees a few 10 Hz reads
@@ -56,7 +57,7 @@ def file_meter(tmp_path: Path) -> Iterator[PowerMeter]:
 @pytest.fixture
 def run_once(model: ModelInfo, frames: list[Any], config: Config) -> Iterator[Callable[[], Any]]:
     """One inference of the default model on xnnpack, 1 thread; the input is prepared outside the timing."""
-    spec = input_spec(model, config.pipeline["resize"], config.pipeline["fill"], config.model["input_range"])
+    spec = input_spec(model, config.pipeline.resize, config.pipeline.fill, config.model.input_range)
     tensor, _ = get_kernels("numpy").preprocess(frames[0], spec)
     runner = get_delegate("xnnpack").open(model, Variant("xnnpack", (("threads", 1),)))
     try:
@@ -166,7 +167,7 @@ def test_attribution_scaling(benchmark: Any, produced: Callable[..., None]) -> N
     """Attributing 36,000 samples (a one-hour ``--sustained`` run at 10 Hz) and 3,600 (six minutes),
     same meter rate, same 8 windows. The benchmark times the hour; ``ratio_10x`` comes from the fastest
     of interleaved timings of both sizes, so a neighbour that slows one round does not skew it."""
-    meter = ScriptedMeter(watts=lambda t: 0.0, clock=ManualClock(), name="scripted")
+    meter = ScriptedMeter(watts=lambda t: 0.0, clock=ManualClock(), script=MeterScript(name="scripted"))
     minutes, hour = _ten_hz(3_600), _ten_hz(36_000)
     benchmark.group = "power attribution"
     charged = benchmark.pedantic(_charge_variants, args=(hour, meter), rounds=5, warmup_rounds=1, iterations=1)

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any, Protocol, Self
 
 import numpy as np
 
-from accel.core.errors import KernelError
-from accel.core.plugins import Availability, Registry
+from accel.core.errors import KernelError, UnknownPluginError
+from accel.core.plugins import Availability, Registry, check_options
 from accel.model.edit import POSTPROCESS_OP
 
 if TYPE_CHECKING:
@@ -32,6 +32,8 @@ __all__ = [
     "KernelSetBase",
     "ResizeMode",
     "REGISTRY",
+    "check_kernel_options",
+    "get_kernels",
 ]
 
 
@@ -212,3 +214,31 @@ class KernelSetBase:
 
 
 REGISTRY = Registry("accel.kernels")
+
+
+def check_kernel_options(name: str, factory: Any, options: Mapping[str, Any]) -> None:
+    """``OptionError`` for an option the kernel set's constructor does not take, or of the wrong type."""
+    check_options(f"kernels.{name}", factory, dict(options))
+
+
+def get_kernels(name: str, options: Mapping[str, Any] | None = None) -> KernelSet:
+    """The kernel set ``name`` built with its ``[kernels.NAME]`` options (plain values, as TOML gives them).
+    ``UnknownPluginError`` for a name no plugin has, ``OptionError`` for an option its constructor does not
+    take, ``KernelError`` saying why it cannot run here."""
+    try:
+        factory = REGISTRY.load(name)
+    except LookupError:
+        raise UnknownPluginError(f"unknown kernel set {name!r}; known: {', '.join(REGISTRY.names())}") from None
+    except ImportError as exc:
+        raise KernelError(str(exc)) from exc
+    options = dict(options or {})
+    check_kernel_options(name, factory, options)
+    made = factory(**options)
+    if not isinstance(made, KernelSetBase):
+        raise KernelError(f"kernel set plugin {name!r} ({type(made).__module__}.{type(made).__qualname__}) "
+                          "does not derive from accel.kernels.KernelSetBase; update the package that provides it")
+    kernels: Any = made
+    available = kernels.probe()
+    if not available.ok:
+        raise KernelError(f"kernel set {name!r} is unavailable: {available.reason}")
+    return kernels

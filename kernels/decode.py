@@ -146,17 +146,15 @@ def label_tuple(ids: np.ndarray, labels: Sequence[str] | None) -> tuple[str, ...
 
 
 def ssd_detections(
-    boxes: np.ndarray,
-    classes: np.ndarray,
-    scores: np.ndarray,
-    count: np.ndarray,
+    outputs: Mapping[str, np.ndarray],
     *,
     threshold: float,
     geometry: Geometry,
     labels: Sequence[str] | None = None,
     quant: Mapping[str, tuple[float, int]] | None = None,
 ) -> Detections:
-    """Outputs of ``TFLite_Detection_PostProcess`` -> ``Detections`` in frame coordinates.
+    """Outputs of ``TFLite_Detection_PostProcess`` (by role: boxes, classes, scores, count) -> ``Detections``
+    in frame coordinates.
 
     Each output is dequantized first when ``quant`` (role -> scale, zero point) has it: exports that put a
     QUANTIZE op behind the op return integers. Boxes are (ymin, xmin, ymax, xmax) normalized to the model
@@ -166,14 +164,14 @@ def ssd_detections(
     a QUANTIZE op of a coarse scale).
     """
     q = quant or {}
-    b = dequantize(boxes, q.get("boxes")).reshape(-1, 4)
-    c = dequantize(classes, q.get("classes")).reshape(-1)
-    s = dequantize(scores, q.get("scores")).reshape(-1)
+    b = dequantize(outputs["boxes"], q.get("boxes")).reshape(-1, 4)
+    c = dequantize(outputs["classes"], q.get("classes")).reshape(-1)
+    s = dequantize(outputs["scores"], q.get("scores")).reshape(-1)
     if not b.shape[0] == c.shape[0] == s.shape[0]:
         raise KernelError(
             f"SSD outputs disagree: {b.shape[0]} boxes, {c.shape[0]} classes, {s.shape[0]} scores"
         )
-    cnt = dequantize(count, q.get("count")).reshape(-1)
+    cnt = dequantize(outputs["count"], q.get("count")).reshape(-1)
     if cnt.size and not np.isfinite(cnt[0]):
         raise KernelError(f"SSD detection count is not a number: {cnt[0]}")
     n = b.shape[0] if cnt.size == 0 else int(np.clip(math.floor(cnt[0] + 0.5), 0, b.shape[0]))
@@ -261,8 +259,7 @@ def decode_raw(outputs: Mapping[str, np.ndarray], spec: DecodeSpec, geometry: Ge
         op = run_postprocess(outputs["encodings"], outputs["scores"], anchors, spec.postprocess, dict(spec.quant))
         got = {"boxes": op.boxes, "classes": op.classes, "scores": op.scores, "count": np.array([op.count], np.float32)}
         got = {role: replay(v, spec.postprocess_after.get(role, ())) for role, v in got.items()}
-        return ssd_detections(got["boxes"], got["classes"], got["scores"], got["count"],
-                              threshold=spec.score_threshold, geometry=geometry, labels=spec.labels or None)
+        return ssd_detections(got, threshold=spec.score_threshold, geometry=geometry, labels=spec.labels or None)
     if anchors is None and "anchors" in outputs:
         anchors = corners_to_centers(dequantize(outputs["anchors"], spec.quant.get("anchors")))[0]
     if anchors is None:

@@ -127,8 +127,8 @@ def postprocess(outputs: Mapping[str, np.ndarray], spec: DecodeSpec, geometry: G
     """The reference post-processing of every family (ssd-raw, yolov5, yolov8: ``kernels.decode``)."""
     labels = spec.labels or None
     if spec.family == "ssd":
-        return ssd_detections(outputs["boxes"], outputs["classes"], outputs["scores"], outputs["count"],
-                              threshold=spec.score_threshold, geometry=geometry, labels=labels, quant=spec.quant)
+        return ssd_detections(outputs, threshold=spec.score_threshold, geometry=geometry, labels=labels,
+                              quant=spec.quant)
     if spec.family == "classifier":
         scale, zero_point = spec.quant.get("logits", (0.0, 0))
         return classify_topk(outputs["logits"], scale=scale, zero_point=zero_point, top_k=spec.top_k, labels=labels)

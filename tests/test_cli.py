@@ -101,6 +101,29 @@ def test_compare_writes_result_and_table(tmp_path: Path) -> None:
     assert "xnnpack threads=1" in proc.stdout and "infer ms" in proc.stdout
 
 
+def test_dry_run_prints_the_plan_and_runs_nothing(tmp_path: Path) -> None:
+    """--dry-run: every (variant x kernel set x execution) the flags ask for, counted by hand, and a backend
+    that cannot run here with why; exit 0, and no result folder is made."""
+    from accel.delegates import get_delegate
+
+    if get_delegate("gpu-delegate").probe().ok:
+        pytest.skip("the GPU delegate's library is installed here: no backend to skip")
+    proc = accel("compare", "--dry-run", "--delegates", "null,xnnpack,gpu-delegate", "--threads", "1,2",
+                 "--kernels", "numpy", "--execution", "serial,pipelined", "--json", "out/r.json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    jobs = [ln.split(". ", 1)[1] for ln in lines if ln.strip()[:1].isdigit()]
+    # null (1 variant) + xnnpack (threads 1 and 2) = 3 variants, x 1 kernel set x 2 executions
+    assert len(jobs) == 6 and lines[2] == "jobs (6):"
+    assert "model default_detector.tflite | variant xnnpack threads=2 | kernels numpy | execution pipelined" in jobs
+    assert {j.split(" | ")[3] for j in jobs} == {"execution serial", "execution pipelined"}
+    skipped = lines[lines.index("skipped (2):") + 1:]
+    assert [ln.split(":")[0].strip() for ln in skipped] == ["gpu-delegate + numpy, serial",
+                                                             "gpu-delegate + numpy, pipelined"]
+    assert all("unavailable: libtensorflowlite_gpu_delegate.so not found" in ln for ln in skipped)
+    assert not (tmp_path / "out").exists() and not (tmp_path / "results").exists()
+
+
 def test_inspect_json(tmp_path: Path) -> None:
     proc = accel("inspect", str(default_model_path()), "--json", cwd=tmp_path)
     assert proc.returncode == 0
@@ -124,7 +147,7 @@ def test_kernel_set_options_from_config(tmp_path: Path) -> None:
 
 @pytest.mark.opencl
 def test_opencl_device_from_config_and_transfer_split(tmp_path: Path) -> None:
-    from accel.run.pipeline import get_kernels
+    from accel.kernels import get_kernels
 
     try:
         ks = get_kernels("opencl")

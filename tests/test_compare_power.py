@@ -15,7 +15,7 @@ import pytest
 from accel.compare.comparison import Event, compare
 from accel.plan.config import load_config
 from accel.power import REGISTRY
-from accel.power.fake import ManualClock, ScriptedMeter
+from accel.power.fake import ManualClock, MeterScript, ScriptedMeter
 
 _FAST = {"pipeline.frames": 5, "pipeline.seconds": 0.0, "pipeline.warmup": 0, "delegates": ["xnnpack"]}
 
@@ -82,7 +82,7 @@ def test_idle_baseline_is_subtracted_for_net_figures(tmp_path: Path, monkeypatch
     after one of them is recorded. So idle is 2 W and the window 5 W exactly, however fast the run went."""
     switch: list[int] = []
     meter = ScriptedMeter(watts=lambda t: 5.0 if switch and meter.reads > switch[0] + 1 else 2.0,
-                          clock=ManualClock(), name="phased")
+                          clock=ManualClock(), script=MeterScript(name="phased"))
     monkeypatch.setitem(REGISTRY._extra, "phased", lambda: meter)
 
     def on_event(kind: str, data: dict[str, Any]) -> None:

@@ -61,11 +61,38 @@ def test_bad_config_names_key_and_line(tmp_path: Path, text: str, expected: str)
 def test_precedence_cli_over_env_over_file(tmp_path: Path) -> None:
     path = write(tmp_path, "[pipeline]\nframes = 7\nseconds = 1.5\nwarmup = 3\n")
     cfg = load_config(path, {"pipeline.frames": 9}, env={"ACCEL_FRAMES": "8", "ACCEL_SECONDS": "0.5"})
-    assert cfg.pipeline["frames"] == 9  # CLI
-    assert cfg.pipeline["seconds"] == 0.5  # environment
-    assert cfg.pipeline["warmup"] == 3  # file
-    assert cfg.pipeline["fill"] == 114  # default
+    assert cfg.pipeline.frames == 9  # CLI
+    assert cfg.pipeline.seconds == 0.5  # environment
+    assert cfg.pipeline.warmup == 3  # file
+    assert cfg.pipeline.fill == 114  # default
     assert cfg.origins["pipeline.frames"] == "option --frames"
+
+
+def test_flags_env_and_file_build_one_frozen_config(tmp_path: Path) -> None:
+    """The command line's own parser and overrides(), the environment and a file, merged once: flags win over
+    the environment, the environment over the file; --threads reaches only the enabled delegates it names;
+    and the result cannot be changed afterwards, not even inside a delegate's table."""
+    import dataclasses
+
+    from accel.cli.args import parser
+    from accel.plan.flags import FLAG_OF, overrides
+
+    path = write(tmp_path, "[pipeline]\nframes = 7\nseconds = 1.5\nkernels = [\"numpy\"]\n"
+                           "[delegates.xnnpack]\nthreads = [4]\n[delegates.litert-cpu]\nenabled = false\n")
+    args = parser().parse_args(["compare", "--frames", "9", "--threads", "1,2", "--threshold", "0.6"])
+    cfg = load_config(path, overrides(args), env={"ACCEL_FRAMES": "8", "ACCEL_SECONDS": "0.5"}, flags=FLAG_OF)
+    assert (cfg.pipeline.frames, cfg.pipeline.seconds, cfg.pipeline.kernels) == (9, 0.5, ("numpy",))
+    assert cfg.pipeline.score_threshold == 0.6 and cfg.origins["pipeline.score_threshold"] == "option --threshold"
+    assert cfg.delegates["xnnpack"] == {"threads": (1, 2)} and "litert-cpu" not in cfg.delegates
+    assert cfg.origins["delegates.xnnpack.threads"] == "option --threads"
+    assert "delegates.litert-cpu.threads" not in cfg.origins  # not enabled: the flag set nothing there
+    assert cfg.to_json()["delegates"]["xnnpack"] == {"threads": [1, 2]}  # JSON as before: lists
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.pipeline.frames = 1  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        cfg.delegates["xnnpack"]["threads"] = [3]  # type: ignore[index]
+    with pytest.raises(TypeError):
+        cfg.origins["pipeline.frames"] = "elsewhere"  # type: ignore[index]
 
 
 def test_env_bad_value_is_named(tmp_path: Path) -> None:
@@ -75,14 +102,14 @@ def test_env_bad_value_is_named(tmp_path: Path) -> None:
 
 def test_source_pacing_keys_from_file_environment_and_command_line(tmp_path: Path) -> None:
     defaults = load_config(write(tmp_path, ""), env={})
-    assert (defaults.pipeline["source_fps"], defaults.pipeline["buffer_count"]) == (0.0, 4)
+    assert (defaults.pipeline.source_fps, defaults.pipeline.buffer_count) == (0.0, 4)
     path = write(tmp_path, "[pipeline]\nsource_fps = 10\nbuffer_count = 2\n")
-    assert load_config(path, env={}).pipeline["source_fps"] == 10.0
+    assert load_config(path, env={}).pipeline.source_fps == 10.0
     from_env = load_config(path, env={"ACCEL_SOURCE_FPS": "24"})
-    assert from_env.pipeline["source_fps"] == 24.0 and from_env.origins["pipeline.source_fps"] == "environment " \
+    assert from_env.pipeline.source_fps == 24.0 and from_env.origins["pipeline.source_fps"] == "environment " \
         "ACCEL_SOURCE_FPS"
     cli = load_config(path, {"pipeline.source_fps": 12.5}, env={"ACCEL_SOURCE_FPS": "24"})
-    assert (cli.pipeline["source_fps"], cli.pipeline["buffer_count"]) == (12.5, 2)
+    assert (cli.pipeline.source_fps, cli.pipeline.buffer_count) == (12.5, 2)
     with pytest.raises(ConfigError, match="environment ACCEL_SOURCE_FPS: expected float, got 'quick'"):
         load_config(path, env={"ACCEL_SOURCE_FPS": "quick"})
     with pytest.raises(ConfigError, match="environment ACCEL_SOURCE_FPS: expected frames per second >= 0"):

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from accel.cli.main import main
-from accel.compare.comparison import plan
 from accel.compare.instruments import Instruments
 from accel.core.errors import ConfigError
 from accel.plan.config import Config, load_config
+from accel.plan.job import check_backends as backends
 
 CORES = os.cpu_count() or 1
 
@@ -42,7 +42,7 @@ def test_a_latin1_byte_is_named_with_its_line_and_column(tmp_path: Path) -> None
 
 def test_a_utf8_byte_order_mark_is_skipped(tmp_path: Path) -> None:
     config = load_config(_write(tmp_path, "\ufeff[pipeline]\nframes = 3\n"), env={})
-    assert config.pipeline["frames"] == 3
+    assert config.pipeline.frames == 3
 
 
 @pytest.mark.parametrize(("text", "says"), [
@@ -77,7 +77,7 @@ def test_a_config_from_a_pipe_is_read_once_and_still_names_lines(tmp_path: Path)
     config = load_config(fifo, env={})
     writer.join(10)
     with pytest.raises(ConfigError, match=r"^c.fifo: delegates.xnnpack.threads \(line 2\): expected a list of "):
-        plan(config)
+        backends(config)
 
 
 # --- part 9: square brackets survive in error lines ----------------------------------------------------------
@@ -99,15 +99,15 @@ def test_brackets_survive_in_error_lines(tmp_path: Path, capsys: pytest.CaptureF
 # --- part 10: every error names its place ------------------------------------------------------------------
 
 @pytest.mark.parametrize(("text", "step", "says"), [
-    pytest.param("[delegates.nosuch]\n", plan, "accel.toml: delegates.nosuch (line 1): unknown delegate 'nosuch'",
+    pytest.param("[delegates.nosuch]\n", backends, "accel.toml: delegates.nosuch (line 1): unknown delegate 'nosuch'",
                  id="unknown-delegate"),
-    pytest.param("[pipeline]\nkernels = [\"nosuch\"]\n", plan, "accel.toml: pipeline.kernels (line 2): unknown "
+    pytest.param("[pipeline]\nkernels = [\"nosuch\"]\n", backends, "accel.toml: pipeline.kernels (line 2): unknown "
                  "kernel set", id="unknown-kernel-set"),
-    pytest.param("[kernels.opencl]\nfoo = 1\n", plan, "accel.toml: kernels.opencl.foo (line 2): unknown option 'foo'",
-                 id="kernel-option"),
-    pytest.param("[kernels.nosuch]\n", plan, "accel.toml: kernels.nosuch (line 1): no kernel set is called 'nosuch'",
-                 id="kernel-table"),
-    pytest.param("[delegates.external.tpu]\nlibrary = 3\n", plan,
+    pytest.param("[kernels.opencl]\nfoo = 1\n", backends,
+                 "accel.toml: kernels.opencl.foo (line 2): unknown option 'foo'", id="kernel-option"),
+    pytest.param("[kernels.nosuch]\n", backends,
+                 "accel.toml: kernels.nosuch (line 1): no kernel set is called 'nosuch'", id="kernel-table"),
+    pytest.param("[delegates.external.tpu]\nlibrary = 3\n", backends,
                  "accel.toml: delegates.external.tpu.library (line 2): expected the path", id="nested-delegate-option"),
     pytest.param("[power.command]\nfoo = 1\n", Instruments, "accel.toml: power.command.foo (line 2): unknown option "
                  "'foo'; known: command, timeout_s", id="unused-meter-option"),
@@ -120,14 +120,15 @@ def test_brackets_survive_in_error_lines(tmp_path: Path, capsys: pytest.CaptureF
     pytest.param("[power]\nmeter = \"command\"\n[power.command]\ntimeout_s = -1\ncommand = \"echo 1\"\n",
                  Instruments, "accel.toml: power.command.timeout_s (line 4): expected seconds > 0", id="meter-value"),
     # part 11: what used to fail only when the variant ran
-    pytest.param("[delegates.xnnpack]\nthreads = [100000]\n", plan, "accel.toml: delegates.xnnpack.threads (line 2): "
+    pytest.param("[delegates.xnnpack]\nthreads = [100000]\n", backends,
+                 "accel.toml: delegates.xnnpack.threads (line 2): "
                  f"expected at most {4 * CORES} threads (4 per core, {CORES} cores here), got 100000", id="threads"),
-    pytest.param("[delegates.external]\nlibrary = \"/nonexistent/libx.so\"\n", plan,
+    pytest.param("[delegates.external]\nlibrary = \"/nonexistent/libx.so\"\n", backends,
                  "accel.toml: delegates.external.library (line 2): /nonexistent/libx.so not found", id="flat-external"),
 ])
 def test_plugin_option_errors_name_file_and_line(tmp_path: Path, text: str, step: Callable[[Config], object],
                                                  says: str) -> None:
-    """What the delegates, kernel sets and meters check (in ``plan`` and ``Instruments``) names its place too."""
+    """What the delegates, kernel sets and meters check (in ``backends`` and ``Instruments``) names its place too."""
     config = load_config(_write(tmp_path, text), env={})
     with pytest.raises(ConfigError) as err:
         step(config)
@@ -188,7 +189,7 @@ def test_absurd_values_are_refused(tmp_path: Path, text: str, says: str) -> None
 def test_a_raised_pixel_limit_allows_a_larger_size(tmp_path: Path) -> None:
     config = load_config(_write(tmp_path, "[pipeline]\nsource_size = \"20000x20000\"\nmax_pixels = 400000000\n"),
                          env={})
-    assert config.pipeline["source_size"] == "20000x20000"
+    assert config.pipeline.source_size == "20000x20000"
 
 
 def test_a_key_that_does_not_print_is_shown_escaped(tmp_path: Path) -> None:

@@ -16,9 +16,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from accel.compare.comparison import plan
 from accel.core.errors import ConfigError
-from accel.plan.config import _SCHEMA, load_config
+from accel.plan.config import load_config
+from accel.plan.job import check_backends as backends
+from accel.plan.sections import SECTIONS, schema
 
 # Fixed and database-free: the same examples in CI and here, nothing written to the tree.
 RUNS = settings(max_examples=300, deadline=None, derandomize=True, database=None,
@@ -26,7 +27,7 @@ RUNS = settings(max_examples=300, deadline=None, derandomize=True, database=None
 
 _NAMES = st.sampled_from(["x", "threads", "enabled", "library", "options", "name", "command", "path", "meter",
                           "cpu-reference", "xnnpack", "null", "external", "numpy", "opencl", "hwmon", "csv"])
-_KEYS = st.one_of(_NAMES, st.sampled_from(sorted({k for keys in _SCHEMA.values() for k in keys})),
+_KEYS = st.one_of(_NAMES, st.sampled_from(sorted({k for section in SECTIONS for k in schema(section)})),
                   st.text(min_size=1, max_size=8))
 _TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=12)
 _SCALARS = st.one_of(
@@ -37,7 +38,7 @@ _SCALARS = st.one_of(
 )
 _VALUES = st.recursive(_SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=4),
                                                          st.dictionaries(_KEYS, inner, max_size=4)), max_leaves=12)
-_SECTIONS = st.one_of(st.sampled_from([*_SCHEMA, "delegates", "kernels"]), _KEYS)
+_SECTIONS = st.one_of(st.sampled_from([*SECTIONS, "delegates", "kernels"]), _KEYS)
 
 
 @st.composite
@@ -45,7 +46,8 @@ def documents(draw: st.DrawFn) -> dict[str, Any]:
     """A document of sections, each a table of accel keys (the section's own and others) or a stray value."""
     doc: dict[str, Any] = {}
     for section in draw(st.lists(_SECTIONS, max_size=5, unique=True)):
-        own = sorted(_SCHEMA.get(section, {})) or ["xnnpack", "null", "external", "numpy", "hwmon", "command"]
+        own = sorted(schema(section) if section in SECTIONS else {}) or ["xnnpack", "null", "external", "numpy",
+                                                                           "hwmon", "command"]
         keys = draw(st.lists(st.one_of(st.sampled_from(own), _KEYS), max_size=5, unique=True))
         doc[section] = {k: draw(_VALUES) for k in keys} if draw(st.integers(0, 9)) else draw(_VALUES)
     return doc
@@ -106,15 +108,15 @@ def test_any_document_is_a_config_or_one_error_line_with_a_key_path(tmp_path: Pa
 @settings(RUNS, max_examples=100)
 @given(doc=documents())
 def test_the_plan_of_any_document_is_runs_or_one_error_line(tmp_path: Path, doc: dict[str, Any]) -> None:
-    """Past the loader, the delegates' and kernel sets' own checks (``plan``) say what is wrong the same way.
-    The kernel set is numpy and litert-gpu is left out: their probes are what ``plan`` would spend its time on."""
+    """Past the loader, the delegates' and kernel sets' own checks (``backends``) say what is wrong the same way.
+    The kernel set is numpy and litert-gpu is left out: their probes are what ``backends`` would spend its time on."""
     if isinstance(doc.get("delegates"), dict):
         doc["delegates"].pop("litert-gpu", None)
     doc["pipeline"] = {**(doc["pipeline"] if isinstance(doc.get("pipeline"), dict) else {}), "kernels": ["numpy"]}
     path = tmp_path / "accel.toml"
     path.write_text(to_toml(doc), encoding="utf-8")
     try:
-        plan(load_config(path, env={}))
+        backends(load_config(path, env={}))
     except ConfigError as exc:
         _one_line_naming_a_key(exc, doc, "accel.toml")
 

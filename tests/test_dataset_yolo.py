@@ -275,8 +275,8 @@ def test_broken_yolo_dataset_is_one_line_from_the_cli(tmp_path: Path, case: str)
 
 def test_split_config_key(tmp_path: Path) -> None:
     (tmp_path / "accel.toml").write_text('[accuracy]\nsplit = "test"\n')
-    assert load_config(tmp_path / "accel.toml", env={}).accuracy["split"] == "test"
-    assert load_config(None, env={}).accuracy["split"] == "val"
+    assert load_config(tmp_path / "accel.toml", env={}).accuracy.split == "test"
+    assert load_config(None, env={}).accuracy.split == "val"
     (tmp_path / "accel.toml").write_text('[accuracy]\nsplit = " "\n')
     with pytest.raises(ConfigError, match="accuracy.split"):
         load_config(tmp_path / "accel.toml", env={})

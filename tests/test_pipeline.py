@@ -14,10 +14,11 @@ from accel.delegates import REGISTRY, Variant
 from accel.delegates.fake import FakeDelegate, FakeScript
 from accel.model import load_model
 from accel.plan.config import load_config
+from accel.plan.job import Job
 from accel.plan.settings import Settings
 from accel.results.record import Startup, Status
 from accel.run.interrupt import Interrupted
-from accel.run.pipeline import input_spec, run_variant
+from accel.run.pipeline import input_spec, run_job
 from accel.run.worker import run_isolated
 
 
@@ -42,7 +43,7 @@ def test_classifier_answers_match_hand_computed_logits(tiny_classifier, delegate
     model = load_model(path)
     frames = rgb_frames(6)
     settings = Settings(frames=6, seconds=0.0, warmup=1, top_k=3, save_detections=6)
-    rec = run_variant(model, Variant(delegate, (("threads", 1),)), "numpy", frames, settings)
+    rec = run_job(Job(model, Variant(delegate, (("threads", 1),)), "numpy", settings), frames)
     assert rec.timings.frames_measured == 6
     for f in frames:
         x = f.data.astype(np.float64) / 127.5 - 1.0  # float32 input, auto range -1..1
@@ -57,7 +58,7 @@ def test_classifier_answers_match_hand_computed_logits(tiny_classifier, delegate
 
 def test_run_meets_both_frame_and_time_limits(tiny_classifier) -> None:  # type: ignore[no-untyped-def]
     model = load_model(tiny_classifier[0])
-    rec = run_variant(model, Variant("null"), "numpy", rgb_frames(3), Settings(frames=5, seconds=0.3, warmup=0))
+    rec = run_job(Job(model, Variant("null"), "numpy", Settings(frames=5, seconds=0.3, warmup=0)), rgb_frames(3))
     assert rec.timings.frames_measured >= 5
     assert rec.timings.wall_s >= 0.3
 
@@ -110,14 +111,14 @@ def test_crashing_delegate_is_isolated(tiny_classifier, crashy, how: str, signal
                                        printed: str | None) -> None:
     model = load_model(tiny_classifier[0])
     settings = Settings(frames=3, seconds=0.0, warmup=0)
-    rec = run_isolated(model, Variant("crashy", (("how", how),)), "numpy", rgb_frames(2), settings)
+    rec = run_isolated(Job(model, Variant("crashy", (("how", how),)), "numpy", settings), rgb_frames(2))
     assert rec.status is Status.CRASHED
     assert signal_name in rec.error
     assert f"{rec.status.value}: {rec.error}".startswith("crashed: signal ")  # said once (issue 15 part 11)
     if printed:
         assert printed in rec.error
-    ok = run_isolated(model, Variant("xnnpack", (("threads", 1),)), "numpy", rgb_frames(2),
-                      replace(settings, timeout_s=60.0))  # the 2 s were the hang's
+    ok = run_isolated(Job(model, Variant("xnnpack", (("threads", 1),)), "numpy",
+                          replace(settings, timeout_s=60.0)), rgb_frames(2))  # the 2 s were the hang's
     assert ok.status is Status.OK and ok.run.usage.peak_rss_mb > 0
 
 
@@ -127,19 +128,19 @@ def test_hanging_delegate_times_out_and_the_next_variant_runs(tiny_classifier, c
     model = load_model(tiny_classifier[0])
     settings = Settings(frames=3, seconds=0.0, warmup=0, timeout_s=2.0)
     start = time.monotonic()
-    rec = run_isolated(model, Variant("crashy", (("how", "hang"),)), "numpy", rgb_frames(2), settings)
+    rec = run_isolated(Job(model, Variant("crashy", (("how", "hang"),)), "numpy", settings), rgb_frames(2))
     assert rec.status is Status.TIMEOUT and "timed out after 2 s" in rec.error
     assert time.monotonic() - start < 60  # the limit counts from the worker's start, not from spawning
-    ok = run_isolated(model, Variant("xnnpack", (("threads", 1),)), "numpy", rgb_frames(2),
-                      replace(settings, timeout_s=60.0))  # the 2 s were the hang's
+    ok = run_isolated(Job(model, Variant("xnnpack", (("threads", 1),)), "numpy",
+                          replace(settings, timeout_s=60.0)), rgb_frames(2))  # the 2 s were the hang's
     assert ok.status is Status.OK
 
 
 def test_frames_stream_to_the_caller_as_they_are_measured(tiny_classifier) -> None:  # type: ignore[no-untyped-def]
     model = load_model(tiny_classifier[0])
     seen: list[tuple[str, object]] = []
-    rec = run_variant(model, Variant("null"), "numpy", rgb_frames(3), Settings(frames=6, seconds=0.0, warmup=0),
-                      on_frame=lambda kind, data: seen.append((kind, data)))
+    rec = run_job(Job(model, Variant("null"), "numpy", Settings(frames=6, seconds=0.0, warmup=0)), rgb_frames(3),
+                  on_frame=lambda kind, data: seen.append((kind, data)))
     t = rec.timings
     assert seen[0] == ("init", Startup(rec.startup.load_ms, rec.startup.first_inference_ms))
     assert seen[1] == ("window", t.window.start)
@@ -160,7 +161,7 @@ def test_a_crash_part_way_keeps_the_frames_measured_before_it(tiny_classifier, c
     model = load_model(tiny_classifier[0])
     settings = Settings(frames=50, seconds=0.0, warmup=0)
     # after=6: the first inference and 5 measured frames succeed, the 6th measured frame's run segfaults.
-    rec = run_isolated(model, Variant("crashy", (("how", "segv"), ("after", 6))), "numpy", rgb_frames(2), settings)
+    rec = run_isolated(Job(model, Variant("crashy", (("how", "segv"), ("after", 6))), "numpy", settings), rgb_frames(2))
     assert rec.status is Status.CRASHED and "SIGSEGV" in rec.error
     assert rec.partial is True and rec.timings.frames_measured == 5
     assert "after 5 measured frames" in rec.error
@@ -180,7 +181,8 @@ def test_an_interrupt_stops_the_worker_and_keeps_the_frames_streamed(tiny_classi
             raise KeyboardInterrupt
 
     with pytest.raises(Interrupted) as caught:
-        run_isolated(model, Variant("xnnpack", (("threads", 1),)), "numpy", rgb_frames(2), settings, ctrl_c_after_ten)
+        run_isolated(Job(model, Variant("xnnpack", (("threads", 1),)), "numpy", settings), rgb_frames(2),
+                     ctrl_c_after_ten)
     stop = caught.value
     assert stop.signum == signal.SIGINT and stop.exit_code == 130
     out = stop.outcome
@@ -195,8 +197,8 @@ def test_crash_and_hang_are_outcomes_and_the_others_stay_on_disk(tmp_path: Path)
     REGISTRY.register("crashy", __import__("crashy_plugin").CrashyDelegate)
     REGISTRY.register("hangs", __import__("crashy_plugin").CrashyDelegate)
     cfg = load_config(None, {"delegates": ["null", "crashy", "hangs", "cpu-reference"], "pipeline.frames": 4,
-                             "pipeline.seconds": 0.0, "pipeline.warmup": 0, "pipeline.timeout_s": 3.0}, env={})
-    cfg.delegates["hangs"] = {"how": "hang"}
+                             "pipeline.seconds": 0.0, "pipeline.warmup": 0, "pipeline.timeout_s": 3.0,
+                             "delegates.hangs.how": "hang"}, env={})
     doc, path = compare(cfg, result_path=tmp_path / "r.json")
     on_disk = json.loads(path.read_text())
     status = {v["variant"]: v["status"] for v in on_disk["variants"]}
@@ -210,7 +212,7 @@ def test_crash_and_hang_are_outcomes_and_the_others_stay_on_disk(tmp_path: Path)
 def test_a_crash_at_exit_after_reporting_keeps_the_result_and_says_so(tiny_classifier, crashy) -> None:  # type: ignore[no-untyped-def]
     model = load_model(tiny_classifier[0])
     settings = Settings(frames=3, seconds=0.0, warmup=0)
-    rec = run_isolated(model, Variant("crashy", (("how", "at-exit"),)), "numpy", rgb_frames(2), settings)
+    rec = run_isolated(Job(model, Variant("crashy", (("how", "at-exit"),)), "numpy", settings), rgb_frames(2))
     assert rec.status is Status.OK and rec.timings.frames_measured == 3
     assert rec.teardown.startswith("crashed at exit: signal 6 (SIGABRT)")
     assert "corrupted size vs. prev_size" in rec.teardown
@@ -243,8 +245,8 @@ def test_a_crash_mid_pipeline_keeps_the_frames_measured(tiny_classifier, crashy)
     # The first inference and the 30-frame serial calibration succeed, then 10 pipelined inferences. At most
     # 6 inferred frames wait past inference (two queues of depth 2 and the two threads between them), so
     # however the threads are scheduled at least 4 frames reached the sink and were streamed.
-    rec = run_isolated(model, Variant("crashy", (("how", "segv"), ("after", 1 + 30 + 10))), "numpy", rgb_frames(2),
-                       settings, execution="pipelined")
+    rec = run_isolated(Job(model, Variant("crashy", (("how", "segv"), ("after", 1 + 30 + 10))), "numpy", settings,
+                           "pipelined"), rgb_frames(2))
     assert rec.status is Status.CRASHED and "SIGSEGV" in rec.error
     assert rec.partial is True and 4 <= rec.timings.frames_measured <= 10
     assert rec.timings.e2e_ms is not None

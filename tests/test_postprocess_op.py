@@ -30,9 +30,10 @@ from accel.kernels import Geometry
 from accel.kernels.detection_postprocess import run_postprocess
 from accel.kernels.numpy_ref import NumpyKernels
 from accel.model import ModelInfo, default_model_path, load_model, set_postprocess_options
+from accel.plan.job import Job
 from accel.plan.settings import Settings
 from accel.results.agreement import agreement
-from accel.run.pipeline import decode_spec, run_variant
+from accel.run.pipeline import decode_spec, run_job
 from accel.sources import SourceSpec, capture, open_source
 
 MODEL = "ssd_mobilenet_v1_coco_quant_postprocess.tflite"
@@ -166,15 +167,15 @@ def test_op_on_random_outputs_full_of_ties(regular: bool, seed: int, tmp_path: P
 @pytest.mark.parametrize("scene", SCENES)
 @pytest.mark.parametrize("variant", ["as-shipped", "behind-qdq-25"])
 def test_split_model_runs_like_the_whole_one(models: dict, scene_files: dict, variant: str, scene: str) -> None:  # type: ignore[type-arg]
-    """End to end through run_variant on one backend (XNNPACK: the same network arithmetic for both): the
+    """End to end through run_job on one backend (XNNPACK: the same network arithmetic for both): the
     split model's answers are the whole model's, frame for frame."""
     whole, split = models[variant]
     with open_source(SourceSpec(kind="image", target=str(scene_files[scene]))) as src:
         frames = capture(src, 1)
     settings = Settings(frames=1, seconds=0.0, warmup=0, save_detections=1)
     variant = Variant("xnnpack", (("threads", 1),))
-    a = run_variant(whole, variant, "numpy", frames, settings).run.detections
-    b = run_variant(split, variant, "numpy", frames, settings).run.detections
+    a = run_job(Job(whole, variant, "numpy", settings), frames).run.detections
+    b = run_job(Job(split, variant, "numpy", settings), frames).run.detections
     assert {k: len(v) for k, v in a.items()} == {k: len(v) for k, v in b.items()}
     found = agreement(a, b, threshold=settings.score_threshold)
     assert found is not None and found["score"] == 1.0

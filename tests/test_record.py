@@ -47,8 +47,7 @@ def run_doc(tmp_path_factory: pytest.TempPathFactory) -> dict:  # type: ignore[t
     """A real comparison on the default model: in worker processes, as users run it."""
     cfg = load_config(None, {"delegates": ["cpu-reference", "xnnpack", "null"], "pipeline.frames": 4,
                              "pipeline.seconds": 0.0, "pipeline.warmup": 1, "power.meter": "none",
-                             "output.formats": []}, env={})
-    cfg.delegates["xnnpack"] = {"threads": [1]}
+                             "output.formats": [], "delegates.xnnpack.threads": [1]}, env={})
     doc, _ = compare(cfg, result_path=tmp_path_factory.mktemp("run") / "result.json")
     return doc
 

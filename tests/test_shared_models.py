@@ -12,9 +12,10 @@ import pytest
 
 from accel.delegates import Variant
 from accel.model import load_labels, load_model
+from accel.plan.job import Job
 from accel.plan.settings import Settings
 from accel.results.agreement import iou_matrix
-from accel.run.pipeline import run_variant
+from accel.run.pipeline import run_job
 from accel.sources import SourceSpec, capture, open_source
 
 
@@ -33,7 +34,7 @@ def test_ssd_mobilenet_v1_finds_both_beagles(shared_dir: Path, delegate: str, ke
     with open_source(SourceSpec(kind="image", target=str(shared_dir / "images" / "beagles.jpg"))) as src:
         frames = capture(src, 1)
     settings = Settings(frames=1, seconds=0.0, warmup=0, score_threshold=0.4, labels=labels)
-    rec = run_variant(model, Variant(delegate, (("threads", 1),)), kernels, frames, settings)
+    rec = run_job(Job(model, Variant(delegate, (("threads", 1),)), kernels, settings), frames)
     dets = rec.run.detections["0"]
     dogs = [d for d in dets if d["label"] == "dog"]
     assert all(d["class_id"] == 17 for d in dogs)
@@ -63,7 +64,7 @@ def _run(shared_dir: Path, name: str, threshold: float, labels: tuple[str, ...])
     frames, _ = _beagles(shared_dir)
     model = load_model(shared_dir / "models" / name)
     settings = Settings(frames=1, seconds=0.0, warmup=0, score_threshold=threshold, labels=labels)
-    rec = run_variant(model, Variant("xnnpack", (("threads", 1),)), "numpy", frames, settings)
+    rec = run_job(Job(model, Variant("xnnpack", (("threads", 1),)), "numpy", settings), frames)
     return list(rec.run.detections["0"])
 
 

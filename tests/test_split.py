@@ -12,9 +12,10 @@ from tflite_build import behind_postprocess
 from accel.delegates import Variant
 from accel.kernels import DetectionPostProcess
 from accel.model import Family, default_model_path, load_model, strip_postprocess
+from accel.plan.job import Job
 from accel.plan.settings import Settings
 from accel.results.agreement import agreement
-from accel.run.pipeline import decode_spec, run_variant
+from accel.run.pipeline import decode_spec, run_job
 from accel.sources import SourceSpec, capture, open_source
 
 
@@ -35,8 +36,8 @@ def test_split_model_runs_on_its_own_and_agrees_with_the_op(chain: str, dtype: s
         frames = capture(src, 8)
     settings = Settings(frames=8, seconds=0.0, warmup=0, save_detections=8, max_detections=25)
     variant = Variant("xnnpack", (("threads", 1),))
-    whole = run_variant(load_model(whole_path), variant, "numpy", frames, settings)
-    alone = run_variant(split, variant, "numpy", frames, settings)
+    whole = run_job(Job(load_model(whole_path), variant, "numpy", settings), frames)
+    alone = run_job(Job(split, variant, "numpy", settings), frames)
     found = agreement(whole.run.detections, alone.run.detections, threshold=0.3)
     assert found is not None and found["frames"] == 8
     assert found["score"] >= 0.99 and found["mean_iou"] >= 0.99

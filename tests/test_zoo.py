@@ -252,7 +252,7 @@ def test_strip_then_graft_gives_back_the_detections(ssd_model: bytes, beagles: n
     stripped = strip_postprocess(ssd_model)
     graph_outputs = [int(i) for i in read_model(stripped.model).subgraphs[0].outputs]
     again = graft_postprocess(stripped.model, stripped.anchors, stripped.options,
-                              box_encodings=graph_outputs[0], class_predictions=graph_outputs[1])
+                              inputs=(graph_outputs[0], graph_outputs[1]))
     (boxes, classes, scores, count), _ = _invoke(again, beagles)
     (boxes0, classes0, scores0, count0), _ = _invoke(ssd_model, beagles)
     assert count == count0

@@ -358,8 +358,7 @@ def ssd_detector(path: Path, classes: int = 6, grid: int = 8, hw: tuple[int, int
         "nms_score_threshold": 1e-8, "nms_iou_threshold": 0.6, "num_classes": classes, "y_scale": 10.0,
         "x_scale": 10.0, "h_scale": 5.0, "w_scale": 5.0}
     path.write_bytes(graft_postprocess(raw.read_bytes(), anchors, {**defaults, **options},
-                                       box_encodings="box_encodings", class_predictions="class_predictions",
-                                       description="test ssd"))
+                                       inputs=("box_encodings", "class_predictions"), description="test ssd"))
     return path
 
 

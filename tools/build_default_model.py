@@ -339,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     labels = args.out.with_name("labels.txt")  # found by accel beside every model in the folder
     if not args.train:
         network = build_network(args.seed)
-        _check(anchors.shape[0] == network.output["box_encodings"].shape[1], f"anchors {anchors.shape}")
+        _check(anchors.shape[0] == network.output.box_encodings.shape[1], f"anchors {anchors.shape}")
         description = (
             "accel default detector: untrained SSD-style, EfficientDet-Lite0 interface; "
             f"built by tools/build_default_model.py seed={args.seed}"
@@ -352,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     config = training.TrainConfig(seed=args.seed, frames=args.frames, epochs=args.epochs, threads=args.threads)
     training.configure_tensorflow(config.threads, config.seed)
     network = build_network(config.seed, batch_size=None, float_input=True)
-    _check(anchors.shape[0] == network.output["box_encodings"].shape[1], f"anchors {anchors.shape}")
+    _check(anchors.shape[0] == network.output.box_encodings.shape[1], f"anchors {anchors.shape}")
     summary = training.train(network, anchors, FEATURE_MAPS, config)
     weights = network.get_weights()
     recipe = f"seed={config.seed} frames={config.frames} epochs={config.epochs}"

@@ -160,7 +160,7 @@ def train(
     log(f"data: {config.frames} frames, {sum(map(len, boxes))} leaves, {positives:.1f} positive anchors per frame, "
         f"{data_s:.1f} s")
 
-    train_model = keras.Model(model.input, [model.output["box_encodings"], model.get_layer("class_logits").output])
+    train_model = keras.Model(model.input, [model.output.box_encodings, model.get_layer("class_logits").output])
     steps_per_epoch = config.frames // config.batch_size
     total = steps_per_epoch * config.epochs
     warmup = min(config.warmup_steps, total // 10)

@@ -26,6 +26,8 @@ def parser() -> argparse.ArgumentParser:
     c = sub.add_parser("compare", help="run every enabled backend on the same frames (the main job)",
                        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_flags(c)
+    c.add_argument("--dry-run", action="store_true", help="print the plan and exit: every job that would run "
+                   "(model, variant, kernels, execution) and every skipped backend with why; nothing is measured")
     w = sub.add_parser("watch", help="run one variant continuously and show it live: a web page (the stream with "
                        "its detections, the figures) and a terminal panel", epilog=WATCH_EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -60,6 +60,12 @@ def _compare(args: argparse.Namespace) -> int:
     console = Console()
     if not console.is_terminal:  # logs and pipes: don't squeeze the table into 80 columns
         console = Console(width=190)
+    if args.dry_run:
+        from accel.plan.job import build_plan
+
+        for line in build_plan(config).lines():
+            console.print(line, highlight=False, markup=False, soft_wrap=True)
+        return 0
     reports: dict[str, str] = {}
     records: list[VariantRecord] = []
     result: tuple[dict[str, Any], Path] | None = None

@@ -31,16 +31,16 @@ def select_meter(config: Config) -> tuple[PowerMeter | None, str | None]:
     flag, or the file and line). ``PowerError`` when the named meter cannot run here."""
     from accel.power import check_meter_options, find_meter, open_meter
 
-    name = config.power["meter"]
+    name, meters = config.power.meter, config.meters.thaw()  # each meter checks its own plain table
     try:
-        for table, options in config.meters.items():
+        for table, options in meters.items():
             check_meter_options(table, options)
         if name == "none":
             return None, "no meter: power.meter = none"
         if name == "auto":
-            meter, found = find_meter(config.meters)
+            meter, found = find_meter(meters)
             return meter, None if meter is not None else found
-        return open_meter(name, config.meters.get(name, {})), None
+        return open_meter(name, meters.get(name, {})), None
     except OptionError as exc:
         raise config.locate(exc) from None
 
@@ -49,8 +49,8 @@ class Instruments:
     """Power meter + thermal sampler for one comparison (a context manager)."""
 
     def __init__(self, config: Config, emit: Callable[[str, dict[str, Any]], None] | None = None) -> None:
-        self.power = dict(config.power)
-        self.thermal = dict(config.thermal)
+        self.power = config.power
+        self.thermal = config.thermal
         self._emit = emit or (lambda kind, data: None)
         self.clock = {"monotonic": time.monotonic(), "wall": time.time()}
         self.meter: Any = None
@@ -73,14 +73,14 @@ class Instruments:
     def __enter__(self) -> Instruments:
         from accel.power.sampler import Sampler, idle_baseline
 
-        self._sampler = Sampler(self.meter, rate_hz=self.power["rate_hz"]).start()
-        if self.metered is not None and self.power["idle_s"] > 0:
-            self._emit("idle", {"seconds": self.power["idle_s"], "meter": self.metered.name})
+        self._sampler = Sampler(self.meter, rate_hz=self.power.rate_hz).start()
+        if self.metered is not None and self.power.idle_s > 0:
+            self._emit("idle", {"seconds": self.power.idle_s, "meter": self.metered.name})
             if self.meter is not None:
-                self.idle = idle_baseline(self._sampler, self.power["idle_s"])
+                self.idle = idle_baseline(self._sampler, self.power.idle_s)
             else:  # a log meter: note the idle span now, average it once the log is read
                 start = time.monotonic()
-                time.sleep(self.power["idle_s"])
+                time.sleep(self.power.idle_s)
                 self.idle = {"seconds": time.monotonic() - start, "span": [start, time.monotonic()], "watts": None}
         return self
 
@@ -101,9 +101,9 @@ class Instruments:
 
         t = self.thermal
         waited: dict[str, Any] = {}
-        if t["cool_down_c"] > 0 or t["pause_s"] > 0:
-            self._emit("cool_down", {"target_c": t["cool_down_c"] or None, "pause_s": t["pause_s"]})
-            waited = cool_down(t["cool_down_c"] or None, t["pause_s"], t["max_wait_s"])
+        if t.cool_down_c > 0 or t.pause_s > 0:
+            self._emit("cool_down", {"target_c": t.cool_down_c or None, "pause_s": t.pause_s})
+            waited = cool_down(t.cool_down_c or None, t.pause_s, t.max_wait_s)
         return {"cool_down": waited, "throttled_before": read_throttled()}
 
     def after_variant(self, timings: Timings | None, before: dict[str, Any]) -> Charged:
@@ -124,7 +124,7 @@ class Instruments:
                        thermal=thermal_block(thermals, window.start, window.end, before["throttled_before"],
                                              read_throttled()),
                        power=power,
-                       sustained=sustained_summary(timings, thermals) if self.thermal["sustained_s"] > 0 else None)
+                       sustained=sustained_summary(timings, thermals) if self.thermal.sustained_s > 0 else None)
 
     def finish(self, measured: list[Timings | None]) -> tuple[dict[str, Any], list[Power | None] | None]:
         """Stop sampling; align a log meter and charge every measured window (``measured``: each variant's
@@ -150,7 +150,7 @@ class Instruments:
                 logged = [attribute(readings, t.window.start, t.window.end, t.frames_measured, idle_w, self._log)
                           if t is not None and t.window is not None else None for t in measured]
         metered = self.metered if readings or self.meter is not None else None
-        out = power_json(metered, readings, self.power["rate_hz"], self.idle, self.why or "no meter")
+        out = power_json(metered, readings, self.power.rate_hz, self.idle, self.why or "no meter")
         if self._sampler is not None and self._sampler.errors:
             out["errors"] = self._sampler.errors[-5:]
         doc = {"power": out, "thermal": thermal_json(self._sampler.thermal_samples if self._sampler else [])}

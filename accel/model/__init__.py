@@ -19,7 +19,7 @@ Modules, each depending only on those above it (and ``accel.core.errors``):
 
 from __future__ import annotations
 
-from accel.model.anchors import corners_to_centers, derive_feature_maps, ssd_anchors, ssd_raw_anchors
+from accel.model.anchors import AnchorOptions, corners_to_centers, derive_feature_maps, ssd_anchors, ssd_raw_anchors
 from accel.model.costs import Costs, costs_or_why, model_costs
 from accel.model.edit import (
     graft_postprocess,
@@ -36,6 +36,7 @@ from accel.model.load import load_model, read_model_file
 from accel.model.verify import verify_model
 
 __all__ = [
+    "AnchorOptions",
     "Costs",
     "Family",
     "GPU_OPS",

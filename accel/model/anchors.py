@@ -19,15 +19,16 @@ Anchors are float32 [N, 4] (ycenter, xcenter, h, w), normalized to the model inp
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from accel.core.errors import ConfigError, ModelError
 from accel.model.info import ModelInfo
 
-__all__ = ["anchor_counts", "corners_to_centers", "derive_feature_maps", "ssd_anchors", "ssd_raw_anchors"]
+__all__ = ["AnchorOptions", "anchor_counts", "corners_to_centers", "derive_feature_maps", "ssd_anchors",
+           "ssd_raw_anchors"]
 
 _STRIDES = (16, 32, 64, 128, 256, 512)  # SSD on MobileNet: the six layers the box predictors read
 _SSD300 = (19, 10, 5, 3, 2, 1)  # the published SSD 300 layout (ceil(300 / stride) for the strides above)
@@ -60,15 +61,29 @@ def anchor_counts(layers: int, aspect_ratios: Sequence[float], reduce_lowest: bo
     return [3 if (i == 0 and reduce_lowest) else per_cell for i in range(layers)]
 
 
-def ssd_anchors(feature_maps: Sequence[tuple[int, int]], input_size: tuple[int, int], *,
-                min_scale: float = 0.2, max_scale: float = 0.95,
-                aspect_ratios: Sequence[float] = (1.0, 2.0, 0.5, 3.0, 0.3333),
-                reduce_lowest: bool = True, interpolated: float = 1.0) -> np.ndarray:
+@dataclass(frozen=True)
+class AnchorOptions:
+    """How an ssd-raw model's anchors are had (``[decode] anchors`` and ``anchor_*``): ``mode`` ``model`` takes
+    the model's, ``generate`` generates them with the rest (the SSD anchor generator's own defaults), ``auto``
+    takes the model's when it has them. ``feature_maps`` empty: derived from the anchor count."""
+
+    mode: str = "auto"
+    min_scale: float = 0.2
+    max_scale: float = 0.95
+    aspect_ratios: tuple[float, ...] = (1.0, 2.0, 0.5, 3.0, 0.3333)
+    feature_maps: tuple[int, ...] = ()
+    reduce_lowest: bool = True
+    interpolated: float = 1.0
+
+
+def ssd_anchors(feature_maps: Sequence[tuple[int, int]], input_size: tuple[int, int],
+                options: AnchorOptions = AnchorOptions()) -> np.ndarray:
     """Anchors of the TF Object Detection API's SSD anchor generator for these (height, width) feature maps,
     as float32 [N, 4] (ycenter, xcenter, h, w); see the module docstring for the formulas."""
     in_h, in_w = input_size
     base_h, base_w = min(in_h, in_w) / in_h, min(in_h, in_w) / in_w
-    specs = _box_specs(len(feature_maps), min_scale, max_scale, aspect_ratios, reduce_lowest, interpolated)
+    o = options
+    specs = _box_specs(len(feature_maps), o.min_scale, o.max_scale, o.aspect_ratios, o.reduce_lowest, o.interpolated)
     out = []
     for (fh, fw), layer_specs in zip(feature_maps, specs, strict=True):
         scale = np.array([s for s, _ in layer_specs])
@@ -135,13 +150,13 @@ def corners_to_centers(anchors: np.ndarray) -> tuple[np.ndarray, str]:
     return centers.astype(np.float32), "xyxy" if x_first else "yxyx"
 
 
-def ssd_raw_anchors(model: ModelInfo, decode: Mapping[str, Any]) -> np.ndarray | None:
+def ssd_raw_anchors(model: ModelInfo, options: AnchorOptions) -> np.ndarray | None:
     """The anchors [N, 4] (ycenter, xcenter, h, w) an ssd-raw model decodes with, by ``[decode] anchors``:
     ``model`` takes the model's (``ModelError`` when it has none), ``generate`` always generates them from
     the ``anchor_*`` keys (``ssd_anchors``, feature maps from ``derive_feature_maps`` when
     ``anchor_feature_maps`` is empty), ``auto`` takes the model's when it has them, else generates. None
     means the model's ``anchors`` output, read at run time (its values could not be read from the file)."""
-    mode = decode.get("anchors", "auto")
+    mode = options.mode
     from_model = model.decode_hints.get("anchors")
     in_model = from_model is not None or "anchors" in model.roles
     if mode == "model" and not in_model:
@@ -150,12 +165,6 @@ def ssd_raw_anchors(model: ModelInfo, decode: Mapping[str, Any]) -> np.ndarray |
     if mode != "generate" and in_model:
         return from_model
     n = int(model.outputs[model.roles["encodings"]].shape[-2])
-    given = [int(v) for v in decode.get("anchor_feature_maps") or []]
-    ratios = tuple(float(a) for a in decode.get("anchor_aspect_ratios", (1.0, 2.0, 0.5, 3.0, 0.3333)))
-    reduce_lowest = bool(decode.get("anchor_reduce_lowest", True))
-    interpolated = float(decode.get("anchor_interpolated_scale", 1.0))
-    maps = derive_feature_maps(n, model.input_size, anchor_counts(len(given) or 6, ratios, reduce_lowest, interpolated),
-                               given)
-    return ssd_anchors(maps, model.input_size, min_scale=float(decode.get("anchor_min_scale", 0.2)),
-                       max_scale=float(decode.get("anchor_max_scale", 0.95)), aspect_ratios=ratios,
-                       reduce_lowest=reduce_lowest, interpolated=interpolated)
+    given = list(options.feature_maps)
+    counts = anchor_counts(len(given) or 6, options.aspect_ratios, options.reduce_lowest, options.interpolated)
+    return ssd_anchors(derive_feature_maps(n, model.input_size, counts, given), model.input_size, options)

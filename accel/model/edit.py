@@ -129,15 +129,15 @@ def _resolve(model: Any, ref: int | str) -> int:
 
 
 def graft_postprocess(model_bytes: bytes, anchors: np.ndarray, options: Mapping[str, Any], *,
-                      box_encodings: int | str, class_predictions: int | str,
-                      output_order: Sequence[str] = ROLES, description: str | None = None) -> bytes:
+                      inputs: tuple[int | str, int | str], output_order: Sequence[str] = ROLES,
+                      description: str | None = None) -> bytes:
     """Append TFLite_Detection_PostProcess; its outputs (named as ``OUTPUT_NAMES``) become the model's,
-    in ``output_order`` (a permutation of ``ROLES``). ``box_encodings`` / ``class_predictions`` name the op's
-    inputs by tensor index, signature output key or tensor name; ``anchors`` is float32 [N, 4]
+    in ``output_order`` (a permutation of ``ROLES``). ``inputs`` (box encodings, class predictions) name the
+    op's inputs by tensor index, signature output key or tensor name; ``anchors`` is float32 [N, 4]
     (ycenter, xcenter, h, w), stored uint8-quantized when the box encodings are uint8."""
     model = read_model(model_bytes)
     graph = model.subgraphs[0]
-    box_index, score_index = _resolve(model, box_encodings), _resolve(model, class_predictions)
+    box_index, score_index = (_resolve(model, ref) for ref in inputs)
     n = graph.tensors[box_index].shape[1]
     if anchors.shape != (n, 4):
         raise ModelError(f"anchors: expected shape ({n}, 4) to match the box encodings, got {anchors.shape}")

@@ -26,9 +26,9 @@ def configured_model(config: Config) -> ModelInfo:
     """The configured model, read once and checked as the TFLite runtime would (what it refuses is a bad model,
     not a failed variant). Read from a pipe, it is kept as a regular file (keyed by its sha256) for the
     delegates and workers, which open it by path."""
-    given = Path(config.model["path"]) if config.model["path"] else default_model_path()
+    given = Path(config.model.path) if config.model.path else default_model_path()
     buf = read_model_file(given)
-    model = load_model(given, config.model["family"], content=buf)
+    model = load_model(given, config.model.family, content=buf)
     verify_model(buf, str(given))
     if given.is_file():
         return model
@@ -45,7 +45,7 @@ def configured_model(config: Config) -> ModelInfo:
 def _check_labels(labels: tuple[str, ...], model: ModelInfo, config: Config) -> None:
     n = model.num_classes
     if labels and n is not None and len(labels) != n:
-        where = config.model["labels"] or "the default labels file"
+        where = config.model.labels or "the default labels file"
         raise ConfigError(f"labels file {where} has {len(labels)} names but {model.path.name} has {n} classes "
                           "(a labels file with a background line '???' or 'background' first is counted without it)")
 
@@ -53,8 +53,8 @@ def _check_labels(labels: tuple[str, ...], model: ModelInfo, config: Config) -> 
 def configured_labels(config: Config, model: ModelInfo) -> tuple[tuple[str, ...], str]:
     """The labels file given, else labels found with the model (embedded, or beside it), and where they came
     from; ``ConfigError`` when their count does not match the model's classes."""
-    if config.model["labels"]:
-        labels, found = load_labels(config.model["labels"]), config.model["labels"]
+    if config.model.labels:
+        labels, found = load_labels(config.model.labels), config.model.labels
     else:
         labels, found = find_labels(model.path, model.num_classes)
     _check_labels(labels, model, config)

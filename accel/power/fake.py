@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from accel.core.errors import PowerError
 from accel.core.plugins import Availability
@@ -40,24 +41,36 @@ class ManualClock:
         self.t += seconds
 
 
+@dataclass(frozen=True)
+class MeterScript:
+    """How a ``ScriptedMeter`` behaves besides its readings: its name, whether it is an estimate, its minimum
+    interval, what a read costs (slept on the meter's ``sleep``), the read number (0-based) that raises
+    ``PowerError`` (``fail_at``), and why probe() says no (``unavailable``)."""
+
+    name: str = "fake"
+    estimated: bool = False
+    min_interval_s: float = 0.0
+    read_cost_s: float = 0.0
+    fail_at: int | None = None
+    unavailable: str | None = None
+
+
 class ScriptedMeter(MeterBase):
     """Readings from ``watts(t)`` (kind "power") or ``energy(t)`` (kind "energy") at ``clock()``, after
-    ``sleep(read_cost_s)`` (give a ``ManualClock`` and its ``sleep`` to make a read cost no real time).
-    ``fail_at`` makes read number N (0-based) raise ``PowerError``; ``unavailable`` makes probe() say no."""
+    ``sleep(script.read_cost_s)`` (give a ``ManualClock`` and its ``sleep`` to make a read cost no real time);
+    the rest of its behaviour is its ``MeterScript``."""
 
     def __init__(self, watts: Callable[[float], float] | None = None,
                  energy: Callable[[float], float] | None = None, clock: Callable[[], float] = time.monotonic,
-                 min_interval_s: float = 0.0, read_cost_s: float = 0.0, estimated: bool = False,
-                 name: str = "fake", fail_at: int | None = None, unavailable: str | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, script: MeterScript = MeterScript()) -> None:
         if (watts is None) == (energy is None):
             raise ValueError("give exactly one of watts= or energy=")
-        self.name = name
+        self.name = script.name
         self.kind: MeterKind = "power" if watts is not None else "energy"
-        self.estimated = estimated
-        self.min_interval_s = min_interval_s
+        self.estimated = script.estimated
+        self.min_interval_s = script.min_interval_s
         self._watts, self._energy, self._clock, self._sleep = watts, energy, clock, sleep
-        self._cost, self._fail_at, self._unavailable = read_cost_s, fail_at, unavailable
+        self._cost, self._fail_at, self._unavailable = script.read_cost_s, script.fail_at, script.unavailable
         self.reads = 0
         self.closed_count = 0
 

@@ -7,6 +7,7 @@ import base64
 import html
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,7 @@ def _compare(runs: Sequence[f.Run]) -> str:
     fig, _ = plots.chart(runs, "compare")
     return (f"<h2>Runs compared</h2><ol>{labels}</ol>{_table(headers, rows, 2)}"
             "<p class=\"legend\">(1.15x) = this run's figure / run 1's; variants matched by variant label and "
-            f"kernel set.</p>{_figure('compare', 'FPS per variant, runs side by side', fig, None, 'cmp')}")
+            f"kernel set.</p>{_figure(_Chart('compare', 'FPS per variant, runs side by side'), fig, 'cmp')}")
 
 
 def _run(run: f.Run, base: Path | None, prefix: str, heading: str) -> str:
@@ -84,7 +85,7 @@ def _run(run: f.Run, base: Path | None, prefix: str, heading: str) -> str:
         except plots.NotApplicable as exc:
             parts.append(_na(_TITLES[name], f"{prefix}-{name}", str(exc)))
             continue
-        parts.append(_figure(name, _TITLES[name], fig, note, prefix, timeline.CAPTIONS.get(name)))
+        parts.append(_figure(_Chart(name, _TITLES[name], note, timeline.CAPTIONS.get(name)), fig, prefix))
     parts.append(_detail_table(run))
     parts.append("<h3>Detections preview</h3>")
     strips, note = preview.strips(run, base)
@@ -110,7 +111,7 @@ def _traces(run: f.Run, prefix: str) -> list[str]:
         except plots.NotApplicable as exc:
             parts.append(_na(title, f"{prefix}-trace-{i}", str(exc)))
             continue
-        parts.append(_figure(f"trace-{i}", title, fig, note, prefix, timeline.CAPTIONS["trace"], "trace"))
+        parts.append(_figure(_Chart(f"trace-{i}", title, note, timeline.CAPTIONS["trace"], "trace"), fig, prefix))
     if len(ran) > timeline.TRACES_SHOWN:
         rest = ", ".join(f.name(r) for r in ran[timeline.TRACES_SHOWN:])
         parts.append(f"<p class=\"legend\">Not drawn, to keep the page small: the timelines of {_e(rest)} "
@@ -122,9 +123,21 @@ def _na(title: str, ident: str, why: str) -> str:
     return f"<h3>{_e(title)}</h3><p class=\"na\" id=\"{ident}-na\">n/a: {_e(why)}</p>"
 
 
-def _figure(name: str, title: str, fig: Any, note: str | None, prefix: str, caption: str | None = None,
-            chart: str | None = None) -> str:
-    """The chart ``name`` (``chart``: the chart it is one of, e.g. "trace" for "trace-2") under ``title``."""
+@dataclass(frozen=True)
+class _Chart:
+    """A chart's place on the page: ``name`` (``chart``: the chart it is one of, e.g. "trace" for "trace-2"),
+    its title, a note under it and a legend caption."""
+
+    name: str
+    title: str
+    note: str | None = None
+    caption: str | None = None
+    chart: str | None = None
+
+
+def _figure(c: _Chart, fig: Any, prefix: str) -> str:
+    """The figure ``fig`` as the chart ``c`` under its title."""
+    name, title, note, caption, chart = c.name, c.title, c.note, c.caption, c.chart
     svg = plots.svg(fig, f"{prefix}-{name}")
     cap = f"<figcaption class=\"legend\">{_e(caption)}</figcaption>" if caption else ""
     extra = f"<p class=\"na\">{_e(note)}</p>" if note else ""

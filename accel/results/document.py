@@ -29,13 +29,13 @@ def result_target(config: Config, result_path: str | Path | None) -> Callable[[]
     """Check, before anything is captured, that the result can be written where the run was told (``--json``,
     ``[output] json``, else a new folder in ``[output] dir``); returns what gives the path once the frames are
     captured (creating the run's own folder)."""
-    if result_path or config.output["json"]:
+    if result_path or config.output.json:
         named = "option --json" if result_path else f"{config.source_file or 'config'}: output.json"
-        path = check_result_file(result_path or config.output["json"], named)
+        path = check_result_file(result_path or config.output.json, named)
         return lambda: path
     named = config.origins.get("output.dir") or "output.dir"
-    check_result_dir(config.output["dir"], named)
-    return lambda: new_run_folder(config.output["dir"], named)
+    check_result_dir(config.output.dir, named)
+    return lambda: new_run_folder(config.output.dir, named)
 
 
 def new_run_folder(out_dir: str | Path, named: str = "output.dir") -> Path:

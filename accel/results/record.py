@@ -128,7 +128,7 @@ class RunInfo:
 
 @dataclass(frozen=True)
 class Measured:
-    """What a variant's measurement produced: ``pipeline.run_variant`` returns all three parts; a worker
+    """What a variant's measurement produced: ``pipeline.run_job`` returns all three parts; a worker
     that died part-way leaves the start-up and the timings of the frames it streamed (no ``run``)."""
 
     run: RunInfo | None = field(default=None, metadata=FLAT)

@@ -165,9 +165,11 @@ class Loop:
         self.emit("window", start)
         return meter, start
 
-    def _keep(self, start: float, frame: Frame, stages: dict[str, float], result: Any, captured: float,
-              done: float, age: float | None) -> int:
-        """Record one finished frame; returns how many are measured."""
+    def _keep(self, frame: Frame, stages: dict[str, float], result: Any, captured: float, done: float,
+              age: float | None) -> int:
+        """Record one finished frame (times from the measured window's start); returns how many are measured."""
+        start = self.window_start
+        assert start is not None, "_window starts the measured window before any frame is kept"
         self.log.add(done - start, stages, done - captured, age)
         self.emit("frame", (done - start, stages, done - captured, age))
         if len(self.detections) < self.settings.save_detections and frame.index not in self.detections:
@@ -190,7 +192,7 @@ class Loop:
         while going:
             frame, stages, result, captured, started, done = self._serial_frame(feed, i)
             age = started - captured if feed.live else None
-            n = self._keep(start, frame, stages, result, captured, done, age)
+            n = self._keep(frame, stages, result, captured, done, age)
             i, elapsed = i + 1, done - start
             going = self._going(n, elapsed, meter, progress)
         self.wall = (self.clock() - start) if len(self.log) else 0.0
@@ -212,7 +214,7 @@ class Loop:
             if len(self.trace) < 8 * 3:
                 self.trace += [[item.index, s, round((a - start) * 1e3, 3), round((b - start) * 1e3, 3)]
                                for s, (a, b) in spans.items()]
-            n = self._keep(start, frame, stages, item.data[0], item.captured, done, age)
+            n = self._keep(frame, stages, item.data[0], item.captured, done, age)
             last[0] = done
             return self._going(n, done - start, meter, progress)
 

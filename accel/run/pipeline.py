@@ -1,6 +1,6 @@
 """One variant's measured run: preprocess -> inference -> postprocess over the frames, timed per stage.
 
-``run_variant`` is process-agnostic and returns the parts it measured (``accel.results.record.Measured``);
+``run_job`` is process-agnostic and returns the parts it measured (``accel.results.record.Measured``);
 ``accel.run.worker`` runs it in a child process so a crashing delegate takes down only its own variant.
 """
 
@@ -13,18 +13,17 @@ from typing import Any
 
 import numpy as np
 
-from accel.core.errors import DelegateError, KernelError, UnknownPluginError
+from accel.core.errors import DelegateError, KernelError
 from accel.core.frames import Frame
-from accel.core.plugins import check_options
 from accel.delegates import Runner, RunnerBase, Variant, get_delegate
-from accel.kernels import REGISTRY as KERNELS
-from accel.kernels import DecodeSpec, DetectionPostProcess, InputSpec, KernelSet, KernelSetBase, ResizeMode
+from accel.kernels import DecodeSpec, DetectionPostProcess, InputSpec, KernelSet, ResizeMode, get_kernels
 from accel.model import Family, ModelInfo, ssd_raw_anchors
+from accel.plan.job import Job
 from accel.plan.settings import Settings
 from accel.results.record import Flow, Measured, RunInfo
 from accel.run.loop import STAGES, Feed, Loop
 
-__all__ = ["check_kernel_options", "decode_spec", "get_kernels", "input_spec", "open_runner", "run_variant"]
+__all__ = ["decode_spec", "input_spec", "open_runner", "run_job"]
 
 _RANGES = {"0,1": (0.0, 1.0), "-1,1": (-1.0, 1.0), "0,255": (0.0, 255.0)}
 
@@ -61,33 +60,6 @@ def _snap_range(lo: float, hi: float) -> tuple[float, float]:
     return min(_RANGES.values(), key=lambda r: abs(r[0] - lo) + abs(r[1] - hi))
 
 
-def get_kernels(name: str, options: dict[str, Any] | None = None) -> KernelSet:
-    """The kernel set ``name`` built with its ``[kernels.NAME]`` options. ``UnknownPluginError`` for a name
-    no plugin has, ``OptionError`` for an option its constructor does not take, ``KernelError`` saying why
-    it cannot run here."""
-    try:
-        factory = KERNELS.load(name)
-    except LookupError:
-        raise UnknownPluginError(f"unknown kernel set {name!r}; known: {', '.join(KERNELS.names())}") from None
-    except ImportError as exc:
-        raise KernelError(str(exc)) from exc
-    options = dict(options or {})
-    check_kernel_options(name, factory, options)
-    kernels = factory(**options)
-    if not isinstance(kernels, KernelSetBase):
-        raise KernelError(f"kernel set plugin {name!r} ({type(kernels).__module__}.{type(kernels).__qualname__}) "
-                          "does not derive from accel.kernels.KernelSetBase; update the package that provides it")
-    available = kernels.probe()
-    if not available.ok:
-        raise KernelError(f"kernel set {name!r} is unavailable: {available.reason}")
-    return kernels
-
-
-def check_kernel_options(name: str, factory: Any, options: dict[str, Any]) -> None:
-    """``OptionError`` for an option the kernel set's constructor does not take, or of the wrong type."""
-    check_options(f"kernels.{name}", factory, options)
-
-
 def decode_spec(model: ModelInfo, settings: Settings) -> DecodeSpec:
     """How this model's outputs become answers: family, thresholds, quantization of each output role, and
     the decoding the model implies (``model.decode_hints``) overridden by every ``[decode]`` key set to a
@@ -98,15 +70,16 @@ def decode_spec(model: ModelInfo, settings: Settings) -> DecodeSpec:
              for role, pos in model.roles.items() if model.outputs[pos].quantized}
     d = settings.decode
     fields: dict[str, Any] = dict(model.decode_hints)
-    if d.get("box_scales"):
-        fields["box_scales"] = tuple(float(v) for v in d["box_scales"])
-    for key in ("box_order", "score_activation"):
-        if d.get(key, "auto") != "auto":
-            fields[key] = d[key]
-    if d.get("background_class", "auto") != "auto":
-        fields["background_class"] = d["background_class"] == "yes"
+    if d.box_scales:
+        fields["box_scales"] = d.box_scales
+    if d.box_order != "auto":
+        fields["box_order"] = d.box_order
+    if d.score_activation != "auto":
+        fields["score_activation"] = d.score_activation
+    if d.background_class != "auto":
+        fields["background_class"] = d.background_class == "yes"
     if model.family is Family.SSD_RAW:
-        fields["anchors"] = ssd_raw_anchors(model, d)
+        fields["anchors"] = ssd_raw_anchors(model, d.anchor_options())
     if fields.get("postprocess") is not None:
         fields["postprocess"] = DetectionPostProcess.from_options(fields["postprocess"])
     return DecodeSpec(family=model.family.value, input_size=model.input_size,
@@ -118,11 +91,10 @@ def decode_spec(model: ModelInfo, settings: Settings) -> DecodeSpec:
 FrameHook = Callable[[str, Any], None]
 
 
-def run_variant(model: ModelInfo, variant: Variant, kernels_name: str, frames: list[Frame],
-                settings: Settings, progress: Callable[[int, int], None] | None = None,
-                on_frame: FrameHook | None = None, execution: str = "serial") -> Measured:
-    """Measure one (delegate variant, kernel set) pair, ``execution`` "serial" or "pipelined". Raises
-    ``AccelError`` on failure; the caller records it and goes on.
+def run_job(job: Job, frames: list[Frame], progress: Callable[[int, int], None] | None = None,
+            on_frame: FrameHook | None = None) -> Measured:
+    """Measure one job: its variant and kernel set on its model, serial or pipelined, over ``frames`` (replay)
+    or its live source. Raises ``AccelError`` on failure; the caller records it and goes on.
 
     ``on_frame`` streams the measurement as it happens: ``("init", Startup)`` after the first inference,
     ``("window", start)`` when the measured loop starts (monotonic seconds), then ``("frame", (seconds since
@@ -130,9 +102,10 @@ def run_variant(model: ModelInfo, variant: Variant, kernels_name: str, frames: l
     measured even if the process dies before the record is returned."""
     # The input and the decoding are checked before the delegate opens: a model accel cannot feed fails
     # with that reason, not with whatever a GPU driver does first.
+    model, variant, settings, execution = job.model, job.variant, job.settings, job.execution
     spec = input_spec(model, settings.resize, settings.fill, settings.input_range)
     dspec = decode_spec(model, settings)
-    kernels = get_kernels(kernels_name, settings.kernel_options.get(kernels_name))
+    kernels = get_kernels(job.kernels, settings.options_of(job.kernels))
     source = None
     if settings.live_source is not None:
         from accel.sources import open_source

@@ -25,12 +25,10 @@ import numpy as np
 from accel.core.errors import AccelError
 from accel.core.frames import Frame
 from accel.delegates import REGISTRY as DELEGATES
-from accel.delegates import Variant
-from accel.model import ModelInfo
-from accel.plan.settings import Settings
+from accel.plan.job import Job
 from accel.results.record import Adapter, FrameLog, Measured, Outcome, Startup, Status
 from accel.run.interrupt import Interrupted
-from accel.run.pipeline import run_variant
+from accel.run.pipeline import run_job
 
 __all__ = ["MALLOC_ENV", "describe_signal", "last_lines", "read_log", "register_plugins", "run_isolated"]
 
@@ -68,12 +66,23 @@ def _anonymous_file() -> int:
     return fd
 
 
-def _share(frames: list[Frame]) -> tuple[int | None, tuple[int, list[tuple[Any, ...]]]]:
+@dataclass(frozen=True)
+class _Shared:
+    """The replay frames as a worker receives them: the shared file (``fd``: an ``_Fd`` in the parent, the
+    descriptor's number once the child has it; None: no frames), its size, and each frame's place in it
+    (offset, shape, dtype, the frame without its pixels)."""
+
+    fd: Any
+    size: int = 0
+    layout: tuple[tuple[Any, ...], ...] = ()
+
+
+def _share(frames: list[Frame]) -> tuple[int | None, _Shared]:
     """Put the replay frames' pixels in one anonymous shared file, so every child maps the same pages
-    instead of receiving (and holding) a pickled copy. Returns its descriptor and the frames' layout."""
+    instead of receiving (and holding) a pickled copy. Returns its descriptor and what a child is sent."""
     total = sum(f.data.nbytes for f in frames)
     if total == 0:
-        return None, (0, [])
+        return None, _Shared(None)
     fd = _anonymous_file()
     layout, offset = [], 0
     try:
@@ -88,13 +97,13 @@ def _share(frames: list[Frame]) -> tuple[int | None, tuple[int, list[tuple[Any, 
     except BaseException:
         os.close(fd)
         raise
-    return fd, (total, layout)
+    return fd, _Shared(_Fd(fd), total, tuple(layout))
 
 
-def _unshare(fd: int | None, layout: tuple[int, list[tuple[Any, ...]]]) -> tuple[mmap.mmap | None, list[Frame]]:
+def _unshare(shared: _Shared) -> tuple[mmap.mmap | None, list[Frame]]:
     """The replay frames over a private (copy-on-write) mapping of the parent's shared file: the pages are
     shared until a variant writes into a frame, which then changes only its own copy."""
-    size, places = layout
+    fd, size, places = shared.fd, shared.size, shared.layout
     if fd is None:
         return None, []
     mm = mmap.mmap(fd, size, access=mmap.ACCESS_COPY)
@@ -119,9 +128,7 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _child(conn: Connection, log_fd: int, parent: int, model: ModelInfo, variant: Variant, kernels: str,
-           execution: str, shared: int | None, layout: tuple[int, list[tuple[Any, ...]]], settings: Settings,
-           plugins: dict[str, str]) -> None:
+def _child(conn: Connection, log_fd: int, parent: int, job: Job, shared: _Shared, plugins: dict[str, str]) -> None:
     _die_with_parent(parent)
     # Runtime chatter ("INFO: Created TensorFlow Lite XNNPACK delegate") goes to a file the parent reads
     # back only when the child dies, so it can say what the driver printed.
@@ -134,12 +141,11 @@ def _child(conn: Connection, log_fd: int, parent: int, model: ModelInfo, variant
     def on_frame(kind: str, data: Any) -> None:
         conn.send((kind, data))
 
-    mm, frames = _unshare(shared, layout)
+    mm, frames = _unshare(shared)
     try:
         register_plugins(plugins)
         conn.send(("started",))  # imports done: the variant's own time limit starts now
-        conn.send(("result", Outcome.ok(run_variant(model, variant, kernels, frames, settings, progress, on_frame,
-                                                    execution))))
+        conn.send(("result", Outcome.ok(run_job(job, frames, progress, on_frame))))
     except AccelError as exc:
         conn.send(("result", Outcome.failed(exc)))
     except Exception as exc:  # a plugin bug: recorded with its traceback, never shown raw to the user
@@ -238,9 +244,8 @@ class _Streamed:
                        measured=Measured(startup=self.startup, timings=timings), partial=True)
 
 
-def run_isolated(model: ModelInfo, variant: Variant, kernels: str, frames: list[Frame], settings: Settings,
-                 progress: Callable[[int, int], None] | None = None, execution: str = "serial") -> Outcome:
-    """``run_variant`` in a spawned child process, with a timeout (``settings.timeout_s`` plus start-up).
+def run_isolated(job: Job, frames: list[Frame], progress: Callable[[int, int], None] | None = None) -> Outcome:
+    """``run_job`` in a spawned child process, with a timeout (the job's ``timeout_s`` plus start-up).
     Delegates registered by hand in this process are registered again in the child. Nothing the worker uses
     has a name on disk (its frames, its stderr log), so nothing is left behind however either process ends.
 
@@ -250,19 +255,19 @@ def run_isolated(model: ModelInfo, variant: Variant, kernels: str, frames: list[
     ctx = mp.get_context("spawn")
     recv, send = ctx.Pipe(duplex=False)
     log = tempfile.TemporaryFile(prefix="accel-worker-", suffix=".log")
-    shared, layout = _share(frames)
+    fd, shared = _share(frames)
     proc = ctx.Process(target=_child, daemon=True, args=(
-        send, _Fd(log.fileno()), os.getpid(), model, variant, kernels, execution,
-        None if shared is None else _Fd(shared), layout, settings, DELEGATES.by_hand()))
+        send, _Fd(log.fileno()), os.getpid(), job, shared, DELEGATES.by_hand()))
     streamed = _Streamed()
+    timeout_s = job.settings.timeout_s
     try:
         _start(proc)
         send.close()
-        if not _collect(proc, recv, streamed, settings.timeout_s, progress):
+        if not _collect(proc, recv, streamed, timeout_s, progress):
             _stop(proc)
             streamed.drain(recv, progress)
             said = last_lines(read_log(log))
-            why = f"timed out after {settings.timeout_s:g} s (raise pipeline.timeout_s for slow backends)"
+            why = f"timed out after {timeout_s:g} s (raise pipeline.timeout_s for slow backends)"
             return streamed.keep(Status.TIMEOUT, why + (f"; it printed: {said}" if said else ""))
         proc.join(timeout=30)
         streamed.drain(recv, progress)
@@ -278,8 +283,8 @@ def run_isolated(model: ModelInfo, variant: Variant, kernels: str, frames: list[
         recv.close()
         _stop(proc)
         log.close()
-        if shared is not None:
-            os.close(shared)
+        if fd is not None:
+            os.close(fd)
 
 
 def _stop(proc: Any) -> None:

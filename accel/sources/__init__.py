@@ -253,10 +253,11 @@ def _open_unpaced(spec: SourceSpec) -> Source:
         from accel.sources.camera import V4l2Source
 
         return V4l2Source(int(spec.target or 0), spec.width, spec.height, format=spec.format)
-    from accel.sources.camera import Picamera2Source
+    from accel.sources.camera import MainStream, Picamera2Source
 
-    return Picamera2Source(int(spec.target or 0), spec.width, spec.height, format=spec.format, main_size=spec.main_size,
-                           streamed=spec.streamed)
+    size = (spec.width, spec.height) if spec.width and spec.height else None
+    return Picamera2Source(int(spec.target or 0), size, format=spec.format,
+                           main=MainStream(spec.main_size, spec.streamed))
 
 
 def import_cv2(what: str) -> Any:

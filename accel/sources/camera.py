@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, NamedTuple, Self
 
 import numpy as np
 
@@ -33,7 +33,8 @@ from accel.core.frames import Frame, PixelFormat
 from accel.sources import import_cv2
 from accel.sources.synthetic import bgr_frame, default_stride
 
-__all__ = ["LORES_FORMATS", "Picamera2Source", "V4l2Source", "check_v4l2_device", "main_stream_size", "sensor_time"]
+__all__ = ["LORES_FORMATS", "MainStream", "Picamera2Source", "V4l2Source", "check_v4l2_device", "main_stream_size",
+           "sensor_time"]
 
 #: Pixel formats a lores stream can be asked for (RGB ones on a Pi 5 only).
 LORES_FORMATS = (PixelFormat.YUV420, PixelFormat.RGB888, PixelFormat.XRGB8888)
@@ -159,6 +160,14 @@ def _default_factory(camera_num: int) -> Any:
     return Picamera2(camera_num)
 
 
+class MainStream(NamedTuple):
+    """The camera's main stream, beside the lores one accel reads: its ``size`` (None: from the lores size,
+    see ``main_stream_size``) and whether someone streams it (``accel watch`` with Picamera2's encoder)."""
+
+    size: tuple[int, int] | None = None
+    streamed: bool = False
+
+
 class Picamera2Source:
     """The Raspberry Pi camera's lores stream through Picamera2.
 
@@ -181,10 +190,11 @@ class Picamera2Source:
 
     name = "picamera2"
 
-    def __init__(self, camera_num: int = 0, width: int | None = None, height: int | None = None,
-                 *, format: PixelFormat | None = None, factory: Callable[[int], Any] | None = None,
-                 clocks: Callable[[], tuple[int, int]] = _clocks_ns, main_size: tuple[int, int] | None = None,
-                 streamed: bool = False) -> None:
+    def __init__(self, camera_num: int = 0, size: tuple[int, int] | None = None, *,
+                 format: PixelFormat | None = None, factory: Callable[[int], Any] | None = None,
+                 clocks: Callable[[], tuple[int, int]] = _clocks_ns, main: MainStream | None = None) -> None:
+        width, height = size or (None, None)
+        main_size, streamed = main or MainStream()
         self.camera_num = camera_num
         self._clocks = clocks
         self.format = format or PixelFormat.YUV420

@@ -13,16 +13,16 @@ import sys
 import threading
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import replace
 from typing import Any
 
 from accel.core.errors import ConfigError
 from accel.plan.config import Config
 from accel.plan.inputs import configured_labels, configured_model  # as compare reads and checks them
+from accel.plan.job import Job
 from accel.plan.settings import Settings
 from accel.sources import check_source
 from accel.watch.choices import Choice, best, choices, find
-from accel.watch.detector import Job
+from accel.watch.detector import Watched
 from accel.watch.hub import Hub
 from accel.watch.options import WatchOptions
 from accel.watch.server import WatchServer
@@ -104,21 +104,21 @@ def watch(config: Config, options: WatchOptions, *, console: Any = None, stop: t
     from rich.console import Console
 
     console = console or Console()
-    config = replace(config, pipeline={**config.pipeline, "live": True})
     options = options.with_token()
     try:  # Ctrl-C while it reads the model or checks the source: nothing is running yet, exit 0 all the same
         available = choices(config)
         chosen = _chosen(available, options.variant)
         model = configured_model(config)
         labels, _ = configured_labels(config, model)
-        settings = Settings.from_config(config, model, labels=labels)
+        settings = Settings.from_config(config, model, labels=labels, live=True)  # watch is always live
         assert settings.live_source is not None, "watch runs live"
         check_source(settings.live_source)  # a missing picture or video is bad input here, not a failed worker
         options.stream.from_camera(settings.live_source.kind)  # --stream-encoder picamera2 needs the camera
     except KeyboardInterrupt:
         return 0
     hub = Hub([c.label for c in available], options.max_clients)
-    session = Session(hub, available, lambda c: Job(c.label, model, c.variant, c.kernels, settings, options.stream))
+    session = Session(hub, available,
+                      lambda c: Watched(Job(model, c.variant, c.kernels, settings, "pipelined"), options.stream))
     stop = stop or threading.Event()
     try:
         with ExitStack() as stack:

@@ -35,12 +35,13 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from accel.core.detections import Classification, Detections
 from accel.core.errors import SourceError
 
-__all__ = ["CameraStream", "quality_level"]
+__all__ = ["CameraStream", "StreamHooks", "quality_level"]
 
 Result = Detections | Classification
 _MAX_PENDING = 16  # drawn requests no encoder took (the encoder stopped meanwhile): the oldest dropped
@@ -73,15 +74,25 @@ def _is_v4l2(encoder: Any) -> bool:
     return any(cls.__name__ == "V4L2Encoder" for cls in type(encoder).__mro__)
 
 
-class CameraStream:
-    """Picamera2's encoder over ``camera``'s main stream: each JPEG goes to ``on_jpeg(jpeg, seconds)`` (what
-    drawing and encoding it took; it must not block); ``overlay()`` gives what to draw on the next frame
-    (answers, caption); ``on_error(exc)`` hears of a failure in Picamera2's threads (once; in that thread,
-    so it must not block either)."""
+@dataclass(frozen=True)
+class StreamHooks:
+    """What a ``CameraStream`` calls: ``overlay()`` gives what to draw on the next frame (answers, caption);
+    each JPEG goes to ``on_jpeg(jpeg, seconds)`` (what drawing and encoding it took; it must not block);
+    ``on_error(exc)`` hears of a failure in Picamera2's threads (once; in that thread, so it must not block
+    either)."""
 
-    def __init__(self, camera: Any, quality: int, fps: float, overlay: Callable[[], tuple[Result | None, str]],
-                 on_jpeg: Callable[[bytes, float], None], *, on_error: Callable[[Exception], None] | None = None,
+    overlay: Callable[[], tuple[Result | None, str]]
+    on_jpeg: Callable[[bytes, float], None]
+    on_error: Callable[[Exception], None] | None = None
+
+
+class CameraStream:
+    """Picamera2's encoder over ``camera``'s main stream, at JPEG ``quality`` and at most ``fps`` frames a
+    second, calling its ``hooks``."""
+
+    def __init__(self, camera: Any, quality: int, fps: float, hooks: StreamHooks, *,
                  modules: tuple[Any, Any, Any] | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        overlay, on_jpeg, on_error = hooks.overlay, hooks.on_jpeg, hooks.on_error
         import cv2
 
         from accel.watch.render import draw_cv2

@@ -1,7 +1,7 @@
 """The watch worker process, ``python -m accel.watch.child FD``: FD is its end of a socket pair to the parent
 (a ``multiprocessing.connection.Connection``).
 
-Parent to worker: ``(sys.path, plugins registered by hand)``, then the ``Job``, then any number of
+Parent to worker: ``(sys.path, plugins registered by hand)``, then the ``Watched`` job, then any number of
 ``("viewers", n)`` and one ``("stop",)``. Worker to parent: ``("started",)`` once the imports are done,
 ``("ready", info)`` after the first inference and the warm-up, ``("stats", figures)`` twice a second,
 ``("frame", jpeg, meta)`` at most ``stream.fps`` times a second while n > 0, ``("failed", message,
@@ -22,7 +22,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from accel.core.errors import AccelError, SourceError
-from accel.watch.detector import Detector, Job, Latest
+from accel.watch.detector import Detector, Latest, Watched
 from accel.watch.render import Renderer
 from accel.watch.window import Window
 
@@ -32,7 +32,7 @@ _STATS_S = 0.5
 
 
 class _Worker:
-    def __init__(self, conn: Connection, job: Job) -> None:
+    def __init__(self, conn: Connection, job: Watched) -> None:
         self.conn, self.job = conn, job
         self._send_lock = threading.Lock()
         self.failed = False
@@ -73,11 +73,11 @@ class _Worker:
         kind = settings.live_source.kind if settings.live_source is not None else ""
         fallback = ""
         if stream.from_camera(kind):
-            from accel.watch.camera_stream import CameraStream
+            from accel.watch.camera_stream import CameraStream, StreamHooks
 
-            try:
-                self.camera = CameraStream(source.camera, stream.quality, stream.fps, self._overlay, self._camera_jpeg,
-                                           on_error=lambda exc: self.wake.set())  # the encode thread reports it
+            try:  # the encode thread reports an error by waking this one
+                hooks = StreamHooks(self._overlay, self._camera_jpeg, on_error=lambda exc: self.wake.set())
+                self.camera = CameraStream(source.camera, stream.quality, stream.fps, hooks)
                 return self._camera_info()
             except Exception as exc:  # no encoders (an old picamera2), no OpenCV to draw with, a camera that says no
                 why = f"{exc}" if isinstance(exc, SourceError) else f"{type(exc).__name__}: {exc}"

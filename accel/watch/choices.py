@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from accel.compare.comparison import plan
 from accel.core.errors import ConfigError
 from accel.delegates import Variant
 from accel.plan.config import Config
+from accel.plan.job import check_backends
 
 __all__ = ["Choice", "best", "choices", "find"]
 
@@ -37,10 +37,10 @@ class Choice:
 def choices(config: Config) -> list[Choice]:
     """Every runnable (variant, kernel set) of ``config``, in plan order; ``ConfigError`` when none can run,
     with what stopped each one."""
-    the_plan = plan(config)
-    out = list(dict.fromkeys(Choice(v, k) for v, k, _ in the_plan.runs))
+    backends = check_backends(config)
+    out = list(dict.fromkeys(Choice(v, k) for v, k, _ in backends.runs))
     if not out:
-        why = "; ".join(f"{r.variant}: {r.error}" for r in the_plan.skipped[:4])
+        why = "; ".join(f"{r.variant}: {r.error}" for r in backends.skipped[:4])
         raise ConfigError(f"no configured variant can run here ({why or 'none is enabled'}); see 'accel delegates'")
     return out
 

@@ -18,31 +18,50 @@ from accel.core.detections import Classification, Detections
 from accel.core.errors import SourceError
 from accel.core.frames import Frame
 from accel.delegates import Variant, get_delegate
+from accel.kernels import get_kernels
 from accel.model import ModelInfo
+from accel.plan.job import Job
 from accel.plan.settings import Settings
 from accel.run.loop import Feed, Loop, reader
-from accel.run.pipeline import decode_spec, get_kernels, input_spec, open_runner
+from accel.run.pipeline import decode_spec, input_spec, open_runner
 from accel.run.pipelined import Item, run_stages
 from accel.sources import SourceSpec
 from accel.watch.options import StreamOptions
 from accel.watch.window import Window
 
-__all__ = ["Detector", "Job", "Latest"]
+__all__ = ["Detector", "Latest", "Watched"]
 
 Result = Detections | Classification
 
 
 @dataclass(frozen=True)
-class Job:
-    """What a watch worker runs: ``label`` (the choice's), the model, variant, kernel set and settings as
-    ``accel compare`` has them (``settings.live_source`` set), and the stream's options."""
+class Watched:
+    """What a watch worker runs: a job of the plan ``accel compare`` makes (pipelined, its settings with
+    ``live_source`` set), and the stream's options."""
 
-    label: str
-    model: ModelInfo
-    variant: Variant
-    kernels: str
-    settings: Settings
+    job: Job
     stream: StreamOptions = field(default_factory=StreamOptions)
+
+    @property
+    def label(self) -> str:
+        """The choice's label: ``xnnpack threads=4 + opencv``."""
+        return self.job.name
+
+    @property
+    def model(self) -> ModelInfo:
+        return self.job.model
+
+    @property
+    def variant(self) -> Variant:
+        return self.job.variant
+
+    @property
+    def kernels(self) -> str:
+        return self.job.kernels
+
+    @property
+    def settings(self) -> Settings:
+        return self.job.settings
 
 
 class Latest:
@@ -80,7 +99,7 @@ class Detector:
     are done, ``emit("closing", None)`` just before the source is closed. Raises ``AccelError`` when the
     variant cannot run (the worker reports it)."""
 
-    def __init__(self, job: Job, window: Window, latest: Latest, emit: Callable[[str, Any], None],
+    def __init__(self, job: Watched, window: Window, latest: Latest, emit: Callable[[str, Any], None],
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.job, self.window, self.latest, self.emit, self.clock = job, window, latest, emit, clock
         self.source: Any = None
@@ -103,7 +122,7 @@ class Detector:
         model = get_delegate(job.variant.delegate).prepare_model(job.model, job.variant)
         spec = input_spec(model, settings.resize, settings.fill, settings.input_range)
         dspec = decode_spec(model, settings)
-        kernels = get_kernels(job.kernels, settings.kernel_options.get(job.kernels))
+        kernels = get_kernels(job.kernels, settings.options_of(job.kernels))
         with ExitStack() as stack:
             stack.callback(kernels.close)
             self.source = stack.enter_context(open_source(self._spec(settings.live_source)))

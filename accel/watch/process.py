@@ -1,4 +1,4 @@
-"""The parent's side of a watch worker: one ``Job`` in a process of its own (``accel.watch.child``), as
+"""The parent's side of a watch worker: one ``Watched`` job in a process of its own (``accel.watch.child``), as
 ``accel.run.worker`` runs a compared variant, so a delegate that segfaults or aborts ends only that process and
 the parent says "crashed: signal 11 (SIGSEGV)" with what the driver printed.
 
@@ -22,7 +22,7 @@ from typing import Any
 
 from accel.delegates import REGISTRY as DELEGATES
 from accel.run.worker import MALLOC_ENV, describe_signal, last_lines, read_log
-from accel.watch.detector import Job
+from accel.watch.detector import Watched
 
 __all__ = ["WorkerProcess"]
 
@@ -37,7 +37,7 @@ class WorkerProcess:
     ``accel.watch.child``); ``on_end(status, why)`` is called once when the worker ends: status "stopped"
     (asked to), "failed" (the variant raised), "crashed" (died), or "timeout" (no first frame in time)."""
 
-    def __init__(self, job: Job, on_message: Callable[[Message], None], on_end: Callable[[str, str | None], None],
+    def __init__(self, job: Watched, on_message: Callable[[Message], None], on_end: Callable[[str, str | None], None],
                  startup_s: float = _STARTUP_S) -> None:
         self.job, self.on_message, self.on_end = job, on_message, on_end
         self.startup_s = startup_s

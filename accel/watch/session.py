@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from accel.watch.choices import Choice, find
-from accel.watch.detector import Job
+from accel.watch.detector import Watched
 from accel.watch.hub import Hub
 from accel.watch.process import Message, WorkerProcess
 
@@ -19,7 +19,7 @@ __all__ = ["Session"]
 class Session:
     """Owns the worker; ``job_for(choice)`` makes the job a choice runs."""
 
-    def __init__(self, hub: Hub, options: Sequence[Choice], job_for: Callable[[Choice], Job],
+    def __init__(self, hub: Hub, options: Sequence[Choice], job_for: Callable[[Choice], Watched],
                  startup_s: float | None = None) -> None:
         self.hub, self.options, self.job_for = hub, list(options), job_for
         self.startup_s = startup_s

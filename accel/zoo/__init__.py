@@ -123,8 +123,8 @@ def _build_bytes(entry: _Entry, precision: str, seed: int) -> bytes:
         return layers.edit(raw, text)
     raw = layers.edit(raw, text, {key: f"raw_outputs/{key}" for key in ("box_encodings", "class_predictions")})
     grafted = graft_postprocess(
-        raw, family.anchors(entry.variant), family.POSTPROCESS_OPTIONS, box_encodings="box_encodings",
-        class_predictions="class_predictions", output_order=family.OUTPUT_ORDER)
+        raw, family.anchors(entry.variant), family.POSTPROCESS_OPTIONS,
+        inputs=("box_encodings", "class_predictions"), output_order=family.OUTPUT_ORDER)
     if entry.postprocess:
         return grafted
     return strip_postprocess(grafted).model

@@ -74,47 +74,51 @@ def anchors(variant: str = "320") -> np.ndarray:
     return np.asarray(rows, dtype=np.float32)
 
 
-def build_network(variant: str, seed: int, *, uint8_input: bool = True) -> Any:
-    """Keras EfficientDet-Lite0: image -> box_encodings [1, 19206, 4], class_predictions [1, 19206, 90]."""
-    import keras
-    from keras import layers
+class _Blocks:
+    """The network's building blocks over one Keras: batch norm (+ ReLU6), conv, separable conv."""
 
-    keras.utils.set_random_seed(seed)
-    image_size = int(variant)
-    sizes = _sizes(image_size)
-    uid = iter(range(10_000))
+    def __init__(self, keras: Any) -> None:
+        from keras import layers
 
-    def bn(x: Any, act: bool) -> Any:
-        x = layers.BatchNormalization(name=f"bn_{next(uid)}")(x)
-        return layers.ReLU(6.0)(x) if act else x
+        self.keras, self.layers, self._uid = keras, layers, iter(range(10_000))
 
-    def conv(x: Any, filters: int, act: bool, kernel: int = 1, stride: int = 1) -> Any:
-        return bn(layers.Conv2D(filters, kernel, stride, "same", use_bias=False, kernel_initializer="he_normal")(x),
-                  act)
+    def bn(self, x: Any, act: bool) -> Any:
+        x = self.layers.BatchNormalization(name=f"bn_{next(self._uid)}")(x)
+        return self.layers.ReLU(6.0)(x) if act else x
 
-    def separable(filters: int, bias_init: Any = "zeros", pointwise_init: Any = "he_normal") -> Any:
-        return layers.SeparableConv2D(filters, 3, padding="same", depthwise_initializer=he_depthwise(keras),
-                                      pointwise_initializer=pointwise_init, bias_initializer=bias_init)
+    def conv(self, x: Any, filters: int, act: bool, kernel: int = 1, stride: int = 1) -> Any:
+        return self.bn(self.layers.Conv2D(filters, kernel, stride, "same", use_bias=False,
+                                          kernel_initializer="he_normal")(x), act)
 
-    dtype = "uint8" if uint8_input else "float32"
-    image = keras.Input((image_size, image_size, 3), batch_size=1, dtype=dtype, name="images")
-    x = layers.Rescaling(1.0 / 128.0, offset=-127.0 / 128.0, dtype="float32")(image)
-    x = conv(x, 32, True, 3, 2)
+    def separable(self, filters: int, bias_init: Any = "zeros", pointwise_init: Any = "he_normal") -> Any:
+        return self.layers.SeparableConv2D(filters, 3, padding="same", depthwise_initializer=he_depthwise(self.keras),
+                                           pointwise_initializer=pointwise_init, bias_initializer=bias_init)
+
+
+def _backbone(b: _Blocks, x: Any) -> list[Any]:
+    """EfficientNet-Lite0's stages, then P6 and P7: the feature maps of ``LEVELS``."""
+    layers = b.layers
+    x = b.conv(x, 32, True, 3, 2)
     channels, feats = 32, {}
     for s, (expansion, kernel, stride, filters, repeats) in enumerate(_STAGES):
         for r in range(repeats):
             step = stride if r == 0 else 1
-            h = conv(x, channels * expansion, True) if expansion != 1 else x
+            h = b.conv(x, channels * expansion, True) if expansion != 1 else x
             h = layers.DepthwiseConv2D(kernel, step, "same", use_bias=False,
-                                       depthwise_initializer=he_depthwise(keras, kernel))(h)
-            h = conv(bn(h, True), filters, False)
+                                       depthwise_initializer=he_depthwise(b.keras, kernel))(h)
+            h = b.conv(b.bn(h, True), filters, False)
             x = layers.Add()([x, h]) if step == 1 and channels == filters else h
             channels = filters
         if s in _FEATURE_STAGES:
             feats[_FEATURE_STAGES[s]] = x
-    feats[6] = layers.MaxPooling2D(3, 2, "same")(conv(feats[5], CHANNELS, False))
+    feats[6] = layers.MaxPooling2D(3, 2, "same")(b.conv(feats[5], CHANNELS, False))
     feats[7] = layers.MaxPooling2D(3, 2, "same")(feats[6])
-    nodes = [feats[level] for level in LEVELS]
+    return [feats[level] for level in LEVELS]
+
+
+def _bifpn(b: _Blocks, nodes: list[Any], sizes: dict[int, int]) -> list[Any]:
+    """``CELLS`` BiFPN cells over the feature maps; their outputs P3..P7."""
+    layers = b.layers
     for _ in range(CELLS):
         new: list[Any] = []
         for level, offsets in _NODES:
@@ -122,28 +126,49 @@ def build_network(variant: str, seed: int, *, uint8_input: bool = True) -> Any:
             for offset in offsets:
                 f = (nodes + new)[offset]
                 if f.shape[-1] != CHANNELS:
-                    f = conv(f, CHANNELS, False)
+                    f = b.conv(f, CHANNELS, False)
                 if f.shape[1] > sizes[level]:
                     f = layers.MaxPooling2D(3, 2, "same")(f)
                 elif f.shape[1] < sizes[level]:
                     f = layers.Resizing(sizes[level], sizes[level], interpolation="nearest")(f)
                 inputs.append(f)
             fused = layers.ReLU(6.0)(layers.Add()(inputs))
-            new.append(bn(separable(CHANNELS)(fused), False))
+            new.append(b.bn(b.separable(CHANNELS)(fused), False))
         nodes = new[-5:]  # the cell's outputs P3..P7 are its last five nodes
+    return nodes
+
+
+def _heads(b: _Blocks, nodes: list[Any]) -> dict[str, Any]:
+    """The box and class heads, shared over the levels: box encodings and class logits, concatenated."""
+    keras, layers = b.keras, b.layers
     a = NUM_SCALES * len(ASPECT_RATIOS)
     prior = keras.initializers.Constant(-float(np.log((1 - 0.01) / 0.01)))
     outputs = {}
     for key, width, init in (("box_encodings", 4, "zeros"), ("class_logits", NUM_CLASSES, prior)):
-        convs = [separable(CHANNELS) for _ in range(HEAD_REPEATS)]
+        convs = [b.separable(CHANNELS) for _ in range(HEAD_REPEATS)]
         # Small prediction weights keep the untrained outputs in a trained model's range (logits around the
         # prior, box deltas ~ +-1): with He init the sigmoid saturates and every score ties at 1.0.
-        predict = separable(a * width, init, keras.initializers.RandomNormal(stddev=0.03))
+        predict = b.separable(a * width, init, keras.initializers.RandomNormal(stddev=0.03))
         levels = []
         for f in nodes:
             for c in convs:
-                f = bn(c(f), True)
+                f = b.bn(c(f), True)
             levels.append(layers.Reshape((-1, width))(predict(f)))
         outputs[key] = layers.Concatenate(axis=1, name=key)(levels)
+    return outputs
+
+
+def build_network(variant: str, seed: int, *, uint8_input: bool = True) -> Any:
+    """Keras EfficientDet-Lite0: image -> box_encodings [1, 19206, 4], class_predictions [1, 19206, 90]."""
+    import keras
+    from keras import layers
+
+    keras.utils.set_random_seed(seed)
+    image_size = int(variant)
+    b = _Blocks(keras)
+    dtype = "uint8" if uint8_input else "float32"
+    image = keras.Input((image_size, image_size, 3), batch_size=1, dtype=dtype, name="images")
+    x = layers.Rescaling(1.0 / 128.0, offset=-127.0 / 128.0, dtype="float32")(image)
+    outputs = _heads(b, _bifpn(b, _backbone(b, x), _sizes(image_size)))
     scores = layers.Activation("sigmoid", name="class_predictions")(outputs["class_logits"])
     return keras.Model(image, {"box_encodings": outputs["box_encodings"], "class_predictions": scores})

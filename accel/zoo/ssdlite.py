@@ -62,31 +62,33 @@ def anchors(variant: str = "300") -> np.ndarray:
     return np.asarray(rows, dtype=np.float32)
 
 
-def build_network(variant: str, seed: int, *, uint8_input: bool = False) -> Any:
-    """Keras SSDLite: float image in [-1, 1] -> box_encodings [1, 1917, 4], class_predictions [1, 1917, 91]."""
-    import keras
-    from keras import layers
+class _Blocks:
+    """The network's building blocks over one Keras, named as the TF Object Detection API names them."""
 
-    keras.utils.set_random_seed(seed)
-    size = int(variant)
-    count = iter(range(1000))
+    def __init__(self, keras: Any) -> None:
+        from keras import layers
 
-    def bn_relu6(x: Any, name: str) -> Any:
-        x = layers.BatchNormalization(name=f"{name}_bn")(x)
-        return layers.ReLU(6.0, name=f"{name}_relu6")(x)
+        self.keras, self.layers = keras, layers
 
-    def conv(x: Any, filters: int, name: str, kernel: int = 1, stride: int = 1) -> Any:
-        x = layers.Conv2D(filters, kernel, stride, "same", use_bias=False, kernel_initializer="he_normal",
-                          name=name)(x)
-        return bn_relu6(x, name)
+    def bn_relu6(self, x: Any, name: str) -> Any:
+        x = self.layers.BatchNormalization(name=f"{name}_bn")(x)
+        return self.layers.ReLU(6.0, name=f"{name}_relu6")(x)
 
-    def dw(x: Any, name: str, stride: int = 1) -> Any:
-        x = layers.DepthwiseConv2D(3, stride, "same", use_bias=False, depthwise_initializer=he_depthwise(keras),
-                                   name=name)(x)
-        return bn_relu6(x, name)
+    def conv(self, x: Any, filters: int, name: str, kernel: int = 1, stride: int = 1) -> Any:
+        x = self.layers.Conv2D(filters, kernel, stride, "same", use_bias=False, kernel_initializer="he_normal",
+                               name=name)(x)
+        return self.bn_relu6(x, name)
 
-    image = keras.Input((size, size, 3), batch_size=1, name="normalized_input_image_tensor")
-    x = conv(image, 32, "layer_1", 3, 2)
+    def dw(self, x: Any, name: str, stride: int = 1) -> Any:
+        x = self.layers.DepthwiseConv2D(3, stride, "same", use_bias=False,
+                                        depthwise_initializer=he_depthwise(self.keras), name=name)(x)
+        return self.bn_relu6(x, name)
+
+
+def _features(b: _Blocks, image: Any) -> list[Any]:
+    """MobileNetV2's inverted residual blocks and the extra layers: the six feature maps of ``FEATURE_MAPS``."""
+    layers, count = b.layers, iter(range(1000))
+    x = b.conv(image, 32, "layer_1", 3, 2)
     features = []
     channels = 32
     for expansion, filters, repeats, first_stride in _BLOCKS:
@@ -95,32 +97,44 @@ def build_network(variant: str, seed: int, *, uint8_input: bool = False) -> Any:
             stride = first_stride if r == 0 else 1
             h = x
             if expansion != 1:
-                h = conv(h, channels * expansion, f"{name}_expand")
+                h = b.conv(h, channels * expansion, f"{name}_expand")
                 if name == "layer_15":
                     features.append(h)  # layer_15/expansion_output: 19x19x576
-            h = dw(h, f"{name}_depthwise", stride)
+            h = b.dw(h, f"{name}_depthwise", stride)
             h = layers.Conv2D(filters, 1, use_bias=False, kernel_initializer="he_normal", name=f"{name}_project")(h)
             h = layers.BatchNormalization(name=f"{name}_project_bn")(h)
             x = layers.Add(name=f"{name}_add")([x, h]) if stride == 1 and channels == filters else h
             channels = filters
-    x = conv(x, 1280, "layer_19")
+    x = b.conv(x, 1280, "layer_19")
     features.append(x)
     for k, depth in enumerate(EXTRA_DEPTHS):
         name = f"layer_19_2_{k + 2}"
-        x = conv(x, depth // 2, f"{name}_1x1")
-        x = dw(x, f"{name}_depthwise", 2)
-        x = conv(x, depth, f"{name}_3x3")
+        x = b.conv(x, depth // 2, f"{name}_1x1")
+        x = b.dw(x, f"{name}_depthwise", 2)
+        x = b.conv(x, depth, f"{name}_3x3")
         features.append(x)
     if tuple(int(f.shape[1]) for f in features) != FEATURE_MAPS:
         raise ValueError(f"feature maps {[f.shape for f in features]}, expected {FEATURE_MAPS}")
+    return features
+
+
+def build_network(variant: str, seed: int, *, uint8_input: bool = False) -> Any:
+    """Keras SSDLite: float image in [-1, 1] -> box_encodings [1, 1917, 4], class_predictions [1, 1917, 91]."""
+    import keras
+    from keras import layers
+
+    keras.utils.set_random_seed(seed)
+    size = int(variant)
+    b = _Blocks(keras)
+    image = keras.Input((size, size, 3), batch_size=1, name="normalized_input_image_tensor")
     boxes: list[Any] = []
     scores: list[Any] = []
-    for k, (feature, specs) in enumerate(zip(features, _box_specs(), strict=True)):
+    for k, (feature, specs) in enumerate(zip(_features(b, image), _box_specs(), strict=True)):
         a = len(specs)
         # The API's config initialises convs with a truncated normal of stddev 0.03: kept for the predictors so
         # untrained scores stay off the sigmoid's rails (with He init most scores tie at 1.0).
         for outputs, width, store in (("BoxEncodingPredictor", 4, boxes), ("ClassPredictor", NUM_CLASSES + 1, scores)):
-            h = dw(feature, f"BoxPredictor_{k}_{outputs}_depthwise")
+            h = b.dw(feature, f"BoxPredictor_{k}_{outputs}_depthwise")
             init = keras.initializers.TruncatedNormal(stddev=0.03)  # one instance per layer: else equal weights
             h = layers.Conv2D(a * width, 1, kernel_initializer=init, name=f"BoxPredictor_{k}_{outputs}")(h)
             store.append(layers.Reshape((-1, width), name=f"BoxPredictor_{k}_{outputs}_flat")(h))

@@ -155,7 +155,8 @@ class OpenClKernels(KernelSetBase):
         rt = self.runtime
         rt.begin()
         try:
-            return post.nms(rt, boxes_xyxy, scores, class_ids, iou_threshold, max_detections, class_agnostic)
+            return post.nms(rt, boxes_xyxy, scores, class_ids,
+                            post.Suppression(iou_threshold, max_detections, class_agnostic))
         finally:
             rt.end()
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -141,17 +141,27 @@ def greedy(mask: np.ndarray, k: int, max_detections: int) -> list[int]:
     return keep
 
 
-def _mask_keep(rt: Runtime, boxes: Any, classes: Any, k: int, iou: float, max_det: int, agnostic: bool) -> list[int]:
+class Suppression(NamedTuple):
+    """What non-maximum suppression keeps: boxes overlapping a kept one by more than ``iou`` go (within a
+    class unless ``class_agnostic``), at most ``max_detections`` stay."""
+
+    iou: float
+    max_detections: int
+    class_agnostic: bool = False
+
+
+def _mask_keep(rt: Runtime, boxes: Any, classes: Any, k: int, rule: Suppression) -> list[int]:
     words = (k + 31) // 32
     mask = rt.buffer("nms_mask", k * words * 4)
     rt.run(rt.kernel(_FILE, "nms_mask", _options(rt)), (words, k), boxes, classes, np.int32(k), np.int32(words),
-           _real(rt)(iou), np.int32(agnostic), mask)
-    return greedy(rt.download(mask, k * words, np.uint32), k, max_det)
+           _real(rt)(rule.iou), np.int32(rule.class_agnostic), mask)
+    return greedy(rt.download(mask, k * words, np.uint32), k, rule.max_detections)
 
 
-def nms(rt: Runtime, boxes_xyxy: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, iou_threshold: float,
-        max_detections: int, class_agnostic: bool = False) -> np.ndarray:
+def nms(rt: Runtime, boxes_xyxy: np.ndarray, scores: np.ndarray, class_ids: np.ndarray,
+        rule: Suppression) -> np.ndarray:
     """``decode.nms`` with the suppression bitmask built on the device (see the module docstring)."""
+    iou_threshold, max_detections, class_agnostic = rule
     b = np.asarray(boxes_xyxy, np.float64).reshape(-1, 4)
     s = np.asarray(scores, np.float64).reshape(-1)
     c = np.asarray(class_ids).reshape(-1)
@@ -163,7 +173,7 @@ def nms(rt: Runtime, boxes_xyxy: np.ndarray, scores: np.ndarray, class_ids: np.n
         return numpy_nms(b, s, c, iou_threshold, max_detections, class_agnostic)
     boxes = rt.upload("nms_boxes", b[order].astype(_real(rt)))
     classes = rt.upload("nms_classes", c[order].astype(np.int32))
-    keep = _mask_keep(rt, boxes, classes, k, iou_threshold, max_detections, class_agnostic)
+    keep = _mask_keep(rt, boxes, classes, k, rule)
     return order[np.array(keep, np.int64)].astype(np.int64)
 
 
@@ -182,8 +192,8 @@ def postprocess(rt: Runtime, outputs: Mapping[str, np.ndarray], spec: DecodeSpec
     pixels = rt.buffer("pixels", 4)
     rt.run(rt.kernel(_FILE, "gather", _options(rt)), (k,), rt.upload("order", order), np.int32(k), box_buf,
            class_buf, np.int32(yolo), pixels, real(in_w), real(in_h), boxes, classes)
-    kept = (_mask_keep(rt, boxes, classes, k, spec.iou_threshold, spec.max_detections, spec.class_agnostic_nms)
-            if k <= MASK_LIMIT else None)
+    rule = Suppression(spec.iou_threshold, spec.max_detections, spec.class_agnostic_nms)
+    kept = _mask_keep(rt, boxes, classes, k, rule) if k <= MASK_LIMIT else None
     ids = rt.download(classes, k, np.int32)
     b = rt.download(boxes, k * 4, real).astype(np.float64).reshape(k, 4)
     keep = (np.array(kept, np.int64) if kept is not None else

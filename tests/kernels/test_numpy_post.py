@@ -18,12 +18,14 @@ CLASSES = [16.9999, 0.0001, 3.0]  # a quantized model's 17 and 0
 SCORES = [0.9, 0.4, 0.95]
 
 
+def _roles(boxes: np.ndarray, classes: np.ndarray, scores: np.ndarray, count: np.ndarray) -> dict[str, np.ndarray]:
+    return {"boxes": boxes, "classes": classes, "scores": scores, "count": count}
+
+
 def _ssd(count: float, threshold: float, labels: list[str] | None = None) -> Detections:
     return ssd_detections(
-        np.array([BOXES], np.float32),
-        np.array([CLASSES], np.float32),
-        np.array([SCORES], np.float32),
-        np.array([count], np.float32),
+        _roles(np.array([BOXES], np.float32), np.array([CLASSES], np.float32), np.array([SCORES], np.float32),
+               np.array([count], np.float32)),
         threshold=threshold,
         geometry=Geometry(),
         labels=labels,
@@ -61,10 +63,7 @@ def test_ssd_rows_threshold_and_order(
 
 def test_ssd_without_batch_dimension() -> None:
     det = ssd_detections(
-        np.array(BOXES),
-        np.array(CLASSES),
-        np.array(SCORES),
-        np.array(3.0),  # a 0-d count
+        _roles(np.array(BOXES), np.array(CLASSES), np.array(SCORES), np.array(3.0)),  # a 0-d count
         threshold=0.5,
         geometry=Geometry(),
     )
@@ -88,10 +87,7 @@ def test_ssd_maps_back_through_geometry(
     geometry: Geometry, box_yx: list[float], expected_xyxy: list[float]
 ) -> None:
     det = ssd_detections(
-        np.array([[box_yx]]),
-        np.array([[1.0]]),
-        np.array([[0.8]]),
-        np.array([1.0]),
+        _roles(np.array([[box_yx]]), np.array([[1.0]]), np.array([[0.8]]), np.array([1.0])),
         threshold=0.5,
         geometry=geometry,
     )
@@ -107,10 +103,7 @@ def test_ssd_labels() -> None:
 def test_ssd_mismatched_outputs_raise() -> None:
     with pytest.raises(KernelError, match="disagree"):
         ssd_detections(
-            np.zeros((1, 3, 4)),
-            np.zeros((1, 2)),
-            np.zeros((1, 3)),
-            np.array([3.0]),
+            _roles(np.zeros((1, 3, 4)), np.zeros((1, 2)), np.zeros((1, 3)), np.array([3.0])),
             threshold=0.5,
             geometry=Geometry(),
         )

@@ -11,7 +11,8 @@ import pytest
 from tflite_build import Out, detector
 
 from accel.core.errors import ConfigError, ModelError
-from accel.model import Family, corners_to_centers, derive_feature_maps, load_model, ssd_anchors
+from accel.model import AnchorOptions, Family, corners_to_centers, derive_feature_maps, load_model, ssd_anchors
+from accel.plan.sections import DecodeSection
 from accel.plan.settings import Settings
 from accel.run.pipeline import decode_spec
 
@@ -26,8 +27,8 @@ def test_one_layer_2x2_anchors_by_hand() -> None:
     cell = [(0.3, 0.3), (0.15, 0.6), (s, s)]
     centres = [(0.25, 0.25), (0.25, 0.75), (0.75, 0.25), (0.75, 0.75)]  # (i + 0.5) / 2, rows then columns
     expected = [(y, x, h, w) for y, x in centres for h, w in cell]
-    got = ssd_anchors([(2, 2)], (100, 100), min_scale=0.3, max_scale=0.9, aspect_ratios=(1.0, 4.0),
-                      reduce_lowest=False, interpolated=1.0)
+    got = ssd_anchors([(2, 2)], (100, 100), AnchorOptions(min_scale=0.3, max_scale=0.9, aspect_ratios=(1.0, 4.0),
+                                                             reduce_lowest=False, interpolated=1.0))
     np.testing.assert_allclose(got, expected, atol=1e-6)
 
 
@@ -37,13 +38,14 @@ def test_two_layer_anchors_by_hand() -> None:
     low = [(0.1, 0.1), (0.2 / R2, 0.2 * R2), (0.2 * R2, 0.2 / R2)]
     expected = [(y, x, h, w) for y in (0.25, 0.75) for x in (0.25, 0.75) for h, w in low]
     expected += [(0.5, 0.5, 0.8, 0.8), (0.5, 0.5, 0.8 / R2, 0.8 * R2), (0.5, 0.5, 0.894427, 0.894427)]
-    got = ssd_anchors([(2, 2), (1, 1)], (64, 64), min_scale=0.2, max_scale=0.8, aspect_ratios=(1.0, 2.0))
+    got = ssd_anchors([(2, 2), (1, 1)], (64, 64), AnchorOptions(min_scale=0.2, max_scale=0.8, aspect_ratios=(1.0, 2.0)))
     np.testing.assert_allclose(got, expected, atol=1e-6)
 
 
 def test_non_square_input_keeps_square_anchors_square() -> None:
     # 100 high, 200 wide: base size (1, 100/200): scale 0.4, ratio 1 -> h 0.4, w 0.2 (0.4 of the height either way)
-    got = ssd_anchors([(1, 2)], (100, 200), min_scale=0.4, aspect_ratios=(1.0,), reduce_lowest=False, interpolated=0)
+    got = ssd_anchors([(1, 2)], (100, 200), AnchorOptions(min_scale=0.4, aspect_ratios=(1.0,), reduce_lowest=False,
+                                                             interpolated=0))
     np.testing.assert_allclose(got, [(0.5, 0.25, 0.4, 0.2), (0.5, 0.75, 0.4, 0.2)], atol=1e-6)
 
 
@@ -207,9 +209,9 @@ def test_forced_family(built: dict[str, Path], name: str, family: str, expected:
     [
         pytest.param({}, {"box_order": "xyxy", "box_scales": (1.0, 1.0, 1.0, 1.0), "score_activation": "none",
                           "background_class": True}, id="model-hints"),
-        pytest.param({"box_order": "auto", "box_scales": [], "background_class": "auto"},
+        pytest.param({"box_order": "auto", "box_scales": (), "background_class": "auto"},
                      {"box_order": "xyxy", "background_class": True}, id="auto-keeps-hints"),
-        pytest.param({"box_order": "yxhw", "box_scales": [10, 10, 5, 5], "score_activation": "sigmoid",
+        pytest.param({"box_order": "yxhw", "box_scales": (10.0, 10.0, 5.0, 5.0), "score_activation": "sigmoid",
                       "background_class": "no"},
                      {"box_order": "yxhw", "box_scales": (10.0, 10.0, 5.0, 5.0), "score_activation": "sigmoid",
                       "background_class": False}, id="config-overrides"),
@@ -217,7 +219,7 @@ def test_forced_family(built: dict[str, Path], name: str, family: str, expected:
 )
 def test_decode_spec_hints_and_overrides(built: dict[str, Path], decode: dict[str, object],
                                          expected: dict[str, object]) -> None:
-    spec = decode_spec(load_model(built["st-ssd"]), Settings(decode=decode))
+    spec = decode_spec(load_model(built["st-ssd"]), Settings(decode=DecodeSection(**decode)))  # type: ignore[arg-type]
     for key, value in expected.items():
         assert getattr(spec, key) == value, key
     np.testing.assert_allclose(spec.anchors, [[.25, .25, .5, .5], [.25, .75, .5, .5], [.75, .25, .5, .5]], atol=1e-6)
@@ -227,18 +229,18 @@ def test_decode_spec_anchor_modes(built: dict[str, Path]) -> None:
     tf = load_model(built["tf-ssd-raw"])
     generated = ssd_anchors([(2, 2)] + [(1, 1)] * 5, (32, 32))  # 42 anchors on a 32x32 input, defaults
     for mode in ("auto", "generate"):
-        np.testing.assert_allclose(decode_spec(tf, Settings(decode={"anchors": mode})).anchors, generated)
+        np.testing.assert_allclose(decode_spec(tf, Settings(decode=DecodeSection(anchors=mode))).anchors, generated)
     with pytest.raises(ModelError, match='anchors = "model" but the model has no anchor tensor'):
-        decode_spec(tf, Settings(decode={"anchors": "model"}))
+        decode_spec(tf, Settings(decode=DecodeSection(anchors="model")))
     st = load_model(built["st-ssd"])
-    assert decode_spec(st, Settings(decode={"anchors": "model"})).anchors.shape == (3, 4)
+    assert decode_spec(st, Settings(decode=DecodeSection(anchors="model"))).anchors.shape == (3, 4)
     with pytest.raises(ModelError, match="cannot derive anchor feature maps for 3 anchors"):
-        decode_spec(st, Settings(decode={"anchors": "generate"}))
-    custom = decode_spec(tf, Settings(decode={"anchors": "generate", "anchor_feature_maps": [4, 2, 1],
-                                              "anchor_aspect_ratios": [1.0], "anchor_reduce_lowest": False}))
+        decode_spec(st, Settings(decode=DecodeSection(anchors="generate")))
+    custom = decode_spec(tf, Settings(decode=DecodeSection(
+        anchors="generate", anchor_feature_maps=(4, 2, 1), anchor_aspect_ratios=(1.0,), anchor_reduce_lowest=False)))
     # (16 + 4 + 1) cells x (1 ratio + 1 interpolated) = 42. Scales 0.2, 0.575, 0.95: the first cell (centre
     # 0.5 / 4) has (0.2, 1) and the interpolated sqrt(0.2 * 0.575) = 0.339116.
     assert custom.anchors.shape == (42, 4)
     np.testing.assert_allclose(custom.anchors[:2], [[.125, .125, .2, .2], [.125, .125, .339116, .339116]], atol=1e-6)
     with pytest.raises(ConfigError, match="anchor_feature_maps"):
-        decode_spec(tf, Settings(decode={"anchors": "generate", "anchor_feature_maps": [3]}))
+        decode_spec(tf, Settings(decode=DecodeSection(anchors="generate", anchor_feature_maps=(3,))))

@@ -9,7 +9,7 @@ import pytest
 
 from accel.core.jsonform import dump
 from accel.power import Reading
-from accel.power.fake import ManualClock, ScriptedMeter, steps
+from accel.power.fake import ManualClock, MeterScript, ScriptedMeter, steps
 from accel.power.sampler import Sampler, attribute, energy_between, idle_baseline, mean_watts, power_json, timeline_json
 
 
@@ -70,7 +70,7 @@ def _run_samples() -> list[Reading]:
 
 
 def test_attribute_counts_only_the_window() -> None:
-    meter = ScriptedMeter(watts=RUN, estimated=True, name="fake")
+    meter = ScriptedMeter(watts=RUN, script=MeterScript(estimated=True))
     block = attribute(_run_samples(), 12.0, 22.0, frames=300, idle_w=2.0, meter=meter)
     # 6 W x 10 s = 60 J (with the warm-up it would be 60 + 8 W x 2 s = 76 J); 300 frames in 10 s = 30 FPS
     assert dump(block) == {
@@ -131,7 +131,7 @@ def test_timeline_json() -> None:
 
 
 def test_power_json() -> None:
-    meter = ScriptedMeter(watts=RUN, name="fake")
+    meter = ScriptedMeter(watts=RUN)
     block = power_json(meter, [Reading(0.0, watts=2.0), Reading(2.0, watts=4.0)], 10.0, {"seconds": 5, "watts": 2.0})
     assert block == {"meter": "fake", "estimated": False, "why": None, "rate_hz": 10.0,
                      "idle": {"seconds": 5, "watts": 2.0}, "samples": [[0.0, 2.0], [2.0, 4.0]],

@@ -8,7 +8,7 @@ import pytest
 
 from accel.core.errors import ConfigError, PowerError
 from accel.power.csvlog import CsvMeter
-from accel.power.fake import ManualClock, ScriptedMeter
+from accel.power.fake import ManualClock, MeterScript, ScriptedMeter
 from accel.power.sampler import Sampler
 from accel.power.thermal import ThermalSample
 
@@ -16,7 +16,8 @@ STOP = 0.5 + 1 / 128  # off every sampling grid below, so the reading at stop is
 
 
 def _meter(clock: ManualClock, **kwargs: object) -> ScriptedMeter:
-    return ScriptedMeter(watts=lambda t: 3.0, clock=clock, sleep=clock.sleep, **kwargs)  # type: ignore[arg-type]
+    return ScriptedMeter(watts=lambda t: 3.0, clock=clock, sleep=clock.sleep,
+                         script=MeterScript(**kwargs))  # type: ignore[arg-type]
 
 
 def _drive(sampler: Sampler, clock: ManualClock, seconds: float) -> None:

@@ -141,7 +141,7 @@ def _monotonic_clocks() -> tuple[int, int]:
 def _open(width: int = 320, height: int = 240, clocks: Any = _monotonic_clocks,
           **fake_options: Any) -> tuple[Picamera2Source, FakePicamera2]:
     fake = FakePicamera2(**fake_options)
-    return Picamera2Source(0, width, height, factory=lambda num: fake, clocks=clocks), fake
+    return Picamera2Source(0, (width, height), factory=lambda num: fake, clocks=clocks), fake
 
 
 def test_lores_yuv420_is_configured_at_the_requested_size_and_started() -> None:
@@ -183,7 +183,7 @@ def test_unpadded_stream() -> None:
                          ids=["RGB888", "XRGB8888"])
 def test_rgb_lores_formats_on_a_pi5_are_rows_of_stride_bytes(fmt: PixelFormat, bpp: int) -> None:
     fake = FakePicamera2(stride=320 * bpp + 64)
-    source = Picamera2Source(0, 320, 240, format=fmt, factory=lambda num: fake)
+    source = Picamera2Source(0, (320, 240), format=fmt, factory=lambda num: fake)
     assert fake.calls[0][1]["lores"] == {"size": (320, 240), "format": fmt.value}
     frame = source.read()
     assert frame.format is fmt and frame.data.shape == (240, 320 * bpp + 64)
@@ -227,7 +227,7 @@ def test_no_camera_is_one_clear_source_error() -> None:
 def test_a_configure_failure_closes_the_camera() -> None:
     fake = FakePicamera2(fail="configure")
     with pytest.raises(SourceError, match="cannot configure a 320x240 YUV420 lores stream"):
-        Picamera2Source(0, 320, 240, factory=lambda num: fake)
+        Picamera2Source(0, (320, 240), factory=lambda num: fake)
     assert fake.names()[-1] == "close" and "stop" not in fake.names()
 
 
@@ -295,7 +295,7 @@ def test_a_boottime_stamp_after_a_suspend_is_converted_at_read_time() -> None:
         return now, now + suspended_ns
 
     boottime = FakePicamera2(metadata=lambda n: _metadata(n, FIRST_FRAME_NS + suspended_ns))
-    source = Picamera2Source(0, 320, 240, factory=lambda num: boottime, clocks=clocks)
+    source = Picamera2Source(0, (320, 240), factory=lambda num: boottime, clocks=clocks)
     assert source.read().timestamp == pytest.approx(8123.456789, abs=1e-9)
 
 

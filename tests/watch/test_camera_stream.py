@@ -25,11 +25,12 @@ from accel.core.detections import Detections
 from accel.core.errors import ConfigError, SourceError
 from accel.delegates import Variant
 from accel.model import load_model
+from accel.plan.job import Job
 from accel.plan.settings import Settings
 from accel.sources import SourceSpec, open_source
 from accel.sources.camera import main_stream_size
-from accel.watch.camera_stream import CameraStream, quality_level
-from accel.watch.detector import Job
+from accel.watch.camera_stream import CameraStream, StreamHooks, quality_level
+from accel.watch.detector import Watched
 from accel.watch.options import StreamOptions
 from accel.watch.render import _PALETTE
 
@@ -57,8 +58,8 @@ def _box() -> Detections:
 def _stream(cam: Picamera2, hardware: bool = True, fps: float = 15.0, clock: Any = None,
             overlay: Any = None, alias: bool = True, **kw: Any) -> tuple[CameraStream, list[tuple[bytes, float]]]:
     got: list[tuple[bytes, float]] = []
-    stream = CameraStream(cam, 80, fps, overlay or (lambda: (_box(), "caption")), lambda j, s: got.append((j, s)),
-                          modules=modules(hardware, alias), clock=clock or Clock(), **kw)
+    hooks = StreamHooks(overlay or (lambda: (_box(), "caption")), lambda j, s: got.append((j, s)), **kw)
+    stream = CameraStream(cam, 80, fps, hooks, modules=modules(hardware, alias), clock=clock or Clock())
     return stream, got
 
 
@@ -308,7 +309,7 @@ def test_the_watch_asks_the_main_stream_its_stream_size(monkeypatch: pytest.Monk
 
     install(monkeypatch)
     spec = SourceSpec("picamera2", width=lores[0], height=lores[1])
-    job = Job("null", None, Variant("null"), "numpy", Settings(), StreamOptions(size=size))  # type: ignore[arg-type]
+    job = Watched(Job(None, Variant("null"), "numpy", Settings()), StreamOptions(size=size))  # type: ignore[arg-type]
     with open_source(Detector(job, None, None, None)._spec(spec)) as source:  # type: ignore[arg-type]
         assert source.camera.stream_configuration("main")["size"] == main and source.camera.buffer_count == 6
 
@@ -327,7 +328,7 @@ def test_stream_encoder_picamera2_needs_the_picamera2_source() -> None:
         StreamOptions(encoder="x264")
 
 
-def _run_worker(job: Job, viewers: int = 1, frames: int = 3) -> list[tuple[Any, ...]]:
+def _run_worker(job: Watched, viewers: int = 1, frames: int = 3) -> list[tuple[Any, ...]]:
     """The watch worker in this process on a socket pair until it sent ``frames`` stream frames (or failed)."""
     from accel.watch import child
 
@@ -359,8 +360,8 @@ def test_the_worker_streams_the_camera_main_stream_through_picamera2(monkeypatch
     which encoder, and the camera is closed with its encoder stopped (the stand-in checks)."""
     install(monkeypatch, hardware=hardware)
     settings = Settings(warmup=1, timeout_s=10.0, live_source=SourceSpec("picamera2", width=160, height=120))
-    job = Job("null", load_model(tiny_classifier[0]), Variant("null"), "numpy", settings,
-              StreamOptions(fps=30, size="320x240"))
+    job = Watched(Job(load_model(tiny_classifier[0]), Variant("null"), "numpy", settings),
+                  StreamOptions(fps=30, size="320x240"))
     said = _run_worker(job)
     kinds = [m[0] for m in said]
     assert "failed" not in kinds, said
@@ -388,8 +389,8 @@ def test_without_picamera2s_encoders_auto_encodes_on_the_cpu_and_picamera2_fails
 
     monkeypatch.setattr("accel.watch.camera_stream._modules", old_picamera2)
     settings = Settings(warmup=1, timeout_s=10.0, live_source=SourceSpec("picamera2", width=160, height=120))
-    job = Job("null", load_model(tiny_classifier[0]), Variant("null"), "numpy", settings,
-              StreamOptions(fps=30, encoder=asked))
+    job = Watched(Job(load_model(tiny_classifier[0]), Variant("null"), "numpy", settings),
+                  StreamOptions(fps=30, encoder=asked))
     said = _run_worker(job, frames=1)
     if asked == "picamera2":
         (failed,) = [m for m in said if m[0] == "failed"]
@@ -444,7 +445,7 @@ def test_a_drawing_failure_in_picamera2s_thread_fails_the_variant_from_the_worke
 
     monkeypatch.setattr("accel.watch.render.draw_cv2", broken)
     settings = Settings(warmup=1, timeout_s=10.0, live_source=SourceSpec("picamera2", width=160, height=120))
-    job = Job("null", load_model(tiny_classifier[0]), Variant("null"), "numpy", settings, StreamOptions(fps=30))
+    job = Watched(Job(load_model(tiny_classifier[0]), Variant("null"), "numpy", settings), StreamOptions(fps=30))
     said = _run_worker(job)
     (failed,) = [m for m in said if m[0] == "failed"]
     assert failed[1] == "draw+encode: ValueError: cannot draw" and "Traceback" in failed[2]

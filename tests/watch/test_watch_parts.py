@@ -12,7 +12,7 @@ from accel.compare.instruments import Instruments
 from accel.core.errors import ConfigError
 from accel.delegates import Variant
 from accel.plan.config import load_config
-from accel.power.fake import ManualClock, ScriptedMeter
+from accel.power.fake import ManualClock, MeterScript, ScriptedMeter
 from accel.watch.choices import Choice, best, find
 from accel.watch.figures import rows
 from accel.watch.hub import Hub
@@ -158,7 +158,8 @@ def test_the_system_probe_gives_watts_and_the_hub_j_per_frame(kind: str) -> None
 
 
 def test_a_failing_meter_says_why() -> None:
-    probe = SystemProbe(lambda figures: None, lambda: None, ScriptedMeter(watts=lambda t: 1.0, fail_at=0), "unused")
+    meter = ScriptedMeter(watts=lambda t: 1.0, script=MeterScript(fail_at=0))
+    probe = SystemProbe(lambda figures: None, lambda: None, meter, "unused")
     assert probe.sample()["power"] == {"watts": None, "why": "fake: fake meter failed on read 0"}
 
 

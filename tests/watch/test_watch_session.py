@@ -20,10 +20,11 @@ from watch_helpers import wait_until
 
 from accel.delegates import REGISTRY, Variant
 from accel.model import load_model
+from accel.plan.job import Job
 from accel.plan.settings import Settings
 from accel.sources import SourceSpec
 from accel.watch.choices import Choice
-from accel.watch.detector import Job
+from accel.watch.detector import Watched
 from accel.watch.hub import Hub
 from accel.watch.options import StreamOptions
 from accel.watch.session import Session
@@ -42,12 +43,12 @@ def session(monkeypatch: pytest.MonkeyPatch, tiny_classifier: Any) -> Iterator[S
     monkeypatch.setitem(REGISTRY._extra, "crashy", __import__("crashy_plugin").CrashyDelegate)
     model = load_model(tiny_classifier[0])
 
-    def job_for(choice: Choice) -> Job:
+    def job_for(choice: Choice) -> Watched:
         # 3 s for the hang to time out in; the others get 60 s to start on a loaded machine
         settings = replace(SETTINGS, timeout_s=3.0 if choice == HANG else 60.0)
         if choice == BROKEN:
             settings = replace(settings, live_source=SourceSpec("image", "/nonexistent"))
-        return Job(choice.label, model, choice.variant, choice.kernels, settings, StreamOptions(fps=10))
+        return Watched(Job(model, choice.variant, choice.kernels, settings), StreamOptions(fps=10))
 
     choices = [NULL, SEGV, ABORT, HANG, BROKEN]
     s = Session(Hub([c.label for c in choices]), choices, job_for)
@@ -122,7 +123,7 @@ def test_a_failure_in_draw_encode_fails_the_variant_and_stops_the_worker(monkeyp
     monkeypatch.setattr(child, "Renderer", Broken)
     ours, theirs = socket.socketpair()
     parent, conn = Connection(ours.detach()), Connection(theirs.detach())
-    job = Job(NULL.label, load_model(tiny_classifier[0]), NULL.variant, NULL.kernels, SETTINGS, StreamOptions(fps=10))
+    job = Watched(Job(load_model(tiny_classifier[0]), NULL.variant, NULL.kernels, SETTINGS), StreamOptions(fps=10))
     worker = threading.Thread(target=child._Worker(conn, job).run, daemon=True)
     worker.start()
     parent.send(("viewers", 1))
