@@ -17,7 +17,7 @@ def accel(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
                           timeout=300)
 
 
-def _one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
+def one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert "Traceback" not in proc.stderr
     assert len(lines) == 1, proc.stderr
@@ -81,7 +81,7 @@ def _setup(tmp: Path, case: str) -> list[str]:
 def test_bad_input_gets_one_line_and_exit_2(tmp_path: Path, case: str, says: str) -> None:
     proc = accel(*_setup(tmp_path, case), cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
-    assert says in _one_error_line(proc)
+    assert says in one_error_line(proc)
     assert not (tmp_path / "results").exists()  # nothing half-written for a run that never started
 
 
@@ -142,7 +142,7 @@ def test_kernel_set_options_from_config(tmp_path: Path) -> None:
     (tmp_path / "accel.toml").write_text("[kernels.numpy]\nthreads = 2\n")
     proc = accel("compare", "--frames", "2", cwd=tmp_path)
     assert proc.returncode == 2
-    assert "accel.toml: kernels.numpy.threads (line 2): unknown option 'threads'" in _one_error_line(proc)
+    assert "accel.toml: kernels.numpy.threads (line 2): unknown option 'threads'" in one_error_line(proc)
 
 
 @pytest.mark.opencl
@@ -168,16 +168,16 @@ def test_opencl_device_from_config_and_transfer_split(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("text", "seconds"), [("90", 90.0), ("90s", 90.0), ("10m", 600.0), ("1h", 3600.0),
                                                ("1h30m", 5400.0), ("2.5m", 150.0)])
 def test_sustained_durations(text: str, seconds: float) -> None:
-    from accel.plan.flags import duration as _duration
+    from accel.plan.flags import duration
 
-    assert _duration(text) == seconds
+    assert duration(text) == seconds
 
 
 @pytest.mark.parametrize("text", ["", "ten minutes", "5d", "m"])
 def test_bad_sustained_duration_is_refused(text: str) -> None:
     import argparse
 
-    from accel.plan.flags import duration as _duration
+    from accel.plan.flags import duration
 
     with pytest.raises(argparse.ArgumentTypeError, match="expected a duration like 90s, 10m or 1h"):
-        _duration(text)
+        duration(text)

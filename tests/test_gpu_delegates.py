@@ -269,15 +269,15 @@ def test_adapter_line_is_parsed_from_the_worker_log() -> None:
     import tempfile
 
     from accel.results.record import Adapter
-    from accel.run.worker import _adapter, read_log
+    from accel.run.worker import adapter_of, read_log
 
     with tempfile.TemporaryFile() as log:  # the worker's stderr log, which has no name on disk
         log.write(b"INFO: something\nSelected adapter: llvmpipe (LLVM 15.0.6, 256 bits), arch=software, "
                   b"vendor=mesa, backend=Vulkan, adapterType=CPU / Software\n")
         log.flush()  # the offset is now at the end: read_log reads from the start without moving it
-        assert _adapter(read_log(log)) == Adapter("llvmpipe (LLVM 15.0.6, 256 bits)", "Vulkan", "CPU / Software",
+        assert adapter_of(read_log(log)) == Adapter("llvmpipe (LLVM 15.0.6, 256 bits)", "Vulkan", "CPU / Software",
                                                   True)
-    assert _adapter("no adapter here\n") is None
+    assert adapter_of("no adapter here\n") is None
 
 
 def test_litert_gpu_whole_postprocess_graph_ends_as_a_recorded_outcome(gpu_adapter: str, tmp_path: Path) -> None:

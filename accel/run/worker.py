@@ -30,7 +30,7 @@ from accel.results.record import Adapter, FrameLog, Measured, Outcome, Startup, 
 from accel.run.interrupt import Interrupted
 from accel.run.pipeline import run_job
 
-__all__ = ["MALLOC_ENV", "describe_signal", "last_lines", "read_log", "register_plugins", "run_isolated"]
+__all__ = ["MALLOC_ENV", "adapter_of", "describe_signal", "last_lines", "read_log", "register_plugins", "run_isolated"]
 
 _STARTUP_S = 120.0  # spawning Python and importing a runtime on a slow Pi SD card
 _DRAIN_S = 1.0  # past its deadline, how long what a worker sent in time is still read
@@ -178,7 +178,7 @@ def read_log(log: Any) -> str:
         return ""
 
 
-def _adapter(printed: str) -> Adapter | None:
+def adapter_of(printed: str) -> Adapter | None:
     """The GPU adapter a runtime reported choosing (LiteRT's WebGPU accelerator prints "Selected adapter:
     NAME (...), arch=..., vendor=..., backend=Vulkan, adapterType=CPU / Software")."""
     lines = [ln for ln in printed.splitlines() if "Selected adapter:" in ln]
@@ -351,7 +351,7 @@ def _conclude(streamed: _Streamed, code: int | None, printed: str) -> Outcome:
         kept = streamed.keep(streamed.result.status, streamed.result.error or "failed")
         streamed.result = replace(kept, traceback=streamed.result.traceback)
     if streamed.result is not None:
-        result = replace(streamed.result, adapter=_adapter(printed))
+        result = replace(streamed.result, adapter=adapter_of(printed))
         if code is not None and code < 0:  # measured, then the runtime crashed while tearing down
             result = replace(result, teardown=f"crashed at exit: {describe_signal(code)}{printed_note}")
         return result

@@ -16,11 +16,11 @@ from accel.core.detections import Classification, Detections
 from accel.core.errors import ConfigError
 from accel.core.frames import Frame
 
-__all__ = ["ENCODERS", "Encoder", "Renderer", "draw_cv2", "pick_encoder"]
+__all__ = ["ENCODERS", "PALETTE", "Encoder", "Renderer", "draw_cv2", "pick_encoder"]
 
 ENCODERS = ("simplejpeg", "opencv", "pillow")  # fastest first
 _CAPTION_H = 20  # the caption bar along the top of every stream frame
-_PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
+PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
             (227, 119, 194), (188, 189, 34), (23, 190, 207), (255, 255, 255)]
 
 
@@ -94,7 +94,7 @@ def _boxes(result: Detections, w: int, h: int) -> list[tuple[int, int, int, int,
     out = []
     for i in range(len(result)):
         x0, y0, x1, y1 = (float(v) for v in result.boxes[i])
-        colour = _PALETTE[int(result.class_ids[i]) % len(_PALETTE)]
+        colour = PALETTE[int(result.class_ids[i]) % len(PALETTE)]
         out.append((round(x0 * w), round(y0 * h), round(x1 * w), round(y1 * h), colour, _label(result, i)))
     return out
 

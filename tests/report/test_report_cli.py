@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from report_docs import FIXTURE, GOLDEN, second_run, v2, write
-from test_cli import _one_error_line, accel
+from test_cli import accel, one_error_line
 
 
 def test_markdown_to_stdout(tmp_path: Path) -> None:
@@ -35,7 +35,7 @@ def test_newer_schema_is_one_clear_line(tmp_path: Path) -> None:
     write(doc, tmp_path / "new.json")
     proc = accel("report", "new.json", "--format", "md", cwd=tmp_path)
     assert proc.returncode == 2
-    assert _one_error_line(proc).endswith("has result schema 7; this accel reads 1-2: re-run accel compare "
+    assert one_error_line(proc).endswith("has result schema 7; this accel reads 1-2: re-run accel compare "
                                           "or upgrade accel")
 
 
@@ -48,4 +48,4 @@ def test_bad_input(tmp_path: Path, args: list[str], expected: str) -> None:
     (tmp_path / "notes.json").write_text('{"hello": 1}')
     proc = accel("report", *args, cwd=tmp_path)
     assert proc.returncode == 2
-    assert expected in _one_error_line(proc)
+    assert expected in one_error_line(proc)

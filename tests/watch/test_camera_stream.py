@@ -32,7 +32,7 @@ from accel.sources.camera import main_stream_size
 from accel.watch.camera_stream import CameraStream, StreamHooks, quality_level
 from accel.watch.detector import Watched
 from accel.watch.options import StreamOptions
-from accel.watch.render import _PALETTE
+from accel.watch.render import PALETTE
 
 
 class Clock:
@@ -210,7 +210,7 @@ def test_the_detections_and_caption_are_drawn_on_the_main_stream_in_its_colours(
     wait_until(lambda: len(got) == 1, what="the JPEG")
     stream.stop()
     rgb = _decoded(got[0][0])
-    colour = np.array(_PALETTE[3])
+    colour = np.array(PALETTE[3])
     x0, y1 = round(0.25 * 320), round(0.9 * 240)
     left_edge = rgb[170:200, x0]  # below the label, on the box's left side
     assert np.abs(left_edge - colour).max() <= 40, left_edge[:3]

@@ -13,7 +13,7 @@ from accel.core.detections import Classification, Detections
 from accel.core.errors import ConfigError
 from accel.core.frames import Frame, PixelFormat
 from accel.kernels.colour import rgb_to_i420
-from accel.watch.render import _PALETTE, ENCODERS, Renderer, pick_encoder
+from accel.watch.render import ENCODERS, PALETTE, Renderer, pick_encoder
 
 GREY = 128
 
@@ -75,7 +75,7 @@ def test_boxes_land_where_the_detections_say(drawing: str, fmt: PixelFormat) -> 
                       np.array([0.9], np.float32), ("leaf",))
     out = _decode(renderer.render(_grey_frame(fmt), dets, "caption"))
     assert out.shape == (480, 640, 3)
-    colour = np.array(_PALETTE[2])
+    colour = np.array(PALETTE[2])
 
     def off(column: np.ndarray) -> float:  # how far a line of pixels is from the box colour
         return float(np.abs(column.mean(axis=0) - colour).max())
