@@ -62,6 +62,7 @@ class InputSpec:
     norm_range: tuple[float, float] = (0.0, 255.0)
     resize: ResizeMode = ResizeMode.STRETCH
     fill: int = 114
+    range_from: str = ""  # which rule chose norm_range (recorded beside it)
 
 
 @dataclass(frozen=True)

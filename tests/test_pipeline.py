@@ -81,6 +81,30 @@ def test_input_spec_from_quantization(tiny_classifier, dtype: str, scale: float,
     assert spec.scale == pytest.approx(expected[1])
 
 
+@pytest.mark.parametrize(("family", "input_range", "expected", "rule"), [
+    # a real third-party YOLOv8n full-int8 export: scale 0.01866, zero point -14 spans -2.13..2.63, and the
+    # network takes 0..1 all the same (Ultralytics trains on 0..1): the family decides, not the span
+    pytest.param("yolov8", "auto", (0.0, 1.0), "yolov8 family: YOLO exports take 0..1", id="yolo-family-wins"),
+    # the same span on a model of no YOLO family: snapped to the nearest of 0..1, -1..1, 0..255 by hand:
+    # |-2.127 + 1| + |2.631 - 1| = 2.758 < |-2.127 - 0| + |2.631 - 1| = 3.758
+    pytest.param("classifier", "auto", (-1.0, 1.0), "int8 quantization spans -2.13..2.63: nearest -1..1",
+                 id="span-snapped"),
+    pytest.param("yolov8", "-1,1", (-1.0, 1.0), "[model] input_range = -1,1", id="config-wins"),
+])
+def test_int8_input_range_rule(tiny_classifier, family: str, input_range: str, expected: tuple[float, float],  # type: ignore[no-untyped-def]
+                               rule: str) -> None:
+    from dataclasses import replace
+
+    from accel.model import Family
+
+    model = load_model(tiny_classifier[0])
+    model = replace(model, family=Family(family),
+                    inputs=(replace(model.inputs[0], dtype="int8", scale=0.01866, zero_point=-14),))
+    spec = input_spec(model, input_range=input_range)
+    assert (spec.norm_range, spec.range_from) == (expected, rule)
+    assert (spec.scale, spec.zero_point) == (0.01866, -14)
+
+
 def _compare_with_fake(tmp_path: Path, script: FakeScript) -> dict:  # type: ignore[type-arg]
     REGISTRY.register("fake", lambda: FakeDelegate(script))
     cfg = load_config(None, {"delegates": ["null", "fake", "cpu-reference"], "pipeline.frames": 8,

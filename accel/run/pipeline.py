@@ -33,27 +33,34 @@ def input_spec(model: ModelInfo, resize: str = "auto", fill: int = 114, input_ra
 
     uint8 inputs take raw pixels (the converter's intent for image models: real = scale * (q - zp) spans
     the training range); int8 inputs take ``round(r / scale) + zp`` with ``r`` the pixel mapped onto the
-    real range the quantization spans, snapped to (0, 1), (-1, 1) or (0, 255); float32 inputs take the
-    range from ``[model] input_range`` (auto: 0..1 for YOLO exports, else -1..1, the TensorFlow
-    image-model convention). Resize ``auto`` letterboxes YOLO models (as they were trained) and stretches
-    the others.
+    real range the network was trained on: ``[model] input_range`` when set, else 0..1 for YOLO exports
+    (Ultralytics trains on 0..1, whatever span the calibration gave the input's quantization: one real
+    YOLOv8n export spans -2.13..2.63), else the span snapped to (0, 1), (-1, 1) or (0, 255); float32 inputs
+    take ``[model] input_range`` (auto: 0..1 for YOLO exports, else -1..1, the TensorFlow image-model
+    convention). ``range_from`` says which rule decided. Resize ``auto`` letterboxes YOLO models (as they
+    were trained) and stretches the others.
     """
     t = model.image_input
     h, w = model.input_size
     yolo = model.family.value.startswith("yolo")
     mode = ResizeMode(resize) if resize != "auto" else (ResizeMode.LETTERBOX if yolo else ResizeMode.STRETCH)
     if t.dtype == "uint8":
-        return InputSpec(h, w, "uint8", 1.0, 0, (0.0, 255.0), mode, fill)
-    if t.dtype == "int8":
-        scale = t.scale or 1.0
-        lo, hi = scale * (-128 - t.zero_point), scale * (127 - t.zero_point)
-        rng = _RANGES[input_range] if input_range != "auto" else _snap_range(lo, hi)
-        return InputSpec(h, w, "int8", scale, t.zero_point, rng, mode, fill)
-    if t.dtype == "float32":
-        rng = _RANGES[input_range] if input_range != "auto" else ((0.0, 1.0) if yolo else (-1.0, 1.0))
-        return InputSpec(h, w, "float32", 1.0, 0, rng, mode, fill)
-    raise KernelError(f"{model.path.name}: image input of dtype {t.dtype} is not supported "
-                      "(expected uint8, int8 or float32)")
+        return InputSpec(h, w, "uint8", 1.0, 0, (0.0, 255.0), mode, fill, "uint8 input: raw pixels")
+    if t.dtype not in ("int8", "float32"):
+        raise KernelError(f"{model.path.name}: image input of dtype {t.dtype} is not supported "
+                          "(expected uint8, int8 or float32)")
+    scale, zero_point = (t.scale or 1.0, t.zero_point) if t.dtype == "int8" else (1.0, 0)
+    if input_range != "auto":
+        rng, why = _RANGES[input_range], f"[model] input_range = {input_range}"
+    elif yolo:
+        rng, why = (0.0, 1.0), f"{model.family.value} family: YOLO exports take 0..1"
+    elif t.dtype == "float32":
+        rng, why = (-1.0, 1.0), "float32 input: the TensorFlow image-model convention -1..1"
+    else:
+        lo, hi = scale * (-128 - zero_point), scale * (127 - zero_point)
+        rng = _snap_range(lo, hi)
+        why = f"int8 quantization spans {lo:.3g}..{hi:.3g}: nearest {rng[0]:g}..{rng[1]:g}"
+    return InputSpec(h, w, t.dtype, scale, zero_point, rng, mode, fill, why)
 
 
 def _snap_range(lo: float, hi: float) -> tuple[float, float]:
@@ -155,7 +162,8 @@ def _run_info(runner: Runner, kernels: KernelSet, loop: Loop, live: bool) -> Run
     return RunInfo(
         runtime=runner.runtime, placement=runner.placement, kernels_info=kernels.describe(),
         input={"dtype": spec.dtype, "scale": spec.scale, "zero_point": spec.zero_point,
-               "norm_range": list(spec.norm_range), "resize": spec.resize.value, "size": [spec.height, spec.width]},
+               "norm_range": list(spec.norm_range), "norm_range_from": spec.range_from, "resize": spec.resize.value,
+               "size": [spec.height, spec.width]},
         fps_stages=sorted(STAGES if live else STAGES[1:]),
         inference_fps=1.0 / inference_mean if inference_mean > 0 else 0.0,
         usage=loop.usage, detections={str(k): v for k, v in loop.detections.items()})
