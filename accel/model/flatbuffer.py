@@ -142,6 +142,8 @@ class Flatbuffer:
         raw_tensors = [graph.Tensors(i) for i in range(graph.TensorsLength())]
         self._check_indices(raw_tensors)
         self.tensors = tuple(_tensor_info(i, t) for i, t in enumerate(raw_tensors))
+        for i, t in enumerate(raw_tensors):
+            _check_zero_points(self.where, self.tensors[i], t.Quantization())
         self._buffer_of = tuple(int(t.Buffer()) for t in raw_tensors)
         self._constant = tuple(self._stored(b) for b in self._buffer_of)
         self.inputs = tuple(self.tensors[i] for i in _ints(graph.InputsAsNumpy() if graph.InputsLength() else ()))
@@ -269,6 +271,25 @@ def _ints(values: Any) -> tuple[int, ...]:
 
 def _small_int(t: TensorInfo) -> bool:
     return t.dtype in ("int32", "int64") and math.prod(t.shape) <= 8
+
+
+# The zero points TFLite's quantization spec allows per type: int8 and uint8 within their range, int16
+# activations and int32 biases 0 (symmetric). A file outside them reads and even passes the runtime's verifier,
+# but the runtime's default delegate (XNNPACK) refuses it when the interpreter is built.
+_ZERO_POINTS = {"int8": (-128, 127), "uint8": (0, 255), "int16": (0, 0), "int32": (0, 0)}
+
+
+def _check_zero_points(where: str, info: TensorInfo, q: Any) -> None:
+    bounds = _ZERO_POINTS.get(info.dtype)
+    if q is None or bounds is None or not q.ZeroPointLength():
+        return
+    bad = [int(z) for z in q.ZeroPointAsNumpy() if not bounds[0] <= int(z) <= bounds[1]]
+    if bad:
+        wants = "0" if bounds == (0, 0) else f"{bounds[0]}..{bounds[1]}"
+        raise ModelError(f"{where}: tensor {info.index} ({info.name!r}, {info.dtype}) has quantization zero point "
+                         f"{bad[0]}; TFLite's quantization spec allows {wants} for {info.dtype} tensors, and the "
+                         "runtime's default delegate refuses the model: re-export it (a converter or editing "
+                         "tool wrote an invalid quantization)")
 
 
 def _tensor_info(index: int, t: Any) -> TensorInfo:

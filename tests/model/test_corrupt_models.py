@@ -320,3 +320,52 @@ def test_process_substitution(tmp_path: Path) -> None:
     assert ran["sha256"] == hashlib.sha256(model.read_bytes()).hexdigest()
     kept = Path(ran["path"])  # kept as a regular file for the workers, which open it by path
     assert kept.parent == tmp_path / ".cache" / "accel" / "piped" and kept.read_bytes() == model.read_bytes()
+
+
+def _with_bias_zero_point(zero_point: int) -> bytes:
+    """The int8 default detector with its first quantized int32 tensor (a bias) given ``zero_point``."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as s
+
+    model = s.ModelT.InitFromObj(s.Model.GetRootAsModel(MODELS["int8"].read_bytes(), 0))
+    tensors = model.subgraphs[0].tensors
+    bias = next(t for t in tensors if t.type == s.TensorType.INT32 and t.quantization is not None
+                and t.quantization.zeroPoint is not None and len(t.quantization.zeroPoint))
+    bias.quantization.zeroPoint = np.full(len(bias.quantization.zeroPoint), zero_point, np.int64)
+    builder = flatbuffers.Builder(0)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+_DEFAULT_DELEGATE = r"""
+import sys
+from ai_edge_litert.interpreter import Interpreter, OpResolverType
+for resolver in (OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES, OpResolverType.AUTO):
+    try:
+        Interpreter(model_path=sys.argv[1], experimental_op_resolver_type=resolver).allocate_tensors()
+        print("accepted")
+    except Exception:
+        print("refused")
+"""
+
+
+def test_a_zero_point_outside_its_types_rules_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    """An int32 bias whose zero point is 8388608 (TFLite's quantization spec: 0) passes the runtime's builtin
+    kernels but not its default delegate, XNNPACK (asked here in a child, apart from the code under test):
+    accel's reader refuses it in one line naming the tensor, and inspect and compare exit 2."""
+    path = tmp_path / "bias_zp.tflite"
+    path.write_bytes(_with_bias_zero_point(8388608))
+    said = subprocess.run([sys.executable, "-c", _DEFAULT_DELEGATE, str(path)], capture_output=True, text=True,
+                          timeout=120).stdout.split()
+    assert said == ["accepted", "refused"]  # builtin kernels, then with XNNPACK
+    with pytest.raises(ModelError, match=r"tensor \d+ \('.*BiasAdd.*', int32\) has quantization zero point "
+                                         r"8388608; TFLite's quantization spec allows 0 for int32"):
+        read_flatbuffer(path)
+    for argv in (["inspect", str(path)], ["compare", "--model", str(path), "--frames", "1"]):
+        err = io.StringIO()
+        with redirect_stderr(err), redirect_stdout(io.StringIO()):
+            assert main(argv) == 2, err.getvalue()
+        assert "zero point 8388608" in err.getvalue() and "Traceback" not in err.getvalue()
+    ok = tmp_path / "ok.tflite"  # the same edit with the spec's zero point reads as the original does
+    ok.write_bytes(_with_bias_zero_point(0))
+    assert load_model(ok).family == load_model(MODELS["int8"]).family
