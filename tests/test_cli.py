@@ -91,7 +91,7 @@ def test_compare_writes_result_and_table(tmp_path: Path) -> None:
                  "--json", str(out), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(out.read_text())
-    assert doc["schema_version"] == 2 and doc["complete"] is True
+    assert doc["schema_version"] == 3 and doc["complete"] is True
     assert [v["variant"] for v in doc["variants"]] == ["cpu-reference threads=1", "xnnpack threads=1"]
     for v in doc["variants"]:
         assert v["status"] == "ok" and v["frames_measured"] == 5 and v["fps"] > 0

@@ -110,7 +110,7 @@ def test_a_full_disk_keeps_the_last_document_and_no_temp_file(tmp_path: Path,
     assert message.startswith(f"cannot write the result {path}: No space left on device; {path} keeps the result "
                               "as last written (0 variants)")
     assert "\n" not in message
-    assert json.loads(path.read_text()) == {"schema": "accel.result", "schema_version": 2, "header": True,
+    assert json.loads(path.read_text()) == {"schema": "accel.result", "schema_version": 3, "header": True,
                                             "first": 1, "variants": [], "complete": False}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]
 

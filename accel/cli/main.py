@@ -86,8 +86,9 @@ def _compare(args: argparse.Namespace) -> int:
                     bar.update(task, completed=data["n"], total=max(data["n"], data["total"]))
                 elif kind in ("done", "skipped"):
                     records.append(data)
-                    console.print(f"  {data.variant} + {data.kernels}, {data.execution}: {_outcome_line(data)}",
-                                  highlight=False)
+                    model = f"{data.model}: " if data.model and len(config.models) > 1 else ""
+                    console.print(f"  {model}{data.variant} + {data.kernels}, {data.execution}: "
+                                  f"{_outcome_line(data)}", highlight=False)
 
             result = compare(config, on_event=on_event, isolate=not args.in_process, result_path=args.json_path)
         return _printed(console, *result, args, reports, records)
@@ -100,11 +101,16 @@ def _compare(args: argparse.Namespace) -> int:
 def _printed(console: Any, doc: dict[str, Any], path: Path, args: argparse.Namespace, reports: dict[str, str],
              records: list[VariantRecord]) -> int:
     """The finished comparison's table, legend and where its files are; the exit code."""
-    from accel.report import legend, variants_table
+    from accel.report import compare_table, legend, variants_table
+    from accel.results.document import per_model
     from accel.results.record import Status
 
-    console.print(variants_table(doc))
-    console.print(legend(doc), style="dim", highlight=False)
+    parts = per_model(doc)
+    for part in parts:
+        console.print(variants_table(part))
+        console.print(legend(part), style="dim", highlight=False)
+    if len(parts) > 1:
+        console.print(compare_table(parts))
     via = f" (through the symlink {args.json_path})" if args.json_path and Path(args.json_path).is_symlink() else ""
     console.print(f"results: {path}{via}", highlight=False, markup=False)
     written = [p for p in reports.values() if p.endswith((".md", ".csv", ".html", ".json"))]
@@ -122,7 +128,10 @@ def _step(kind: str, data: Any) -> str | None:
     if kind == "capture":
         return f"capturing frames from {data['source']}" + (" (live: each variant reads it)" if data["live"] else "")
     if kind == "start":
-        return f"[{data['index'] + 1}/{data['total']}] {data['variant']} + {data['kernels']}, {data['execution']}"
+        model = f"model {data['model_index'] + 1}/{data['models']} {data['model']}: " if data.get("models", 1) > 1 \
+            else ""
+        what = f"{data['variant']} + {data['kernels']}, {data['execution']}"
+        return f"[{data['index'] + 1}/{data['total']}] {model}{what}"
     if kind == "idle":
         return f"idle power baseline ({data['seconds']:g} s, {data['meter']})"
     if kind == "cool_down":
@@ -167,10 +176,11 @@ def _report(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from accel.report import compare_table, legend, render, variants_table
-    from accel.results.document import load_result
+    from accel.results.document import load_result, per_model
 
-    paths = [Path(p) for p in args.results]
-    docs = [load_result(p) for p in paths]
+    loaded = [(Path(p), load_result(p)) for p in args.results]  # a sweep's models side by side, as runs are
+    paths = [p for p, doc in loaded for _ in per_model(doc)]
+    docs = [part for _, doc in loaded for part in per_model(doc)]
     fmt = args.format
     if fmt is None and args.out:
         suffixes = {".html": "html", ".htm": "html", ".md": "md", ".csv": "csv", ".json": "json"}

@@ -102,14 +102,17 @@ def compare(config: Config, *, on_event: Event | None = None, isolate: bool = Tr
 
 def _judged(plan: Plan, records: list[VariantRecord]) -> list[VariantRecord]:
     """The records with their agreement with the reference, and their accuracy on the dataset if any."""
-    config, model = plan.config, plan.model
+    config = plan.config
     threshold = config.pipeline.score_threshold
-    limit = model.postprocess_options.get("max_detections") or config.decode.max_detections
-    variants = with_agreement(records, threshold, config.accuracy.iou,
-                              int(limit) if isinstance(limit, int | float) else None, config.accuracy.tie_margin)
-    if plan.dataset is not None:
-        variants = with_accuracy(variants, plan.dataset, plan.classes, threshold)
-    return variants
+    judged: dict[Any, VariantRecord] = {}
+    for m in plan.models:  # each model's variants against its own reference, on its own classes
+        limit = m.model.postprocess_options.get("max_detections") or config.decode.max_detections
+        variants = with_agreement([r for r in records if r.model == m.name], threshold, config.accuracy.iou,
+                                  int(limit) if isinstance(limit, int | float) else None, config.accuracy.tie_margin)
+        if plan.dataset is not None:
+            variants = with_accuracy(variants, plan.dataset, m.classes, threshold)
+        judged.update((v.key, v) for v in variants)
+    return [judged.get(r.key, r) for r in records]  # in the order they ran; skipped backends as they are
 
 
 def finished(stop: Interrupted, path: Path, records: int) -> Interrupted:
@@ -145,12 +148,16 @@ def _frames(plan: Plan, emit: Event) -> tuple[list[Frame], dict[str, Any]]:
 def _header(plan: Plan, instruments: Instruments, frames: list[Frame], described: dict[str, Any],
             path: Path) -> dict[str, Any]:
     """The result document's fields other than the variants: machine, model, config, source, dataset."""
-    config, model, (labels, labels_from), dataset = plan.config, plan.model, plan.labels, plan.dataset
+    config, dataset = plan.config, plan.dataset
+    models = [{**m.model.to_json(), **costs_or_why(m.model.path), "name": m.name, "labels": list(m.labels),
+               "labels_from": m.labels_from, **({"class_to_category": m.classes} if dataset is not None else {})}
+              for m in plan.models]
     header: dict[str, Any] = {
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "clock": {"monotonic": instruments.clock["monotonic"], "wall": instruments.clock["wall"]},
         "machine": machine_info(),
-        "model": {**model.to_json(), **costs_or_why(model.path), "labels": list(labels), "labels_from": labels_from},
+        "model": models[0],
+        "models": models,
         "config": config.to_json(),
         "source": {**described, "replay": not config.pipeline.live, "distinct_frames": len(frames),
                    "capture_ms": [round(f.capture_s * 1e3, 4) for f in frames],
@@ -159,7 +166,7 @@ def _header(plan: Plan, instruments: Instruments, frames: list[Frame], described
     if dataset is not None:
         header["dataset"] = {"root": str(dataset.root), "annotations": str(dataset.annotations),
                              "images": len(dataset.images), "categories": dataset.categories,
-                             "class_to_category": plan.classes}
+                             "class_to_category": plan.models[0].classes}
     return header
 
 

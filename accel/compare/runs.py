@@ -30,10 +30,11 @@ Event = Callable[[str, Any], None]
 
 def record(job: Job, outcome: Outcome, charged: Charged | None = None, cache: Cache | None = None,
            model_ran: ModelRan | None = None) -> VariantRecord:
-    """The one place a variant's record is put together from the parts its stages returned."""
+    """The one place a variant's record is put together from the parts its stages returned (``job``: as
+    planned, its model the user's file)."""
     v = job.variant
     return VariantRecord(v.label, v.delegate, dict(v.options), job.kernels, job.execution, outcome,
-                         charged or Charged(), cache, model_ran)
+                         charged or Charged(), cache, model_ran, model=job.model.path.name)
 
 
 class Runs:
@@ -43,15 +44,17 @@ class Runs:
     def __init__(self, frames: list[Frame], writer: ResultWriter, instruments: Instruments, emit: Event,
                  isolate: bool = True) -> None:
         self.frames, self.writer, self.instruments, self.emit, self.isolate = frames, writer, instruments, emit, isolate
-        self._prepared: dict[str, ModelInfo] = {}  # variant label -> the model its delegate runs
+        self._prepared: dict[tuple[str, str], ModelInfo] = {}  # (model sha256, variant) -> what its delegate runs
 
     def run(self, jobs: tuple[Job, ...] | list[Job]) -> None:
         """Every job in turn; the document is rewritten after each. An interrupt stops the run once the job in
         progress is recorded with what it measured (``Interrupted`` is raised again)."""
+        models = list(dict.fromkeys(j.model.path.name for j in jobs))
         for i, job in enumerate(jobs):
             before = self.instruments.before_variant()
             self.emit("start", {"variant": job.variant.label, "kernels": job.kernels, "execution": job.execution,
-                                "index": i, "total": len(jobs)})
+                                "index": i, "total": len(jobs), "model": job.model.path.name,
+                                "model_index": models.index(job.model.path.name), "models": len(models)})
             done, stop = self._one(job, before)
             self.writer.add(done)
             self.emit("done", done)
@@ -65,9 +68,8 @@ class Runs:
         except AccelError as exc:
             return record(job, Outcome.failed(exc)), None
         ran_as = _model_ran(job, ran) if ran is not job.model else None
-        job = replace(job, model=ran)
         try:
-            return self._measure(job, before, ran_as), None
+            return self._measure(job, ran, before, ran_as), None
         except KeyboardInterrupt as exc:  # keep what the variant measured, then stop
             stop = Interrupted.of(exc)
             outcome = stop.outcome or Outcome(Status.INTERRUPTED, error=f"stopped by {stop.name} before any "
@@ -76,9 +78,11 @@ class Runs:
                 stop.partial = (job.variant.label, outcome.timings.frames_measured if outcome.timings else 0)
             return record(job, outcome, self._charge(outcome, before), model_ran=ran_as), stop
 
-    def _measure(self, job: Job, before: dict[str, Any], ran_as: ModelRan | None) -> VariantRecord:
-        """One job run and charged, with its second start when it has a cache. An interrupt once it has
-        measured raises ``Interrupted`` carrying its outcome."""
+    def _measure(self, planned: Job, ran: ModelInfo, before: dict[str, Any], ran_as: ModelRan | None) -> VariantRecord:
+        """One job run on the model ``ran`` (its delegate's prepared copy, or the same file) and charged, with
+        its second start when it has a cache. An interrupt once it has measured raises ``Interrupted``
+        carrying its outcome."""
+        job = replace(planned, model=ran)
         cache = get_delegate(job.variant.delegate).cache_path(job.model, job.variant)
         was_empty = cache is not None and _empty(cache)
 
@@ -93,7 +97,7 @@ class Runs:
             stop = Interrupted.of(exc)
             stop.outcome = outcome
             raise stop from None
-        return record(job, outcome, charged, second, ran_as)
+        return record(planned, outcome, charged, second, ran_as)
 
     def _outcome(self, job: Job, frames: list[Frame], progress: Callable[[int, int], None] | None) -> Outcome:
         if self.isolate:
@@ -112,10 +116,10 @@ class Runs:
 
     def _model_for(self, job: Job) -> ModelInfo:
         """The model a job runs: its delegate's ``prepare_model`` result (computed once per variant)."""
-        label = job.variant.label
-        if label not in self._prepared:
-            self._prepared[label] = get_delegate(job.variant.delegate).prepare_model(job.model, job.variant)
-        return self._prepared[label]
+        key = (job.model.sha256, job.variant.label)
+        if key not in self._prepared:
+            self._prepared[key] = get_delegate(job.variant.delegate).prepare_model(job.model, job.variant)
+        return self._prepared[key]
 
     def _second_start(self, job: Job, cache: Path, was_empty: bool) -> Cache:
         """Start the job again in a fresh process, now that its cache (serialized kernels, packed weights)

@@ -66,7 +66,7 @@ class Config:
     maps a dotted key set by the environment or a flag to where it came from ("environment ACCEL_FRAMES",
     "option --threshold"); ``where`` names any key's place."""
 
-    model: ModelSection = ModelSection()
+    model: ModelSection = ModelSection()  # the first of ``models``
     pipeline: PipelineSection = PipelineSection()
     decode: DecodeSection = DecodeSection()
     accuracy: AccuracySection = AccuracySection()
@@ -78,13 +78,16 @@ class Config:
     thermal: ThermalSection = ThermalSection()
     source_file: str = ""
     origins: Table = Table()
+    models: tuple[ModelSection, ...] = ()  # every model of the run: [[models]], repeated --model, else [model]
     source_text: str = field(default="", repr=False, compare=False)  # the file as read (it may be a pipe)
 
     def to_json(self) -> dict[str, Any]:
         def plain(section: Any) -> dict[str, Any]:
             return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(section).items()}
 
-        return {"model": plain(self.model), "pipeline": plain(self.pipeline), "decode": plain(self.decode),
+        return {"model": plain(self.model), **({"models": [plain(m) for m in self.models]} if len(self.models) > 1
+                                                else {}),
+                "pipeline": plain(self.pipeline), "decode": plain(self.decode),
                 "accuracy": plain(self.accuracy), "output": plain(self.output), "kernels": self.kernels.thaw(),
                 "delegates": self.delegates.thaw(), "power": {**plain(self.power), **self.meters.thaw()},
                 "thermal": plain(self.thermal), "config_file": self.source_file}
@@ -172,51 +175,86 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
     kernel_options = data.get("kernels", {})
     if not isinstance(kernel_options, dict) or not all(isinstance(v, dict) for v in kernel_options.values()):
         raise ConfigError(f"{where('kernels')}: expected tables like [kernels.opencl]")
-    origins: dict[str, str] = {}
-    only: list[str] | None = None
-    options: dict[tuple[str, str], Any] = {}  # delegates.NAME.KEY: for the delegate, where it is enabled
-    for name, dotted in ENV_VARS.items():
-        if name in env:
-            if dotted == "delegates":
-                only = _parse_env(name, env[name], "list[str]")
-            else:
-                section, key = dotted.split(".")
-                spec = schema(section)[key]
-                values[section][key] = _check(_parse_env(name, env[name], spec.kind), spec, f"environment {name}")
-            origins[dotted] = f"environment {name}"
-    for dotted, value in (overrides or {}).items():
-        if value is None:
-            continue
-        flag = (flags or {}).get(dotted) or "--" + dotted.rsplit(".", 1)[-1].replace("_", "-")
-        origins[dotted] = f"option {flag}"
-        if dotted == "delegates":
-            only = list(value)
-        elif dotted.startswith("delegates."):  # a delegate option: delegates.NAME.KEY (--threads)
-            _, name, key = dotted.split(".")
-            options[name, key] = value
-        elif dotted.count(".") == 2:  # a meter option: power.NAME.KEY (--power-command)
-            _, name, key = dotted.split(".")
-            meters.setdefault(name, {})[key] = value
-        else:
-            section, key = dotted.split(".")
-            values[section][key] = _check(value, schema(section)[key], origins[dotted])
-    if only is not None:
-        delegates = {n: dict(delegates.get(n, {})) for n in only}
-    for (name, key), value in options.items():
-        if name in delegates:
-            delegates[name][key] = value
-        else:
-            del origins[f"delegates.{name}.{key}"]
+    merged = _Merged(values, meters, listed=_model_tables(data.get("models"), where, values["model"]))
+    merged.environment(env)
+    merged.flags(overrides or {}, flags or {})
+    delegates = merged.delegates(delegates)
+    origins, listed = merged.origins, merged.models()
     sections = {name: cls(**values[name]) for name, cls in SECTIONS.items()}
     config = Config(**sections, delegates=Table(delegates), kernels=Table(kernel_options), meters=Table(meters),
-                    source_file=str(chosen or ""), origins=Table(origins), source_text=text)
+                    source_file=str(chosen or ""), origins=Table(origins), source_text=text,
+                    models=tuple(ModelSection(**m) for m in listed))
     _check_together(config)
     return config
 
 
+@dataclass
+class _Merged:
+    """The file's values while the environment and the flags are merged over them."""
+
+    values: dict[str, dict[str, Any]]
+    meters: dict[str, dict[str, Any]]
+    origins: dict[str, str] = field(default_factory=dict)
+    only: list[str] | None = None  # --delegates / ACCEL_DELEGATES
+    options: dict[tuple[str, str], Any] = field(default_factory=dict)  # delegates.NAME.KEY, where NAME is enabled
+    listed: list[dict[str, Any]] = field(default_factory=list)  # [[models]], or several --model
+
+    def environment(self, env: Mapping[str, str]) -> None:
+        for name, dotted in ENV_VARS.items():
+            if name in env:
+                if dotted == "delegates":
+                    self.only = _parse_env(name, env[name], "list[str]")
+                else:
+                    section, key = dotted.split(".")
+                    spec = schema(section)[key]
+                    self.values[section][key] = _check(_parse_env(name, env[name], spec.kind), spec,
+                                                       f"environment {name}")
+                self.origins[dotted] = f"environment {name}"
+
+    def flags(self, overrides: Mapping[str, Any], flags: Mapping[str, str]) -> None:
+        for dotted, value in overrides.items():
+            if value is None:
+                continue
+            flag = flags.get(dotted) or "--" + dotted.rsplit(".", 1)[-1].replace("_", "-")
+            self.origins[dotted] = f"option {flag}"
+            if dotted == "delegates":
+                self.only = list(value)
+            elif dotted == "models":  # several --model (with their --labels): [(path, labels or ""), ...]
+                model = self.values["model"]
+                self.listed = [{**model, "path": p, "labels": lab or model["labels"]} for p, lab in value]
+            elif dotted.startswith("delegates."):  # a delegate option: delegates.NAME.KEY (--threads)
+                _, name, key = dotted.split(".")
+                self.options[name, key] = value
+            elif dotted.count(".") == 2:  # a meter option: power.NAME.KEY (--power-command)
+                _, name, key = dotted.split(".")
+                self.meters.setdefault(name, {})[key] = value
+            else:
+                section, key = dotted.split(".")
+                self.values[section][key] = _check(value, schema(section)[key], self.origins[dotted])
+
+    def delegates(self, tables: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """The enabled delegates' tables: --delegates' selection, with the options flags set on them."""
+        if self.only is not None:
+            tables = {n: dict(tables.get(n, {})) for n in self.only}
+        for (name, key), value in self.options.items():
+            if name in tables:
+                tables[name][key] = value
+            else:
+                del self.origins[f"delegates.{name}.{key}"]
+        return tables
+
+    def models(self) -> list[dict[str, Any]]:
+        """The run's models: [[models]] or several --model, unless [model]'s path was set by the environment
+        or one --model (then that is the one model); [model] otherwise."""
+        if self.listed and not any(k.startswith("model.path") for k in self.origins):
+            self.values["model"] = self.listed[0]
+            return self.listed
+        return [self.values["model"]]
+
+
 def _sections(data: dict[str, Any], where: Where) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
     """Every typed section's values (defaults filled in), and the ``[power.NAME]`` meter tables."""
-    known_sections = [*SECTIONS, "delegates", "kernels"]
+    known_sections = [*SECTIONS, "models", "delegates", "kernels"]
     for section in data:
         if section not in known_sections:
             raise ConfigError(f"{where(section)}: unknown section; known: {', '.join(known_sections)}")
@@ -261,6 +299,25 @@ def _check_together(config: Config) -> None:
     if config.thermal.sustained_s == 0 and p.seconds >= p.timeout_s:
         raise ConfigError(f"{config.where('pipeline', 'seconds')}: {p.seconds:g} s of measuring cannot finish "
                           f"within pipeline.timeout_s = {p.timeout_s:g} s; raise timeout_s or measure for less")
+
+
+def _model_tables(raw: Any, where: Where, defaults: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ``[[models]]`` tables (each a [model] section: a path and its own labels, family, input_range; keys
+    left out are [model]'s), checked as [model] is."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list) or not all(isinstance(t, dict) for t in raw):
+        raise ConfigError(f"{where('models')}: expected [[models]] tables, each with a path")
+    keys, out = schema("model"), []
+    for i, table in enumerate(raw):
+        for key in table:
+            if key not in keys:
+                raise ConfigError(f"{where('models', key)}: unknown key of model {i + 1}; known: {', '.join(keys)}")
+        if not table.get("path"):
+            raise ConfigError(f"{where('models')}: model {i + 1} has no path")
+        out.append({**defaults, **{k: _check(v, keys[k], f"{where('models', k)} (model {i + 1})")
+                                   for k, v in table.items()}})
+    return out
 
 
 def _delegate_tables(raw: Any, where: Where) -> dict[str, dict[str, Any]]:

@@ -64,9 +64,9 @@ class Where:
 
 
 def _header_re(section: str) -> re.Pattern[str]:
-    """``[a.b]`` (or ``[ "a" . b ]``) as a pattern for table ``a.b``'s header line."""
+    """``[a.b]`` (or ``[ "a" . b ]``, or an array's ``[[a.b]]``) as a pattern for table ``a.b``'s header line."""
     parts = (rf"\"?{re.escape(p)}\"?" for p in section.split("."))
-    return re.compile(r"^\s*\[\s*" + r"\s*\.\s*".join(parts) + r"\s*\]")
+    return re.compile(r"^\s*\[\[?\s*" + r"\s*\.\s*".join(parts) + r"\s*\]\]?")
 
 
 def read_config_file(path: Path) -> tuple[dict[str, Any], str]:

@@ -62,8 +62,12 @@ class Flag:
 _THREADS = ("delegates.xnnpack.threads", "delegates.litert-cpu.threads")  # where the delegate is enabled
 
 RUN_FLAGS: tuple[Flag, ...] = (
-    Flag("--model", ("model.path",), "the .tflite model (default: the embedded default detector)", watch=True),
-    Flag("--labels", ("model.labels",), "labels file: one name per line, or 'ID NAME' lines", watch=True),
+    Flag("--model", ("model.path",), "the .tflite model (default: the embedded default detector); repeat it to "
+         "compare several models on the same frames (a sweep)", {"action": "append", "metavar": "MODEL"},
+         watch=True),
+    Flag("--labels", ("model.labels",), "labels file: one name per line, or 'ID NAME' lines; with several "
+         "--model, one --labels per model, in the same order (default: each model's own)",
+         {"action": "append", "metavar": "LABELS"}, watch=True),
     Flag("--source", ("pipeline.source",), "synthetic[:WxH] | image:PATH (file or folder) | video:PATH | v4l2:N | "
          "picamera2[:N] (default: synthetic)", watch=True),
     Flag("--source-format", ("pipeline.source_format",), "pixel format the source delivers: RGB, RGB888 (B,G,R "
@@ -112,7 +116,7 @@ RUN_FLAGS: tuple[Flag, ...] = (
 )
 
 #: The flag that sets each config key, for messages ("option --threshold").
-FLAG_OF: dict[str, str] = {key: flag.name for flag in RUN_FLAGS for key in flag.keys}
+FLAG_OF: dict[str, str] = {key: flag.name for flag in RUN_FLAGS for key in flag.keys} | {"models": "--model"}
 
 # An option that implies its meter; naming another meter beside it is a contradiction.
 _IMPLIES_METER = (("--power-command", "command"), ("--power-log", "csv"))
@@ -129,13 +133,21 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
     """The dotted config keys the given flags set (``load_config``'s overrides); a flag left out sets nothing.
     Raises ``ConfigError`` for flags that contradict each other and thread counts below 1."""
     out: dict[str, Any] = {}
+    models, labels = getattr(args, "model", None) or [], getattr(args, "labels", None) or []
+    if len(labels) > max(len(models), 1) or (len(models) > 1 and labels and len(labels) != len(models)):
+        raise ConfigError(f"option --labels: {len(labels)} labels files for {len(models)} models; give one --labels "
+                          "per --model, in the same order, or none (each model's own labels)")
     threads = getattr(args, "threads", None)
     if threads is not None and (not threads or min(threads) < 1):
         raise ConfigError(f"option --threads: expected integers >= 1, got {threads}")
     for flag in RUN_FLAGS:
         value = getattr(args, flag.dest, None)
-        if value is not None:
+        if value is not None and flag.name not in ("--model", "--labels"):
             out.update(dict.fromkeys(flag.keys, value))
+    if len(models) > 1:
+        out["models"] = [(m, labels[i] if labels else "") for i, m in enumerate(models)]
+    else:
+        out.update({k: v[0] for k, v in (("model.path", models), ("model.labels", labels)) if v})
     meter = getattr(args, "power_meter", None)
     for name, implied in _IMPLIES_METER:
         if getattr(args, name[2:].replace("-", "_"), None):

@@ -17,18 +17,18 @@ from accel.model import (
     verify_model,
 )
 from accel.model.cached import cache_dir, cached_file, hold
-from accel.plan.config import Config
+from accel.plan.sections import ModelSection
 
 __all__ = ["configured_labels", "configured_model"]
 
 
-def configured_model(config: Config) -> ModelInfo:
-    """The configured model, read once and checked as the TFLite runtime would (what it refuses is a bad model,
-    not a failed variant). Read from a pipe, it is kept as a regular file (keyed by its sha256) for the
-    delegates and workers, which open it by path."""
-    given = Path(config.model.path) if config.model.path else default_model_path()
+def configured_model(section: ModelSection) -> ModelInfo:
+    """A configured model (``config.model``, or one of ``config.models``), read once and checked as the TFLite
+    runtime would (what it refuses is a bad model, not a failed variant). Read from a pipe, it is kept as a
+    regular file (keyed by its sha256) for the delegates and workers, which open it by path."""
+    given = Path(section.path) if section.path else default_model_path()
     buf = read_model_file(given)
-    model = load_model(given, config.model.family, content=buf)
+    model = load_model(given, section.family, content=buf)
     verify_model(buf, str(given))
     if given.is_file():
         return model
@@ -42,20 +42,20 @@ def configured_model(config: Config) -> ModelInfo:
     return replace(model, path=kept)
 
 
-def _check_labels(labels: tuple[str, ...], model: ModelInfo, config: Config) -> None:
+def _check_labels(labels: tuple[str, ...], model: ModelInfo, section: ModelSection) -> None:
     n = model.num_classes
     if labels and n is not None and len(labels) != n:
-        where = config.model.labels or "the default labels file"
+        where = section.labels or "the default labels file"
         raise ConfigError(f"labels file {where} has {len(labels)} names but {model.path.name} has {n} classes "
                           "(a labels file with a background line '???' or 'background' first is counted without it)")
 
 
-def configured_labels(config: Config, model: ModelInfo) -> tuple[tuple[str, ...], str]:
+def configured_labels(section: ModelSection, model: ModelInfo) -> tuple[tuple[str, ...], str]:
     """The labels file given, else labels found with the model (embedded, or beside it), and where they came
     from; ``ConfigError`` when their count does not match the model's classes."""
-    if config.model.labels:
-        labels, found = load_labels(config.model.labels), config.model.labels
+    if section.labels:
+        labels, found = load_labels(section.labels), section.labels
     else:
         labels, found = find_labels(model.path, model.num_classes)
-    _check_labels(labels, model, config)
+    _check_labels(labels, model, section)
     return labels, found

@@ -30,7 +30,7 @@ from accel.sources import SourceSpec
 if TYPE_CHECKING:
     from accel.dataset.coco import Dataset
 
-__all__ = ["EXECUTIONS", "Job", "Plan", "build_plan", "check_backends", "skipped_record"]
+__all__ = ["EXECUTIONS", "Job", "Plan", "Planned", "build_plan", "check_backends", "skipped_record"]
 
 EXECUTIONS = ("serial", "pipelined")
 
@@ -72,32 +72,53 @@ def skipped_record(variant: Variant, kernels: str, execution: str, outcome: Outc
 
 
 @dataclass(frozen=True)
+class Planned:
+    """One model of a plan, checked: the file as loaded, its labels and where they came from, its class ids
+    mapped to the dataset's categories (with a dataset), and the settings its jobs run with."""
+
+    model: ModelInfo
+    labels: tuple[str, ...]
+    labels_from: str
+    settings: Settings
+    classes: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        """What records and reports call the model: its file name (unique within a plan)."""
+        return self.model.path.name
+
+
+@dataclass(frozen=True)
 class Plan:
-    """What one comparison runs: its ``jobs`` in order, what they share, and the ``skipped`` backends (records
-    whose error says why)."""
+    """What one comparison runs: its ``jobs`` in order (every model x variant x kernel set x execution), the
+    models they run, what they share, and the ``skipped`` backends (records whose error says why)."""
 
     config: Config
-    model: ModelInfo
-    labels: tuple[tuple[str, ...], str]  # the names, and where they came from
+    models: tuple[Planned, ...]
     source: SourceSpec
     jobs: tuple[Job, ...]
     skipped: tuple[VariantRecord, ...] = ()
     dataset: Dataset | None = None
-    classes: dict[int, int] = field(default_factory=dict)  # the model's class id -> the dataset's category
+
+    @property
+    def model(self) -> ModelInfo:
+        """The first model (the only one, outside a sweep)."""
+        return self.models[0].model
 
     def lines(self) -> list[str]:
         """The plan in words (``accel compare --dry-run``): what is measured on what, every job, and every
         skipped backend with why."""
-        p, m, s = self.config.pipeline, self.model, self.source
+        p, s = self.config.pipeline, self.source
         size = f" {s.width}x{s.height}" if s.width and s.height else ""
         frames = (f"each job reads the source live for {p.seconds:g} s and {p.frames} frames at least" if p.live
                   else f"{p.frames} frames captured once, replayed to every job")
         if self.dataset is not None:
             frames = f"the {len(self.dataset.images)} images of the dataset {self.dataset.root}"
-        out = [f"model: {m.path} ({m.family.value}, sha256 {m.sha256[:12]}, labels: {self.labels[1]})",
-               f"source: {s.kind}{':' + s.target if s.target else ''}{size}; {frames}",
-               f"jobs ({len(self.jobs)}):"]
-        out += [f"  {i + 1}. model {m.path.name} | variant {j.variant.label} | kernels {j.kernels} | "
+        out = [f"model: {pm.model.path} ({pm.model.family.value}, sha256 {pm.model.sha256[:12]}, labels: "
+               f"{pm.labels_from})" for pm in self.models]
+        out += [f"source: {s.kind}{':' + s.target if s.target else ''}{size}; {frames}",
+                f"jobs ({len(self.jobs)}):"]
+        out += [f"  {i + 1}. model {j.model.path.name} | variant {j.variant.label} | kernels {j.kernels} | "
                 f"execution {j.execution}" for i, j in enumerate(self.jobs)]
         out.append(f"skipped ({len(self.skipped)}):" if self.skipped else "skipped: none")
         out += [f"  {r.variant} + {r.kernels}, {r.execution}: {r.status.value}: {r.error}" for r in self.skipped]
@@ -182,21 +203,45 @@ def _check_unused_kernel_tables(config: Config) -> None:
             raise config.locate(exc) from None
 
 
+def _models(config: Config) -> list[tuple[ModelInfo, tuple[str, ...], str]]:
+    """Every configured model read and checked, with its labels, before anything runs: a bad one is one line
+    naming its file. Two models may not share a file name (records and reports name models by it)."""
+    out, names = [], dict[str, str]()
+    for section in config.models:
+        model = configured_model(section)
+        labels, labels_from = configured_labels(section, model)
+        if model.path.name in names:
+            raise ConfigError(f"two models are called {model.path.name} ({names[model.path.name]} and "
+                              f"{section.path}): records name models by their file name; rename one copy")
+        names[model.path.name] = section.path
+        out.append((model, labels, labels_from))
+    return out
+
+
 def build_plan(config: Config) -> Plan:
-    """The plan ``config`` asks for: backends first, then the model, its labels, the dataset (``--dataset``;
-    not with ``--live``) and the settings every job shares."""
+    """The plan ``config`` asks for: backends first, then every model with its labels, the dataset
+    (``--dataset``; not with ``--live``) and each model's settings; the jobs are every model x backend run."""
     backends = check_backends(config)
-    model = configured_model(config)
-    labels, labels_from = configured_labels(config, model)
-    dataset, classes = None, {}
+    read = _models(config)
+    dataset = None
     if config.accuracy.dataset:
-        from accel.dataset.coco import category_map, load_dataset
+        from accel.dataset.coco import load_dataset
 
         if config.pipeline.live:
             raise ConfigError("--dataset replays the dataset's images: it cannot be combined with --live")
         dataset = load_dataset(config.accuracy.dataset, config.accuracy.split)
-        classes = category_map(labels, model.num_classes, dataset.categories, dataset.annotated_categories())
-    settings = Settings.from_config(config, model, dataset=dataset, labels=labels)
-    jobs = tuple(Job(model, variant, kernels, settings, execution) for variant, kernels, execution in backends.runs)
-    return Plan(config, model, (labels, labels_from), source_spec(config, model), jobs, backends.skipped, dataset,
-                classes)
+    models = tuple(Planned(model, labels, labels_from,
+                           Settings.from_config(config, model, dataset=dataset, labels=labels),
+                           _classes(dataset, model, labels)) for model, labels, labels_from in read)
+    jobs = tuple(Job(m.model, variant, kernels, m.settings, execution)
+                 for m in models for variant, kernels, execution in backends.runs)
+    return Plan(config, models, source_spec(config, models[0].model), jobs, backends.skipped, dataset)
+
+
+def _classes(dataset: Dataset | None, model: ModelInfo, labels: tuple[str, ...]) -> dict[int, int]:
+    """The model's class ids mapped to the dataset's categories by name (none without a dataset)."""
+    if dataset is None:
+        return {}
+    from accel.dataset.coco import category_map
+
+    return category_map(labels, model.num_classes, dataset.categories, dataset.annotated_categories())

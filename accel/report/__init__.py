@@ -16,6 +16,7 @@ from accel.core.errors import ConfigError
 from accel.report.plots import PLOTS_HINT, save_chart_png
 from accel.report.preview import save_frames
 from accel.report.terminal import compare_table, legend, model_table, power_legend, variants_table
+from accel.results.document import per_model
 
 #: Report formats, and the file suffix each is written with.
 FORMATS = {"html": ".html", "md": ".md", "csv": ".csv", "json": ".json"}
@@ -68,7 +69,7 @@ def write_reports(doc: dict[str, Any], directory: Path, formats: Sequence[str],
             out[fmt] = f"html needs matplotlib: {PLOTS_HINT}"
             continue
         try:
-            text = render([doc], fmt, base if base is not None else directory)
+            text = render(per_model(doc), fmt, base if base is not None else directory)
             path = directory / f"{stem}{FORMATS[fmt]}"
             directory.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")

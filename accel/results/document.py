@@ -20,9 +20,10 @@ from accel.results.record import VariantRecord
 if TYPE_CHECKING:
     from accel.plan.config import Config
 
-SCHEMA_VERSION = 2
-#: Versions ``load_result`` reads: version 1 lacks ``clock``, ``power``, ``thermal`` and ``window``.
-READABLE_VERSIONS = (1, 2)
+SCHEMA_VERSION = 3
+#: Versions ``load_result`` reads: version 1 lacks ``clock``, ``power``, ``thermal`` and ``window``; versions 1
+#: and 2 hold one model (``model``), version 3 every model of a sweep (``models``, each variant's ``model``).
+READABLE_VERSIONS = (1, 2, 3)
 
 
 def result_target(config: Config, result_path: str | Path | None) -> Callable[[], Path]:
@@ -167,6 +168,23 @@ def _plain(value: Any) -> Any:
     if hasattr(value, "tolist"):
         return value.tolist()
     return str(value)
+
+
+def per_model(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """A sweep's document (several ``models``) as one document per model, each with that model's variants
+    and the backends skipped for every model: what the reports put side by side, as they put several runs.
+    A document of one model is returned as it is."""
+    models = doc.get("models") or []
+    if len(models) <= 1:
+        return [doc]
+    out = []
+    for m in models:
+        part = {**doc, "model": m, "models": [m],
+                "variants": [v for v in doc.get("variants", []) if v.get("model") in (m.get("name"), None)]}
+        if isinstance(doc.get("dataset"), dict) and "class_to_category" in m:
+            part["dataset"] = {**doc["dataset"], "class_to_category": m["class_to_category"]}
+        out.append(part)
+    return out
 
 
 def load_result(path: str | Path) -> dict[str, Any]:

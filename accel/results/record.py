@@ -315,8 +315,14 @@ class VariantRecord:
     model_ran: ModelRan | None = None
     agreement: Agreement | None = None
     accuracy: dict[str, Any] | None = None
+    model: str | None = None  # the model's name (its file name; None: a backend skipped for every model)
 
     # The parts most readers want, by name.
+    @property
+    def key(self) -> tuple[str | None, str, str, str]:
+        """What tells the records of one comparison apart: model, variant, kernel set, execution."""
+        return self.model, self.variant, self.kernels, self.execution
+
     @property
     def status(self) -> Status:
         return self.outcome.status

@@ -108,8 +108,11 @@ def watch(config: Config, options: WatchOptions, *, console: Any = None, stop: t
     try:  # Ctrl-C while it reads the model or checks the source: nothing is running yet, exit 0 all the same
         available = choices(config)
         chosen = _chosen(available, options.variant)
-        model = configured_model(config)
-        labels, _ = configured_labels(config, model)
+        if len(config.models) > 1:
+            raise ConfigError(f"accel watch runs one model; {len(config.models)} are configured (--model given "
+                              "more than once, or [[models]] tables): give one --model")
+        model = configured_model(config.model)
+        labels, _ = configured_labels(config.model, model)
         settings = Settings.from_config(config, model, labels=labels, live=True)  # watch is always live
         assert settings.live_source is not None, "watch runs live"
         check_source(settings.live_source)  # a missing picture or video is bad input here, not a failed worker

@@ -35,7 +35,7 @@ def test_newer_schema_is_one_clear_line(tmp_path: Path) -> None:
     write(doc, tmp_path / "new.json")
     proc = accel("report", "new.json", "--format", "md", cwd=tmp_path)
     assert proc.returncode == 2
-    assert one_error_line(proc).endswith("has result schema 7; this accel reads 1-2: re-run accel compare "
+    assert one_error_line(proc).endswith("has result schema 7; this accel reads 1-3: re-run accel compare "
                                           "or upgrade accel")
 
 

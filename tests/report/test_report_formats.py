@@ -97,7 +97,7 @@ def test_load_result_rejects_other_versions(tmp_path: Path) -> None:
     path = write(doc, tmp_path / "result.json")
     with pytest.raises(ConfigError) as err:
         load_result(path)
-    assert str(err.value) == (f"{path} has result schema 7; this accel reads 1-2: re-run accel compare or "
+    assert str(err.value) == (f"{path} has result schema 7; this accel reads 1-3: re-run accel compare or "
                               "upgrade accel")
 
 

@@ -1,0 +1,118 @@
+"""Several models in one comparison (a sweep): the models come from repeated --model (each with its own
+--labels) or [[models]] tables, every one is checked before anything is captured, the plan is the product of
+models and backends, and the result holds every model, each variant naming its own and agreeing with its own
+model's reference."""
+
+from __future__ import annotations
+
+import io
+import json
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+
+import pytest
+
+from accel.cli.args import parser
+from accel.cli.main import main
+from accel.compare.comparison import compare
+from accel.core.errors import ConfigError
+from accel.model import default_model_path
+from accel.plan.config import load_config
+from accel.plan.flags import FLAG_OF, overrides
+from accel.plan.job import build_plan
+from accel.results.agreement import agreement
+from accel.results.document import load_result, per_model
+
+FLOAT = default_model_path()
+INT8 = FLOAT.with_name("default_detector_int8.tflite")
+LABELS = FLOAT.with_name("labels.txt")
+
+
+def _config(argv: list[str], tmp_path: Path, text: str = "") -> object:
+    path = tmp_path / "accel.toml"
+    path.write_text(text)
+    return load_config(path, overrides(parser().parse_args(["compare", *argv])), env={}, flags=FLAG_OF)
+
+
+def test_models_from_repeated_flags_each_with_its_labels(tmp_path: Path) -> None:
+    mine = tmp_path / "mine.txt"
+    mine.write_text(LABELS.read_text())
+    cfg = _config(["--model", str(FLOAT), "--labels", str(mine), "--model", str(INT8), "--labels", str(LABELS)],
+                  tmp_path)
+    assert [(m.path, m.labels) for m in cfg.models] == [(str(FLOAT), str(mine)), (str(INT8), str(LABELS))]
+    assert cfg.model == cfg.models[0]
+    with pytest.raises(ConfigError, match="option --labels: 1 labels files for 2 models; give one --labels per"):
+        _config(["--model", str(FLOAT), "--model", str(INT8), "--labels", str(mine)], tmp_path)
+
+
+def test_models_from_tables_and_what_wins(tmp_path: Path) -> None:
+    text = (f'[model]\nfamily = "ssd"\n[[models]]\npath = "{FLOAT}"\n[[models]]\npath = "{INT8}"\n'
+            f'labels = "{LABELS}"\ninput_range = "0,1"\n')
+    cfg = _config([], tmp_path, text)
+    assert [(m.path, m.labels, m.family, m.input_range) for m in cfg.models] == [
+        (str(FLOAT), "", "ssd", "auto"), (str(INT8), str(LABELS), "ssd", "0,1")]  # [model]'s keys fill in
+    assert cfg.to_json()["models"][1]["input_range"] == "0,1"
+    assert [m.path for m in _config(["--model", str(INT8)], tmp_path, text).models] == [str(INT8)]  # a flag wins
+    with pytest.raises(ConfigError, match=r"accel.toml: models.labelz \(line 3\): unknown key of model 1"):
+        _config([], tmp_path, f'[[models]]\npath = "{FLOAT}"\nlabelz = "x"\n')
+    with pytest.raises(ConfigError, match="model 1 has no path"):
+        _config([], tmp_path, '[[models]]\nlabels = "x"\n')
+
+
+def test_the_plan_is_every_model_times_every_backend(tmp_path: Path) -> None:
+    cfg = _config(["--model", str(FLOAT), "--model", str(INT8), "--delegates", "cpu-reference,xnnpack", "--threads",
+                   "1", "--kernels", "numpy"], tmp_path)
+    plan = build_plan(cfg)
+    assert [m.name for m in plan.models] == [FLOAT.name, INT8.name]
+    assert [(j.model.path.name, j.variant.label) for j in plan.jobs] == [
+        (FLOAT.name, "cpu-reference threads=1"), (FLOAT.name, "xnnpack threads=1"),
+        (INT8.name, "cpu-reference threads=1"), (INT8.name, "xnnpack threads=1")]
+    assert {j.model.sha256 for j in plan.jobs} == {plan.models[0].model.sha256, plan.models[1].model.sha256}
+
+
+def test_a_bad_model_among_several_is_one_line_and_nothing_is_captured(tmp_path: Path) -> None:
+    cut = tmp_path / "cut.tflite"
+    cut.write_bytes(INT8.read_bytes()[:2000])
+    err = io.StringIO()
+    with redirect_stderr(err), redirect_stdout(io.StringIO()):
+        code = main(["compare", "--model", str(FLOAT), "--model", str(cut), "--json", str(tmp_path / "out" / "r.json")])
+    lines = [ln for ln in err.getvalue().splitlines() if ln.strip()]
+    assert code == 2 and len(lines) == 1 and "cut.tflite" in lines[0], err.getvalue()
+    assert not (tmp_path / "out").exists()
+    twice = tmp_path / "again"
+    twice.mkdir()
+    (twice / FLOAT.name).write_bytes(FLOAT.read_bytes())
+    with pytest.raises(ConfigError, match=f"two models are called {FLOAT.name}"):
+        build_plan(_config(["--model", str(FLOAT), "--model", str(twice / FLOAT.name)], tmp_path))
+
+
+def test_a_sweep_records_every_model_against_its_own_reference(tmp_path: Path) -> None:
+    cfg = _config(["--model", str(FLOAT), "--model", str(INT8), "--delegates", "cpu-reference,xnnpack", "--threads",
+                   "1", "--kernels", "numpy", "--frames", "4", "--seconds", "0", "--warmup", "0",
+                   "--power-meter", "none"], tmp_path)
+    doc, path = compare(cfg, isolate=False, result_path=tmp_path / "r.json")
+    on_disk = load_result(path)  # this accel reads what it wrote (version 3)
+    assert on_disk["schema_version"] == 3 and on_disk["model"] == on_disk["models"][0]
+    assert [m["name"] for m in on_disk["models"]] == [FLOAT.name, INT8.name]
+    assert [(v["model"], v["variant"], v["status"]) for v in on_disk["variants"]] == [
+        (FLOAT.name, "cpu-reference threads=1", "ok"), (FLOAT.name, "xnnpack threads=1", "ok"),
+        (INT8.name, "cpu-reference threads=1", "ok"), (INT8.name, "xnnpack threads=1", "ok")]
+    by = {(v["model"], v["delegate"]): v for v in on_disk["variants"]}
+    for name in (FLOAT.name, INT8.name):  # each xnnpack run is judged against its own model's reference
+        ref, run = by[name, "cpu-reference"], by[name, "xnnpack"]
+        expected = agreement(ref["detections"], run["detections"], iou=cfg.accuracy.iou,
+                             threshold=cfg.pipeline.score_threshold, limit=100, margin=cfg.accuracy.tie_margin)
+        assert expected is not None
+        assert run["agreement"]["score"] == pytest.approx(expected["score"])
+    parts = per_model(on_disk)
+    assert [(p["model"]["name"], len(p["variants"])) for p in parts] == [(FLOAT.name, 2), (INT8.name, 2)]
+    report = (tmp_path / "r.md").read_text()
+    assert report.startswith("## Runs compared") and f"{FLOAT.name}" in report and f"{INT8.name}" in report
+    assert json.loads(json.dumps(doc)) == on_disk
+
+
+def test_one_model_is_a_document_as_before() -> None:
+    doc = {"schema_version": 3, "model": {"name": "a"}, "models": [{"name": "a"}], "variants": [{"model": "a"}]}
+    assert per_model(doc) == [doc]
+    old = {"schema_version": 2, "model": {"path": "a.tflite"}, "variants": [{}]}
+    assert per_model(old) == [old]
