@@ -107,7 +107,16 @@ def test_a_sweep_records_every_model_against_its_own_reference(tmp_path: Path) -
     parts = per_model(on_disk)
     assert [(p["model"]["name"], len(p["variants"])) for p in parts] == [(FLOAT.name, 2), (INT8.name, 2)]
     report = (tmp_path / "r.md").read_text()
-    assert report.startswith("## Runs compared") and f"{FLOAT.name}" in report and f"{INT8.name}" in report
+    assert report.startswith("## Models\n") and "## Runs compared" in report
+    table = [ln for ln in report.split("## Runs compared")[0].splitlines() if ln.startswith("| ")]
+    head = [c.strip() for c in table[0].strip("|").split("|")]
+    assert head[:4] == ["model", "size MB", "params M", "GFLOPs"]
+    assert head[4:6] == ["cpu-reference threads=1 + numpy ms", "xnnpack threads=1 + numpy ms"]
+    for line, model in zip(table[1:], (FLOAT, INT8), strict=True):  # one row per model, in order
+        cells, name = [c.strip() for c in line.strip("|").split("|")], model.name
+        assert cells[:2] == [name, f"{model.stat().st_size / 1e6:.2f}"]  # the file's own size
+        assert cells[4:6] == [f"{by[name, d]['stages']['inference']['p50']:.2f}" for d in ("cpu-reference", "xnnpack")]
+        assert cells[-1] == "ran"
     assert json.loads(json.dumps(doc)) == on_disk
 
 

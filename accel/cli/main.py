@@ -102,10 +102,13 @@ def _printed(console: Any, doc: dict[str, Any], path: Path, args: argparse.Names
              records: list[VariantRecord]) -> int:
     """The finished comparison's table, legend and where its files are; the exit code."""
     from accel.report import compare_table, legend, variants_table
+    from accel.report.terminal import sweep_table
     from accel.results.document import per_model
     from accel.results.record import Status
 
     parts = per_model(doc)
+    if len(parts) > 1:
+        console.print(sweep_table(parts))
     for part in parts:
         console.print(variants_table(part))
         console.print(legend(part), style="dim", highlight=False)
@@ -188,7 +191,12 @@ def _report(args: argparse.Namespace) -> int:
         if fmt is None:
             raise ConfigError(f"option --out: cannot tell the format from {args.out!r}; add --format html|md|csv|json")
     if fmt is None:
+        from accel.report.markdown import is_sweep
+        from accel.report.terminal import sweep_table
+
         console = Console() if Console().is_terminal else Console(width=190)
+        if is_sweep(docs):
+            console.print(sweep_table(docs))
         for doc in docs:
             console.print(variants_table(doc))
             console.print(legend(doc), style="dim", highlight=False)

@@ -38,15 +38,21 @@ def render_html(docs: Sequence[dict[str, Any]], bases: Sequence[Path | None]) ->
     plots.require()
     runs = [f.Run.of(d) for d in docs]
     title = (f"{f.model_name(docs[0])} on {f.host(docs[0])}" if len(docs) == 1
+             else f"{len(docs)} models on {f.host(docs[0])}" if markdown.is_sweep(docs)
              else f"{len(docs)} runs compared")
     body = [f"<h1>accel report: {_e(title)}</h1>"]
+    sweep = markdown.is_sweep(docs)
+    if sweep:  # the article's table first: one row per model
+        headers, rows = markdown.sweep_rows(runs)
+        body.append(f"<h2>Models</h2>{_table(headers, rows, 1, 1)}<p class=\"legend\">{_e(markdown.SWEEP_LEGEND)}</p>")
     if len(runs) > 1:
         body.append(_compare(runs))
     for i, (run, base) in enumerate(zip(runs, bases, strict=True)):
         body.append(_run(run, base, f"r{i + 1}", f"Run {i + 1}: " if len(runs) > 1 else ""))
-    headers, rows = markdown.model_rows(runs)
-    body.append(f"<h2>Models</h2>{_table(headers, rows, len(headers) - len(markdown.MODEL_HEADERS) + 1, 1)}"
-                f"<p class=\"legend\">{_e(markdown.MODEL_LEGEND)}</p>")
+    if not sweep:
+        headers, rows = markdown.model_rows(runs)
+        body.append(f"<h2>Models</h2>{_table(headers, rows, len(headers) - len(markdown.MODEL_HEADERS) + 1, 1)}"
+                    f"<p class=\"legend\">{_e(markdown.MODEL_LEGEND)}</p>")
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>{_e(title)}</title><style>{_CSS}</style></head>\n<body>\n" + "\n".join(body)
             + "\n</body></html>\n")

@@ -138,6 +138,51 @@ MODEL_LEGEND = ("One row per run's model; its AP and inference time are those of
                 "(the runtime call with its input and output copies); GFLOPs = 2 x MACs / 1e9.")
 
 
+def is_sweep(docs: Sequence[dict[str, Any]]) -> bool:
+    """Whether ``docs`` are the models of one sweep document (``results.document.per_model``'s parts)."""
+    return len(docs) > 1 and all(d.get("sweep") for d in docs)
+
+
+def sweep_rows(runs: Sequence[f.Run]) -> tuple[list[str], Rows]:
+    """The article's table, measured: one row per model of a sweep with its size, parameters, GFLOPs, AP and
+    AP50 (with a dataset), its inference ms p50 under every configuration (a column each), the FPS and
+    J/frame of its fastest variant, and whether it ran (or why not)."""
+    configs = [k for k, _ in f.matched(runs)]
+    with_dataset = any(bool(run.doc.get("dataset")) for run in runs) or f.has_accuracy(runs)
+    headers = ["model", "size MB", "params M", "GFLOPs", *(("AP", "AP50") if with_dataset else ()),
+               *(f"{v} + {k}" + (f", {e}" if e != "serial" else "") + " ms" for v, k, e in configs),
+               "FPS (fastest)", "J/frame (fastest)", "status"]
+    rows: Rows = []
+    for run in runs:
+        by = {f.configuration(r): r for r in run.records}
+        best = fastest(run)
+        acc = (best.accuracy if best is not None else None) or {}
+        cells = [_seconds_ms(by.get(k)) for k in configs]
+        failed = [r for r in run.records if not r.ok]
+        status = "ran" if best is not None else (f"refused: {failed[0].error}" if failed else "none ran")
+        if best is not None and failed:
+            status = f"ran; {len(failed)} not: " + "; ".join(f"{f.name(r)}: {r.status.value}" for r in failed[:3])
+        size, params, gflops = _model_cells(run.doc)
+        rows.append([f.model_name(run.doc), size, params, gflops,
+                     *((_percent(acc.get("AP")), _percent(acc.get("AP50"))) if with_dataset else ()), *cells,
+                     f.num(f.fps(best), "{:.1f}") if best is not None else "n/a",
+                     f.num(f.j_per_frame(best), "{:.3f}") if best is not None else "n/a", status])
+    return headers, rows
+
+
+def _seconds_ms(r: VariantRecord | None) -> str:
+    if r is None:
+        return "not run"
+    return f.num(f.inference_p50(r), "{:.2f}") if r.ok else r.status.value
+
+
+SWEEP_LEGEND = ("One row per model of the sweep, measured on the same frames: size MB = file size / 1e6; params M "
+                "= weights and biases of the multiply-accumulate ops / 1e6; GFLOPs = 2 x MACs / 1e9; AP, AP50 = "
+                "COCO average precision (IoU 0.5:0.95 / 0.5, %) of the fastest variant, with --dataset; a column "
+                "per configuration: its inference ms (p50); FPS and J/frame of the fastest variant (lowest "
+                "inference p50; null excluded).")
+
+
 def _percent(value: Any) -> str:
     return f.num(value * 100 if isinstance(value, int | float) and not isinstance(value, bool) else None, "{:.1f}")
 
@@ -181,6 +226,10 @@ def render_markdown(docs: Sequence[dict[str, Any]]) -> str:
     """The Markdown report of one run, or of several side by side followed by each run's own table."""
     runs = [f.Run.of(d) for d in docs]
     parts: list[str] = []
+    sweep = is_sweep(docs)
+    if sweep:  # the article's table first: one row per model
+        headers, rows = sweep_rows(runs)
+        parts += ["## Models", "", _table(headers, rows, left=1, tail=1), "", SWEEP_LEGEND, ""]
     if len(docs) > 1:
         parts.append("## Runs compared\n")
         parts.extend(f"{i + 1}. {_cell(f.run_label(d))}" for i, d in enumerate(docs))
@@ -201,9 +250,10 @@ def render_markdown(docs: Sequence[dict[str, Any]]) -> str:
             parts.append("")
             parts += [f"[^{n + 1}]: {_cell(text)}" for n, text in enumerate(notes)]
         parts.append("")
-    headers, rows = model_rows(runs)
-    parts += ["## Models", "", _table(headers, rows, left=len(headers) - len(MODEL_HEADERS) + 1, tail=1), "",
-              MODEL_LEGEND, ""]
+    if not sweep:
+        headers, rows = model_rows(runs)
+        parts += ["## Models", "", _table(headers, rows, left=len(headers) - len(MODEL_HEADERS) + 1, tail=1), "",
+                  MODEL_LEGEND, ""]
     return "\n".join(parts)
 
 

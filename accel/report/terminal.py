@@ -151,6 +151,20 @@ def compare_table(docs: Sequence[dict[str, Any]]) -> Table:
     return t
 
 
+def sweep_table(docs: Sequence[dict[str, Any]]) -> Table:
+    """A sweep's models, one row each (``markdown.sweep_rows``): what the terminal shows first."""
+    from accel.report.markdown import SWEEP_LEGEND, sweep_rows
+
+    headers, rows = sweep_rows([f.Run.of(d) for d in docs])
+    t = Table(title="models", title_justify="left", header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
+    for i, h in enumerate(headers):
+        t.add_column(h, justify="left" if i == 0 or i == len(headers) - 1 else "right", no_wrap=i == 0)
+    for row in rows:
+        t.add_row(*row)
+    t.caption, t.caption_justify = SWEEP_LEGEND, "left"
+    return t
+
+
 def model_table(info: dict[str, Any]) -> list[Table]:
     """Tables for ``accel inspect``: summary, tensors, op histogram."""
     summary = Table(show_header=False, title="model", title_justify="left")

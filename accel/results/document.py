@@ -179,7 +179,7 @@ def per_model(doc: dict[str, Any]) -> list[dict[str, Any]]:
         return [doc]
     out = []
     for m in models:
-        part = {**doc, "model": m, "models": [m],
+        part = {**doc, "model": m, "models": [m], "sweep": len(models),
                 "variants": [v for v in doc.get("variants", []) if v.get("model") in (m.get("name"), None)]}
         if isinstance(doc.get("dataset"), dict) and "class_to_category" in m:
             part["dataset"] = {**doc["dataset"], "class_to_category": m["class_to_category"]}
