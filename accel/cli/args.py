@@ -66,6 +66,9 @@ def _add_tools(sub: Any) -> None:
     r.add_argument("--format", choices=["html", "md", "csv", "json"],
                    help="report format (default: from --out's suffix; without --out: terminal tables)")
     r.add_argument("--out", help="write the report here (default: print it)")
+    r.add_argument("--target-fps", type=float, metavar="FPS",
+                   help="name the most accurate configuration that sustains FPS on each machine (with a "
+                   "dataset; else the fastest) (default: the run's [report] target_fps)")
     d = sub.add_parser("delegates", help="every known inference backend: available here or not, and why")
     d.add_argument("--json", action="store_true", help="print JSON")
     k = sub.add_parser("kernels", help="every known pre/post-processing kernel set: available or not, and why")

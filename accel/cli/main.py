@@ -114,6 +114,7 @@ def _printed(console: Any, doc: dict[str, Any], path: Path, args: argparse.Names
         console.print(legend(part), style="dim", highlight=False)
     if len(parts) > 1:
         console.print(compare_table(parts))
+    _print_decision(console, parts, None)
     via = f" (through the symlink {args.json_path})" if args.json_path and Path(args.json_path).is_symlink() else ""
     console.print(f"results: {path}{via}", highlight=False, markup=False)
     written = [p for p in reports.values() if p.endswith((".md", ".csv", ".html", ".json"))]
@@ -124,6 +125,15 @@ def _printed(console: Any, doc: dict[str, Any], path: Path, args: argparse.Names
             console.print(f"report {fmt} not written: {why}", style="yellow", highlight=False)
     failed = [r for r in records if r.status in (Status.FAILED, Status.CRASHED, Status.TIMEOUT)]
     return 1 if failed else 0
+
+
+def _print_decision(console: Any, docs: list[dict[str, Any]], target_fps: float | None) -> None:
+    """The recommendation for the target FPS (the flag, else ``[report] target_fps``) and the accuracy front."""
+    from accel.report import figures
+    from accel.report.decide import decision_lines, target_of
+
+    for line in decision_lines([figures.Run.of(d) for d in docs], target_of(docs, target_fps)):
+        console.print(line, style="bold", highlight=False, markup=False)
 
 
 def _step(kind: str, data: Any) -> str | None:
@@ -202,8 +212,9 @@ def _report(args: argparse.Namespace) -> int:
             console.print(legend(doc), style="dim", highlight=False)
         if len(docs) > 1:
             console.print(compare_table(docs))
+        _print_decision(console, docs, args.target_fps)
         return 0
-    text = render(docs, fmt, [p.parent for p in paths])
+    text = render(docs, fmt, [p.parent for p in paths], args.target_fps)
     if not args.out:
         print(text, end="")
         return 0

@@ -26,6 +26,7 @@ from accel.plan.sections import (
     OutputSection,
     PipelineSection,
     PowerSection,
+    ReportSection,
     Table,
     ThermalSection,
     schema,
@@ -76,6 +77,7 @@ class Config:
     power: PowerSection = PowerSection()
     meters: Table = Table()
     thermal: ThermalSection = ThermalSection()
+    report: ReportSection = ReportSection()
     source_file: str = ""
     origins: Table = Table()
     models: tuple[ModelSection, ...] = ()  # every model of the run: [[models]], repeated --model, else [model]
@@ -90,7 +92,7 @@ class Config:
                 "pipeline": plain(self.pipeline), "decode": plain(self.decode),
                 "accuracy": plain(self.accuracy), "output": plain(self.output), "kernels": self.kernels.thaw(),
                 "delegates": self.delegates.thaw(), "power": {**plain(self.power), **self.meters.thaw()},
-                "thermal": plain(self.thermal), "config_file": self.source_file}
+                "thermal": plain(self.thermal), "report": plain(self.report), "config_file": self.source_file}
 
     def where(self, section: str, key: str | None = None) -> str:
         """Where ``section.key`` was set, for messages: the flag or environment variable that set it, else the

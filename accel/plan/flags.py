@@ -109,6 +109,9 @@ RUN_FLAGS: tuple[Flag, ...] = (
          {"type": duration, "metavar": "DURATION"}),
     Flag("--cool-down", ("thermal.cool_down_c",), "before each variant, wait until the SoC is below this "
          "temperature (thermal.max_wait_s)", {"type": float, "metavar": "CELSIUS"}),
+    Flag("--target-fps", ("report.target_fps",), "the rate the application needs: the reports name the most "
+         "accurate configuration (model, variant, kernels, execution) that sustains it here (with --dataset; "
+         "without one, the fastest, ranked by speed)", {"type": float, "metavar": "FPS"}),
     Flag("--json", (), "write the result JSON here, reports beside it: a file path (a symlink is followed; a "
          "folder, device or pipe is refused) (default results/<time>/result.json)", {"dest": "json_path"}),
     Flag("--config", (), "config file (default: $ACCEL_CONFIG, else ./accel.toml if present)", watch=True),

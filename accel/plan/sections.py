@@ -18,7 +18,7 @@ from accel.model import AnchorOptions, Family
 from accel.sources import MAX_PIXELS
 
 __all__ = ["SECTIONS", "AccuracySection", "DecodeSection", "ModelSection", "OutputSection", "PipelineSection",
-           "PowerSection", "Key", "Table", "ThermalSection", "schema"]
+           "PowerSection", "Key", "ReportSection", "Table", "ThermalSection", "schema"]
 
 _DAY_S, _WEEK_S = 86_400, 604_800
 
@@ -134,10 +134,15 @@ class ThermalSection:
     sustained_s: float = _key(0.0, lambda v: 0 <= v <= _WEEK_S, f">= 0 and <= {_WEEK_S} (a week; 0: off)")
 
 
+@dataclass(frozen=True)
+class ReportSection:
+    target_fps: float = _key(0.0, lambda v: 0 <= v <= 10_000, ">= 0 and <= 10000 (0: no target)")
+
+
 #: accel.toml's typed sections, in the order the file documents them.
 SECTIONS: dict[str, type] = {"model": ModelSection, "pipeline": PipelineSection, "decode": DecodeSection,
                              "accuracy": AccuracySection, "output": OutputSection, "power": PowerSection,
-                             "thermal": ThermalSection}
+                             "thermal": ThermalSection, "report": ReportSection}
 
 _KINDS = {"str": "str", "int": "int", "float": "float", "bool": "bool", "tuple[str, ...]": "list[str]",
           "tuple[int, ...]": "list[int]", "tuple[float, ...]": "list[float]"}

@@ -25,12 +25,15 @@ __all__ = ["FORMATS", "compare_table", "legend", "model_table", "power_legend", 
            "save_frames", "variants_table", "write_reports"]
 
 
-def render(docs: list[dict[str, Any]], fmt: str, base: Path | Sequence[Path | None] | None = None) -> str:
+def render(docs: list[dict[str, Any]], fmt: str, base: Path | Sequence[Path | None] | None = None,
+           target_fps: float | None = None) -> str:
     """The report of ``docs`` (one run, or several side by side with ratios against the first) as text.
 
     ``fmt`` is one of ``FORMATS``. ``base`` is the folder holding the result.json (one for all documents, or
-    one per document): the HTML preview reads the saved frames from there. Raises ``ConfigError`` for an
-    unknown format, no documents, or HTML without matplotlib (the message says ``pip install 'accel[plots]'``).
+    one per document): the HTML preview reads the saved frames from there. ``target_fps`` (default: the
+    documents' ``[report] target_fps``) is the rate the Markdown and HTML reports recommend for. Raises
+    ``ConfigError`` for an unknown format, no documents, or HTML without matplotlib (the message says
+    ``pip install 'accel[plots]'``).
     """
     if fmt not in FORMATS:
         raise ConfigError(f"unknown report format {fmt!r}; valid: {', '.join(FORMATS)}")
@@ -39,7 +42,7 @@ def render(docs: list[dict[str, Any]], fmt: str, base: Path | Sequence[Path | No
     if fmt == "md":
         from accel.report.markdown import render_markdown
 
-        return render_markdown(docs)
+        return render_markdown(docs, target_fps)
     if fmt in ("csv", "json"):
         from accel.report.flat import render_csv, render_json
 
@@ -49,7 +52,7 @@ def render(docs: list[dict[str, Any]], fmt: str, base: Path | Sequence[Path | No
     bases = [base] * len(docs) if base is None or isinstance(base, Path) else list(base)
     if len(bases) != len(docs):
         raise ConfigError(f"render: {len(docs)} documents but {len(bases)} base folders")
-    return render_html(docs, bases)
+    return render_html(docs, bases, target_fps)
 
 
 def write_reports(doc: dict[str, Any], directory: Path, formats: Sequence[str],

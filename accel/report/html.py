@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from accel.report import decide, markdown, plots, preview, timeline
 from accel.report import figures as f
-from accel.report import markdown, plots, preview, timeline
 from accel.results.record import StageStats, Usage
 
 _CSS = """
@@ -33,8 +33,9 @@ _TITLES = {"fps": "FPS per variant", "stages": "Stage breakdown", "threads": "FP
            "trace": "Stage timeline, pipelined"}
 
 
-def render_html(docs: Sequence[dict[str, Any]], bases: Sequence[Path | None]) -> str:
-    """The page for ``docs``; ``bases[i]`` is the folder of run i's result.json (for its saved frames)."""
+def render_html(docs: Sequence[dict[str, Any]], bases: Sequence[Path | None], target_fps: float | None = None) -> str:
+    """The page for ``docs``; ``bases[i]`` is the folder of run i's result.json (for its saved frames);
+    the decision for ``target_fps`` (default: the documents' ``[report] target_fps``)."""
     plots.require()
     runs = [f.Run.of(d) for d in docs]
     title = (f"{f.model_name(docs[0])} on {f.host(docs[0])}" if len(docs) == 1
@@ -45,6 +46,7 @@ def render_html(docs: Sequence[dict[str, Any]], bases: Sequence[Path | None]) ->
     if sweep:  # the article's table first: one row per model
         headers, rows = markdown.sweep_rows(runs)
         body.append(f"<h2>Models</h2>{_table(headers, rows, 1, 1)}<p class=\"legend\">{_e(markdown.SWEEP_LEGEND)}</p>")
+    body.append(_decision(runs, decide.target_of(docs, target_fps), sweep))
     if len(runs) > 1:
         body.append(_compare(runs))
     for i, (run, base) in enumerate(zip(runs, bases, strict=True)):
@@ -56,6 +58,25 @@ def render_html(docs: Sequence[dict[str, Any]], bases: Sequence[Path | None]) ->
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>{_e(title)}</title><style>{_CSS}</style></head>\n<body>\n" + "\n".join(body)
             + "\n</body></html>\n")
+
+
+def _decision(runs: Sequence[f.Run], target: float | None, sweep: bool) -> str:
+    """The recommendation and the accuracy-vs-FPS chart (n/a and why when no configuration has an AP), for a
+    sweep, a run with a dataset or a target; nothing otherwise."""
+    lines = decide.decision_lines(runs, target)
+    if not (sweep or lines):
+        return ""
+    parts = ["<h2>Which configuration?</h2>"]
+    if lines:
+        parts.append("<ul class=\"decision\">" + "".join(f"<li>{_e(line)}</li>" for line in lines) + "</ul>")
+    title = "Accuracy vs FPS (and J/frame), every model x variant"
+    try:
+        fig, _ = plots.chart(runs, "accuracy")
+    except plots.NotApplicable as exc:
+        parts.append(_na(title, "accuracy", str(exc)))
+    else:
+        parts.append(_figure(_Chart("accuracy", title), fig, "acc"))
+    return "".join(parts)
 
 
 def _compare(runs: Sequence[f.Run]) -> str:

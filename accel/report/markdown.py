@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from accel.report import figures as f
+from accel.report.decide import decision_lines, target_of
 from accel.results.record import VariantRecord
 
 Rows = list[list[str]]
@@ -149,7 +150,7 @@ def sweep_rows(runs: Sequence[f.Run]) -> tuple[list[str], Rows]:
     J/frame of its fastest variant, and whether it ran (or why not)."""
     configs = [k for k, _ in f.matched(runs)]
     with_dataset = any(bool(run.doc.get("dataset")) for run in runs) or f.has_accuracy(runs)
-    headers = ["model", "size MB", "params M", "GFLOPs", *(("AP", "AP50") if with_dataset else ()),
+    headers = ["model", "size MB", "params M", "GFLOPs", *(ACCURACY_COLUMNS if with_dataset else ()),
                *(f"{v} + {k}" + (f", {e}" if e != "serial" else "") + " ms" for v, k, e in configs),
                "FPS (fastest)", "J/frame (fastest)", "status"]
     rows: Rows = []
@@ -164,10 +165,14 @@ def sweep_rows(runs: Sequence[f.Run]) -> tuple[list[str], Rows]:
             status = f"ran; {len(failed)} not: " + "; ".join(f"{f.name(r)}: {r.status.value}" for r in failed[:3])
         size, params, gflops = _model_cells(run.doc)
         rows.append([f.model_name(run.doc), size, params, gflops,
-                     *((_percent(acc.get("AP")), _percent(acc.get("AP50"))) if with_dataset else ()), *cells,
+                     *((_percent(acc.get(k)) for k in ACCURACY_COLUMNS) if with_dataset else ()), *cells,
                      f.num(f.fps(best), "{:.1f}") if best is not None else "n/a",
                      f.num(f.j_per_frame(best), "{:.3f}") if best is not None else "n/a", status])
     return headers, rows
+
+
+#: The accuracy a sweep's models table shows with a dataset (the fastest variant's, in %).
+ACCURACY_COLUMNS = ("AP", "AP50", "precision", "recall")
 
 
 def _seconds_ms(r: VariantRecord | None) -> str:
@@ -178,7 +183,8 @@ def _seconds_ms(r: VariantRecord | None) -> str:
 
 SWEEP_LEGEND = ("One row per model of the sweep, measured on the same frames: size MB = file size / 1e6; params M "
                 "= weights and biases of the multiply-accumulate ops / 1e6; GFLOPs = 2 x MACs / 1e9; AP, AP50 = "
-                "COCO average precision (IoU 0.5:0.95 / 0.5, %) of the fastest variant, with --dataset; a column "
+                "COCO average precision (IoU 0.5:0.95 / 0.5, %) of the fastest variant, precision and recall (%) at "
+                "its score threshold and IoU 0.5, with --dataset; a column "
                 "per configuration: its inference ms (p50); FPS and J/frame of the fastest variant (lowest "
                 "inference p50; null excluded).")
 
@@ -222,14 +228,18 @@ def compare_rows(runs: Sequence[f.Run]) -> tuple[list[str], Rows]:
     return headers, rows
 
 
-def render_markdown(docs: Sequence[dict[str, Any]]) -> str:
-    """The Markdown report of one run, or of several side by side followed by each run's own table."""
+def render_markdown(docs: Sequence[dict[str, Any]], target_fps: float | None = None) -> str:
+    """The Markdown report of one run, or of several side by side followed by each run's own table; the
+    decision (``accel.report.decide``) for ``target_fps``, else the documents' ``[report] target_fps``."""
     runs = [f.Run.of(d) for d in docs]
     parts: list[str] = []
     sweep = is_sweep(docs)
     if sweep:  # the article's table first: one row per model
         headers, rows = sweep_rows(runs)
         parts += ["## Models", "", _table(headers, rows, left=1, tail=1), "", SWEEP_LEGEND, ""]
+    decision = decision_lines(runs, target_of(docs, target_fps))
+    if decision:
+        parts += ["## Which configuration?", "", *(f"- {_cell(line)}" for line in decision), ""]
     if len(docs) > 1:
         parts.append("## Runs compared\n")
         parts.extend(f"{i + 1}. {_cell(f.run_label(d))}" for i, d in enumerate(docs))

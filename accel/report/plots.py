@@ -40,9 +40,9 @@ def require() -> None:
 
 
 def chart(runs: Sequence[f.Run], name: str) -> tuple[Figure, str | None]:
-    """Chart ``name`` of ``runs[0]`` (``"compare"``: FPS of every run side by side; ``"trace"``: the first
-    pipelined variant's) and a caveat to print under it (e.g. power missing beside a temperature curve), or
-    raise ``NotApplicable``."""
+    """Chart ``name`` of ``runs[0]`` (``"compare"``: FPS of every run side by side; ``"accuracy"``: AP against
+    FPS, and J/frame, over every configuration of every run; ``"trace"``: the first pipelined variant's) and
+    a caveat to print under it (e.g. power missing beside a temperature curve), or raise ``NotApplicable``."""
     require()
     from accel.report import timeline  # it draws with this module's helpers
 
@@ -50,6 +50,8 @@ def chart(runs: Sequence[f.Run], name: str) -> tuple[Figure, str | None]:
                 "pareto": _pareto, "execution": timeline.execution_chart, "trace": timeline.first_trace}
     if name == "compare":
         return _compare(runs), None
+    if name == "accuracy":
+        return _accuracy(runs), None
     if name not in builders:
         raise ConfigError(f"unknown chart {name!r}; valid: {', '.join(PAGE)}")
     return builders[name](runs[0])
@@ -268,3 +270,51 @@ def _compare(runs: Sequence[f.Run]) -> Figure:
     ax.set_title("FPS per variant, runs side by side", loc="left")
     ax.legend(fontsize=7, frameon=False)
     return fig
+
+
+def _accuracy(runs: Sequence[f.Run]) -> Figure:
+    """AP against FPS over every model x variant that has both (one colour per model), the front (no other is
+    as accurate and as fast) joined and labelled; beside it AP against J/frame when energy was measured."""
+    from accel.report.decide import accuracy_front, choices
+
+    found = [c for c in choices(runs) if c.ap is not None]
+    if not found:
+        raise NotApplicable("accuracy needs a dataset: run with --dataset (COCO or Ultralytics YOLO)")
+    energy = [c for c in found if c.j_per_frame is not None]
+    fig, axes = new_figure(1, height=3.6, ncols=2 if energy else 1)
+    models = list(dict.fromkeys(c.model for c in found))
+    front, _ = accuracy_front(found)
+    ax = axes[0]
+    for i, m in enumerate(models):
+        mine = [c for c in found if c.model == m]
+        ax.scatter([c.fps for c in mine], [100 * (c.ap or 0.0) for c in mine], color=colour(i), s=18, label=m)
+    line = sorted(front, key=lambda c: c.fps)
+    ax.plot([c.fps for c in line], [100 * (c.ap or 0.0) for c in line], color="black", lw=1.0, ls="--",
+            marker="o", mfc="none", ms=8, label="Pareto front (nothing is both more accurate and faster)")
+    for c in line:
+        ax.annotate(f"{f.name(c.record)}, {c.record.execution}", (c.fps, 100 * (c.ap or 0.0)), fontsize=6,
+                    xytext=(4, 3), textcoords="offset points")
+    ax.set_xlabel("FPS (higher is better)")
+    ax.set_ylabel("AP % (IoU 0.5:0.95)")
+    ax.set_title("accuracy vs speed, every model x variant", loc="left")
+    ax.margins(0.15)
+    ax.legend(fontsize=6, frameon=False, loc="best")
+    if energy:
+        _accuracy_energy(axes[1], energy, models)
+    return fig
+
+
+def _accuracy_energy(ax: Any, found: list[Any], models: list[str]) -> None:
+    """AP against J/frame; its front: no other is as accurate for at most as much energy."""
+    on, _ = f.pareto([(str(i), c.ap or 0.0, c.j_per_frame or 0.0) for i, c in enumerate(found)])
+    front = [found[int(i)] for i in on]
+    for i, m in enumerate(models):
+        mine = [c for c in found if c.model == m]
+        ax.scatter([c.j_per_frame for c in mine], [100 * (c.ap or 0.0) for c in mine], color=colour(i), s=18)
+    line = sorted(front, key=lambda c: c.j_per_frame or 0.0)
+    ax.plot([c.j_per_frame for c in line], [100 * (c.ap or 0.0) for c in line], color="black", lw=1.0, ls="--",
+            marker="o", mfc="none", ms=8)
+    est = any(c.estimated for c in found)
+    ax.set_xlabel("J/frame" + (" (estimated from CPU load)" if est else "") + " (lower is better)")
+    ax.set_title("accuracy vs energy", loc="left")
+    ax.margins(0.15)

@@ -78,3 +78,34 @@ def live() -> dict[str, Any]:
     for v, age, dropped in zip(doc["variants"][:3], (12.5, 40.0, 8.25), (3, 7, 0), strict=True):
         v.update(frame_age_ms=stats(age), frames_dropped=dropped)
     return doc
+
+
+# (model, variant, FPS, AP or None, J/frame): the hand-made sweep. At 10 FPS: a's threads=2 (AP 0.30, 12 FPS)
+# is the most accurate of those at >= 10 (b's 0.40 runs at 8); at 5: b; at 40: none (c's 30 is the fastest).
+# The front (no other both at least as accurate and at least as fast): b 0.40@8, a/2 0.30@12, c 0.25@30;
+# a/1 (0.30@10) is beaten by a/2 and c/1 (0.20@9) by a/2 as well.
+SWEEP = [("a.tflite", "xnnpack threads=1", 10.0, 0.30, 0.50), ("a.tflite", "xnnpack threads=2", 12.0, 0.30, 0.45),
+         ("b.tflite", "xnnpack threads=2", 8.0, 0.40, 0.70), ("c.tflite", "xnnpack threads=1", 9.0, 0.20, 0.60),
+         ("c.tflite", "xnnpack threads=2", 30.0, 0.25, 0.20)]
+
+
+def sweep(with_ap: bool = True, host: str | None = None) -> dict[str, Any]:
+    """``SWEEP`` as a schema-3 document: the fixture's first variant for each row, its FPS, J/frame and (with
+    ``with_ap``) accuracy; ``host`` names the board."""
+    doc = v2()
+    base = doc["variants"][0]
+    doc["schema_version"] = 3
+    names = dict.fromkeys(m for m, *_ in SWEEP)
+    doc["models"] = [{**doc["model"], "name": m, "path": f"/home/pi/models/{m}"} for m in names]
+    doc["model"] = doc["models"][0]
+    doc["variants"] = []
+    for model, variant, fps, ap, joules in SWEEP:
+        v = copy.deepcopy(base)
+        v.update(model=model, variant=variant, fps=fps)
+        v["power"]["j_per_frame"] = joules
+        if with_ap:
+            v["accuracy"] = {"AP": ap, "AP50": ap + 0.2, "precision": 0.8, "recall": ap + 0.3}
+        doc["variants"].append(v)
+    if host is not None:
+        doc["machine"]["board"] = host
+    return doc

@@ -10,11 +10,12 @@ from typing import Any
 import numpy as np
 import pytest
 from cdp_browser import Browser, PageRun, find_chromium, region_stdev
-from report_docs import pipelined, second_run, v1, v2, write
+from report_docs import pipelined, second_run, sweep, v1, v2, write
 
 import accel.report as report
 from accel.core.frames import Frame, PixelFormat
 from accel.report.plots import CHARTS
+from accel.results.document import per_model
 
 pytest.importorskip("matplotlib", reason="the HTML report needs the plots extra: pip install 'accel[plots]'")
 pytest.importorskip("websocket", reason="driving Chromium needs websocket-client (the dev extra)")
@@ -98,3 +99,14 @@ def test_pipelined_report_draws_its_two_charts(browser: Browser, tmp_path: Path)
     new = _load(browser, page, "#r1-chart-execution > svg, #r1-chart-trace-1 > svg")
     assert len(new.boxes) == 2
     _drawn(new)
+
+
+def test_a_sweep_draws_accuracy_against_speed_and_energy(browser: Browser, tmp_path: Path) -> None:
+    page = tmp_path / "sweep.html"
+    page.write_text(report.render(per_model(sweep()), "html", target_fps=10), encoding="utf-8")
+    text = page.read_text(encoding="utf-8")
+    assert "The most accurate configuration that sustains 10 FPS here: a.tflite: xnnpack threads=2" in text
+    run = _load(browser, page, "#acc-chart-accuracy > svg")
+    assert len(run.boxes) == 1
+    assert 'id="acc-accuracy-axes_2"' in text  # AP vs FPS and, energy being measured, AP vs J/frame beside it
+    _drawn(run)
