@@ -125,3 +125,32 @@ def test_one_model_is_a_document_as_before() -> None:
     assert per_model(doc) == [doc]
     old = {"schema_version": 2, "model": {"path": "a.tflite"}, "variants": [{}]}
     assert per_model(old) == [old]
+
+
+def test_a_models_accuracy_in_a_sweep_is_its_accuracy_alone(tmp_path: Path) -> None:
+    """With a dataset every model of a sweep gets AP/AP50/precision/recall, and they are the figures a
+    single-model compare of that model gives on the same images (the same frames, each model's own
+    pre-processing and class mapping), not something the sweep shares between models."""
+    from accel.dataset.coco import write_synthetic
+
+    root = write_synthetic(tmp_path / "ds", 3, seed=7, size=(160, 120))
+    common = ["--delegates", "xnnpack", "--threads", "1", "--kernels", "numpy", "--dataset", str(root),
+              "--seconds", "0", "--warmup", "0", "--power-meter", "none"]
+    sweep = _config(["--model", str(FLOAT), "--model", str(INT8), *common], tmp_path)
+    doc, _ = compare(sweep, isolate=False, result_path=tmp_path / "sweep" / "r.json")
+    together = {v["model"]: v["accuracy"] for v in doc["variants"]}
+    assert set(together) == {FLOAT.name, INT8.name}
+    for model in (FLOAT, INT8):
+        alone_doc, _ = compare(_config(["--model", str(model), *common], tmp_path), isolate=False,
+                               result_path=tmp_path / model.stem / "r.json")
+        (alone,) = [v["accuracy"] for v in alone_doc["variants"]]
+        for key in ("AP", "AP50", "precision", "recall"):
+            assert isinstance(together[model.name][key], float)
+            assert together[model.name][key] == pytest.approx(alone[key], abs=1e-12), (model.name, key)
+    report = (tmp_path / "sweep" / "r.md").read_text()
+    head, *rows = [[c.strip() for c in ln.strip("|").split("|")]
+                   for ln in report.split("## Runs compared")[0].splitlines() if ln.startswith("| ") and "---" not in ln]
+    for row in rows:  # the models table shows each model's own figures
+        acc = together[row[0]]
+        for key in ("AP", "AP50", "precision", "recall"):
+            assert row[head.index(key)] == f"{100 * acc[key]:.1f}", (row[0], key)
