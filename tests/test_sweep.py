@@ -41,8 +41,38 @@ def test_models_from_repeated_flags_each_with_its_labels(tmp_path: Path) -> None
                   tmp_path)
     assert [(m.path, m.labels) for m in cfg.models] == [(str(FLOAT), str(mine)), (str(INT8), str(LABELS))]
     assert cfg.model == cfg.models[0]
-    with pytest.raises(ConfigError, match="option --labels: 1 labels files for 2 models; give one --labels per"):
+    with pytest.raises(ConfigError, match="option --labels: 1 labels files for 2 --model options; give one"):
         _config(["--model", str(FLOAT), "--model", str(INT8), "--labels", str(mine)], tmp_path)
+
+
+def test_a_folder_a_glob_and_the_shells_expansion_name_several_models(tmp_path: Path) -> None:
+    room = tmp_path / "zoo"
+    room.mkdir()
+    for model in (INT8, FLOAT):
+        (room / model.name).write_bytes(model.read_bytes())
+    (room / "notes.txt").write_text("not a model")
+    (room / "inner").mkdir()  # a folder is not read recursively
+    (room / "inner" / "deep.tflite").write_bytes(FLOAT.read_bytes())
+    both = [str(room / FLOAT.name), str(room / INT8.name)]  # sorted by name
+    assert [m.path for m in _config(["--model", str(room)], tmp_path).models] == both
+    assert [m.path for m in _config(["--model", str(room / "*int8*")], tmp_path).models] == both[1:]
+    assert [m.path for m in _config(["--model", str(room / "**" / "*.tflite")], tmp_path).models] == [
+        *both, str(room / "inner" / "deep.tflite")]  # ** descends, as glob's recursive rule does; sorted as paths
+    mine = tmp_path / "mine.txt"
+    mine.write_text(LABELS.read_text())
+    shell = _config(["--model", *both, "--labels", str(LABELS), "--model", str(FLOAT), "--labels", str(mine)],
+                    tmp_path)  # `--model zoo/*.tflite` unquoted: the shell gave one --model two files
+    assert [(m.path, m.labels) for m in shell.models] == [(both[0], str(LABELS)), (both[1], str(LABELS)),
+                                                           (str(FLOAT), str(mine))]
+    text = f'[[models]]\npath = "{room}/*.tflite"\nfamily = "ssd"\n[[models]]\npath = "{FLOAT}"\n'
+    assert [(m.path, m.family) for m in _config([], tmp_path, text).models] == [
+        (both[0], "ssd"), (both[1], "ssd"), (str(FLOAT), "auto")]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ConfigError, match=r"option --model: the folder '.*empty' holds no \.tflite file"):
+        _config(["--model", str(empty)], tmp_path)
+    with pytest.raises(ConfigError, match=r"the glob '.*\*\.onnx' matches no \.tflite file"):
+        _config(["--model", str(room / "*.onnx")], tmp_path)
 
 
 def test_models_from_tables_and_what_wins(tmp_path: Path) -> None:
@@ -148,8 +178,8 @@ def test_a_models_accuracy_in_a_sweep_is_its_accuracy_alone(tmp_path: Path) -> N
             assert isinstance(together[model.name][key], float)
             assert together[model.name][key] == pytest.approx(alone[key], abs=1e-12), (model.name, key)
     report = (tmp_path / "sweep" / "r.md").read_text()
-    head, *rows = [[c.strip() for c in ln.strip("|").split("|")]
-                   for ln in report.split("## Runs compared")[0].splitlines() if ln.startswith("| ") and "---" not in ln]
+    lines = report.split("## Runs compared")[0].splitlines()
+    head, *rows = [[c.strip() for c in ln.strip("|").split("|")] for ln in lines if ln.startswith("| ")]
     for row in rows:  # the models table shows each model's own figures
         acc = together[row[0]]
         for key in ("AP", "AP50", "precision", "recall"):

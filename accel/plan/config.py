@@ -8,6 +8,7 @@ file, its line.
 
 from __future__ import annotations
 
+import glob
 import math
 import os
 from collections.abc import Mapping
@@ -248,10 +249,33 @@ class _Merged:
     def models(self) -> list[dict[str, Any]]:
         """The run's models: [[models]] or several --model, unless [model]'s path was set by the environment
         or one --model (then that is the one model); [model] otherwise."""
-        if self.listed and not any(k.startswith("model.path") for k in self.origins):
-            self.values["model"] = self.listed[0]
-            return self.listed
-        return [self.values["model"]]
+        one = not self.listed or any(k.startswith("model.path") for k in self.origins)
+        given = [self.values["model"]] if one else self.listed
+        origin = self.origins.get("model.path" if one else "models", "[[models]] path" if self.listed else
+                                  "[model] path")
+        listed = [{**m, "path": path} for m in given for path in model_paths(m["path"], origin)]
+        self.values["model"] = listed[0]
+        return listed
+
+
+def model_paths(given: str, origin: str) -> list[str]:
+    """The model files one path names: itself, or every ``.tflite`` in a folder, or the ``.tflite`` files a
+    glob matches (a path that exists is taken as it is, brackets and all), sorted by name."""
+    path = Path(given).expanduser()
+    if not given or path.exists() and not path.is_dir():
+        return [given]
+    if path.is_dir():
+        found, what = sorted(p for p in path.iterdir() if p.suffix.lower() == ".tflite" and p.is_file()), "folder"
+    elif any(c in given for c in "*?["):
+        found, what = sorted(p for p in map(Path, glob.glob(str(path), recursive=True))
+                             if p.suffix.lower() == ".tflite" and p.is_file()), "glob"
+    else:
+        return [given]  # a missing file: the model reader says so, naming it
+    if not found:
+        raise ConfigError(f"{origin}: the {what} {given!r} {'holds' if what == 'folder' else 'matches'} no .tflite "
+                          "file; give a model file, a folder holding .tflite models, or a glob such as "
+                          "'models/*.tflite'")
+    return [str(p) for p in found]
 
 
 def _sections(data: dict[str, Any], where: Where) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:

@@ -62,11 +62,13 @@ class Flag:
 _THREADS = ("delegates.xnnpack.threads", "delegates.litert-cpu.threads")  # where the delegate is enabled
 
 RUN_FLAGS: tuple[Flag, ...] = (
-    Flag("--model", ("model.path",), "the .tflite model (default: the embedded default detector); repeat it to "
-         "compare several models on the same frames (a sweep)", {"action": "append", "metavar": "MODEL"},
-         watch=True),
+    Flag("--model", ("model.path",), "the .tflite model (default: the embedded default detector); a folder "
+         "(every .tflite in it) or a quoted glob ('models/yolo*.tflite') names several; repeat it, or give several "
+         "files after it, to compare several models on the same frames (a sweep)",
+         {"action": "append", "nargs": "+", "metavar": "MODEL"}, watch=True),
     Flag("--labels", ("model.labels",), "labels file: one name per line, or 'ID NAME' lines; with several "
-         "--model, one --labels per model, in the same order (default: each model's own)",
+         "--model, one --labels per --model, in the same order, for every model it names (default: each "
+         "model's own)",
          {"action": "append", "metavar": "LABELS"}, watch=True),
     Flag("--source", ("pipeline.source",), "synthetic[:WxH] | image:PATH (file or folder) | video:PATH | v4l2:N | "
          "picamera2[:N] (default: synthetic)", watch=True),
@@ -136,10 +138,13 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
     """The dotted config keys the given flags set (``load_config``'s overrides); a flag left out sets nothing.
     Raises ``ConfigError`` for flags that contradict each other and thread counts below 1."""
     out: dict[str, Any] = {}
-    models, labels = getattr(args, "model", None) or [], getattr(args, "labels", None) or []
-    if len(labels) > max(len(models), 1) or (len(models) > 1 and labels and len(labels) != len(models)):
-        raise ConfigError(f"option --labels: {len(labels)} labels files for {len(models)} models; give one --labels "
-                          "per --model, in the same order, or none (each model's own labels)")
+    groups, labels = getattr(args, "model", None) or [], getattr(args, "labels", None) or []
+    if len(labels) > max(len(groups), 1) or (len(groups) > 1 and labels and len(labels) != len(groups)):
+        raise ConfigError(f"option --labels: {len(labels)} labels files for {len(groups)} --model options; give one "
+                          "--labels per --model, in the same order, or none (each model's own labels)")
+    # each --model may name several files (the shell's expansion of a glob); its --labels is theirs
+    pairs = [(m, labels[i] if labels else "") for i, group in enumerate(groups) for m in group]
+    models = [m for m, _ in pairs]
     threads = getattr(args, "threads", None)
     if threads is not None and (not threads or min(threads) < 1):
         raise ConfigError(f"option --threads: expected integers >= 1, got {threads}")
@@ -148,7 +153,7 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
         if value is not None and flag.name not in ("--model", "--labels"):
             out.update(dict.fromkeys(flag.keys, value))
     if len(models) > 1:
-        out["models"] = [(m, labels[i] if labels else "") for i, m in enumerate(models)]
+        out["models"] = pairs
     else:
         out.update({k: v[0] for k, v in (("model.path", models), ("model.labels", labels)) if v})
     meter = getattr(args, "power_meter", None)
