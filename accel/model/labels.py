@@ -6,9 +6,12 @@ by one, because detectors' class ids start at the first real class (shared/model
 
 from __future__ import annotations
 
+import ast
+import json
 import re
 import zipfile
 from pathlib import Path
+from typing import Any
 
 from accel.core.errors import ConfigError
 
@@ -19,25 +22,69 @@ _MAX_EMBEDDED = 1 << 20  # bytes of an embedded labels file read: a zip bomb in 
 
 def embedded_labels(model_path: str | Path) -> tuple[str, ...]:
     """Labels packed in the model file: TFLite metadata stores associated files (Model Maker's
-    ``labelmap.txt``) as a zip archive appended to the flatbuffer. Empty when there are none."""
+    ``labelmap.txt``) as a zip archive appended to the flatbuffer. Empty when there are none. Ultralytics'
+    metadata file (a dict, not a list of names) is not a labels file: ``ultralytics_names`` reads it."""
     try:
         with zipfile.ZipFile(model_path) as z:
             names = [i for i in z.infolist() if i.filename.lower().endswith(".txt") and i.file_size <= _MAX_EMBEDDED]
-            if not names:
-                return ()
-            first = sorted(names, key=lambda i: ("label" not in i.filename.lower(), i.filename))[0]
-            text = z.read(first).decode("utf-8", "replace")
+            texts = [(i.filename, z.read(i).decode("utf-8", "replace")) for i in names]
+        texts = [(n, t) for n, t in texts if not t.lstrip().startswith("{")]
+        if not texts:
+            return ()
+        text = sorted(texts, key=lambda nt: ("label" not in nt[0].lower(), nt[0]))[0][1]
         return parse_labels(text, f"labels embedded in {Path(model_path).name}")
     except (zipfile.BadZipFile, OSError, KeyError, ConfigError, RuntimeError, NotImplementedError):
         return ()  # damaged, encrypted or odd metadata: the model still runs, with numbers for names
 
 
+def ultralytics_metadata(model_path: str | Path) -> dict[str, Any]:
+    """The metadata an Ultralytics export appends to a .tflite as a zip member: ``metadata.json`` (JSON,
+    Python >= 3.12 exports) or a text file holding the dict's ``repr`` (``temp_meta.txt``, tflite-support's
+    associated file), as ultralytics' AutoBackend reads it (``ast.literal_eval``: literals only, no code).
+    Empty when the file has none or it does not parse."""
+    try:
+        with zipfile.ZipFile(model_path) as z:
+            for info in z.infolist():
+                if info.file_size > _MAX_EMBEDDED or not info.filename.lower().endswith((".json", ".txt")):
+                    continue
+                text = z.read(info).decode("utf-8", "replace")
+                if not text.lstrip().startswith("{"):
+                    continue
+                data = json.loads(text) if info.filename.lower().endswith(".json") else ast.literal_eval(text)
+                if isinstance(data, dict) and ("names" in data or "imgsz" in data):
+                    return data
+    except (zipfile.BadZipFile, OSError, KeyError, RuntimeError, NotImplementedError, ValueError, SyntaxError,
+            MemoryError, RecursionError, TypeError):
+        pass
+    return {}
+
+
+def ultralytics_names(model_path: str | Path) -> tuple[str, ...]:
+    """Class names from Ultralytics metadata ``names`` ({id: name}, ids as ints or, from JSON, strings; or a
+    list), indexed by class id; ids missing in between are named by their number. Empty when there are none."""
+    names = ultralytics_metadata(model_path).get("names")
+    if isinstance(names, list | tuple):
+        names = dict(enumerate(names))
+    if not isinstance(names, dict) or not names:
+        return ()
+    try:
+        table = {int(k): str(v).strip() for k, v in names.items()}
+    except (TypeError, ValueError):
+        return ()
+    if min(table) < 0 or max(table) > MAX_CLASS_ID:
+        return ()
+    return tuple(table.get(i) or str(i) for i in range(max(table) + 1))
+
+
 def find_labels(model_path: str | Path, num_classes: int | None) -> tuple[tuple[str, ...], str]:
-    """Labels for a model when none were given: embedded in the file, else ``<model>_labels.txt`` or
-    ``labels.txt`` beside it. Used only when their count matches the model's classes (or the model does not
-    say). Returns (labels, where they came from) or ((), "")."""
+    """Labels for a model when none were given: embedded in the file (a labels file, or Ultralytics
+    metadata's ``names``), else ``<model>_labels.txt`` or ``labels.txt`` beside it. Used only when their count
+    matches the model's classes (or the model does not say). Returns (labels, where they came from) or
+    ((), "")."""
     p = Path(model_path)
-    candidates: list[tuple[tuple[str, ...], str]] = [(embedded_labels(p), f"embedded in {p.name}")]
+    candidates: list[tuple[tuple[str, ...], str]] = [
+        (embedded_labels(p), f"embedded in {p.name}"),
+        (ultralytics_names(p), f"Ultralytics metadata names in {p.name}")]
     for name in (f"{p.stem}_labels.txt", "labels.txt"):
         if (p.parent / name).is_file():
             try:

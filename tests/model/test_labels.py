@@ -30,6 +30,40 @@ def test_labels_embedded_as_tflite_metadata_zip(tmp_path: Path) -> None:
     assert find_labels(model, 2) == (("leaf", "stone"), "embedded in m.tflite")
 
 
+def _ultralytics(tmp_path: Path, member: str, text: str, stem: str = "") -> Path:
+    model = tmp_path / f"{stem or member.split('.')[0]}.tflite"
+    model.write_bytes(b"\x1c\x00\x00\x00TFL3" + b"\x00" * 64)
+    with zipfile.ZipFile(model, "a") as z:  # how ultralytics' exporter appends its metadata
+        z.writestr(member, text)
+    return model
+
+
+def test_labels_from_ultralytics_metadata_names(tmp_path: Path) -> None:
+    # tflite-support's associated file: str(dict), ids as ints (Ultralytics on Python <= 3.11)
+    old = _ultralytics(tmp_path, "temp_meta.txt", "{'task': 'detect', 'imgsz': [640, 640], 'names': "
+                                                   "{0: 'person', 1: 'bicycle', 3: 'traffic light'}}")
+    assert find_labels(old, 4) == (("person", "bicycle", "2", "traffic light"),
+                                   "Ultralytics metadata names in temp_meta.tflite")
+    assert embedded_labels(old) == ()  # the dict is not a one-name-per-line labels file
+    assert find_labels(old, 1) == ((), "")  # nor taken as one label when the model has one class
+    new = _ultralytics(tmp_path, "metadata.json", '{"task": "detect", "names": {"0": "cat", "1": "dog"}}')
+    assert find_labels(new, 2) == (("cat", "dog"), "Ultralytics metadata names in metadata.tflite")
+    hostile = _ultralytics(tmp_path, "temp_meta.txt", "{'names': __import__('os').system('false')}", "hostile")
+    assert find_labels(hostile, 2) == ((), "")  # literals only: nothing is evaluated
+
+
+@pytest.mark.parametrize("name", ["yolo11n_full_integer_quant_416.tflite"])
+def test_a_real_ultralytics_export_names_its_classes(shared_dir: Path, name: str) -> None:
+    path = shared_dir / "models" / name
+    if not path.is_file():
+        pytest.skip(f"{path} is not here")
+    labels, where = find_labels(path, 80)
+    assert where == f"Ultralytics metadata names in {name}"
+    # the COCO-80 names Ultralytics' coco.yaml gives, at their published ids
+    assert (len(labels), labels[0], labels[2], labels[9], labels[62], labels[79]) == (
+        80, "person", "car", "traffic light", "tv", "toothbrush")
+
+
 def test_sibling_labels_used_only_when_counts_match(tmp_path: Path) -> None:
     model = tmp_path / "det.tflite"
     model.write_bytes(b"\x1c\x00\x00\x00TFL3")
