@@ -120,7 +120,12 @@ def test_a_sweep_records_every_model_against_its_own_reference(tmp_path: Path) -
     cfg = _config(["--model", str(FLOAT), "--model", str(INT8), "--delegates", "cpu-reference,xnnpack", "--threads",
                    "1", "--kernels", "numpy", "--frames", "4", "--seconds", "0", "--warmup", "0",
                    "--power-meter", "none"], tmp_path)
-    doc, path = compare(cfg, isolate=False, result_path=tmp_path / "r.json")
+    starts: list[dict] = []
+    doc, path = compare(cfg, isolate=False, result_path=tmp_path / "r.json",
+                        on_event=lambda kind, data: starts.append(data) if kind == "start" else None)
+    assert [(e["model_index"], e["models"], e["variant_index"], e["variants"]) for e in starts] == [
+        (0, 2, 0, 2), (0, 2, 1, 2), (1, 2, 0, 2), (1, 2, 1, 2)]  # model i of N, variant j of M
+    assert starts[0]["left_s"] is None and all(e["left_s"] > 0 for e in starts[1:])  # nothing to estimate from yet
     on_disk = load_result(path)  # this accel reads what it wrote (version 3)
     assert on_disk["schema_version"] == 3 and on_disk["model"] == on_disk["models"][0]
     assert [m["name"] for m in on_disk["models"]] == [FLOAT.name, INT8.name]
@@ -184,3 +189,26 @@ def test_a_models_accuracy_in_a_sweep_is_its_accuracy_alone(tmp_path: Path) -> N
         acc = together[row[0]]
         for key in ("AP", "AP50", "precision", "recall"):
             assert row[head.index(key)] == f"{100 * acc[key]:.1f}", (row[0], key)
+
+
+def test_time_left_is_the_finished_jobs_mean_times_the_jobs_left() -> None:
+    from accel.compare.runs import time_left
+
+    assert time_left([], 4) is None
+    assert time_left([10.0, 20.0], 3) == pytest.approx(45.0)  # (10 + 20) / 2 x 3
+    assert time_left([7.5], 1) == pytest.approx(7.5)
+
+
+def test_the_progress_line_says_model_i_of_n_variant_j_of_m_and_time_left() -> None:
+    from accel.cli.main import _step
+
+    one = {"variant": "xnnpack threads=2", "kernels": "numpy", "execution": "serial", "index": 1, "total": 3,
+           "model": "a.tflite", "model_index": 0, "models": 1, "variant_index": 1, "variants": 3, "left_s": None}
+    assert _step("start", one) == "[2/3] xnnpack threads=2 + numpy, serial"
+    sweep = {**one, "index": 4, "total": 6, "model": "b.tflite", "model_index": 1, "models": 2,
+             "variant_index": 1, "variants": 3, "left_s": 185.4}
+    assert _step("start", sweep) == ("[5/6] model 2 of 2 b.tflite, variant 2 of 3: xnnpack threads=2 + numpy, "
+                                     "serial (3 min 05 s left)")
+    assert _step("start", {**sweep, "left_s": 3725.0}).endswith("(1 h 02 min left)")
+    assert _step("start", {**sweep, "left_s": 44.6}).endswith("(45 s left)")
+

@@ -141,15 +141,27 @@ def _step(kind: str, data: Any) -> str | None:
     if kind == "capture":
         return f"capturing frames from {data['source']}" + (" (live: each variant reads it)" if data["live"] else "")
     if kind == "start":
-        model = f"model {data['model_index'] + 1}/{data['models']} {data['model']}: " if data.get("models", 1) > 1 \
-            else ""
         what = f"{data['variant']} + {data['kernels']}, {data['execution']}"
-        return f"[{data['index'] + 1}/{data['total']}] {model}{what}"
+        if data.get("models", 1) > 1:
+            what = (f"model {data['model_index'] + 1} of {data['models']} {data['model']}, variant "
+                    f"{data['variant_index'] + 1} of {data['variants']}: {what}")
+        left = data.get("left_s")
+        return f"[{data['index'] + 1}/{data['total']}] {what}" + (f" ({_clock(left)} left)" if left is not None else "")
     if kind == "idle":
         return f"idle power baseline ({data['seconds']:g} s, {data['meter']})"
     if kind == "cool_down":
         return "cooling down" + (f" below {data['target_c']:g} C" if data["target_c"] else f" {data['pause_s']:g} s")
     return None
+
+
+def _clock(seconds: float) -> str:
+    """A duration as a person reads it: ``45 s``, ``3 min 05 s``, ``1 h 02 min``."""
+    s = round(seconds)
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
 
 
 def _run_config(args: argparse.Namespace) -> Config:

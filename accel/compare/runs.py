@@ -4,7 +4,8 @@ cache, recorded, and written to the result document before the next starts."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from accel.run.interrupt import Interrupted
 from accel.run.pipeline import run_job
 from accel.run.worker import run_isolated
 
-__all__ = ["Runs", "record"]
+__all__ = ["Runs", "record", "time_left"]
 
 Event = Callable[[str, Any], None]
 
@@ -42,20 +43,27 @@ class Runs:
     through ``emit``; ``isolate``: each in a worker process."""
 
     def __init__(self, frames: list[Frame], writer: ResultWriter, instruments: Instruments, emit: Event,
-                 isolate: bool = True) -> None:
+                 isolate: bool = True, clock: Callable[[], float] = time.monotonic) -> None:
         self.frames, self.writer, self.instruments, self.emit, self.isolate = frames, writer, instruments, emit, isolate
+        self.clock = clock
         self._prepared: dict[tuple[str, str], ModelInfo] = {}  # (model sha256, variant) -> what its delegate runs
 
     def run(self, jobs: tuple[Job, ...] | list[Job]) -> None:
         """Every job in turn; the document is rewritten after each. An interrupt stops the run once the job in
         progress is recorded with what it measured (``Interrupted`` is raised again)."""
         models = list(dict.fromkeys(j.model.path.name for j in jobs))
+        took: list[float] = []  # each finished job's wall time, its cool-down and idle baseline included
         for i, job in enumerate(jobs):
+            began = self.clock()
             before = self.instruments.before_variant()
+            own = [k for k, j in enumerate(jobs) if j.model.path.name == job.model.path.name]  # positions
             self.emit("start", {"variant": job.variant.label, "kernels": job.kernels, "execution": job.execution,
                                 "index": i, "total": len(jobs), "model": job.model.path.name,
-                                "model_index": models.index(job.model.path.name), "models": len(models)})
+                                "model_index": models.index(job.model.path.name), "models": len(models),
+                                "variant_index": own.index(i), "variants": len(own),
+                                "left_s": time_left(took, len(jobs) - i)})
             done, stop = self._one(job, before)
+            took.append(self.clock() - began)
             self.writer.add(done)
             self.emit("done", done)
             if stop is not None:
@@ -147,3 +155,12 @@ def _model_ran(job: Job, ran: ModelInfo) -> ModelRan:
 def _empty(path: Path) -> bool:
     return not path.exists() or (path.is_dir() and not any(path.iterdir())) or (path.is_file() and
                                                                                   path.stat().st_size == 0)
+
+
+def time_left(took: Sequence[float], remaining: int) -> float | None:
+    """Seconds the ``remaining`` jobs (the one starting included) should take: the finished jobs' mean wall
+    time each (every job measures for the same [pipeline] window; a slower model's load and warm-up shift it).
+    None before any job finished: nothing to estimate from."""
+    if not took:
+        return None
+    return sum(took) / len(took) * remaining
