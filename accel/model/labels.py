@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import re
 import zipfile
 from pathlib import Path
@@ -78,23 +79,40 @@ def ultralytics_names(model_path: str | Path) -> tuple[str, ...]:
 
 def find_labels(model_path: str | Path, num_classes: int | None) -> tuple[tuple[str, ...], str]:
     """Labels for a model when none were given: embedded in the file (a labels file, or Ultralytics
-    metadata's ``names``), else ``<model>_labels.txt`` or ``labels.txt`` beside it. Used only when their count
-    matches the model's classes (or the model does not say). Returns (labels, where they came from) or
+    metadata's ``names``), else a labels file beside it (``beside``). Used only when their count matches the
+    model's classes (or the model does not say). Returns (labels, where they came from) or
     ((), "")."""
     p = Path(model_path)
     candidates: list[tuple[tuple[str, ...], str]] = [
         (embedded_labels(p), f"embedded in {p.name}"),
         (ultralytics_names(p), f"Ultralytics metadata names in {p.name}")]
-    for name in (f"{p.stem}_labels.txt", "labels.txt"):
-        if (p.parent / name).is_file():
-            try:
-                candidates.append((load_labels(p.parent / name), str(p.parent / name)))
-            except ConfigError:
-                continue
+    for path in beside(p):
+        try:
+            candidates.append((load_labels(path), str(path)))
+        except ConfigError:
+            continue
     for labels, where in candidates:
         if labels and (num_classes is None or len(labels) == num_classes):
             return labels, where
     return (), ""
+
+
+def beside(model: Path) -> list[Path]:
+    """Labels files beside a model, the likeliest first: ``<model>_labels.txt``, ``<model>.txt``,
+    ``labels.txt``, ``labelmap.txt``, then any other ``*label*.txt`` there (``coco80_labels.txt``,
+    ``ssd_mobilenet_v1_coco_labelmap.txt``), those sharing the longest start with the model's name first."""
+    named = [model.parent / n for n in (f"{model.stem}_labels.txt", f"{model.stem}.txt", "labels.txt", "labelmap.txt")]
+    try:
+        others = [q for q in model.parent.iterdir() if q.suffix.lower() == ".txt" and "label" in q.name.lower()
+                  and q not in named]
+    except OSError:
+        others = []
+
+    def shared(q: Path) -> int:
+        return len(os.path.commonprefix([q.stem.lower(), model.stem.lower()]))
+
+    return [q for q in named if q.is_file()] + sorted((q for q in others if q.is_file()),
+                                                      key=lambda q: (-shared(q), q.name))
 
 
 def load_labels(path: str | Path) -> tuple[str, ...]:

@@ -72,6 +72,23 @@ def test_sibling_labels_used_only_when_counts_match(tmp_path: Path) -> None:
     assert find_labels(model, 80) == ((), "")
 
 
+def test_a_labels_file_beside_the_model_as_a_user_names_it(tmp_path: Path) -> None:
+    model = tmp_path / "ssd_mobilenet_v1_coco_quant.tflite"
+    model.write_bytes(b"\x1c\x00\x00\x00TFL3")
+    (tmp_path / "coco80_labels.txt").write_text("".join(f"c{i}\n" for i in range(80)))
+    (tmp_path / "ssd_mobilenet_v1_coco_labelmap.txt").write_text("???\nperson\nbicycle\n")
+    (tmp_path / "yolo_labels.txt").write_text("".join(f"y{i}\n" for i in range(80)))
+    (tmp_path / "notes.txt").write_text("a\nb\n")  # not a labels file by its name
+    assert find_labels(model, 2) == (("person", "bicycle"), str(tmp_path / "ssd_mobilenet_v1_coco_labelmap.txt"))
+    labels, where = find_labels(model, 80)  # two 80-name files, neither starting as the model's: name order
+    assert (labels[0], where) == ("c0", str(tmp_path / "coco80_labels.txt"))
+    (tmp_path / "ssd_mob_labels.txt").write_text("".join(f"m{i}\n" for i in range(80)))
+    assert find_labels(model, 80)[0][0] == "m0"  # "ssd_mob" shares the model's start: the likelier one
+    (tmp_path / "ssd_mobilenet_v1_coco_quant.txt").write_text("".join(f"s{i}\n" for i in range(80)))
+    assert find_labels(model, 80)[0][0] == "s0"  # <model>.txt before any other
+    assert find_labels(model, 5) == ((), "")
+
+
 def test_missing_labels_file_is_a_config_error(tmp_path: Path) -> None:
     from accel.core.errors import ConfigError
 
