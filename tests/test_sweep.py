@@ -212,3 +212,25 @@ def test_the_progress_line_says_model_i_of_n_variant_j_of_m_and_time_left() -> N
     assert _step("start", {**sweep, "left_s": 3725.0}).endswith("(1 h 02 min left)")
     assert _step("start", {**sweep, "left_s": 44.6}).endswith("(45 s left)")
 
+
+
+def test_a_classifier_in_a_detection_dataset_sweep_says_why_it_has_no_accuracy(
+        tmp_path: Path, tiny_classifier: tuple[Path, object, object]) -> None:
+    from accel.dataset.coco import write_synthetic
+
+    root = write_synthetic(tmp_path / "ds", 2, seed=3, size=(96, 72))
+    cfg = _config(["--model", str(tiny_classifier[0]), "--model", str(FLOAT), "--delegates", "xnnpack", "--threads",
+                   "1", "--kernels", "numpy", "--dataset", str(root), "--seconds", "0", "--warmup", "0",
+                   "--power-meter", "none"], tmp_path)
+    doc, _ = compare(cfg, isolate=False, result_path=tmp_path / "r.json")
+    by = {v["model"]: v for v in doc["variants"]}
+    assert [v["status"] for v in doc["variants"]] == ["ok", "ok"]  # the classifier ran; the sweep went on
+    assert "accuracy" not in by[tiny_classifier[0].name] and isinstance(by[FLOAT.name]["accuracy"]["AP"], float)
+    classifier, detector = doc["models"]
+    assert "a classifier gives classes without boxes" in classifier["accuracy_na"] and "accuracy_na" not in detector
+    rows = {ln.split("|")[1].strip(): ln for ln in (tmp_path / "r.md").read_text().split("## Runs compared")[0]
+            .splitlines() if ln.startswith("| ")}
+    assert "accuracy n/a: a classifier gives classes without boxes" in rows[tiny_classifier[0].name]
+    assert "| n/a | n/a | n/a | n/a |" in rows[tiny_classifier[0].name]
+    cells = [c.strip() for c in rows[FLOAT.name].strip("|").split("|")]
+    assert cells[4:8] == [f"{100 * by[FLOAT.name]['accuracy'][k]:.1f}" for k in ("AP", "AP50", "precision", "recall")]

@@ -109,7 +109,7 @@ def _judged(plan: Plan, records: list[VariantRecord]) -> list[VariantRecord]:
         limit = m.model.postprocess_options.get("max_detections") or config.decode.max_detections
         variants = with_agreement([r for r in records if r.model == m.name], threshold, config.accuracy.iou,
                                   int(limit) if isinstance(limit, int | float) else None, config.accuracy.tie_margin)
-        if plan.dataset is not None:
+        if plan.dataset is not None and not m.no_accuracy:
             variants = with_accuracy(variants, plan.dataset, m.classes, threshold)
         judged.update((v.key, v) for v in variants)
     return [judged.get(r.key, r) for r in records]  # in the order they ran; skipped backends as they are
@@ -150,7 +150,8 @@ def _header(plan: Plan, instruments: Instruments, frames: list[Frame], described
     """The result document's fields other than the variants: machine, model, config, source, dataset."""
     config, dataset = plan.config, plan.dataset
     models = [{**m.model.to_json(), **costs_or_why(m.model.path), "name": m.name, "labels": list(m.labels),
-               "labels_from": m.labels_from, **({"class_to_category": m.classes} if dataset is not None else {})}
+               "labels_from": m.labels_from, **({"class_to_category": m.classes} if dataset is not None else {}),
+               **({"accuracy_na": m.no_accuracy} if dataset is not None and m.no_accuracy else {})}
               for m in plan.models]
     header: dict[str, Any] = {
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from accel.core.errors import ConfigError, KernelError, OptionError, UnknownPluginError
 from accel.delegates import Variant, get_delegate
 from accel.kernels import get_kernels
-from accel.model import ModelInfo
+from accel.model import Family, ModelInfo
 from accel.plan.config import Config
 from accel.plan.inputs import configured_labels, configured_model
 from accel.plan.settings import Settings, source_spec
@@ -86,6 +86,14 @@ class Planned:
     def name(self) -> str:
         """What records and reports call the model: its file name (unique within a plan)."""
         return self.model.path.name
+
+    @property
+    def no_accuracy(self) -> str:
+        """Why a detection dataset cannot score this model ("" when it can)."""
+        if self.model.family is Family.CLASSIFIER:
+            return ("a classifier gives classes without boxes, and a detection dataset's AP, precision and recall "
+                    "score boxes")
+        return ""
 
 
 @dataclass(frozen=True)
@@ -240,7 +248,7 @@ def build_plan(config: Config) -> Plan:
 
 def _classes(dataset: Dataset | None, model: ModelInfo, labels: tuple[str, ...]) -> dict[int, int]:
     """The model's class ids mapped to the dataset's categories by name (none without a dataset)."""
-    if dataset is None:
+    if dataset is None or model.family is Family.CLASSIFIER:  # a classifier is not scored on boxes
         return {}
     from accel.dataset.coco import category_map
 

@@ -76,6 +76,8 @@ def legend(run: f.Run) -> str:
                                                if replay else "capture + preprocess + inference + postprocess (live)"))
     if f.has_accuracy([run]):
         quality = "AP / AP50 = COCO average precision at IoU 0.5:0.95 / 0.5"
+    elif f.get(doc, "model", "accuracy_na"):
+        quality = f"accuracy on the dataset: n/a ({f.get(doc, 'model', 'accuracy_na')}); agreement as without one"
     else:
         ties = f.has_ties(doc)
         quality = ("agreement = share of detections matching cpu-reference's (same class, IoU >= 0.5"
@@ -163,6 +165,8 @@ def sweep_rows(runs: Sequence[f.Run]) -> tuple[list[str], Rows]:
         status = "ran" if best is not None else (f"refused: {failed[0].error}" if failed else "none ran")
         if best is not None and failed:
             status = f"ran; {len(failed)} not: " + "; ".join(f"{f.name(r)}: {r.status.value}" for r in failed[:3])
+        if best is not None and f.get(run.doc, "model", "accuracy_na"):
+            status += f"; accuracy n/a: {f.get(run.doc, 'model', 'accuracy_na')}"
         size, params, gflops = _model_cells(run.doc)
         rows.append([f.model_name(run.doc), size, params, gflops,
                      *((_percent(acc.get(k)) for k in ACCURACY_COLUMNS) if with_dataset else ()), *cells,

@@ -103,7 +103,9 @@ def legend(doc: dict[str, Any]) -> str:
                f"({mean} per frame) and replayed identically to every variant")
     else:
         fps = "FPS = frames / wall time of capture + preprocess + inference + postprocess (live)"
-    if "dataset" in doc:
+    if "dataset" in doc and (doc.get("model") or {}).get("accuracy_na"):
+        quality = f"accuracy on the dataset: n/a ({doc['model']['accuracy_na']}). "
+    elif "dataset" in doc:
         thr = doc.get("config", {}).get("pipeline", {}).get("score_threshold")
         quality = (f"AP50, AP = COCO average precision at IoU 0.5 and 0.5:0.95 (pycocotools) over "
                    f"{doc['dataset']['images']} images; P, R = precision and recall at score >= {thr}. ")
