@@ -322,3 +322,31 @@ def test_litert_gpu_split_option_must_be_boolean() -> None:
 
     with pytest.raises(ConfigError, match="delegates.litert-gpu.split: expected true or false"):
         get_delegate("litert-gpu").variants({"split": "no"})
+
+
+@pytest.mark.gpu
+def test_a_model_the_gpu_refuses_in_a_sweep_is_recorded_with_why_and_the_rest_run(
+        gpu_adapter: str, tiny_classifier: tuple[Path, object, object], tmp_path: Path) -> None:
+    """GPU only (fallback = false) on the whole graph (split = false): the GPU cannot take the detector's
+    TFLite_Detection_PostProcess op, so LiteRT refuses to load that model; the classifier beside it has only
+    ops the GPU takes. The refusal is the detector's litert-gpu record, with why; every other job runs."""
+    config = tmp_path / "accel.toml"
+    config.write_text("[delegates.xnnpack]\nenabled = true\nthreads = [1]\n[delegates.litert-gpu]\nenabled = true\n"
+                      "precision = \"fp32\"\nfallback = false\nsplit = false\n")
+    out = tmp_path / "r.json"
+    proc = subprocess.run([sys.executable, "-m", "accel", "compare", "--config", str(config), "--model",
+                           str(tiny_classifier[0]), "--model", str(default_model_path()), "--delegates",
+                           "xnnpack,litert-gpu", "--frames", "3", "--seconds", "0", "--warmup", "0", "--json",
+                           str(out)], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 1, proc.stderr[-2000:]  # a variant failed: the run says so in its exit code
+    doc = json.loads(out.read_text())
+    status = {(v["model"], v["delegate"]): v for v in doc["variants"]}
+    detector, classifier = default_model_path().name, tiny_classifier[0].name
+    assert status[detector, "litert-gpu"]["status"] == "failed"
+    assert f"cannot load {detector}" in status[detector, "litert-gpu"]["error"]
+    assert "fallback = true runs it on the CPU" in status[detector, "litert-gpu"]["error"]
+    assert [status[k]["status"] for k in ((classifier, "xnnpack"), (classifier, "litert-gpu"),
+                                          (detector, "xnnpack"))] == ["ok", "ok", "ok"]
+    assert doc["complete"] and len(doc["models"]) == 2
+    row = next(ln for ln in out.with_suffix(".md").read_text().splitlines() if ln.startswith(f"| {detector}"))
+    assert "| failed |" in row and "ran; 1 not: litert-gpu" in row
