@@ -163,3 +163,37 @@ def test_st_ssd_person_detector_decodes_like_its_own_code(shared_dir: Path) -> N
     # The person at the right edge (jeans, x 0.9..1) is found; this small model scores it low (~0.16).
     right = [d for d in dets if d["box"][0] > 0.85 and d["box"][3] > 0.5]
     assert right and right[0]["score"] > 0.1, dets
+
+
+def test_the_article_table_of_the_three_shared_detectors_in_one_sweep(shared_dir: Path, tmp_path: Path) -> None:
+    """The issue's command, shortened to a few frames: three real detectors x XNNPACK on 1 and 2 threads, each
+    with its labels on the same line, on the beagles photo: one result with 3 models x 2 variants, and
+    report.md leads with the models table (one row per model, its file's size, a column per variant)."""
+    from accel.cli.main import main
+
+    m = shared_dir / "models"
+    names = ["ssd_mobilenet_v1_coco_quant_postprocess.tflite", "yolo11n_full_integer_quant_416.tflite",
+             "yolov5n-int8.tflite"]
+    labels = ["ssd_mobilenet_v1_coco_labelmap.txt", "coco80_labels.txt", "coco80_labels.txt"]
+    argv = ["compare", *(a for n, lab in zip(names, labels, strict=True) for a in ("--model", str(m / n), "--labels",
+                                                                                  str(m / lab))),
+            "--delegates", "xnnpack", "--threads", "1,2", "--source", f"image:{shared_dir / 'images' / 'beagles.jpg'}",
+            "--frames", "2", "--seconds", "0", "--warmup", "0", "--power-meter", "none", "--in-process",
+            "--json", str(tmp_path / "sweep" / "result.json")]
+    assert main(argv) == 0
+    import json
+
+    doc = json.loads((tmp_path / "sweep" / "result.json").read_text())
+    assert [x["name"] for x in doc["models"]] == names
+    assert [(v["model"], v["variant"], v["status"]) for v in doc["variants"]] == [
+        (n, f"xnnpack threads={t}", "ok") for n in names for t in (1, 2)]
+    assert [x["labels_from"] for x in doc["models"]] == [str(m / lab) for lab in labels]
+    report = (tmp_path / "sweep" / "report.md").read_text()  # beside result.json
+    assert report.startswith("## Models\n")
+    table = [ln for ln in report.split("## Runs compared")[0].splitlines() if ln.startswith("| ")]
+    head = [c.strip() for c in table[0].strip("|").split("|")]
+    assert head[:6] == ["model", "size MB", "params M", "GFLOPs", "xnnpack threads=1 + opencv ms",
+                        "xnnpack threads=2 + opencv ms"] and "FPS (fastest)" in head
+    assert [ln.split("|")[1].strip() for ln in table[1:]] == names  # 3 rows, in the command's order
+    for line, name in zip(table[1:], names, strict=True):
+        assert line.split("|")[2].strip() == f"{(m / name).stat().st_size / 1e6:.2f}"
