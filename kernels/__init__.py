@@ -63,6 +63,7 @@ class InputSpec:
     resize: ResizeMode = ResizeMode.STRETCH
     fill: int = 114
     range_from: str = ""  # which rule chose norm_range (recorded beside it)
+    resize_filter: str = "auto"  # antialias | bilinear | area ([model] resize_filter); auto: the kernel set's own
 
 
 @dataclass(frozen=True)
@@ -197,6 +198,19 @@ class KernelSetBase:
     release; a context manager."""
 
     name = ""
+    #: The resize filters the set computes (``accel.kernels.resample.FILTERS``), its own first: what
+    #: ``[model] resize_filter = "auto"`` gives. A model asking for another is not run with this set.
+    filters: tuple[str, ...] = ("antialias",)
+
+    def filter_for(self, spec: InputSpec) -> str:
+        """The filter ``spec`` resizes with here: its own, or this set's first; ``KernelError`` when the set
+        cannot compute the one asked for."""
+        if spec.resize_filter == "auto":
+            return self.filters[0]
+        if spec.resize_filter not in self.filters:
+            raise KernelError(f"kernel set {self.name!r} resizes with {' or '.join(self.filters)}, not "
+                              f"{spec.resize_filter}")
+        return spec.resize_filter
 
     def describe(self) -> dict[str, Any]:
         return {}

@@ -38,6 +38,7 @@ from accel.kernels.colour import (
 from accel.kernels.decode import decode_raw, label_tuple, ssd_detections
 from accel.kernels.planes import interleave_into
 from accel.kernels.resample import (
+    FILTERS,
     letterbox,
     letterbox_canvas,
     letterbox_placement,
@@ -139,6 +140,7 @@ class NumpyKernels(KernelSetBase):
     """The reference kernel set: plain numpy, always available, exact rather than fast."""
 
     name = "numpy"
+    filters = FILTERS  # antialias (Pillow's BILINEAR) is its own
 
 
     def probe(self) -> Availability:
@@ -160,7 +162,8 @@ class NumpyKernels(KernelSetBase):
             geometry = Geometry()
         new_h, new_w = content.shape[:2]
         transposed = pass_order(frame.height, frame.width, new_h, new_w).startswith("h")
-        planes, transposed = resize_planes(to_planes(frame, transposed), transposed, new_h, new_w)
+        planes, transposed = resize_planes(to_planes(frame, transposed), transposed, new_h, new_w,
+                                           self.filter_for(spec))
         interleave_into(content, planes, transposed)
         return to_input_tensor(rgb, spec), geometry
 

@@ -1,11 +1,12 @@
 """The OpenCV kernel set: the baseline a Raspberry Pi user would write by hand.
 
-``cv2.cvtColor`` for the pixel format, ``cv2.resize(INTER_LINEAR)`` (plus a constant border for letterbox),
-then the numpy ``to_input_tensor``. Post-processing is the numpy reference's, unchanged. This is a baseline,
-not a reference: OpenCV's YUV conversion rounds its own fixed-point BT.601 coefficients (1 LSB) and clamps
-Y below 16 before converting (out-of-range luma then differs by up to ~20 LSB), and its bilinear resize
-does not antialias when it shrinks, so results differ from ``numpy_ref`` by a few LSB on camera-like
-images, more on fine detail when downscaling. ``cv2`` is imported when the set is first used, never at module import.
+``cv2.cvtColor`` for the pixel format, ``cv2.resize(INTER_LINEAR)`` (INTER_AREA with [model] resize_filter =
+area; plus a constant border for letterbox), then the numpy ``to_input_tensor``. Post-processing is the
+numpy reference's, unchanged. This is a baseline, not a reference: OpenCV's YUV conversion rounds its own
+fixed-point BT.601 coefficients (1 LSB) and clamps Y below 16 before converting (out-of-range luma then
+differs by up to ~20 LSB), and its bilinear resize does not antialias when it shrinks, so results differ
+from ``numpy_ref`` by a few LSB on camera-like images, more on fine detail when downscaling. ``cv2`` is
+imported when the set is first used, never at module import.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class OpenCvKernels(KernelSetBase):
     """Colour conversion and resize with OpenCV; post-processing shared with the numpy reference."""
 
     name = "opencv"
+    filters = ("bilinear", "area")  # cv2.INTER_LINEAR (its own), cv2.INTER_AREA; no antialiased triangle
     postprocess = staticmethod(postprocess)
 
     def __init__(self) -> None:
@@ -98,18 +100,19 @@ class OpenCvKernels(KernelSetBase):
         rgb = self.to_rgb(frame)
         geometry = Geometry()
         height, width = spec.height, spec.width
+        interpolation = {"bilinear": cv2.INTER_LINEAR, "area": cv2.INTER_AREA}[self.filter_for(spec)]
         if rgb.shape[:2] != (height, width):
             if spec.resize is ResizeMode.LETTERBOX:
                 if not 0 <= spec.fill <= 255:
                     raise KernelError(f"letterbox fill must be 0..255, got {spec.fill}")
                 new_h, new_w, top, left = letterbox_placement(rgb.shape[0], rgb.shape[1], height, width)
-                content = cv2.resize(rgb, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+                content = cv2.resize(rgb, (new_w, new_h), interpolation=interpolation)
                 bottom, right = height - new_h - top, width - new_w - left
                 fill = (spec.fill,) * 3
                 rgb = cv2.copyMakeBorder(content, top, bottom, left, right, cv2.BORDER_CONSTANT, value=fill)
                 geometry = Geometry(new_w / width, new_h / height, left / width, top / height)
             else:
-                rgb = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_LINEAR)
+                rgb = cv2.resize(rgb, (width, height), interpolation=interpolation)
         return to_input_tensor(np.asarray(rgb), spec), geometry
 
 

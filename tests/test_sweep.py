@@ -200,17 +200,17 @@ def test_time_left_is_the_finished_jobs_mean_times_the_jobs_left() -> None:
 
 
 def test_the_progress_line_says_model_i_of_n_variant_j_of_m_and_time_left() -> None:
-    from accel.cli.main import _step
+    from accel.cli.main import progress_line
 
     one = {"variant": "xnnpack threads=2", "kernels": "numpy", "execution": "serial", "index": 1, "total": 3,
            "model": "a.tflite", "model_index": 0, "models": 1, "variant_index": 1, "variants": 3, "left_s": None}
-    assert _step("start", one) == "[2/3] xnnpack threads=2 + numpy, serial"
+    assert progress_line("start", one) == "[2/3] xnnpack threads=2 + numpy, serial"
     sweep = {**one, "index": 4, "total": 6, "model": "b.tflite", "model_index": 1, "models": 2,
              "variant_index": 1, "variants": 3, "left_s": 185.4}
-    assert _step("start", sweep) == ("[5/6] model 2 of 2 b.tflite, variant 2 of 3: xnnpack threads=2 + numpy, "
-                                     "serial (3 min 05 s left)")
-    assert _step("start", {**sweep, "left_s": 3725.0}).endswith("(1 h 02 min left)")
-    assert _step("start", {**sweep, "left_s": 44.6}).endswith("(45 s left)")
+    assert progress_line("start", sweep) == ("[5/6] model 2 of 2 b.tflite, variant 2 of 3: xnnpack threads=2 + "
+                                             "numpy, serial (3 min 05 s left)")
+    assert progress_line("start", {**sweep, "left_s": 3725.0}).endswith("(1 h 02 min left)")
+    assert progress_line("start", {**sweep, "left_s": 44.6}).endswith("(45 s left)")
 
 
 
@@ -234,3 +234,30 @@ def test_a_classifier_in_a_detection_dataset_sweep_says_why_it_has_no_accuracy(
     assert "| n/a | n/a | n/a | n/a |" in rows[tiny_classifier[0].name]
     cells = [c.strip() for c in rows[FLOAT.name].strip("|").split("|")]
     assert cells[4:8] == [f"{100 * by[FLOAT.name]['accuracy'][k]:.1f}" for k in ("AP", "AP50", "precision", "recall")]
+
+
+def test_each_model_is_resized_and_ranged_by_its_own_table(tmp_path: Path,
+                                                          tiny_classifier: tuple[Path, object, object]) -> None:
+    """[[models]] keys reach that model's jobs: its input_range and resize_filter, not the first model's; a
+    kernel set that cannot compute a model's filter is that model's record, with why, and the rest run."""
+    cls = tiny_classifier[0]  # float32 input: the range applies (the detectors take raw uint8 pixels)
+    text = (f'[[models]]\npath = "{INT8}"\nresize_filter = "area"\n'
+            f'[[models]]\npath = "{cls}"\nresize_filter = "antialias"\ninput_range = "0,1"\n')
+    cfg = _config(["--delegates", "xnnpack", "--threads", "1", "--kernels", "numpy,opencv", "--frames", "2",
+                   "--seconds", "0", "--warmup", "0", "--power-meter", "none"], tmp_path, text)
+    plan = build_plan(cfg)
+    assert [(m.settings.resize_filter, m.settings.input_range) for m in plan.models] == [
+        ("area", "auto"), ("antialias", "0,1")]
+    assert [(j.model.path.name, j.kernels) for j in plan.jobs] == [
+        (INT8.name, "numpy"), (INT8.name, "opencv"), (cls.name, "numpy")]  # opencv has no antialias
+    (refused,) = [r for r in plan.skipped if r.model]
+    assert (refused.model, refused.kernels, refused.status.value) == (cls.name, "opencv", "unavailable")
+    assert refused.error == (f"{cls.name}: [model] resize_filter = antialias, and kernel set 'opencv' resizes "
+                             "with bilinear or area only; numpy, opencl computes antialias")
+    doc, _ = compare(cfg, isolate=False, result_path=tmp_path / "r.json")
+    ran = {(v["model"], v["kernels"]): v for v in doc["variants"] if v["status"] == "ok"}
+    assert {k: v["input"]["resize_filter"] for k, v in ran.items()} == {
+        (INT8.name, "numpy"): "area", (INT8.name, "opencv"): "area", (cls.name, "numpy"): "antialias"}
+    assert ran[cls.name, "numpy"]["input"]["norm_range"] == [0.0, 1.0]  # the second model's own range
+    assert ran[cls.name, "numpy"]["input"]["norm_range_from"] == "[model] input_range = 0,1"
+    assert any(v["status"] == "unavailable" and v.get("model") == cls.name for v in doc["variants"])

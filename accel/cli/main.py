@@ -75,7 +75,7 @@ def _compare(args: argparse.Namespace) -> int:
             task = bar.add_task("capturing frames", total=None)
 
             def on_event(kind: str, data: Any) -> None:
-                step = _step(kind, data)
+                step = progress_line(kind, data)
                 if step is not None:
                     bar.update(task, description=step, completed=0 if kind == "start" else None)
                     if not console.is_terminal:  # a log or a pipe: the bar is not drawn, so say what starts
@@ -136,7 +136,7 @@ def _print_decision(console: Any, docs: list[dict[str, Any]], target_fps: float 
         console.print(line, style="bold", highlight=False, markup=False)
 
 
-def _step(kind: str, data: Any) -> str | None:
+def progress_line(kind: str, data: Any) -> str | None:
     """What the run is doing now, for the progress bar (and a line of its own in a log)."""
     if kind == "capture":
         return f"capturing frames from {data['source']}" + (" (live: each variant reads it)" if data["live"] else "")

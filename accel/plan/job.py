@@ -14,15 +14,16 @@ settings made from them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from accel.core.errors import ConfigError, KernelError, OptionError, UnknownPluginError
 from accel.delegates import Variant, get_delegate
-from accel.kernels import get_kernels
+from accel.kernels import REGISTRY, get_kernels
 from accel.model import Family, ModelInfo
 from accel.plan.config import Config
 from accel.plan.inputs import configured_labels, configured_model
+from accel.plan.sections import ModelSection
 from accel.plan.settings import Settings, source_spec
 from accel.results.record import Charged, Outcome, Status, VariantRecord
 from accel.sources import SourceSpec
@@ -211,7 +212,7 @@ def _check_unused_kernel_tables(config: Config) -> None:
             raise config.locate(exc) from None
 
 
-def _models(config: Config) -> list[tuple[ModelInfo, tuple[str, ...], str]]:
+def _models(config: Config) -> list[tuple[ModelInfo, tuple[str, ...], str, ModelSection]]:
     """Every configured model read and checked, with its labels, before anything runs: a bad one is one line
     naming its file. Two models may not share a file name (records and reports name models by it)."""
     out, names = [], dict[str, str]()
@@ -222,7 +223,7 @@ def _models(config: Config) -> list[tuple[ModelInfo, tuple[str, ...], str]]:
             raise ConfigError(f"two models are called {model.path.name} ({names[model.path.name]} and "
                               f"{section.path}): records name models by their file name; rename one copy")
         names[model.path.name] = section.path
-        out.append((model, labels, labels_from))
+        out.append((model, labels, labels_from, section))
     return out
 
 
@@ -239,11 +240,38 @@ def build_plan(config: Config) -> Plan:
             raise ConfigError("--dataset replays the dataset's images: it cannot be combined with --live")
         dataset = load_dataset(config.accuracy.dataset, config.accuracy.split)
     models = tuple(Planned(model, labels, labels_from,
-                           Settings.from_config(config, model, dataset=dataset, labels=labels),
-                           _classes(dataset, model, labels)) for model, labels, labels_from in read)
-    jobs = tuple(Job(m.model, variant, kernels, m.settings, execution)
-                 for m in models for variant, kernels, execution in backends.runs)
-    return Plan(config, models, source_spec(config, models[0].model), jobs, backends.skipped, dataset)
+                           Settings.from_config(config, model, dataset=dataset, labels=labels, section=section),
+                           _classes(dataset, model, labels)) for model, labels, labels_from, section in read)
+    jobs, refused = [], []
+    for m in models:
+        for variant, kernels, execution in backends.runs:
+            why = _cannot_resize(kernels, m)
+            if why:
+                refused.append(replace(skipped_record(variant, kernels, execution, Outcome(Status.UNAVAILABLE,
+                                                                                            error=why)), model=m.name))
+            else:
+                jobs.append(Job(m.model, variant, kernels, m.settings, execution))
+    return Plan(config, models, source_spec(config, models[0].model), tuple(jobs), (*backends.skipped, *refused),
+                dataset)
+
+
+def _cannot_resize(kernels: str, planned: Planned) -> str:
+    """Why the kernel set cannot feed this model as its [model] resize_filter asks ("" when it can)."""
+    wanted, filters = planned.settings.resize_filter, _filters_of(kernels)
+    if wanted == "auto" or not filters or wanted in filters:
+        return ""  # an unloadable set: check_backends said what it could, the run says the rest
+    able = [n for n in REGISTRY.names() if wanted in _filters_of(n)]
+    return (f"{planned.name}: [model] resize_filter = {wanted}, and kernel set {kernels!r} resizes with "
+            f"{' or '.join(filters)} only; " + (f"{', '.join(able)} computes {wanted}" if able else
+                                                   "no kernel set here computes it"))
+
+
+def _filters_of(name: str) -> tuple[str, ...]:
+    """The resize filters kernel set ``name`` computes (its class's ``filters``), () when it does not load."""
+    try:
+        return tuple(getattr(REGISTRY.load(name), "filters", ("antialias",)))
+    except (LookupError, ImportError):
+        return ()
 
 
 def _classes(dataset: Dataset | None, model: ModelInfo, labels: tuple[str, ...]) -> dict[int, int]:

@@ -43,6 +43,7 @@ class ModelSection:
     labels: str = _key("")
     family: str = _key("auto", ("auto", *(f.value for f in Family)))
     input_range: str = _key("auto", ("auto", "0,1", "-1,1", "0,255"))
+    resize_filter: str = _key("auto", ("auto", "antialias", "bilinear", "area"))
 
 
 @dataclass(frozen=True)

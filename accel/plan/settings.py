@@ -15,7 +15,7 @@ from accel.core.errors import ConfigError, SourceError
 from accel.core.frames import PixelFormat
 from accel.model import ModelInfo
 from accel.plan.config import Config
-from accel.plan.sections import DecodeSection, Table
+from accel.plan.sections import DecodeSection, ModelSection, Table
 from accel.sources import SELF_PACED, SourceSpec, parse_source
 
 if TYPE_CHECKING:
@@ -38,6 +38,7 @@ class Settings:
     resize: str = "auto"
     fill: int = 114
     input_range: str = "auto"
+    resize_filter: str = "auto"  # [model] resize_filter of this model
     save_detections: int = 20
     labels: tuple[str, ...] = ()
     live_source: SourceSpec | None = None  # set when each variant pulls frames from the source itself
@@ -49,12 +50,14 @@ class Settings:
 
     @classmethod
     def from_config(cls, config: Config, model: ModelInfo, *, dataset: Dataset | None = None,
-                    labels: tuple[str, ...] = (), live: bool | None = None) -> Settings:
+                    labels: tuple[str, ...] = (), live: bool | None = None,
+                    section: ModelSection | None = None) -> Settings:
         """The settings ``config`` asks for on ``model``. With a dataset every image is decoded down to the
         evaluation threshold and kept (AP sees the low-score tail); a sustained run measures every variant
         for its duration, whatever the frame count. ``live`` (default: ``[pipeline] live``): every variant
-        pulls frames from the source itself, as ``accel watch`` always does."""
-        p, decode = config.pipeline, config.decode
+        pulls frames from the source itself, as ``accel watch`` always does. ``section``: the model's own
+        [model] keys (a ``[[models]]`` table; default [model])."""
+        p, decode, own = config.pipeline, config.decode, section or config.model
         live = p.live if live is None else live
         frames, seconds, timeout_s = p.frames, p.seconds, p.timeout_s
         score_threshold, save_detections = p.score_threshold, config.output.save_detections
@@ -67,7 +70,8 @@ class Settings:
             frames, seconds, timeout_s = 1, sustained, max(timeout_s, sustained + 300)
         return cls(frames=frames, seconds=seconds, warmup=p.warmup, score_threshold=score_threshold,
                    iou_threshold=decode.iou_threshold, max_detections=decode.max_detections,
-                   top_k=p.top_k, resize=p.resize, fill=p.fill, input_range=config.model.input_range,
+                   top_k=p.top_k, resize=p.resize, fill=p.fill, input_range=own.input_range,
+                   resize_filter=own.resize_filter,
                    save_detections=save_detections, labels=labels,
                    live_source=source_spec(config, model, live=True) if live else None, timeout_s=timeout_s,
                    queue_depth=p.queue_depth, inference_streams=p.inference_streams,

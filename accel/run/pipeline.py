@@ -28,7 +28,8 @@ __all__ = ["decode_spec", "input_spec", "open_runner", "run_job"]
 _RANGES = {"0,1": (0.0, 1.0), "-1,1": (-1.0, 1.0), "0,255": (0.0, 255.0)}
 
 
-def input_spec(model: ModelInfo, resize: str = "auto", fill: int = 114, input_range: str = "auto") -> InputSpec:
+def input_spec(model: ModelInfo, resize: str = "auto", fill: int = 114, input_range: str = "auto",
+               resize_filter: str = "auto") -> InputSpec:
     """How to feed the model's image input.
 
     uint8 inputs take raw pixels (the converter's intent for image models: real = scale * (q - zp) spans
@@ -38,14 +39,15 @@ def input_spec(model: ModelInfo, resize: str = "auto", fill: int = 114, input_ra
     YOLOv8n export spans -2.13..2.63), else the span snapped to (0, 1), (-1, 1) or (0, 255); float32 inputs
     take ``[model] input_range`` (auto: 0..1 for YOLO exports, else -1..1, the TensorFlow image-model
     convention). ``range_from`` says which rule decided. Resize ``auto`` letterboxes YOLO models (as they
-    were trained) and stretches the others.
+    were trained) and stretches the others. ``resize_filter`` ([model] resize_filter) is the kernel set's
+    to honour (auto: its own).
     """
     t = model.image_input
     h, w = model.input_size
     yolo = model.family.value.startswith("yolo")
     mode = ResizeMode(resize) if resize != "auto" else (ResizeMode.LETTERBOX if yolo else ResizeMode.STRETCH)
     if t.dtype == "uint8":
-        return InputSpec(h, w, "uint8", 1.0, 0, (0.0, 255.0), mode, fill, "uint8 input: raw pixels")
+        return InputSpec(h, w, "uint8", 1.0, 0, (0.0, 255.0), mode, fill, "uint8 input: raw pixels", resize_filter)
     if t.dtype not in ("int8", "float32"):
         raise KernelError(f"{model.path.name}: image input of dtype {t.dtype} is not supported "
                           "(expected uint8, int8 or float32)")
@@ -60,7 +62,7 @@ def input_spec(model: ModelInfo, resize: str = "auto", fill: int = 114, input_ra
         lo, hi = scale * (-128 - zero_point), scale * (127 - zero_point)
         rng = _snap_range(lo, hi)
         why = f"int8 quantization spans {lo:.3g}..{hi:.3g}: nearest {rng[0]:g}..{rng[1]:g}"
-    return InputSpec(h, w, t.dtype, scale, zero_point, rng, mode, fill, why)
+    return InputSpec(h, w, t.dtype, scale, zero_point, rng, mode, fill, why, resize_filter)
 
 
 def _snap_range(lo: float, hi: float) -> tuple[float, float]:
@@ -110,7 +112,7 @@ def run_job(job: Job, frames: list[Frame], progress: Callable[[int, int], None] 
     # The input and the decoding are checked before the delegate opens: a model accel cannot feed fails
     # with that reason, not with whatever a GPU driver does first.
     model, variant, settings, execution = job.model, job.variant, job.settings, job.execution
-    spec = input_spec(model, settings.resize, settings.fill, settings.input_range)
+    spec = input_spec(model, settings.resize, settings.fill, settings.input_range, settings.resize_filter)
     dspec = decode_spec(model, settings)
     kernels = get_kernels(job.kernels, settings.options_of(job.kernels))
     source = None
@@ -155,6 +157,12 @@ def open_runner(model: ModelInfo, variant: Variant) -> Runner:
 
 
 
+def _filter_of(kernels: KernelSet, spec: InputSpec) -> str:
+    """The resize filter the kernel set used (a plugin set without ``filter_for`` says its own, unknown)."""
+    choose = getattr(kernels, "filter_for", None)
+    return str(choose(spec)) if choose is not None else spec.resize_filter
+
+
 def _run_info(runner: Runner, kernels: KernelSet, loop: Loop, live: bool) -> RunInfo:
     spec = loop.spec
     inference = loop.log.stages["inference"]
@@ -163,7 +171,7 @@ def _run_info(runner: Runner, kernels: KernelSet, loop: Loop, live: bool) -> Run
         runtime=runner.runtime, placement=runner.placement, kernels_info=kernels.describe(),
         input={"dtype": spec.dtype, "scale": spec.scale, "zero_point": spec.zero_point,
                "norm_range": list(spec.norm_range), "norm_range_from": spec.range_from, "resize": spec.resize.value,
-               "size": [spec.height, spec.width]},
+               "resize_filter": _filter_of(kernels, spec), "size": [spec.height, spec.width]},
         fps_stages=sorted(STAGES if live else STAGES[1:]),
         inference_fps=1.0 / inference_mean if inference_mean > 0 else 0.0,
         usage=loop.usage, detections={str(k): v for k, v in loop.detections.items()})

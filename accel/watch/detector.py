@@ -120,7 +120,7 @@ class Detector:
         if settings.live_source is None:
             raise SourceError("accel watch reads a live source: settings.live_source is not set")
         model = get_delegate(job.variant.delegate).prepare_model(job.model, job.variant)
-        spec = input_spec(model, settings.resize, settings.fill, settings.input_range)
+        spec = input_spec(model, settings.resize, settings.fill, settings.input_range, settings.resize_filter)
         dspec = decode_spec(model, settings)
         kernels = get_kernels(job.kernels, settings.options_of(job.kernels))
         with ExitStack() as stack:

@@ -28,6 +28,7 @@ from accel.core.plugins import Availability
 from accel.kernels import DecodeSpec, Geometry, InputSpec, KernelSetBase, ResizeMode
 from accel.kernels.numpy_ref import letterbox_placement
 from accel.kernels.numpy_ref import postprocess as numpy_postprocess
+from accel.kernels.resample import FILTERS
 
 from . import post, pre
 from .runtime import Runtime, open_runtime
@@ -44,6 +45,7 @@ class OpenClKernels(KernelSetBase):
     """
 
     name = "opencl"
+    filters = FILTERS  # the numpy set's taps, run on the device
 
     def __init__(self, platform: str | None = None, device: str | None = None, zero_copy: bool | None = None) -> None:
         self._options = (platform, device, zero_copy)
@@ -90,7 +92,7 @@ class OpenClKernels(KernelSetBase):
             new_h, new_w, top, left = letterbox_placement(frame.height, frame.width, spec.height, spec.width)
             canvas = pre.Canvas(spec.width, spec.height, top, left, new_w, new_h, spec.fill)
             geometry = Geometry(new_w / spec.width, new_h / spec.height, left / spec.width, top / spec.height)
-        out = pre.render(rt, src, canvas, lut)
+        out = pre.render(rt, src, canvas, lut, self.filter_for(spec))
         tensor = self._download(out, spec.height, spec.width, lut)
         rt.end()
         return tensor.reshape(1, spec.height, spec.width, 3), geometry

@@ -124,15 +124,16 @@ def _lut_buffer(rt: Runtime, lut: np.ndarray) -> tuple[Any, str]:
     return rt.constant(key, lut.view(np.uint8)), "u8"
 
 
-def _taps(rt: Runtime, in_size: int, out_size: int) -> tuple[Any, Any, int]:
-    index, weight = bilinear_taps(in_size, out_size)
-    return (rt.constant(("index", in_size, out_size), index.astype(np.int32)),
-            rt.constant(("weight", in_size, out_size), weight.astype(np.int32)), int(index.shape[1]))
+def _taps(rt: Runtime, in_size: int, out_size: int, filter: str) -> tuple[Any, Any, int]:
+    index, weight = bilinear_taps(in_size, out_size, filter)
+    return (rt.constant(("index", in_size, out_size, filter), index.astype(np.int32)),
+            rt.constant(("weight", in_size, out_size, filter), weight.astype(np.int32)), int(index.shape[1]))
 
 
-def render(rt: Runtime, src: Source, canvas: Canvas, lut: np.ndarray) -> Any:
-    """Resize ``src`` to the canvas content (bilinear, Pillow-exact), place it and map it through ``lut``;
-    the device buffer holding the (height, width, 3) result in the LUT's type."""
+def render(rt: Runtime, src: Source, canvas: Canvas, lut: np.ndarray, filter: str = "antialias") -> Any:
+    """Resize ``src`` to the canvas content (``filter``'s taps, ``accel.kernels.resample``: the numpy set's
+    exactly), place it and map it through ``lut``; the device buffer holding the (height, width, 3) result
+    in the LUT's type."""
     options = build_options()
     table, suffix = _lut_buffer(rt, lut)
     identity, _ = _lut_buffer(rt, _IDENTITY)
@@ -148,7 +149,7 @@ def render(rt: Runtime, src: Source, canvas: Canvas, lut: np.ndarray) -> Any:
     for n, axis in enumerate(passes):
         last = n == len(passes) - 1
         h, w = (canvas.ch, src.width) if axis == "v" else (src.height, canvas.cw)
-        index, weight, ksize = (_taps(rt, src.height, h) if axis == "v" else _taps(rt, src.width, w))
+        index, weight, ksize = (_taps(rt, src.height, h, filter) if axis == "v" else _taps(rt, src.width, w, filter))
         if last:
             target, name = canvas, f"{axis}pass_{suffix}"
             dst, lut_buf = out, table

@@ -195,7 +195,7 @@ def test_resize_equals_the_slow_reference_on_random_sizes() -> None:
 def test_resize_with_clip8_gives_the_same_result(monkeypatch: pytest.MonkeyPatch) -> None:
     # clip8 is skipped where it cannot change a result (every size in practice): both ways must agree.
     used_taps = resample._used_taps
-    monkeypatch.setattr(resample, "_used_taps", lambda n, out: (*used_taps(n, out)[:2], True))
+    monkeypatch.setattr(resample, "_used_taps", lambda n, out, f="antialias": (*used_taps(n, out, f)[:2], True))
     img = np.random.default_rng(8).integers(0, 256, (48, 64, 3), np.uint8)
     assert np.array_equal(resize_bilinear(img, 31, 20), slow_resize_bilinear(img, 31, 20))
 
