@@ -108,6 +108,7 @@ class AccuracySection:
     eval_score_threshold: float = _key(0.01, lambda v: 0 <= v <= 1, "0..1")
     iou: float = _key(0.5, lambda v: 0 < v <= 1, "0 < value <= 1")
     tie_margin: float = _key(0.01, lambda v: 0 <= v <= 1, "0..1")
+    min_agreement: float = _key(0.8, lambda v: 0 <= v <= 1, "0..1")
 
 
 @dataclass(frozen=True)

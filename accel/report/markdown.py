@@ -165,6 +165,13 @@ def sweep_rows(runs: Sequence[f.Run]) -> tuple[list[str], Rows]:
         status = "ran" if best is not None else (f"refused: {failed[0].error}" if failed else "none ran")
         if best is not None and failed:
             status = f"ran; {len(failed)} not: " + "; ".join(f"{f.name(r)}: {r.status.value}" for r in failed[:3])
+        floor = f.get(run.doc, "config", "accuracy", "min_agreement")
+        below = [r for r in run.records if r.ok and r.agreement is not None and r.agreement.score is not None
+                 and isinstance(floor, int | float) and r.agreement.score < floor]
+        if best is not None and below:
+            status += "; accuracy check failed: " + "; ".join(
+                f"{f.name(r)} agrees {r.agreement.score:.2f} with {r.agreement.reference} (< {floor:g})"
+                for r in below[:3] if r.agreement is not None)
         if best is not None and f.get(run.doc, "model", "accuracy_na"):
             status += f"; accuracy n/a: {f.get(run.doc, 'model', 'accuracy_na')}"
         size, params, gflops = _model_cells(run.doc)
@@ -190,7 +197,9 @@ SWEEP_LEGEND = ("One row per model of the sweep, measured on the same frames: si
                 "COCO average precision (IoU 0.5:0.95 / 0.5, %) of the fastest variant, precision and recall (%) at "
                 "its score threshold and IoU 0.5, with --dataset; a column "
                 "per configuration: its inference ms (p50); FPS and J/frame of the fastest variant (lowest "
-                "inference p50; null excluded).")
+                "inference p50; null excluded); status: ran, ran with the variants that did not, ran but the "
+                "accuracy check failed (a variant's agreement with the model's cpu-reference under [accuracy] "
+                "min_agreement), or refused, with why.")
 
 
 def _percent(value: Any) -> str:

@@ -106,3 +106,24 @@ def test_a_sweep_without_accuracy_says_why_the_chart_is_missing() -> None:
     page = report.render(per_model(sweep(with_ap=False)), "html")
     assert '<p class="na" id="accuracy-na">n/a: accuracy needs a dataset' in page
     assert json.dumps(page).count("Which configuration?") == 1
+
+
+def test_the_models_table_marks_a_variant_under_the_agreement_floor() -> None:
+    """status 'ran but the accuracy check failed' (Ultralytics' benchmark has the same state): a variant
+    agreeing less with its model's cpu-reference than [accuracy] min_agreement is named, with its score."""
+    from accel.report import figures as f
+    from accel.report.markdown import sweep_rows
+    from accel.results.document import per_model
+
+    doc = sweep(with_ap=False, host="pi5")
+    doc["config"] = {**doc.get("config", {}), "accuracy": {"min_agreement": 0.8}}
+    low = doc["variants"][1]
+    low["agreement"] = {"reference": "cpu-reference threads=1 + numpy", "score": 0.62}
+    for v in doc["variants"][2:]:
+        v["agreement"] = {"reference": "cpu-reference threads=1 + numpy", "score": 0.95}
+    headers, rows = sweep_rows([f.Run.of(d) for d in per_model(doc)])
+    status = {row[0]: row[headers.index("status")] for row in rows}
+    name = low["model"]
+    assert status[name].startswith("ran; accuracy check failed: ")
+    assert "agrees 0.62 with cpu-reference threads=1 + numpy (< 0.8)" in status[name]
+    assert all("accuracy check" not in s for m, s in status.items() if m != name)
