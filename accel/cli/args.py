@@ -28,13 +28,44 @@ def parser() -> argparse.ArgumentParser:
     add_flags(c)
     c.add_argument("--dry-run", action="store_true", help="print the plan and exit: every job that would run "
                    "(model, variant, kernels, execution) and every skipped backend with why; nothing is measured")
+    add_remote_flags(c)
     w = sub.add_parser("watch", help="run one variant continuously and show it live: a web page (the stream with "
                        "its detections, the figures) and a terminal panel", epilog=WATCH_EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     add_flags(w, watch=True)
     add_watch_arguments(w)
     _add_tools(sub)
+    co = sub.add_parser("collect", help="fetch the results of a remote run (compare --on/--hosts) whose boards "
+                        "finished, or follow the ones still running, and write the merged report again")
+    co.add_argument("folder", help="the run's folder here (it holds boards.json)")
+    co.add_argument("--ssh-config", metavar="FILE", help="ssh client config (default: the one the run used, else "
+                    "~/.ssh/config)")
+    b = sub.add_parser("board", help="what a remote run asks of a board (run there by --on/--hosts over ssh)")
+    bsub = b.add_subparsers(dest="board_command", metavar="ACTION", required=True)
+    bi = bsub.add_parser("info", help="this machine as a board: accel's version and code digest, Python, CPU, "
+                         "room in its accel folder (JSON)")
+    bi.add_argument("--dir", help="the board's accel folder (default $XDG_CACHE_HOME/accel/remote)")
     return ap
+
+
+def add_remote_flags(p: argparse.ArgumentParser) -> None:
+    """--on, --hosts and what goes with them: run on boards over ssh instead of here."""
+    g = p.add_argument_group("remote boards (over ssh; needs accel[remote])")
+    g.add_argument("--on", action="append", metavar="HOST", help="run on this board instead of here: anything "
+                   "ssh accepts (pi@pi5.local, an ~/.ssh/config alias, ssh://user@host:port); repeat for several "
+                   "boards, which run in parallel; one merged result comes back here")
+    g.add_argument("--hosts", metavar="FILE", help="run on the boards of an Ansible inventory (YAML or INI: groups, "
+                   "ansible_host, ansible_user, ansible_port, ansible_ssh_private_key_file, "
+                   "ansible_python_interpreter)")
+    g.add_argument("--limit", metavar="PATTERN", help="with --hosts: only these groups or hosts (Ansible's "
+                   "patterns: pi5, 'pis:!pi4', 'pi*')")
+    g.add_argument("--ssh-config", metavar="FILE", help="ssh client config to use instead of ~/.ssh/config "
+                   "(as ssh -F)")
+    g.add_argument("--accept-new-host-keys", action="store_true", help="trust a board whose host key is not in "
+                   "known_hosts yet and add it there (OpenSSH's StrictHostKeyChecking=accept-new); a changed "
+                   "key is refused anyway")
+    g.add_argument("--one-at-a-time", action="store_true", help="run the boards one after another (they share "
+                   "a power meter or a supply) instead of in parallel")
 
 
 def _add_tools(sub: Any) -> None:

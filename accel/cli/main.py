@@ -33,7 +33,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     err = Console(stderr=True)
     try:
         handler = {"compare": _compare, "inspect": _inspect, "delegates": _delegates, "kernels": _kernels,
-                   "dataset": _dataset, "models": _models, "report": _report, "watch": _watch}
+                   "dataset": _dataset, "models": _models, "report": _report, "watch": _watch,
+                   "collect": _collect, "board": _board}
         with stop_on_signals(linger=True):  # SIGTERM and SIGHUP stop a run as Ctrl-C does, keeping what it measured
             return handler[args.command](args)
     except AccelError as exc:
@@ -57,6 +58,10 @@ def _compare(args: argparse.Namespace) -> int:
     from accel.run.interrupt import Interrupted
 
     config = _run_config(args)
+    from accel.remote.command import run_compare, wants_remote
+
+    if wants_remote(args):
+        return run_compare(args, config)
     console = Console()
     if not console.is_terminal:  # logs and pipes: don't squeeze the table into 80 columns
         console = Console(width=190)
@@ -170,6 +175,19 @@ def _run_config(args: argparse.Namespace) -> Config:
     from accel.plan.flags import FLAG_OF, overrides
 
     return load_config(args.config, overrides(args), flags=FLAG_OF)
+
+
+def _collect(args: argparse.Namespace) -> int:
+    from accel.remote.command import collect
+
+    return collect(args)
+
+
+def _board(args: argparse.Namespace) -> int:
+    from accel.remote.board import info
+
+    print(json.dumps(info(args.dir), indent=2))
+    return 0
 
 
 def _watch(args: argparse.Namespace) -> int:

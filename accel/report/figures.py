@@ -160,9 +160,12 @@ def params(doc: dict[str, Any]) -> int | None:
 
 def host(doc: dict[str, Any]) -> str:
     """The board when known (a Pi says which), else the CPU; an emulated CPU says so, and that its timings
-    are not a Pi's."""
+    are not a Pi's. A result pulled from a remote board (``remote.board``) is named by that board first."""
     machine = doc.get("machine") or {}
     name = str(machine.get("board") or machine.get("cpu") or "?")
+    remote = doc.get("remote")
+    if isinstance(remote, dict) and remote.get("board"):
+        name = f"{remote['board']}: {name}"
     emulated = machine.get("emulated")
     if emulated:
         return f"{name} EMULATED ({emulated.get('cpu')} under {emulated.get('by')}: timings are not representative)"
