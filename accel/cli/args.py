@@ -34,6 +34,7 @@ def parser() -> argparse.ArgumentParser:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     add_flags(w, watch=True)
     add_watch_arguments(w)
+    add_remote_flags(w, watch=True)
     _add_tools(sub)
     co = sub.add_parser("collect", help="fetch the results of a remote run (compare --on/--hosts) whose boards "
                         "finished, or follow the ones still running, and write the merged report again")
@@ -45,15 +46,21 @@ def parser() -> argparse.ArgumentParser:
     bi = bsub.add_parser("info", help="this machine as a board: accel's version and code digest, Python, CPU, "
                          "room in its accel folder (JSON)")
     bi.add_argument("--dir", help="the board's accel folder (default $XDG_CACHE_HOME/accel/remote)")
+    bi.add_argument("--prune", action="store_true", help="first prune that folder: its cache to 512 MiB, least "
+                    "recently used first (never what was used in the last hour), the finished runs past the 20 "
+                    "newest")
     return ap
 
 
-def add_remote_flags(p: argparse.ArgumentParser) -> None:
-    """--on, --hosts and what goes with them: run on boards over ssh instead of here."""
+def add_remote_flags(p: argparse.ArgumentParser, watch: bool = False) -> None:
+    """--on, --hosts and what goes with them: run on boards over ssh instead of here (watch: on one board, its
+    page forwarded to --host:--port here)."""
     g = p.add_argument_group("remote boards (over ssh; needs accel[remote])")
-    g.add_argument("--on", action="append", metavar="HOST", help="run on this board instead of here: anything "
-                   "ssh accepts (pi@pi5.local, an ~/.ssh/config alias, ssh://user@host:port); repeat for several "
-                   "boards, which run in parallel; one merged result comes back here")
+    g.add_argument("--on", action="append", metavar="HOST", help=(
+        "run on this board instead of here: anything ssh accepts (pi@pi5.local, an ~/.ssh/config alias, "
+        "ssh://user@host:port); " + ("the page is forwarded over ssh to --host:--port here" if watch else
+                                     "repeat for several boards, which run in parallel; one merged result "
+                                     "comes back here")))
     g.add_argument("--hosts", metavar="FILE", help="run on the boards of an Ansible inventory (YAML or INI: groups, "
                    "ansible_host, ansible_user, ansible_port, ansible_ssh_private_key_file, "
                    "ansible_python_interpreter)")
@@ -64,8 +71,14 @@ def add_remote_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--accept-new-host-keys", action="store_true", help="trust a board whose host key is not in "
                    "known_hosts yet and add it there (OpenSSH's StrictHostKeyChecking=accept-new); a changed "
                    "key is refused anyway")
-    g.add_argument("--one-at-a-time", action="store_true", help="run the boards one after another (they share "
-                   "a power meter or a supply) instead of in parallel")
+    g.add_argument("--install", action="store_true", help="where a board lacks this accel (or has another "
+                   "version), build a wheel of it here and install it into a venv in the board's accel folder "
+                   "(--system-site-packages, so Picamera2 stays visible); dependencies from the board's index")
+    g.add_argument("--wheelhouse", metavar="DIR", help="with --install: install the dependencies from these wheels "
+                   "(for the board's platform and Python) instead of the board's index, for a board without network")
+    if not watch:
+        g.add_argument("--one-at-a-time", action="store_true", help="run the boards one after another (they "
+                       "share a power meter or a supply) instead of in parallel")
 
 
 def _add_tools(sub: Any) -> None:

@@ -184,16 +184,24 @@ def _collect(args: argparse.Namespace) -> int:
 
 
 def _board(args: argparse.Namespace) -> int:
+    import time
+
     from accel.remote.board import info
 
-    print(json.dumps(info(args.dir), indent=2))
+    print(json.dumps(info(args.dir, time.time() if args.prune else None), indent=2))
     return 0
 
 
 def _watch(args: argparse.Namespace) -> int:
+    from accel.remote.command import boards_of, wants_remote
     from accel.watch.command import run
 
-    return run(args, _run_config(args))
+    config = _run_config(args)
+    if wants_remote(args):
+        from accel.remote.live import watch_on
+
+        return watch_on(args, config, boards_of(args))
+    return run(args, config)
 
 
 def _outcome_line(record: VariantRecord) -> str:

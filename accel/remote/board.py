@@ -13,9 +13,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-__all__ = ["accel_dir", "code_digest", "info", "version"]
+__all__ = ["CACHE_BUDGET", "KEEP_RUNS", "accel_dir", "code_digest", "info", "prune", "version"]
 
 _CODE = (".py", ".cl", ".html", ".tflite", ".txt", ".md")
+CACHE_BUDGET = 512 * 1024 * 1024  # the board's input cache, as the local caches (accel.model.cached)
+KEEP_RUNS = 20  # finished run folders kept, the newest; older ones go (their results were pulled or collectable)
+_RECENT_S = 3600.0  # an entry used this recently, or a half-sent one this young, is kept
 
 
 def version() -> str:
@@ -51,15 +54,53 @@ def accel_dir() -> Path:
     return Path(base) / "accel" / "remote"
 
 
-def info(folder: str | None = None) -> dict[str, Any]:
-    """What the laptop checks before it sends anything."""
+def _size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def prune(folder: Path, now: float, budget: int = CACHE_BUDGET, keep_runs: int = KEEP_RUNS) -> list[str]:
+    """Keep the board's accel folder bounded, as the local caches are: cache entries least recently used
+    first (a used entry's ``.done`` is touched) while the cache is over ``budget``, never one used in the last
+    hour; half-sent entries (``*.part-*``) over an hour old; finished run folders (``rc`` written) past the
+    ``keep_runs`` newest. A run still going is never touched. Returns what went, relative to ``folder``."""
+    removed: list[str] = []
+    cache, runs = folder / "cache", folder / "runs"
+    entries = []
+    for entry in sorted(cache.iterdir()) if cache.is_dir() else []:
+        done = entry / ".done"
+        if ".part-" in entry.name:
+            if now - entry.stat().st_mtime > _RECENT_S:
+                shutil.rmtree(entry, ignore_errors=True)
+                removed.append(f"cache/{entry.name}")
+        elif done.is_file():
+            entries.append((done.stat().st_mtime, _size(entry), entry))
+    total = sum(size for _, size, _ in entries)
+    for used, size, entry in sorted(entries):
+        if total <= budget:
+            break
+        if now - used < _RECENT_S:
+            continue
+        shutil.rmtree(entry, ignore_errors=True)
+        removed.append(f"cache/{entry.name}")
+        total -= size
+    finished = sorted((r for r in runs.iterdir() if (r / "rc").is_file()) if runs.is_dir() else [],
+                      key=lambda r: (r / "rc").stat().st_mtime, reverse=True)
+    for run in finished[keep_runs:]:
+        shutil.rmtree(run, ignore_errors=True)
+        removed.append(f"runs/{run.name}")
+    return removed
+
+
+def info(folder: str | None = None, prune_now: float | None = None) -> dict[str, Any]:
+    """What the laptop checks before it sends anything; with ``prune_now`` (the time), the folder pruned first."""
     from accel.host.machine import machine_info
 
     where = Path(folder) if folder else accel_dir()
+    pruned = prune(where, prune_now) if prune_now is not None and where.is_dir() else []
     probe = where
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent
     free = shutil.disk_usage(probe).free if probe.exists() else None
     return {"accel": version(), "digest": code_digest(), "python": sys.executable,
             "python_version": sys.version.split()[0], "accel_dir": str(where), "free_bytes": free,
-            "machine": machine_info()}
+            "pruned": pruned, "machine": machine_info()}

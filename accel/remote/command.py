@@ -16,6 +16,7 @@ from accel.core.errors import AccelError, ConfigError
 from accel.plan.config import Config
 from accel.remote.boards import Board, boards_on
 from accel.remote.fleet import STATE_FILE, Outcome, RemoteRun, follow, run_boards
+from accel.remote.install import wheel_uploads
 from accel.remote.inventory import read_inventory
 from accel.remote.ssh import SshOptions, load_asyncssh, open_link
 
@@ -70,13 +71,21 @@ def run_compare(args: argparse.Namespace, config: Config) -> int:
 
         for section in config.models or (config.model,):  # every model checked here first, as a local run does
             configured_labels(section, configured_model(section))
+    if args.wheelhouse and not args.install:
+        raise ConfigError("option --wheelhouse: it feeds --install; give --install too")
+    wheel = wheel_uploads(args.wheelhouse) if args.install else None  # built before any board is contacted
     folder = new_run_folder(config.output.dir, config.origins.get("output.dir") or "output.dir").parent
     console = _console()
     rr = RemoteRun(config, boards, SshOptions(args.ssh_config, args.accept_new_host_keys), folder,
-                   f"{folder.name}-{secrets.token_hex(3)}", _printer(console), dry_run=args.dry_run)
+                   f"{folder.name}-{secrets.token_hex(3)}", _printer(console), dry_run=args.dry_run,
+                   install=wheel[:2] if wheel else None)
     console.print(f"running on {len(boards)} board{'s' if len(boards) != 1 else ''}: "
                   f"{', '.join(b.name for b in boards)}; results here: {folder}", highlight=False, markup=False)
-    outcomes = _run(rr, lambda: run_boards(rr, args.one_at_a_time))
+    try:
+        outcomes = _run(rr, lambda: run_boards(rr, args.one_at_a_time))
+    finally:
+        if wheel:
+            wheel[2].cleanup()
     if args.dry_run:
         _print_boards(console, outcomes)
         return 0 if all(o.status == "ok" for o in outcomes) else 1

@@ -21,7 +21,7 @@ from accel.model.labels import beside
 from accel.plan.config import ENV_VARS, Config
 from accel.sources import parse_source
 
-__all__ = ["Upload", "board_config", "cleared_environment", "uploads"]
+__all__ = ["Upload", "board_config", "cleared_environment", "upload_of", "uploads"]
 
 _CHUNK = 1 << 20
 
@@ -53,7 +53,7 @@ def _digest(files: Iterable[tuple[str, Path]]) -> tuple[str, int]:
     return h.hexdigest()[:32], size
 
 
-def _upload(entry: Path, extra: Iterable[Path] = ()) -> Upload:
+def upload_of(entry: Path, extra: Iterable[Path] = ()) -> Upload:
     """A file (with ``extra`` files kept beside it), or a folder and everything under it."""
     try:
         if entry.is_dir():
@@ -80,17 +80,17 @@ def uploads(config: Config) -> tuple[dict[str, Upload], dict[str, Any]]:
         if not path.is_file():
             raise ConfigError(f"model {model.path or path}: not a file here; a remote run sends the model from "
                               "this machine, so give a model file (a folder or glob names its .tflite files)")
-        sent[f"models.{i}.path"] = _upload(path, [] if model.labels else beside(path))
+        sent[f"models.{i}.path"] = upload_of(path, [] if model.labels else beside(path))
         if model.labels:
-            sent[f"models.{i}.labels"] = _upload(Path(model.labels).expanduser())
+            sent[f"models.{i}.labels"] = upload_of(Path(model.labels).expanduser())
     if config.accuracy.dataset:
-        sent["accuracy.dataset"] = _upload(Path(config.accuracy.dataset).expanduser())
+        sent["accuracy.dataset"] = upload_of(Path(config.accuracy.dataset).expanduser())
     try:
         kind, target = parse_source(config.pipeline.source)
     except AccelError:
         kind, target = "", ""
     if kind in ("image", "video"):
-        sent["pipeline.source"] = _upload(Path(target).expanduser())
+        sent["pipeline.source"] = upload_of(Path(target).expanduser())
     return sent, _plain(config)
 
 

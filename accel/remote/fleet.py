@@ -24,12 +24,13 @@ from typing import Any
 
 from accel.core.errors import AccelError
 from accel.plan.config import Config
-from accel.remote.board import code_digest, version
+from accel.remote.boardops import NotThere, locate, poll, send, sftp_why, start_line, stop_run
 from accel.remote.boards import Board
 from accel.remote.feed import Upload, board_config, cleared_environment, uploads
+from accel.remote.install import install
 from accel.remote.ssh import BoardError, Link, SshOptions, command_line, load_asyncssh, open_link
 
-__all__ = ["Outcome", "RemoteRun", "STATE_FILE", "board_folder", "drive", "locate_line"]
+__all__ = ["Outcome", "RemoteRun", "STATE_FILE", "board_folder", "drive", "follow", "last_error", "run_boards"]
 
 STATE_FILE = "boards.json"  # in the local run folder: each board's connection and run folder, for `accel collect`
 _POLL_S = 1.0
@@ -66,6 +67,7 @@ class RemoteRun:
     run_id: str
     on_event: Callable[[str, str, str], None] = lambda board, kind, text: None
     dry_run: bool = False
+    install: tuple[Upload, Upload | None] | None = None  # --install: the wheel built here, the wheelhouse given
     reconnect_for_s: float = 600.0
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     outcomes: dict[str, Outcome] = field(default_factory=dict)
@@ -85,98 +87,13 @@ def board_folder(name: str) -> str:
     return re.sub(r"[^\w.-]", "_", name).strip(".") or "board"
 
 
-def _word(path: str) -> str:
-    """A board path as one shell word: quoted, a leading ``~/`` left to the shell."""
-    if path == "~" or path.startswith("~/"):
-        return '"$HOME"' + (shlex.quote(path[1:]) if len(path) > 1 else "")
-    return shlex.quote(path)
-
-
-def locate_line(board: Board) -> str:
-    """The shell line that finds the board's accel folder and Python and asks it ``accel board info``: the
-    inventory's ansible_python_interpreter, else the venv ``--install`` made there, else ``python3``."""
-    folder = _word(board.accel_dir) if board.accel_dir else '"${XDG_CACHE_HOME:-$HOME/.cache}/accel/remote"'
-    python = _word(board.python) if board.python != "python3" else ""
-    return (f"d={folder}; p={python or chr(39) * 2}; "
-            'if [ -z "$p" ]; then if [ -x "$d/venv/bin/python" ]; then p="$d/venv/bin/python"; else p=python3; fi; fi; '
-            'printf "%s\\n%s\\n" "$d" "$p"; exec "$p" -m accel board info --dir "$d"')
-
-
-async def _locate(link: Link) -> tuple[str, str, dict[str, Any]]:
-    """(the board's accel folder, its Python, what ``accel board info`` said); BoardError when accel is not
-    there or is another version."""
-    name = link.board.name
-    status, out, err = await link.shell(locate_line(link.board))
-    lines = out.splitlines()
-    folder, python = (lines + ["", ""])[:2]
-    here = f"{version()} (code {code_digest()})"
-    if status != 0:
-        last = next((ln.strip() for ln in reversed(err.splitlines()) if ln.strip()), f"exit status {status}")
-        if status == 127 or "not found" in last:
-            why = f"no Python at {python or 'python3'} ({last})"
-        elif "No module named accel" in err:
-            why = f"accel is not installed for {python}"
-        else:
-            why = f"`{python} -m accel board info` failed: {last}"
-        raise BoardError(name, f"{why}; pass --install to install this accel {here} there, or set "
-                         "ansible_python_interpreter to a Python that has it", "refused")
-    try:
-        info = json.loads("\n".join(lines[2:]))
-    except ValueError:
-        raise BoardError(name, f"`{python} -m accel board info` answered no JSON; that accel is too old or another "
-                         f"program: pass --install to install this accel {here} there", "refused") from None
-    if info.get("digest") != code_digest():
-        raise BoardError(name, f"runs accel {info.get('accel')} (code {info.get('digest')}) with {python}, this is "
-                         f"{here}; pass --install to install this version there", "refused")
-    return folder, python, info
-
-
-async def _send(link: Link, upload: Upload, cache: str) -> bool:
-    """``upload`` into the board's cache, unless it is there already (a finished entry has a ``.done`` mark);
-    written under a temporary name first, so a dropped link leaves no half entry. True if it was sent."""
-    final = posixpath.join(cache, upload.key)
-    async with link.conn.start_sftp_client() as sftp:
-        if await sftp.exists(posixpath.join(final, ".done")):
-            return False
-        tmp = f"{final}.part-{time.time_ns()}"
-        try:
-            await sftp.makedirs(tmp, exist_ok=True)
-            for rel, local in upload.files:
-                target = posixpath.join(tmp, rel)
-                await sftp.makedirs(posixpath.dirname(target), exist_ok=True)
-                await sftp.put(str(local), target)
-            async with sftp.open(posixpath.join(tmp, ".done"), "w") as f:
-                await f.write(f"{upload.size}\n")
-        except (OSError, Exception) as exc:  # SFTPError (no space, permission) or a lost link
-            await link.shell(command_line(["rm", "-rf", tmp]), timeout=30)
-            raise BoardError(link.board.name, f"cannot write {upload.name} into its cache {cache} "
-                             f"({_sftp_why(exc)}); free some space there or set accel_dir elsewhere") from None
-        await link.shell(command_line(["rm", "-rf", final]) + " && " + command_line(["mv", tmp, final]), timeout=60)
-    return True
-
-
-def _sftp_why(exc: BaseException) -> str:
-    reason = getattr(exc, "reason", "") or str(exc) or exc.__class__.__name__
-    return " ".join(str(reason).split())
-
-
-def _start_line(python: str, run_dir: str) -> str:
-    """Start the run detached (its own session: no SIGHUP when the SSH session goes), its output in ``log``,
-    its exit status in ``rc`` (written last, so ``rc`` means finished), its process group in ``pid``."""
-    inner = (f"echo $$ > pid; trap : INT TERM HUP; "
-             f"{command_line([*cleared_environment(), python, '-m', 'accel', 'compare', '--config', 'accel.toml'])}"
-             " > log 2>&1; echo $? > rc.part && mv rc.part rc")
-    return (f"cd {shlex.quote(run_dir)} || exit 1; setsid sh -c {shlex.quote(inner)} < /dev/null > /dev/null 2>&1 & "
-            "i=0; while [ ! -s pid ] && [ $i -lt 150 ]; do sleep 0.1; i=$((i + 1)); done; cat pid 2>/dev/null || true")
-
-
 async def _start(link: Link, rr: RemoteRun, folder: str, python: str) -> str:
     """Feed the board and start its run; the board's run folder."""
     sent, plain = uploads(rr.config)
     cache = posixpath.join(folder, "cache")
     run_dir = posixpath.join(folder, "runs", rr.run_id)
     for upload in {u.key: u for u in sent.values()}.values():
-        if await _send(link, upload, cache):
+        if await send(link, upload, cache):
             rr.on_event(link.board.name, "state", f"sent {upload.name} ({upload.size / 1e6:.1f} MB)")
     text = board_config(plain, sent, cache, run_dir)
     status, _, err = await link.shell(command_line(["mkdir", "-p", posixpath.join(run_dir, "out")]))
@@ -187,7 +104,7 @@ async def _start(link: Link, rr: RemoteRun, folder: str, python: str) -> str:
             async with sftp.open(posixpath.join(run_dir, "accel.toml"), "w") as f:
                 await f.write(text)
     except Exception as exc:  # SFTPError: no space, permission
-        raise BoardError(link.board.name, f"cannot write the run's accel.toml into {run_dir} ({_sftp_why(exc)}); "
+        raise BoardError(link.board.name, f"cannot write the run's accel.toml into {run_dir} ({sftp_why(exc)}); "
                          "free some space there") from None
     if rr.dry_run:
         status, out, err = await link.shell(f"cd {shlex.quote(run_dir)} && " + command_line(
@@ -198,40 +115,12 @@ async def _start(link: Link, rr: RemoteRun, folder: str, python: str) -> str:
         rr.outcomes[link.board.name].exit_code = status
         return ""
     try:
-        status, out, err = await link.shell(_start_line(python, run_dir))
+        status, out, err = await link.shell(start_line(python, run_dir))
     except (TimeoutError, OSError, load_asyncssh().Error):
         return run_dir  # the link went while starting: following it says whether the run began
     if status != 0 or not out.strip().isdigit():
         raise BoardError(link.board.name, f"the run did not start in {run_dir}: {err.strip() or out.strip()}")
     return run_dir
-
-
-async def _poll(link: Link, run_dir: str, offset: int) -> tuple[bytes, int | None]:
-    """New bytes of the run's log from ``offset``, and its exit status once it has finished. A run folder
-    without the run's process group (``pid``) is a run that never started: a BoardError."""
-    async with link.conn.start_sftp_client() as sftp:
-        rc: int | None = None
-        if not await sftp.exists(posixpath.join(run_dir, "pid")):
-            await asyncio.sleep(2)  # the start line writes pid within moments of starting
-            if not await sftp.exists(posixpath.join(run_dir, "pid")):
-                raise BoardError(link.board.name, f"the run did not start in {run_dir} (no pid there)", "start")
-        if await sftp.exists(posixpath.join(run_dir, "rc")):
-            async with sftp.open(posixpath.join(run_dir, "rc"), "rb") as f:
-                raw: Any = await f.read()
-                text = (raw.decode() if isinstance(raw, bytes) else str(raw)).strip()
-            rc = int(text) if text.lstrip("-").isdigit() else 255
-        data = b""
-        if await sftp.exists(posixpath.join(run_dir, "log")):
-            async with sftp.open(posixpath.join(run_dir, "log"), "rb") as f:
-                await f.seek(offset)
-                data = await f.read()
-    return data, rc
-
-
-async def _stop(link: Link, run_dir: str) -> None:
-    """SIGINT to the run's process group, as Ctrl-C in its terminal would send."""
-    line = (f"cd {shlex.quote(run_dir)} && [ ! -e rc ] && p=$(cat pid) && kill -INT -- -\"$p\" 2>/dev/null; true")
-    await link.shell(line, timeout=30)
 
 
 async def _pull(link: Link, run_dir: str, local: Path) -> None:
@@ -257,10 +146,10 @@ async def follow(rr: RemoteRun, board: Board, link: Link | None, run_dir: str) -
                 rr.on_event(board.name, "state", "reconnected; following")
                 lost_at, delay = 0.0, 0.5
             if rr.stopping.is_set() and not stopped:
-                await _stop(link, run_dir)
+                await stop_run(link, run_dir)
                 stopped = True
                 rr.on_event(board.name, "state", "stopping (SIGINT sent)")
-            data, rc = await _poll(link, run_dir, offset)
+            data, rc = await poll(link, run_dir, offset)
             offset += len(data)
             *lines, pending = (pending + data).split(b"\n")
             for line in lines:
@@ -274,7 +163,7 @@ async def follow(rr: RemoteRun, board: Board, link: Link | None, run_dir: str) -
                 outcome.result = str(local / "result.json") if (local / "result.json").is_file() else ""
                 outcome.status = "interrupted" if stopped else ("ok" if rc in (0, 1) and outcome.result else "failed")
                 if outcome.status == "failed":
-                    outcome.why = _last_error(local / "board.log") or f"accel exited {rc}"
+                    outcome.why = last_error(local / "board.log") or f"accel exited {rc}"
                 link.close()
                 return outcome
             await _wait(rr.stopping, _POLL_S)
@@ -315,7 +204,7 @@ def _short(exc: BaseException) -> str:
     return " ".join((str(exc) or exc.__class__.__name__).split())[:200]
 
 
-def _last_error(log: Path) -> str:
+def last_error(log: Path) -> str:
     try:
         lines = [ln.strip() for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
     except OSError:
@@ -332,7 +221,14 @@ async def drive(rr: RemoteRun, board: Board) -> Outcome:
     try:
         rr.on_event(board.name, "state", "connecting")
         link = await open_link(board, rr.ssh)
-        folder, python, info = await _locate(link)
+        try:
+            folder, python, info = await locate(link)
+        except NotThere as missing:
+            if rr.install is None:
+                raise
+            rr.on_event(board.name, "state", f"{missing.problem.split(';')[0]}: installing this accel there")
+            python = await install(link, missing.folder, send, *rr.install)
+            folder, python, info = await locate(link, python)
         outcome.python, outcome.host = python, info.get("machine", {})
         if rr.stopping.is_set():
             outcome.status, outcome.why = "interrupted", "stopped before its run started"

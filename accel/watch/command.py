@@ -18,6 +18,8 @@ EPILOG = """examples:
   accel watch --model effdet0.tflite --source picamera2 --variant "xnnpack threads=4"
   ssh -L 8000:localhost:8000 pi@raspberrypi.local    (on the laptop) then open http://localhost:8000
   accel watch --host 0.0.0.0 --token SECRET      on the LAN: open http://raspberrypi.local:8000/?token=SECRET
+  accel watch --on pi@raspberrypi.local --source picamera2    (on the laptop) runs it there, forwards it to
+                                                 http://127.0.0.1:8000/ here; Ctrl-C stops both ends
 
 precedence: command-line flags > ACCEL_* environment > accel.toml (or --config) > defaults.
 exit codes: 0 stopped (Ctrl-C), 1 the variant failed (--no-server), 2 bad input, 3 backend unavailable."""

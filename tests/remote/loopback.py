@@ -81,6 +81,13 @@ class Board:
         self.venv_python.write_text(f"#!/bin/sh\nexec {python} \"$@\"\n")
         self.venv_python.chmod(0o755)
 
+    def set_script(self, body: str) -> None:
+        """The board's accel Python as a shell script of its own (``body`` after the ``#!/bin/sh`` line)."""
+        self.python = str(self.venv_python)
+        self.venv_python.parent.mkdir(parents=True, exist_ok=True)
+        self.venv_python.write_text("#!/bin/sh\n" + body)
+        self.venv_python.chmod(0o755)
+
     def config(self) -> str:
         env = {"XDG_CACHE_HOME": str(self.cache), "PATH": f"{self.bin}:/usr/local/bin:/usr/bin:/bin",
                **self.extra_env}

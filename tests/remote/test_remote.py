@@ -150,13 +150,24 @@ def test_authentication_failure_is_one_line(fleet: Fleet, tmp_path: Path) -> Non
     assert "Traceback" not in done.stdout + done.stderr
 
 
-def test_a_board_without_accel_says_so_and_how_to_fix_it(fleet: Fleet, tmp_path: Path) -> None:
-    fleet.add("bare", python=None)  # only the python3 its login shell finds, without accel (it is in a venv here)
-    done = accel(fleet, tmp_path, "--on", "bare", *FAST)
+def test_a_board_without_accel_says_so_and_install_fixes_it(fleet: Fleet, tmp_path: Path) -> None:
+    board = fleet.add("bare", python=None)  # only the python3 its login shell finds, without accel (a venv has it)
+    done = accel(fleet, tmp_path / "a", "--on", "bare", *FAST)
     assert done.returncode == 1
     (line,) = [ln for ln in done.stdout.splitlines() if ln.startswith("[bare] refused")]
     assert "accel is not installed for" in line and "--install" in line
+    assert not board.venv_python.exists()
+    installed = accel(fleet, tmp_path / "b", "--on", "bare", "--install", *FAST, timeout=600)
+    assert installed.returncode == 0, installed.stdout[-3000:] + installed.stderr[-3000:]
+    assert "installing this accel there" in installed.stdout
+    venv = board.venv_python.parent.parent
+    assert "include-system-site-packages = true" in (venv / "pyvenv.cfg").read_text()
+    from accel.remote.board import code_digest
 
+    there = subprocess.run([str(board.venv_python), "-c", "from accel.remote.board import code_digest as d; "
+                            "print(d())"], capture_output=True, text=True, cwd=tmp_path)
+    assert there.stdout.strip() == code_digest()  # this very accel, from the wheel built here
+    assert state(tmp_path / "b")["bare"]["status"] == "ok"
 
 def test_sshd_killed_mid_run_the_client_reconnects_and_the_full_result_arrives(fleet: Fleet, tmp_path: Path) -> None:
     board = fleet.add("flaky")
@@ -199,3 +210,50 @@ def test_ctrl_c_on_the_client_stops_the_board_and_pulls_its_partial_result(fleet
     there = json.loads((run / "out" / "result.json").read_text())
     assert {k: v for k, v in pulled.items() if k != "remote"} == there  # all it saved came back
     assert "accel: interrupted by SIGINT; saved 1 variant record" in (run / "log").read_text()
+
+
+def test_watch_on_a_board_forwards_its_page_and_ctrl_c_leaves_nothing_running(fleet: Fleet, tmp_path: Path) -> None:
+    import urllib.request
+
+    from loopback import free_port
+    from PIL import Image
+
+    board = fleet.boards["board2"]
+    port = free_port()
+    picture = tmp_path / "scene.png"  # a picture here, sent to the board: its stats name the board's copy
+    Image.new("RGB", (320, 240), (90, 140, 60)).save(picture)
+    env = {**os.environ, "PYTHONWARNINGS": "ignore::DeprecationWarning"}
+    client = subprocess.Popen([sys.executable, "-m", "accel", "watch", "--ssh-config", str(fleet.ssh_config),
+                               "--on", "board2", "--port", str(port), "--delegates", "xnnpack", "--threads", "1",
+                               "--source", f"image:{picture}"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+    try:
+        url = None
+        for line in client.stdout:  # type: ignore[union-attr]
+            if "serving http://127.0.0.1:" in line:
+                url = line.split("serving ", 1)[1].split()[0]
+                break
+        assert url == f"http://127.0.0.1:{port}/", url
+        (run,) = [r for r in runs_on(board.cache) if r.name.startswith("watch-")]
+        remote_port = int((run / "log").read_text().split("serving http://127.0.0.1:")[1].split("/")[0])
+        assert remote_port != port  # the board's own server, reached through the forward
+
+        def stats() -> dict:
+            with urllib.request.urlopen(url + "stats.json", timeout=10) as r:
+                return json.loads(r.read())
+
+        wait_for(lambda: stats().get("status") == "running" and stats().get("fps"), 120)
+        there = Path(stats()["ready"]["source"]["target"])
+        assert there.name == picture.name and there.parent.parent == board.cache / "accel" / "remote" / "cache"
+        with urllib.request.urlopen(url + "snapshot.jpg", timeout=10) as r:
+            assert r.read(3) == b"\xff\xd8\xff"  # a JPEG from the board's stream
+        group = (run / "pid").read_text().strip()  # the board's watch: its process group
+        assert subprocess.run(["pgrep", "-g", group], capture_output=True).returncode == 0
+        client.send_signal(signal.SIGINT)
+        out, err = client.communicate(timeout=60)
+    finally:
+        client.kill()
+    assert client.returncode == 0, out + err
+    assert not run.exists()  # its run folder went with it
+    left = subprocess.run(["pgrep", "-g", group], capture_output=True, text=True)
+    assert left.stdout.strip() == ""  # nothing of it still running there
