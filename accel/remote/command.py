@@ -15,6 +15,7 @@ from typing import Any
 from accel.core.errors import AccelError, ConfigError
 from accel.plan.config import Config
 from accel.remote.boards import Board, boards_on
+from accel.remote.display import Display
 from accel.remote.fleet import STATE_FILE, Outcome, RemoteRun, follow, run_boards
 from accel.remote.install import wheel_uploads
 from accel.remote.inventory import read_inventory
@@ -76,13 +77,15 @@ def run_compare(args: argparse.Namespace, config: Config) -> int:
     wheel = wheel_uploads(args.wheelhouse) if args.install else None  # built before any board is contacted
     folder = new_run_folder(config.output.dir, config.origins.get("output.dir") or "output.dir").parent
     console = _console()
+    display = Display(console, [b.name for b in boards])
     rr = RemoteRun(config, boards, SshOptions(args.ssh_config, args.accept_new_host_keys), folder,
-                   f"{folder.name}-{secrets.token_hex(3)}", _printer(console), dry_run=args.dry_run,
+                   f"{folder.name}-{secrets.token_hex(3)}", display, dry_run=args.dry_run,
                    install=wheel[:2] if wheel else None)
     console.print(f"running on {len(boards)} board{'s' if len(boards) != 1 else ''}: "
                   f"{', '.join(b.name for b in boards)}; results here: {folder}", highlight=False, markup=False)
     try:
-        outcomes = _run(rr, lambda: run_boards(rr, args.one_at_a_time))
+        with display:
+            outcomes = _run(rr, lambda: run_boards(rr, args.one_at_a_time))
     finally:
         if wheel:
             wheel[2].cleanup()
@@ -90,16 +93,6 @@ def run_compare(args: argparse.Namespace, config: Config) -> int:
         _print_boards(console, outcomes)
         return 0 if all(o.status == "ok" for o in outcomes) else 1
     return _merged(console, rr, outcomes)
-
-
-def _printer(console: Any) -> Any:
-    def on_event(board: str, kind: str, text: str) -> None:
-        if kind == "line" and not text.strip():
-            return
-        style = "dim" if kind == "state" else None
-        console.print(f"[{board}] {text}", highlight=False, markup=False, style=style, soft_wrap=True)
-
-    return on_event
 
 
 def _run(rr: RemoteRun, make: Any) -> list[Outcome]:
@@ -230,7 +223,7 @@ def collect(args: argparse.Namespace) -> int:
     console = _console()
     config = load_config(None, env={})
     rr = RemoteRun(config, boards, SshOptions(args.ssh_config or state.get("ssh_config")), folder,
-                   str(state.get("run_id", folder.name)), _printer(console))
+                   str(state.get("run_id", folder.name)), display := Display(console, [b.name for b in boards]))
     for entry, board in zip(entries, boards, strict=True):
         rr.outcomes[board.name] = Outcome(**entry["outcome"])
 
@@ -248,6 +241,7 @@ def collect(args: argparse.Namespace) -> int:
     async def every() -> list[Outcome]:
         return list(await asyncio.gather(*(fetch(b) for b in boards)))
 
-    outcomes = _run(rr, every)
+    with display:
+        outcomes = _run(rr, every)
     rr.save_state()
     return _merged(console, rr, outcomes)

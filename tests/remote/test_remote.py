@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from loopback import Fleet, free_port, keygen
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -257,3 +258,49 @@ def test_watch_on_a_board_forwards_its_page_and_ctrl_c_leaves_nothing_running(fl
     assert not run.exists()  # its run folder went with it
     left = subprocess.run(["pgrep", "-g", group], capture_output=True, text=True)
     assert left.stdout.strip() == ""  # nothing of it still running there
+
+
+def test_collect_fetches_a_run_the_laptop_left(fleet: Fleet, tmp_path: Path) -> None:
+    board = fleet.boards["board2"]
+    before = runs_on(board.cache)
+    client = start(fleet, tmp_path, "--on", "board2", "--delegates", "xnnpack", "--threads", "1",
+                   "--frames", "1500", "--warmup", "2")
+    try:
+        wait_for(lambda: (run_folders(tmp_path) and state(tmp_path).get("board2", {}).get("status") == "running"))
+        client.kill()  # the laptop goes away (SIGKILL: nothing of it can say goodbye)
+        client.wait(timeout=30)
+    finally:
+        client.kill()
+    (run,) = [r for r in runs_on(board.cache) if r not in before]
+    folder = run_folder(tmp_path)
+    assert not (folder / "boards" / "board2" / "result.json").exists()
+    done = subprocess.run([sys.executable, "-m", "accel", "collect", str(folder)], capture_output=True, text=True,
+                          timeout=300, cwd=ROOT, env={**os.environ, "PYTHONWARNINGS": "ignore::DeprecationWarning"})
+    assert done.returncode == 0, done.stdout + done.stderr
+    pulled = json.loads((folder / "boards" / "board2" / "result.json").read_text())
+    there = json.loads((run / "out" / "result.json").read_text())
+    assert {k: v for k, v in pulled.items() if k != "remote"} == there and there["complete"] is True
+    assert state(tmp_path)["board2"]["status"] == "ok" and (folder / "report.md").is_file()
+
+
+def test_a_full_board_disk_is_one_line_and_leaves_no_half_entry(fleet: Fleet, tmp_path: Path) -> None:
+    small = tmp_path / "small"
+    small.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(small)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"a small filesystem cannot be mounted here ({mounted.stderr.decode().strip()})")
+    try:
+        inventory = tmp_path / "hosts"
+        python = fleet.boards["board1"].venv_python  # its accel, elsewhere than the (full) accel folder
+        inventory.write_text(f"board1 accel_dir={small}/accel ansible_python_interpreter={python}\n")
+        done = accel(fleet, tmp_path / "out", "--hosts", str(inventory), *FAST)  # 256 KiB: the 0.5 MB model
+        assert done.returncode == 1, done.stdout + done.stderr
+        lines = [ln for ln in done.stdout.splitlines() if ln.startswith("[board1] failed")]
+        assert len(lines) == 1, done.stdout
+        line = lines[0]
+        assert "cannot write default_detector.tflite into its cache" in line and "free some space" in line
+        assert "Traceback" not in done.stdout + done.stderr
+        cache = small / "accel" / "cache"
+        assert not cache.exists() or list(cache.iterdir()) == []  # the half-sent entry was removed
+    finally:
+        subprocess.run(["umount", str(small)], capture_output=True)
