@@ -304,3 +304,15 @@ def test_a_full_board_disk_is_one_line_and_leaves_no_half_entry(fleet: Fleet, tm
         assert not cache.exists() or list(cache.iterdir()) == []  # the half-sent entry was removed
     finally:
         subprocess.run(["umount", str(small)], capture_output=True)
+
+
+def test_dry_run_one_board_at_a_time_prints_each_boards_plan_and_leaves_no_run(fleet: Fleet, tmp_path: Path) -> None:
+    before = {n: runs_on(fleet.boards[n].cache) for n in ("board1", "board2")}
+    done = accel(fleet, tmp_path, "--on", "board1", "--on", "board2", "--one-at-a-time", "--dry-run", *FAST)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    for name in ("board1", "board2"):
+        assert any(ln.startswith(f"[{name}] ") and "xnnpack threads=1" in ln for ln in lines), done.stdout
+        assert runs_on(fleet.boards[name].cache) == before[name]  # a dry run leaves no run folder
+    # one at a time: the second board is contacted only once the first has its outcome
+    assert lines.index("[board1] ok") < lines.index("[board2] connecting")
