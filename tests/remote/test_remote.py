@@ -248,6 +248,9 @@ def test_watch_on_a_board_forwards_its_page_and_ctrl_c_leaves_nothing_running(fl
         assert there.name == picture.name and there.parent.parent == board.cache / "accel" / "remote" / "cache"
         with urllib.request.urlopen(url + "snapshot.jpg", timeout=10) as r:
             assert r.read(3) == b"\xff\xd8\xff"  # a JPEG from the board's stream
+        with urllib.request.urlopen(url + "stream.mjpg", timeout=10) as r:  # the stream itself, through the forward
+            assert r.headers.get_content_type() == "multipart/x-mixed-replace"
+            assert b"\xff\xd8\xff" in r.read(64 * 1024)
         group = (run / "pid").read_text().strip()  # the board's watch: its process group
         assert subprocess.run(["pgrep", "-g", group], capture_output=True).returncode == 0
         client.send_signal(signal.SIGINT)
@@ -316,3 +319,22 @@ def test_dry_run_one_board_at_a_time_prints_each_boards_plan_and_leaves_no_run(f
         assert runs_on(fleet.boards[name].cache) == before[name]  # a dry run leaves no run folder
     # one at a time: the second board is contacted only once the first has its outcome
     assert lines.index("[board1] ok") < lines.index("[board2] connecting")
+
+
+def test_a_dataset_goes_to_the_board_and_each_variant_is_scored_there(fleet: Fleet, tmp_path: Path) -> None:
+    data = tmp_path / "scenes"
+    subprocess.run([sys.executable, "-m", "accel", "dataset", "synth", "--out", str(data), "--frames", "4",
+                    "--size", "320x240"], check=True, capture_output=True, cwd=ROOT)
+    local = subprocess.run([sys.executable, "-m", "accel", "compare", "--dataset", str(data), *FAST,
+                            "--json", str(tmp_path / "here" / "result.json")], capture_output=True, text=True,
+                           cwd=ROOT, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert local.returncode == 0, local.stdout + local.stderr
+    done = accel(fleet, tmp_path / "out", "--on", "board1", "--dataset", str(data), *FAST)
+    assert done.returncode == 0, done.stdout + done.stderr
+    pulled = json.loads((run_folder(tmp_path / "out") / "boards" / "board1" / "result.json").read_text())
+    root = Path(pulled["dataset"]["root"])
+    assert root.name == data.name and root.parent.parent == fleet.boards["board1"].cache / "accel/remote/cache"
+    here = json.loads((tmp_path / "here" / "result.json").read_text())
+    # the same images and the same model: the board's AP is the one a run here gives
+    assert pulled["variants"][0]["accuracy"]["AP"] == pytest.approx(here["variants"][0]["accuracy"]["AP"], abs=1e-9)
+    assert pulled["variants"][0]["accuracy"]["recall"] == here["variants"][0]["accuracy"]["recall"]
