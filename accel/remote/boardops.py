@@ -36,12 +36,14 @@ def _word(path: str) -> str:
 
 def locate_line(board: Board, python: str | None = None) -> str:
     """The shell line that finds the board's accel folder and Python and asks it ``accel board info``:
-    ``python`` when given, else the inventory's ansible_python_interpreter, else the venv ``--install`` made
-    there, else ``python3``."""
+    ``python`` when given, else the inventory's accel_python, else the venv ``--install`` made there, else the
+    inventory's ansible_python_interpreter, else ``python3``."""
     folder = _word(board.accel_dir) if board.accel_dir else '"${XDG_CACHE_HOME:-$HOME/.cache}/accel/remote"'
     python = _word(python) if python else _word(board.python) if board.python != "python3" else ""
+    fallback = _word(board.interpreter) if board.interpreter else "python3"
     return (f"d={folder}; p={python or chr(39) * 2}; "
-            'if [ -z "$p" ]; then if [ -x "$d/venv/bin/python" ]; then p="$d/venv/bin/python"; else p=python3; fi; fi; '
+            'if [ -z "$p" ]; then if [ -x "$d/venv/bin/python" ]; then p="$d/venv/bin/python"; '
+            f'else p={fallback}; fi; fi; '
             'printf "%s\\n%s\\n" "$d" "$p"; exec "$p" -m accel board info --dir "$d" --prune')
 
 
@@ -105,11 +107,12 @@ def sftp_why(exc: BaseException) -> str:
     return " ".join(str(reason).split())
 
 
-def start_line(python: str, run_dir: str, command: tuple[str, ...] = ("compare",)) -> str:
+def start_line(python: str, run_dir: str, command: tuple[str, ...] = ("compare",), env: list[str] | None = None) -> str:
     """Start ``accel COMMAND --config accel.toml`` detached (its own session: no SIGHUP when the SSH session
     goes), its output in ``log``, its exit status in ``rc`` (written last, so ``rc`` means finished), its
     process group in ``pid``."""
-    words = [*cleared_environment(), python, "-m", "accel", command[0], "--config", "accel.toml", *command[1:]]
+    words = [*cleared_environment(), *(env or []), python, "-m", "accel", command[0], "--config", "accel.toml",
+             *command[1:]]
     inner = f"echo $$ > pid; trap : INT TERM HUP; {command_line(words)} > log 2>&1; echo $? > rc.part && mv rc.part rc"
     return (f"cd {shlex.quote(run_dir)} || exit 1; setsid sh -c {shlex.quote(inner)} < /dev/null > /dev/null 2>&1 & "
             "i=0; while [ ! -s pid ] && [ $i -lt 150 ]; do sleep 0.1; i=$((i + 1)); done; cat pid 2>/dev/null || true")

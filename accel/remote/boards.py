@@ -28,7 +28,8 @@ class Board:
     user: str | None = None
     port: int | None = None
     key_file: str | None = None
-    python: str = "python3"
+    python: str = "python3"  # accel_python: the Python that has accel there, tried first
+    interpreter: str = ""  # ansible_python_interpreter: tried when accel_python is unset and no --install venv
     accel_dir: str = ""  # the board's accel folder (cache, runs): '' is $XDG_CACHE_HOME/accel/remote there
     groups: tuple[str, ...] = ()
     vars: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -53,10 +54,17 @@ class Board:
             if not 1 <= port <= 65535:
                 raise ConfigError(f"{where}host {name}: ansible_port = {variables.get('ansible_port')!r}, "
                                   "expected a port number 1..65535")
+        for key in ("ansible_host", "ansible_user", "ansible_python_interpreter", "accel_python", "accel_dir"):
+            if "{{" in str(variables.get(key, "")):
+                raise ConfigError(f"{where}host {name}: {key} = {variables[key]!r} is a Jinja template; accel reads "
+                                  "inventories without Ansible's templating: give the value itself")
+        interpreter = text("ansible_python_interpreter")
+        if interpreter and interpreter.startswith("auto"):  # Ansible's own discovery: none named here
+            interpreter = None
         return cls(name=name, host=text("ansible_host") or text("ansible_ssh_host") or name,
                    user=text("ansible_user") or text("ansible_ssh_user"), port=port,
-                   key_file=text("ansible_ssh_private_key_file"),
-                   python=text("ansible_python_interpreter") or "python3", accel_dir=text("accel_dir") or "",
+                   key_file=text("ansible_ssh_private_key_file"), python=text("accel_python") or "python3",
+                   interpreter=interpreter or "", accel_dir=text("accel_dir") or "",
                    groups=tuple(groups), vars=dict(variables))
 
 

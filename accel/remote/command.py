@@ -66,7 +66,7 @@ def run_compare(args: argparse.Namespace, config: Config) -> int:
     boards = boards_of(args)
     from accel.remote.feed import uploads
 
-    uploads(config)  # every input readable here before any board is contacted
+    prepared = uploads(config)  # every input read and hashed here before any board is contacted
     if not args.dry_run:
         from accel.plan.inputs import configured_labels, configured_model
 
@@ -80,7 +80,7 @@ def run_compare(args: argparse.Namespace, config: Config) -> int:
     display = Display(console, [b.name for b in boards])
     rr = RemoteRun(config, boards, SshOptions(args.ssh_config, args.accept_new_host_keys), folder,
                    f"{folder.name}-{secrets.token_hex(3)}", display, dry_run=args.dry_run,
-                   install=wheel[:2] if wheel else None)
+                   install=wheel[:2] if wheel else None, prepared=prepared)
     console.print(f"running on {len(boards)} board{'s' if len(boards) != 1 else ''}: "
                   f"{', '.join(b.name for b in boards)}; results here: {folder}", highlight=False, markup=False)
     try:
@@ -106,6 +106,7 @@ def _run(rr: RemoteRun, make: Any) -> list[Outcome]:
         task = asyncio.current_task()
 
         def stop(signum: int) -> None:
+            rr.signal = rr.signal or signum
             if rr.stopping.is_set() and task is not None:
                 task.cancel()
                 return
@@ -121,11 +122,16 @@ def _run(rr: RemoteRun, make: Any) -> list[Outcome]:
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
 
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         return asyncio.run(main())
     except asyncio.CancelledError:
         rr.save_state()
         return [rr.outcomes[b.name] for b in rr.boards]
+    finally:  # asyncio leaves the default actions behind: the command line's own handlers go back
+        for sig, handler in before.items():
+            if handler is not None:
+                signal.signal(sig, handler)
 
 
 def _merged(console: Any, rr: RemoteRun, outcomes: list[Outcome]) -> int:
@@ -140,7 +146,11 @@ def _merged(console: Any, rr: RemoteRun, outcomes: list[Outcome]) -> int:
         if not outcome.result:
             continue
         path = Path(outcome.result)
-        doc = load_result(path)
+        try:
+            doc = load_result(path)
+        except ConfigError as exc:  # not a result this accel reads: that board failed, the others stand
+            outcome.status, outcome.why, outcome.result = "failed", str(exc), ""
+            continue
         doc.setdefault("remote", {"board": outcome.board, "run_dir": outcome.remote_dir, "python": outcome.python})
         path.write_text(json.dumps(doc, indent=2))
         for part in per_model(doc):
@@ -163,8 +173,8 @@ def _merged(console: Any, rr: RemoteRun, outcomes: list[Outcome]) -> int:
             (rr.out / f"report.{fmt}").write_text(text, encoding="utf-8")
     _print_boards(console, outcomes)
     console.print(f"results: {rr.out}", highlight=False, markup=False)
-    if any(o.status == "interrupted" for o in outcomes):
-        return 130
+    if rr.signal or any(o.status == "interrupted" for o in outcomes):
+        return 128 + (rr.signal or signal.SIGINT)
     return 0 if all(o.status == "ok" and o.exit_code == 0 for o in outcomes) else 1
 
 
@@ -212,20 +222,18 @@ def collect(args: argparse.Namespace) -> int:
         state = json.loads((folder / STATE_FILE).read_text())
         entries = state["boards"]
         boards = [Board(**{**e["board"], "groups": tuple(e["board"].get("groups", ()))}) for e in entries]
+        outcomes = [Outcome(**e["outcome"]) for e in entries]
     except FileNotFoundError:
         raise ConfigError(f"{folder}: no {STATE_FILE} here; give the folder a remote run printed "
                           "('results: ...')") from None
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ConfigError(f"{folder / STATE_FILE}: not a remote run's state ({exc.__class__.__name__}: {exc})") \
             from None
-    from accel.plan.config import load_config
-
     console = _console()
-    config = load_config(None, env={})
-    rr = RemoteRun(config, boards, SshOptions(args.ssh_config or state.get("ssh_config")), folder,
+    rr = RemoteRun(Config(), boards, SshOptions(args.ssh_config or state.get("ssh_config")), folder,
                    str(state.get("run_id", folder.name)), display := Display(console, [b.name for b in boards]))
-    for entry, board in zip(entries, boards, strict=True):
-        rr.outcomes[board.name] = Outcome(**entry["outcome"])
+    for outcome, board in zip(outcomes, boards, strict=True):
+        rr.outcomes[board.name] = outcome
 
     async def fetch(board: Board) -> Outcome:
         outcome = rr.outcomes[board.name]

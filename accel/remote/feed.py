@@ -21,7 +21,7 @@ from accel.model.labels import beside
 from accel.plan.config import ENV_VARS, Config
 from accel.sources import parse_source
 
-__all__ = ["Upload", "board_config", "cleared_environment", "upload_of", "uploads"]
+__all__ = ["Upload", "board_config", "cleared_environment", "delegate_order", "upload_of", "uploads"]
 
 _CHUNK = 1 << 20
 
@@ -84,7 +84,7 @@ def uploads(config: Config) -> tuple[dict[str, Upload], dict[str, Any]]:
         if model.labels:
             sent[f"models.{i}.labels"] = upload_of(Path(model.labels).expanduser())
     if config.accuracy.dataset:
-        sent["accuracy.dataset"] = upload_of(Path(config.accuracy.dataset).expanduser())
+        sent["accuracy.dataset"] = _dataset_upload(Path(config.accuracy.dataset).expanduser(), config.accuracy.split)
     try:
         kind, target = parse_source(config.pipeline.source)
     except AccelError:
@@ -92,6 +92,25 @@ def uploads(config: Config) -> tuple[dict[str, Upload], dict[str, Any]]:
     if kind in ("image", "video"):
         sent["pipeline.source"] = upload_of(Path(target).expanduser())
     return sent, _plain(config)
+
+
+def _dataset_upload(given: Path, split: str) -> Upload:
+    """The dataset's folder (a file given is sent with the folder it belongs to, the configuration then
+    naming it inside the board's copy); every image and the annotations must lie under that folder, and a
+    data.yaml must name its root relatively, or the board's copy could not find them."""
+    from accel.dataset.coco import load_dataset
+
+    dataset = load_dataset(given, split)
+    root = dataset.root.resolve()
+    outside = [p for p in (dataset.annotations, *dataset.files.values()) if not p.resolve().is_relative_to(root)]
+    if outside:
+        raise ConfigError(f"dataset {given}: {outside[0]} is outside its folder {root}; a remote run sends that "
+                          "folder, so keep the annotations and images under it (a data.yaml's path relative)")
+    folder = upload_of(root)
+    if given.is_dir() and given.resolve() == root:
+        return folder
+    inner = given.resolve().relative_to(root) if given.resolve().is_relative_to(root) else Path(given.name)
+    return Upload(folder.key, posixpath.join(folder.name, *inner.parts), folder.files, folder.size)
 
 
 def _plain(config: Config) -> dict[str, Any]:
@@ -126,6 +145,12 @@ def board_config(plain: dict[str, Any], sent: dict[str, Upload], cache: str, run
     data["output"] = {**data["output"], "dir": posixpath.join(run_dir, "out"),
                       "json": posixpath.join(run_dir, "out", "result.json")}
     return tomli_w.dumps(data)
+
+
+def delegate_order(config: Config) -> list[str]:
+    """``NAME=VALUE`` words for ``env``: the delegates in the order this run has them (accel.toml's tables
+    alone would put the default ones first)."""
+    return [f"ACCEL_DELEGATES={','.join(config.delegates)}"] if config.delegates else []
 
 
 def cleared_environment() -> list[str]:

@@ -26,7 +26,7 @@ from accel.core.errors import AccelError
 from accel.plan.config import Config
 from accel.remote.boardops import NotThere, locate, poll, send, sftp_why, start_line, stop_run
 from accel.remote.boards import Board
-from accel.remote.feed import Upload, board_config, cleared_environment, uploads
+from accel.remote.feed import Upload, board_config, cleared_environment, delegate_order, uploads
 from accel.remote.install import install
 from accel.remote.ssh import BoardError, Link, SshOptions, command_line, load_asyncssh, open_link
 
@@ -71,6 +71,14 @@ class RemoteRun:
     reconnect_for_s: float = 600.0
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     outcomes: dict[str, Outcome] = field(default_factory=dict)
+    signal: int = 0  # the signal that stopped the run here (0: none)
+    prepared: tuple[dict[str, Upload], dict[str, Any]] | None = None  # uploads(config), once for every board
+
+    def inputs(self) -> tuple[dict[str, Upload], dict[str, Any]]:
+        """What the run sends (``accel.remote.feed.uploads``), hashed once for every board."""
+        if self.prepared is None:
+            self.prepared = uploads(self.config)
+        return self.prepared
 
     def save_state(self) -> None:
         """boards.json here: every board's connection and outcome so far (``accel collect`` reads it)."""
@@ -88,10 +96,11 @@ def board_folder(name: str) -> str:
 
 
 async def _start(link: Link, rr: RemoteRun, folder: str, python: str) -> str:
-    """Feed the board and start its run; the board's run folder."""
-    sent, plain = uploads(rr.config)
+    """Feed the board and start its run (unless a stop came meanwhile: ''); the board's run folder, one per
+    board (two names for one account share its accel folder, never a run folder)."""
+    sent, plain = rr.inputs()
     cache = posixpath.join(folder, "cache")
-    run_dir = posixpath.join(folder, "runs", rr.run_id)
+    run_dir = posixpath.join(folder, "runs", f"{rr.run_id}-{board_folder(link.board.name)}")
     for upload in {u.key: u for u in sent.values()}.values():
         if await send(link, upload, cache):
             rr.on_event(link.board.name, "state", f"sent {upload.name} ({upload.size / 1e6:.1f} MB)")
@@ -108,14 +117,18 @@ async def _start(link: Link, rr: RemoteRun, folder: str, python: str) -> str:
                          "free some space there") from None
     if rr.dry_run:
         status, out, err = await link.shell(f"cd {shlex.quote(run_dir)} && " + command_line(
-            [*cleared_environment(), python, "-m", "accel", "compare", "--config", "accel.toml", "--dry-run"]))
+            [*cleared_environment(), *delegate_order(rr.config), python, "-m", "accel", "compare", "--config",
+             "accel.toml", "--dry-run"]))
         for line in (out + err).splitlines():
             rr.on_event(link.board.name, "line", line)
         await link.shell(command_line(["rm", "-rf", run_dir]))
         rr.outcomes[link.board.name].exit_code = status
         return ""
+    if rr.stopping.is_set():
+        await link.shell(command_line(["rm", "-rf", run_dir]))
+        return ""
     try:
-        status, out, err = await link.shell(start_line(python, run_dir))
+        status, out, err = await link.shell(start_line(python, run_dir, env=delegate_order(rr.config)))
     except (TimeoutError, OSError, load_asyncssh().Error):
         return run_dir  # the link went while starting: following it says whether the run began
     if status != 0 or not out.strip().isdigit():
@@ -144,12 +157,13 @@ async def follow(rr: RemoteRun, board: Board, link: Link | None, run_dir: str) -
             if link is None:
                 link = await open_link(board, rr.ssh)
                 rr.on_event(board.name, "state", "reconnected; following")
-                lost_at, delay = 0.0, 0.5
-            if rr.stopping.is_set() and not stopped:
+            if rr.stopping.is_set():  # sent again at every poll: a run still starting may not hear the first
                 await stop_run(link, run_dir)
+                if not stopped:
+                    rr.on_event(board.name, "state", "stopping (SIGINT sent)")
                 stopped = True
-                rr.on_event(board.name, "state", "stopping (SIGINT sent)")
-            data, rc = await poll(link, run_dir, offset)
+            data, rc = await asyncio.wait_for(poll(link, run_dir, offset), 60)
+            lost_at, delay = 0.0, 0.5
             offset += len(data)
             *lines, pending = (pending + data).split(b"\n")
             for line in lines:
@@ -157,13 +171,7 @@ async def follow(rr: RemoteRun, board: Board, link: Link | None, run_dir: str) -
                 if _PROGRESS.match(text):
                     rr.on_event(board.name, "line", text)
             if rc is not None:
-                local = rr.out / "boards" / board_folder(board.name)
-                await _pull(link, run_dir, local)
-                outcome.exit_code = rc
-                outcome.result = str(local / "result.json") if (local / "result.json").is_file() else ""
-                outcome.status = "interrupted" if stopped else ("ok" if rc in (0, 1) and outcome.result else "failed")
-                if outcome.status == "failed":
-                    outcome.why = last_error(local / "board.log") or f"accel exited {rc}"
+                await _finish(rr, link, run_dir, rc, stopped)
                 link.close()
                 return outcome
             await _wait(rr.stopping, _POLL_S)
@@ -187,11 +195,36 @@ async def follow(rr: RemoteRun, board: Board, link: Link | None, run_dir: str) -
             delay = min(delay * 2, 10.0)
 
 
+async def _finish(rr: RemoteRun, link: Link, run_dir: str, rc: int, stopped: bool) -> None:
+    """Pull a finished run's folder and set its board's outcome. A result that cannot be written here (a full
+    disk) is a failed outcome (the board keeps its copy); a lost link raises, to be followed again."""
+    outcome = rr.outcomes[link.board.name]
+    local = rr.out / "boards" / board_folder(link.board.name)
+    try:
+        await _pull(link, run_dir, local)
+    except OSError as exc:
+        if isinstance(exc, (_asyncssh_error(), ConnectionError)):
+            raise
+        outcome.status, outcome.why = "failed", (
+            f"its result could not be written to {local} ({exc.strerror or exc}); it is kept there in {run_dir}: "
+            f"`accel collect {rr.out}` fetches it")
+        return
+    outcome.exit_code = rc
+    outcome.result = str(local / "result.json") if (local / "result.json").is_file() else ""
+    outcome.status = "interrupted" if stopped else ("ok" if rc in (0, 1) and outcome.result else "failed")
+    if outcome.status == "failed":
+        outcome.why = last_error(local / "board.log") or f"accel exited {rc}"
+
+
 def _asyncssh_error() -> type[BaseException]:
     return load_asyncssh().Error
 
 
 async def _wait(event: asyncio.Event, seconds: float) -> None:
+    """``seconds``, or less when ``event`` comes; once it has come, the whole ``seconds``."""
+    if event.is_set():
+        await asyncio.sleep(seconds)
+        return
     try:
         await asyncio.wait_for(event.wait(), seconds)
     except TimeoutError:
@@ -238,6 +271,9 @@ async def drive(rr: RemoteRun, board: Board) -> Outcome:
         if rr.dry_run:
             outcome.status = "ok" if outcome.exit_code == 0 else "failed"
             return outcome
+        if not run_dir:
+            outcome.status, outcome.why = "interrupted", "stopped before its run started"
+            return outcome
         outcome.remote_dir, outcome.status = run_dir, "running"
         rr.save_state()
         rr.on_event(board.name, "state", f"running in {run_dir}")
@@ -250,6 +286,9 @@ async def drive(rr: RemoteRun, board: Board) -> Outcome:
         return outcome
     except AccelError as exc:  # a bad input found while feeding: said for this board
         outcome.status, outcome.why = "failed", str(exc)
+        return outcome
+    except (TimeoutError, OSError, _asyncssh_error()) as exc:  # the link went before the run started
+        outcome.status, outcome.why = "unreachable", f"lost before its run started ({_short(exc)})"
         return outcome
     finally:
         if link is not None:

@@ -51,7 +51,8 @@ def install_line(board: Board, folder: str, wheel: str, wheelhouse: str | None) 
     """The shell line that makes the board's venv (when missing) and installs ``wheel`` there, its dependencies
     from the board's index or ``wheelhouse``; this accel replaces any other build of the same version."""
     venv = posixpath.join(folder, "venv")
-    python = shlex.quote(board.python) if board.python != "python3" else "python3"
+    base = board.python if board.python != "python3" else board.interpreter or "python3"
+    python = shlex.quote(base)
     pip = [posixpath.join(venv, "bin", "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     index = ["--no-index", "--find-links", wheelhouse] if wheelhouse else []
     return (f"{{ [ -x {shlex.quote(venv + '/bin/python')} ] || {python} -m venv --system-site-packages "

@@ -116,19 +116,23 @@ class Inventory:
     def select(self, pattern: str) -> list[Board]:
         """The boards an Ansible host pattern picks, in inventory order; a pattern that picks nothing is a
         ConfigError naming the groups and hosts there are."""
-        chosen: list[str] = []
-        terms = [t for t in re.split(r"[:,]", pattern.strip()) if t]
+        text = pattern.strip()
+        # Ansible's split: commas when there are any, else colons outside [...] (a range such as pi[1:3])
+        terms = [t.strip() for t in (text.split(",") if "," in text else re.split(r":(?![^\[]*\])", text))]
+        terms = [t for t in terms if t]
         if not terms:
             raise ConfigError(f"option --limit: {pattern!r} names no group or host")
-        for term in terms:
-            op = term[0] if term[0] in "&!" else ""
-            names = self._matching(term[len(op):])
-            if op == "&":
-                chosen = [h for h in chosen if h in names]
-            elif op == "!":
-                chosen = [h for h in chosen if h not in names]
-            else:
-                chosen += [h for h in names if h not in chosen]
+        # Ansible's order: the plain terms (or all, when there are none), then each &, then each !
+        plain = [t for t in terms if t[0] not in "&!"]
+        chosen: list[str] = []
+        for term in plain or ["all"]:
+            chosen += [h for h in self._matching(term) if h not in chosen]
+        for term in (t for t in terms if t[0] == "&"):
+            names = self._matching(term[1:])
+            chosen = [h for h in chosen if h in names]
+        for term in (t for t in terms if t[0] == "!"):
+            names = self._matching(term[1:])
+            chosen = [h for h in chosen if h not in names]
         if not chosen:
             raise ConfigError(f"option --limit: {pattern!r} picks no host of {self.source}; its groups: "
                               f"{', '.join(g for g in self.groups if g != 'all') or 'none'}; its hosts: "
@@ -142,8 +146,8 @@ class Inventory:
                 rx = re.compile(term[1:])
             except re.error as exc:
                 raise ConfigError(f"option --limit: {term!r} is not a regular expression ({exc})") from None
-            groups = [g for g in self.groups if rx.search(g)]
-            hosts = [h for h in self.hosts if rx.search(h)]
+            groups = [g for g in self.groups if rx.match(g)]  # anchored at the start, as Ansible's re.match
+            hosts = [h for h in self.hosts if rx.match(h)]
         else:
             groups = [g for g in self.groups if fnmatch.fnmatchcase(g, term)]
             hosts = [h for h in self.hosts if fnmatch.fnmatchcase(h, term)]
@@ -168,10 +172,11 @@ def read_inventory(path: str | Path) -> Inventory:
         raise ConfigError(f"option --hosts: {path} cannot be read ({exc.__class__.__name__}: {exc})") from None
     inventory = Inventory(source=str(path))
     inventory.group("all")
-    if _looks_ini(text):
-        _read_ini(inventory, text)
-    else:
+    suffix = p.suffix.lower()
+    if suffix in (".yml", ".yaml", ".json") or (suffix not in (".ini", ".cfg") and not _looks_ini(text)):
         _read_yaml(inventory, text)
+    else:
+        _read_ini(inventory, text)
     inventory.depths()  # a cycle of children is said now
     if not inventory.hosts:
         raise ConfigError(f"{path}: the inventory names no host")
@@ -179,12 +184,13 @@ def read_inventory(path: str | Path) -> Inventory:
 
 
 def _looks_ini(text: str) -> bool:
-    for line in text.splitlines():
-        stripped = line.strip()
-        if not stripped or stripped.startswith(("#", ";", "---")):
-            continue
-        return stripped.startswith("[") or "=" in stripped.split()[0] or ":" not in stripped
-    return False
+    """A file without a telling suffix is YAML when it parses as a mapping of groups, else INI."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:  # broken YAML is said as YAML when it starts as YAML does (a key and a colon)
+        first = next((ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")), "")
+        return not re.match(r"[\w.-]+:(\s|$)", first)
+    return not (isinstance(data, dict) and all(v is None or isinstance(v, dict) for v in data.values()))
 
 
 def _read_yaml(inventory: Inventory, text: str) -> None:

@@ -21,7 +21,7 @@ from accel.remote.boardops import NotThere, locate, poll, send, start_line, stop
 from accel.remote.boards import Board
 from accel.remote.feed import board_config, uploads
 from accel.remote.install import install, wheel_uploads
-from accel.remote.ssh import BoardError, Link, SshOptions, command_line, open_link
+from accel.remote.ssh import BoardError, Link, SshOptions, command_line, load_asyncssh, open_link
 
 __all__ = ["watch_on"]
 
@@ -46,6 +46,10 @@ def watch_on(args: argparse.Namespace, config: Config, boards: list[Board]) -> i
                           f"{', '.join(b.name for b in boards)}); run one accel watch per board")
     if args.no_server:
         raise ConfigError("option --no-server: a remote watch is its web page forwarded here; leave it out")
+    if args.host not in ("127.0.0.1", "localhost", "::1") and not args.token:
+        args.token = secrets.token_urlsafe(16)  # a forward others can reach needs a token, as a LAN bind does
+        print(f"token: {args.token} (generated: --host {args.host} can be reached from other machines; every "
+              "request needs it; --token chooses one)")
     uploads(config)  # every input readable here before the board is contacted
     wheel = wheel_uploads(args.wheelhouse) if args.install else None
     from rich.console import Console
@@ -97,9 +101,17 @@ async def _watch(args: argparse.Namespace, config: Config, board: Board, console
         try:
             return await _serve(link, run_dir, args, say, stopping)
         finally:
-            await _end(link, run_dir, say)
+            try:
+                await _end(link, run_dir, say, SshOptions(args.ssh_config, args.accept_new_host_keys))
+            except (OSError, TimeoutError, BoardError, load_asyncssh().Error) as exc:
+                say(f"could not reach the board to stop its accel watch ({exc}); stop it there: "
+                    f"kill -INT -- -$(cat {run_dir}/pid)")
     except BoardError as exc:
         console.print(f"accel: error: {exc}", highlight=False, markup=False, soft_wrap=True)
+        return 1
+    except (TimeoutError, OSError, load_asyncssh().Error) as exc:  # the link went, or the local port is taken
+        why = " ".join((str(exc) or exc.__class__.__name__).split())
+        console.print(f"accel: error: board {board.name}: {why}", highlight=False, markup=False, soft_wrap=True)
         return 1
     finally:
         if link is not None:
@@ -120,7 +132,12 @@ async def _serve(link: Link, run_dir: str, args: argparse.Namespace, say: Any, s
             line = raw.decode("utf-8", "replace").rstrip()
             found = _SERVING.search(line)
             if found and listener is None:
-                listener = await link.conn.forward_local_port(args.host, args.port, "127.0.0.1", int(found.group(2)))
+                try:
+                    listener = await link.conn.forward_local_port(args.host, args.port, "127.0.0.1",
+                                                                  int(found.group(2)))
+                except OSError as exc:
+                    raise BoardError(link.board.name, f"cannot listen on {args.host}:{args.port} here "
+                                     f"({exc.strerror or exc}); choose another with --port") from None
                 local = found.group(1).replace(found.group(1).split("/")[2], f"{args.host}:{listener.get_port()}")
                 say(f"serving {local} (the board's {found.group(1)}, forwarded over ssh)")
             elif line.startswith("accel") and "serving" not in line:
@@ -136,11 +153,13 @@ async def _serve(link: Link, run_dir: str, args: argparse.Namespace, say: Any, s
         return 0
 
 
-async def _end(link: Link, run_dir: str, say: Any) -> None:
+async def _end(link: Link, run_dir: str, say: Any, ssh: SshOptions | None = None) -> None:
     """Stop the board's watch (SIGINT, then SIGKILL after 15 s) until no process of its group is left, and
-    remove its run folder."""
+    remove its run folder. A link that went meanwhile is opened once more for it (``ssh``)."""
     alive = f"cd {shlex.quote(run_dir)} && kill -0 -- -\"$(cat pid)\" 2>/dev/null"
     try:
+        if ssh is not None and link.conn.is_closed():
+            link = await open_link(link.board, ssh)
         await stop_run(link, run_dir)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
@@ -152,5 +171,8 @@ async def _end(link: Link, run_dir: str, say: Any) -> None:
             await link.shell(f"cd {shlex.quote(run_dir)} && kill -KILL -- -\"$(cat pid)\" 2>/dev/null; true")
             say("the board's accel watch did not stop within 15 s: killed")
         await link.shell(command_line(["rm", "-rf", run_dir]), timeout=30)
-    except (TimeoutError, OSError, BoardError) as exc:
+    except (OSError, TimeoutError, BoardError, load_asyncssh().Error) as exc:
+        if ssh is not None:  # once more, over a new link
+            say(f"the link went while stopping the board's accel watch ({exc}); again over a new one")
+            return await _end(await open_link(link.board, ssh), run_dir, say)
         say(f"could not make sure the board's accel watch stopped ({exc}); check {run_dir} there")

@@ -57,6 +57,11 @@ class SshOptions:
         return [str(default)] if default.is_file() else []
 
 
+#: OpenSSH's known_hosts files when the ssh config names none (UserKnownHostsFile, GlobalKnownHostsFile)
+DEFAULT_KNOWN_HOSTS = ("~/.ssh/known_hosts", "~/.ssh/known_hosts2", "/etc/ssh/ssh_known_hosts",
+                       "/etc/ssh/ssh_known_hosts2")
+
+
 def command_line(words: Sequence[str | Path]) -> str:
     """``words`` as one POSIX shell command line, each word quoted."""
     return shlex.join(str(w) for w in words)
@@ -101,17 +106,20 @@ class _HostKeys:
     files: list[str]
     accept_new: bool
     key: Any = None
+    port: int = 22
     changed: bool = False
     added_to: str = ""
 
     def offered(self, host: str, addr: str, port: int, key: Any) -> bool:
         asyncssh = load_asyncssh()
-        self.key = key
+        self.key, self.port = key, port
         files = [f for f in self.files if Path(f).expanduser().is_file()]
         known: list[Any] = []
         for f in files:
             known += asyncssh.match_known_hosts(str(Path(f).expanduser()), host, addr,
                                                 port if port != 22 else None)[0]
+        if key in known:  # trusted by a file asyncssh itself did not read (a system-wide known_hosts)
+            return True
         self.changed = bool(known)
         if self.changed or not self.accept_new:
             return False
@@ -125,10 +133,11 @@ class _HostKeys:
 
     def refusal(self, host: str) -> BoardError:
         fingerprint = self.key.get_fingerprint("sha256") if self.key is not None else "unknown"
+        name = host if self.port == 22 else f"'[{host}]:{self.port}'"
         if self.changed:
             return BoardError(self.board, f"the host key of {host} has CHANGED ({fingerprint} is not the key "
-                              f"{' or '.join(self.files) or '~/.ssh/known_hosts'} holds): if the board was "
-                              f"reinstalled, remove the old key with `ssh-keygen -R {host}` and connect once with "
+                              f"{' or '.join(self.files)} holds): if the board was "
+                              f"reinstalled, remove the old key with `ssh-keygen -R {name}` and connect once with "
                               "ssh; otherwise someone may be intercepting the connection. Nothing was run there",
                               "refused")
         return BoardError(self.board, f"the host key of {host} is not known ({fingerprint}): check it on the "
@@ -170,19 +179,24 @@ async def open_link(board: Board, options: SshOptions) -> Link:
     asyncssh = load_asyncssh()
     config = options.config_paths()
     kwargs: dict[str, Any] = {"config": config, "connect_timeout": options.connect_timeout_s,
-                              "password_auth": False, "kbdint_auth": False}
+                              "password_auth": False, "kbdint_auth": False,
+                              # a board that goes silent (off, out of Wi-Fi range) is a lost link in 30 s
+                              "keepalive_interval": 10, "keepalive_count_max": 3}
     if board.port is not None:
         kwargs["port"] = board.port
     if board.user:
         kwargs["username"] = board.user
-    if board.key_file:
-        kwargs["client_keys"] = [str(Path(board.key_file).expanduser())]
+    if board.key_file:  # an encrypted one is used through the agent, as ssh -i does
+        kwargs.update(client_keys=[str(Path(board.key_file).expanduser())], ignore_encrypted=True)
     try:
         resolved = asyncssh.SSHClientConnectionOptions(host=board.host, **kwargs)
     except (OSError, ValueError, asyncssh.Error) as exc:
         raise BoardError(board.name, f"its ssh settings cannot be used ({_why(exc)})", "failed") from None
-    keys = _HostKeys(board.name, list(resolved.known_hosts or []) if resolved.known_hosts else [],
-                     options.accept_new_host_keys)
+    if resolved.known_hosts is None:
+        raise BoardError(board.name, "host keys are not checked for it in your ssh config (UserKnownHostsFile "
+                         "none); accel checks every board's key: name a known_hosts file there", "refused")
+    keys = _HostKeys(board.name, [str(f) for f in resolved.known_hosts] if resolved.known_hosts else
+                     list(DEFAULT_KNOWN_HOSTS), options.accept_new_host_keys)
     host = getattr(resolved, "host", board.host)
     try:
         conn = await asyncssh.connect(board.host, client_factory=lambda: _Client(keys), **kwargs)

@@ -79,13 +79,14 @@ def test_every_host_with_its_variables_merged_all_then_parent_then_child_then_ho
     boards = {b.name: b for b in read_inventory(fleet).boards()}
     assert sorted(boards) == ["lab.local", "pi4-a.local", "pi4-b.local", "pi5-hailo.local", "pi5.local"]
     lab = boards["lab.local"]
-    assert (lab.host, lab.user, lab.port, lab.python, lab.accel_dir) == ("lab.local", "admin", None,
-                                                                         "/usr/bin/python3", "")
+    assert (lab.host, lab.user, lab.port, lab.interpreter, lab.accel_dir) == ("lab.local", "admin", None,
+                                                                              "/usr/bin/python3", "")
     pi4 = boards["pi4-b.local"]  # pis' user over all's; all's interpreter
-    assert (pi4.host, pi4.user, pi4.python, pi4.accel_dir) == ("pi4-b.local", "pi", "/usr/bin/python3", "/srv/accel")
+    assert (pi4.host, pi4.user, pi4.interpreter, pi4.accel_dir) == ("pi4-b.local", "pi", "/usr/bin/python3",
+                                                                    "/srv/accel")
     assert set(pi4.groups) == {"pis", "pi4"}
     pi5 = boards["pi5.local"]  # the host's own address, port and key; pi5's interpreter over all's
-    assert (pi5.host, pi5.port, pi5.key_file, pi5.user, pi5.python) == (
+    assert (pi5.host, pi5.port, pi5.key_file, pi5.user, pi5.interpreter) == (
         "192.168.1.50", 2222, "~/.ssh/pi5", "pi", "/home/pi/venv/bin/python")
     assert boards["pi5-hailo.local"].user == "hailo"  # host variable over every group's
 
@@ -101,6 +102,9 @@ def test_every_host_with_its_variables_merged_all_then_parent_then_child_then_ho
     ("~pi5.*", ["pi5.local", "pi5-hailo.local"]),
     ("all", ["lab.local", "pi4-a.local", "pi4-b.local", "pi5.local", "pi5-hailo.local"]),
     ("lab.local", ["lab.local"]),
+    ("!pi4", ["lab.local", "pi5.local", "pi5-hailo.local"]),  # no plain term: from all, as Ansible starts
+    ("!pi4:pis", ["pi5.local", "pi5-hailo.local"]),  # the plain terms first, then the exclusions
+    ("&pi5", ["pi5.local", "pi5-hailo.local"]),
 ])
 def test_limit_patterns_as_ansible_reads_them(fleet: Path, pattern: str, expected: list[str]) -> None:
     assert sorted(b.name for b in read_inventory(fleet).select(pattern)) == sorted(expected)
@@ -109,6 +113,27 @@ def test_limit_patterns_as_ansible_reads_them(fleet: Path, pattern: str, expecte
 def test_a_limit_that_picks_nothing_names_the_groups_and_hosts(fleet: Path) -> None:
     with pytest.raises(ConfigError, match=r"--limit: 'pi3' picks no host .*its groups: .*pis.*its hosts: lab.local"):
         read_inventory(fleet).select("pi3")
+    with pytest.raises(ConfigError, match="picks no host"):  # ~regex is anchored at the start, as re.match
+        read_inventory(fleet).select("~local")
+
+
+def test_accel_python_first_and_ansibles_own_discovery_ignored(tmp_path: Path) -> None:
+    path = tmp_path / "hosts.ini"
+    path.write_text("[pis]\na ansible_python_interpreter=auto_silent\nb accel_python=/opt/accel/bin/python "
+                    "ansible_python_interpreter=/usr/bin/python3\nc ansible_user='{{ lookup(\"env\", \"USER\") }}'\n")
+    with pytest.raises(ConfigError, match="host c: ansible_user .* is a Jinja template"):
+        read_inventory(path).boards()
+    path.write_text("[pis]\na ansible_python_interpreter=auto_silent\nb accel_python=/opt/accel/bin/python "
+                    "ansible_python_interpreter=/usr/bin/python3\n")
+    a, b = read_inventory(path).boards()
+    assert (a.python, a.interpreter) == ("python3", "")
+    assert (b.python, b.interpreter) == ("/opt/accel/bin/python", "/usr/bin/python3")
+
+
+def test_an_ini_file_whose_first_host_has_a_port_is_read_as_ini(tmp_path: Path) -> None:
+    path = tmp_path / "hosts"
+    path.write_text("pi1.local:2222\n[pis]\npi2.local\n")
+    assert [(b.name, b.port) for b in read_inventory(path).boards()] == [("pi1.local", 2222), ("pi2.local", None)]
 
 
 @pytest.mark.parametrize(("pattern", "expected"), [
@@ -126,7 +151,7 @@ def test_ini_host_with_port_and_quoted_values(tmp_path: Path) -> None:
     path = tmp_path / "hosts"
     path.write_text("[boards]\nbadwolf.example.com:5309 ansible_python_interpreter='/opt/my venv/bin/python'\n")
     (board,) = read_inventory(path).boards()
-    assert (board.name, board.port, board.python) == ("badwolf.example.com", 5309, "/opt/my venv/bin/python")
+    assert (board.name, board.port, board.interpreter) == ("badwolf.example.com", 5309, "/opt/my venv/bin/python")
 
 
 @pytest.mark.parametrize(("text", "message"), [

@@ -311,9 +311,12 @@ def test_a_full_board_disk_is_one_line_and_leaves_no_half_entry(fleet: Fleet, tm
 
 def test_dry_run_one_board_at_a_time_prints_each_boards_plan_and_leaves_no_run(fleet: Fleet, tmp_path: Path) -> None:
     before = {n: runs_on(fleet.boards[n].cache) for n in ("board1", "board2")}
-    done = accel(fleet, tmp_path, "--on", "board1", "--on", "board2", "--one-at-a-time", "--dry-run", *FAST)
+    done = accel(fleet, tmp_path, "--on", "board1", "--on", "board2", "--one-at-a-time", "--dry-run", *FAST[2:],
+                 "--delegates", "xnnpack,cpu-reference")
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
+    jobs = [ln for ln in lines if ln.startswith("[board1] ") and " threads=1" in ln]
+    assert "xnnpack" in jobs[0] and "cpu-reference" in jobs[-1], jobs  # the order asked for, there too
     for name in ("board1", "board2"):
         assert any(ln.startswith(f"[{name}] ") and "xnnpack threads=1" in ln for ln in lines), done.stdout
         assert runs_on(fleet.boards[name].cache) == before[name]  # a dry run leaves no run folder
@@ -338,3 +341,22 @@ def test_a_dataset_goes_to_the_board_and_each_variant_is_scored_there(fleet: Fle
     # the same images and the same model: the board's AP is the one a run here gives
     assert pulled["variants"][0]["accuracy"]["AP"] == pytest.approx(here["variants"][0]["accuracy"]["AP"], abs=1e-9)
     assert pulled["variants"][0]["accuracy"]["recall"] == here["variants"][0]["accuracy"]["recall"]
+
+
+def test_a_changed_key_in_the_default_known_hosts_is_refused_even_with_accept_new(fleet: Fleet, tmp_path: Path) -> None:
+    board = fleet.boards["board1"]
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    other = tmp_path / "other_host_key"
+    keygen(other)  # what an impostor would present is not what ~/.ssh/known_hosts holds for the board
+    old = Path(f"{other}.pub").read_text().split()
+    (home / ".ssh" / "known_hosts").write_text(f"[127.0.0.1]:{board.port} {old[0]} {old[1]}\n")
+    conf = tmp_path / "ssh_config"  # no UserKnownHostsFile: OpenSSH's defaults apply, as in most set-ups
+    conf.write_text("\n".join(ln for ln in fleet.ssh_config.read_text().splitlines()
+                              if "UserKnownHostsFile" not in ln) + "\n")
+    done = subprocess.run([sys.executable, "-m", "accel", "compare", "--ssh-config", str(conf), "--on", "board1",
+                           "--accept-new-host-keys", *FAST], capture_output=True, text=True, timeout=120, cwd=ROOT,
+                          env={**os.environ, "HOME": str(home), "ACCEL_OUTPUT_DIR": str(tmp_path / "out")})
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "has CHANGED" in done.stdout and f"ssh-keygen -R '[127.0.0.1]:{board.port}'" in done.stdout
+    assert (home / ".ssh" / "known_hosts").read_text().count("\n") == 1  # nothing appended
