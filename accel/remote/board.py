@@ -54,6 +54,13 @@ def accel_dir() -> Path:
     return Path(base) / "accel" / "remote"
 
 
+def _text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
 def _size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
@@ -61,10 +68,13 @@ def _size(path: Path) -> int:
 def prune(folder: Path, now: float, budget: int = CACHE_BUDGET, keep_runs: int = KEEP_RUNS) -> list[str]:
     """Keep the board's accel folder bounded, as the local caches are: cache entries least recently used
     first (a used entry's ``.done`` is touched) while the cache is over ``budget``, never one used in the last
-    hour; half-sent entries (``*.part-*``) over an hour old; finished run folders (``rc`` written) past the
-    ``keep_runs`` newest. A run still going is never touched. Returns what went, relative to ``folder``."""
+    hour nor one a run still going reads; half-sent entries (``*.part-*``) over an hour old; finished run
+    folders (``rc`` written) past the ``keep_runs`` newest. A run still going is never touched. Returns what
+    went, relative to ``folder``."""
     removed: list[str] = []
     cache, runs = folder / "cache", folder / "runs"
+    going = [r for r in runs.iterdir() if not (r / "rc").is_file()] if runs.is_dir() else []
+    in_use = "\n".join(_text(r / "accel.toml") for r in going)  # the inputs a run still going reads stay
     entries = []
     for entry in sorted(cache.iterdir()) if cache.is_dir() else []:
         done = entry / ".done"
@@ -72,7 +82,7 @@ def prune(folder: Path, now: float, budget: int = CACHE_BUDGET, keep_runs: int =
             if now - entry.stat().st_mtime > _RECENT_S:
                 shutil.rmtree(entry, ignore_errors=True)
                 removed.append(f"cache/{entry.name}")
-        elif done.is_file():
+        elif done.is_file() and f"/cache/{entry.name}/" not in in_use:
             entries.append((done.stat().st_mtime, _size(entry), entry))
     total = sum(size for _, size, _ in entries)
     for used, size, entry in sorted(entries):

@@ -49,6 +49,10 @@ def test_prune_keeps_the_cache_under_budget_least_recently_used_first(tmp_path: 
     assert sorted(p.name for p in cache.iterdir()) == ["c-recent", "e.part-2"]
     entry(cache, "f", 100, NOW - 2 * HOUR)
     assert prune(tmp_path, NOW, budget=700) == []  # 500 bytes: under budget, nothing goes
+    long_run = tmp_path / "runs" / "going"
+    long_run.mkdir(parents=True)
+    (long_run / "accel.toml").write_text(f'path = "{cache}/f/model.tflite"\n')  # a run still reading f
+    assert prune(tmp_path, NOW, budget=0) == []  # f is in use, c-recent too recent: nothing goes
 
 
 def test_prune_keeps_the_newest_finished_runs_and_every_run_still_going(tmp_path: Path) -> None:
