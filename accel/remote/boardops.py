@@ -14,7 +14,7 @@ from typing import Any
 from accel.remote.board import code_digest, version
 from accel.remote.boards import Board
 from accel.remote.feed import Upload, cleared_environment
-from accel.remote.ssh import BoardError, Link, command_line
+from accel.remote.ssh import BoardError, Link, command_line, load_asyncssh
 
 __all__ = ["NotThere", "locate", "locate_line", "poll", "send", "sftp_why", "start_line", "stop_run"]
 
@@ -81,9 +81,13 @@ async def send(link: Link, upload: Upload, cache: str) -> bool:
     """``upload`` into the board's cache, unless it is there already (a finished entry has a ``.done`` mark);
     written under a temporary name first, so a dropped link leaves no half entry. True if it was sent."""
     final = posixpath.join(cache, upload.key)
+    asyncssh = load_asyncssh()
     async with link.conn.start_sftp_client() as sftp:
         if await sftp.exists(posixpath.join(final, ".done")):
-            await sftp.utime(posixpath.join(final, ".done"))  # used now: the board's prune keeps it longest
+            try:
+                await sftp.utime(posixpath.join(final, ".done"))  # used now: the board's prune keeps it longest
+            except asyncssh.SFTPError:
+                pass  # another user's entry: used as it is
             return False
         tmp = f"{final}.part-{time.time_ns()}"
         try:
@@ -94,11 +98,20 @@ async def send(link: Link, upload: Upload, cache: str) -> bool:
                 await sftp.put(str(local), target)
             async with sftp.open(posixpath.join(tmp, ".done"), "w") as f:
                 await f.write(f"{upload.size}\n")
-        except (OSError, Exception) as exc:  # SFTPError (no space, permission) or a lost link
-            await link.shell(command_line(["rm", "-rf", tmp]), timeout=30)
+        except asyncssh.SFTPError as exc:  # no space, no permission: said, and the half entry removed
+            try:
+                await link.shell(command_line(["rm", "-rf", tmp]), timeout=30)
+            except (OSError, TimeoutError, asyncssh.Error):
+                pass  # the board's prune removes it after an hour
             raise BoardError(link.board.name, f"cannot write {upload.name} into its cache {cache} "
                              f"({sftp_why(exc)}); free some space there or set accel_dir elsewhere") from None
-        await link.shell(command_line(["rm", "-rf", final]) + " && " + command_line(["mv", tmp, final]), timeout=60)
+        # into place unless another run put it there meanwhile (then this copy goes)
+        q_final, q_tmp = shlex.quote(final), shlex.quote(tmp)
+        status, _, err = await link.shell(f"if [ -e {q_final}/.done ]; then rm -rf {q_tmp}; else rm -rf {q_final} "
+                                          f"&& mv {q_tmp} {q_final}; fi", timeout=60)
+        if status != 0:
+            raise BoardError(link.board.name, f"cannot move {upload.name} into place in its cache {cache}: "
+                             f"{err.strip() or status}")
     return True
 
 

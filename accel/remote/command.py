@@ -116,6 +116,8 @@ def _run(rr: RemoteRun, make: Any) -> list[Outcome]:
 
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.add_signal_handler(sig, stop, sig)
+        rr.on_event("all", "state", "following (Ctrl-C: " + ("stop every board's run and pull what it measured)"
+                                                              if rr.stop_boards else "stop following; the runs go on)"))
         try:
             return list(await make())
         finally:
@@ -232,6 +234,7 @@ def collect(args: argparse.Namespace) -> int:
     console = _console()
     rr = RemoteRun(Config(), boards, SshOptions(args.ssh_config or state.get("ssh_config")), folder,
                    str(state.get("run_id", folder.name)), display := Display(console, [b.name for b in boards]))
+    rr.stop_boards = False  # Ctrl-C here stops following; the boards' runs go on, to be collected again
     for outcome, board in zip(outcomes, boards, strict=True):
         rr.outcomes[board.name] = outcome
 

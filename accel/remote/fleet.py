@@ -72,6 +72,7 @@ class RemoteRun:
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     outcomes: dict[str, Outcome] = field(default_factory=dict)
     signal: int = 0  # the signal that stopped the run here (0: none)
+    stop_boards: bool = True  # a stop here stops the boards' runs (False, for collect: only stop following)
     prepared: tuple[dict[str, Upload], dict[str, Any]] | None = None  # uploads(config), once for every board
 
     def inputs(self) -> tuple[dict[str, Upload], dict[str, Any]]:
@@ -157,6 +158,10 @@ async def follow(rr: RemoteRun, board: Board, link: Link | None, run_dir: str) -
             if link is None:
                 link = await open_link(board, rr.ssh)
                 rr.on_event(board.name, "state", "reconnected; following")
+            if rr.stopping.is_set() and not rr.stop_boards:  # collect: stop following, the run goes on there
+                outcome.why = f"still running there; `accel collect {rr.out}` follows it again"
+                link.close()
+                return outcome
             if rr.stopping.is_set():  # sent again at every poll: a run still starting may not hear the first
                 await stop_run(link, run_dir)
                 if not stopped:

@@ -360,3 +360,34 @@ def test_a_changed_key_in_the_default_known_hosts_is_refused_even_with_accept_ne
     assert done.returncode == 1, done.stdout + done.stderr
     assert "has CHANGED" in done.stdout and f"ssh-keygen -R '[127.0.0.1]:{board.port}'" in done.stdout
     assert (home / ".ssh" / "known_hosts").read_text().count("\n") == 1  # nothing appended
+
+
+def test_ctrl_c_in_collect_stops_following_and_leaves_the_boards_run_going(fleet: Fleet, tmp_path: Path) -> None:
+    board = fleet.boards["board1"]
+    before = runs_on(board.cache)
+    client = start(fleet, tmp_path, "--on", "board1", "--delegates", "xnnpack", "--threads", "1",
+                   "--frames", "100000", "--seconds", "60", "--warmup", "2")
+    try:
+        wait_for(lambda: (run_folders(tmp_path) and state(tmp_path).get("board1", {}).get("status") == "running"))
+        client.kill()
+        client.wait(timeout=30)
+    finally:
+        client.kill()
+    (run,) = [r for r in runs_on(board.cache) if r not in before]
+    env = {**os.environ, "PYTHONWARNINGS": "ignore::DeprecationWarning"}
+    collect = subprocess.Popen([sys.executable, "-m", "accel", "collect", str(run_folder(tmp_path))],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+    try:
+        for line in collect.stdout:  # type: ignore[union-attr]
+            if "following (Ctrl-C: stop following" in line:  # its signal handlers are in place
+                break
+        collect.send_signal(signal.SIGINT)
+        out, err = collect.communicate(timeout=60)
+    finally:
+        collect.kill()
+    assert collect.returncode == 130, out + err
+    assert not (run / "rc").exists()  # the board's run goes on
+    assert "still running there" in state(tmp_path)["board1"]["why"]
+    group = (run / "pid").read_text().strip()
+    subprocess.run(["kill", "-INT", "--", f"-{group}"], check=False)  # done with it: stop it as Ctrl-C would
+    wait_for(lambda: (run / "rc").exists(), 60)
