@@ -24,8 +24,20 @@ from accel.remote.ssh import SshOptions, load_asyncssh, open_link
 __all__ = ["boards_of", "collect", "run_compare", "wants_remote"]
 
 
+_WITH_BOARDS = ("limit", "ssh_config", "accept_new_host_keys", "install", "wheelhouse", "one_at_a_time")
+
+
 def wants_remote(args: argparse.Namespace) -> bool:
-    return bool(getattr(args, "on", None) or getattr(args, "hosts", None))
+    """Whether the command runs on boards (--on, --hosts); a board option without them is a ConfigError
+    rather than a local run that ignores it."""
+    if getattr(args, "on", None) or getattr(args, "hosts", None):
+        return True
+    given = [name for name in _WITH_BOARDS if getattr(args, name, None)]
+    if given:
+        flag = "--" + given[0].replace("_", "-")
+        raise ConfigError(f"option {flag}: it goes with --on HOST or --hosts FILE (the boards to run on); give "
+                          "one of them, or leave it out to run here")
+    return False
 
 
 def boards_of(args: argparse.Namespace) -> list[Board]:

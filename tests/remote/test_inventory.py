@@ -191,3 +191,16 @@ def test_on_hosts_as_ssh_takes_them() -> None:
             boards_on([bad])
     with pytest.raises(ConfigError, match="named twice"):
         boards_on(["pi5", "pi5"])
+
+
+@pytest.mark.parametrize("flag", [["--limit", "pi5"], ["--install"], ["--one-at-a-time"], ["--accept-new-host-keys"],
+                                  ["--ssh-config", "x"], ["--wheelhouse", "w"]])
+def test_a_board_option_without_boards_is_refused_not_ignored(flag: list[str]) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "accel", "compare", *flag, "--frames", "1"], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2
+    assert f"option {flag[0]}: it goes with --on HOST or --hosts FILE" in done.stderr
+    assert "capturing" not in done.stdout  # nothing ran here
