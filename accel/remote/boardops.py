@@ -14,9 +14,9 @@ from typing import Any
 from accel.remote.board import code_digest, version
 from accel.remote.boards import Board
 from accel.remote.feed import Upload, cleared_environment
-from accel.remote.ssh import BoardError, Link, command_line, load_asyncssh
+from accel.remote.ssh import BoardError, Link, command_line, load_asyncssh, reason
 
-__all__ = ["NotThere", "locate", "locate_line", "poll", "send", "sftp_why", "start_line", "stop_run"]
+__all__ = ["NotThere", "locate", "locate_line", "poll", "send", "start_line", "stop_run"]
 
 
 class NotThere(BoardError):
@@ -104,7 +104,7 @@ async def send(link: Link, upload: Upload, cache: str) -> bool:
             except (OSError, TimeoutError, asyncssh.Error):
                 pass  # the board's prune removes it after an hour
             raise BoardError(link.board.name, f"cannot write {upload.name} into its cache {cache} "
-                             f"({sftp_why(exc)}); free some space there or set accel_dir elsewhere") from None
+                             f"({reason(exc)}); free some space there or set accel_dir elsewhere") from None
         # into place unless another run put it there meanwhile (then this copy goes)
         q_final, q_tmp = shlex.quote(final), shlex.quote(tmp)
         status, _, err = await link.shell(f"if [ -e {q_final}/.done ]; then rm -rf {q_tmp}; else rm -rf {q_final} "
@@ -113,11 +113,6 @@ async def send(link: Link, upload: Upload, cache: str) -> bool:
             raise BoardError(link.board.name, f"cannot move {upload.name} into place in its cache {cache}: "
                              f"{err.strip() or status}")
     return True
-
-
-def sftp_why(exc: BaseException) -> str:
-    reason = getattr(exc, "reason", "") or str(exc) or exc.__class__.__name__
-    return " ".join(str(reason).split())
 
 
 def start_line(python: str, run_dir: str, command: tuple[str, ...] = ("compare",), env: list[str] | None = None) -> str:

@@ -24,11 +24,11 @@ from typing import Any
 
 from accel.core.errors import AccelError
 from accel.plan.config import Config
-from accel.remote.boardops import NotThere, locate, poll, send, sftp_why, start_line, stop_run
+from accel.remote.boardops import poll, send, start_line, stop_run
 from accel.remote.boards import Board
 from accel.remote.feed import Upload, board_config, cleared_environment, delegate_order, uploads
-from accel.remote.install import install
-from accel.remote.ssh import BoardError, Link, SshOptions, command_line, load_asyncssh, open_link
+from accel.remote.install import ready
+from accel.remote.ssh import BoardError, Link, SshOptions, command_line, load_asyncssh, open_link, reason
 
 __all__ = ["Outcome", "RemoteRun", "STATE_FILE", "board_folder", "drive", "follow", "last_error", "run_boards"]
 
@@ -114,7 +114,7 @@ async def _start(link: Link, rr: RemoteRun, folder: str, python: str) -> str:
             async with sftp.open(posixpath.join(run_dir, "accel.toml"), "w") as f:
                 await f.write(text)
     except Exception as exc:  # SFTPError: no space, permission
-        raise BoardError(link.board.name, f"cannot write the run's accel.toml into {run_dir} ({sftp_why(exc)}); "
+        raise BoardError(link.board.name, f"cannot write the run's accel.toml into {run_dir} ({reason(exc)}); "
                          "free some space there") from None
     if rr.dry_run:
         status, out, err = await link.shell(f"cd {shlex.quote(run_dir)} && " + command_line(
@@ -192,10 +192,10 @@ async def follow(rr: RemoteRun, board: Board, link: Link | None, run_dir: str) -
             lost_at = lost_at or time.monotonic()
             if time.monotonic() - lost_at > rr.reconnect_for_s:
                 outcome.status, outcome.why = "unreachable", (
-                    f"lost during the run and not back within {rr.reconnect_for_s:g} s ({_short(exc)}); its run "
+                    f"lost during the run and not back within {rr.reconnect_for_s:g} s ({reason(exc)}); its run "
                     f"goes on there: `accel collect {rr.out}` fetches it later")
                 return outcome
-            rr.on_event(board.name, "state", f"connection lost ({_short(exc)}); reconnecting in {delay:g} s")
+            rr.on_event(board.name, "state", f"connection lost ({reason(exc)}); reconnecting in {delay:g} s")
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10.0)
 
@@ -236,12 +236,6 @@ async def _wait(event: asyncio.Event, seconds: float) -> None:
         pass
 
 
-def _short(exc: BaseException) -> str:
-    if isinstance(exc, BoardError):
-        return exc.problem
-    return " ".join((str(exc) or exc.__class__.__name__).split())[:200]
-
-
 def last_error(log: Path) -> str:
     try:
         lines = [ln.strip() for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
@@ -259,14 +253,7 @@ async def drive(rr: RemoteRun, board: Board) -> Outcome:
     try:
         rr.on_event(board.name, "state", "connecting")
         link = await open_link(board, rr.ssh)
-        try:
-            folder, python, info = await locate(link)
-        except NotThere as missing:
-            if rr.install is None:
-                raise
-            rr.on_event(board.name, "state", f"{missing.problem.split(';')[0]}: installing this accel there")
-            python = await install(link, missing.folder, send, *rr.install)
-            folder, python, info = await locate(link, python)
+        folder, python, info = await ready(link, rr.install, lambda text: rr.on_event(board.name, "state", text))
         outcome.python, outcome.host = python, info.get("machine", {})
         if rr.stopping.is_set():
             outcome.status, outcome.why = "interrupted", "stopped before its run started"
@@ -293,7 +280,7 @@ async def drive(rr: RemoteRun, board: Board) -> Outcome:
         outcome.status, outcome.why = "failed", str(exc)
         return outcome
     except (TimeoutError, OSError, _asyncssh_error()) as exc:  # the link went before the run started
-        outcome.status, outcome.why = "unreachable", f"lost before its run started ({_short(exc)})"
+        outcome.status, outcome.why = "unreachable", f"lost before its run started ({reason(exc)})"
         return outcome
     finally:
         if link is not None:

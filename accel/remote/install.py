@@ -12,14 +12,17 @@ import shlex
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from accel.core.errors import ConfigError
+from accel.remote.boardops import NotThere, locate, send
 from accel.remote.boards import Board
 from accel.remote.feed import Upload, upload_of
 from accel.remote.ssh import BoardError, Link, command_line
 
-__all__ = ["build_wheel", "install_line", "project_root"]
+__all__ = ["build_wheel", "install", "install_line", "project_root", "ready", "wheel_uploads"]
 
 
 def project_root() -> Path:
@@ -60,13 +63,26 @@ def install_line(board: Board, folder: str, wheel: str, wheelhouse: str | None) 
             f"{command_line([*pip, '--force-reinstall', '--no-deps', *index, wheel])}")
 
 
-async def install(link: Link, folder: str, send: object, wheel_upload: Upload,
-                  wheelhouse: Upload | None) -> str:
-    """Install on the board (``send(link, upload, cache)`` puts an upload into its cache); the venv's Python."""
+async def ready(link: Link, install_with: tuple[Upload, Upload | None] | None,
+                say: Callable[[str], None]) -> tuple[str, str, dict[str, Any]]:
+    """The board's accel folder, its Python and what ``accel board info`` said; with ``install_with`` (the
+    wheel, the wheelhouse: ``--install``), a board lacking this accel gets it first. NotThere otherwise."""
+    try:
+        return await locate(link)
+    except NotThere as missing:
+        if install_with is None:
+            raise
+        say(f"{missing.problem.split(';')[0]}: installing this accel there")
+        python = await install(link, missing.folder, *install_with)
+        return await locate(link, python)
+
+
+async def install(link: Link, folder: str, wheel_upload: Upload, wheelhouse: Upload | None) -> str:
+    """Install on the board; the venv's Python."""
     cache = posixpath.join(folder, "cache")
     for upload in (wheel_upload, wheelhouse):
         if upload is not None:
-            await send(link, upload, cache)  # type: ignore[operator]
+            await send(link, upload, cache)
     line = install_line(link.board, folder, wheel_upload.remote(cache),
                         wheelhouse.remote(cache) if wheelhouse else None)
     status, out, err = await link.shell(line, timeout=1800)

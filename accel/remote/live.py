@@ -17,11 +17,11 @@ from typing import Any
 
 from accel.core.errors import ConfigError
 from accel.plan.config import Config
-from accel.remote.boardops import NotThere, locate, poll, send, start_line, stop_run
+from accel.remote.boardops import poll, send, start_line, stop_run
 from accel.remote.boards import Board
 from accel.remote.feed import board_config, uploads
-from accel.remote.install import install, wheel_uploads
-from accel.remote.ssh import BoardError, Link, SshOptions, command_line, load_asyncssh, open_link
+from accel.remote.install import ready, wheel_uploads
+from accel.remote.ssh import BoardError, Link, SshOptions, command_line, load_asyncssh, open_link, reason
 
 __all__ = ["watch_on"]
 
@@ -62,18 +62,6 @@ def watch_on(args: argparse.Namespace, config: Config, boards: list[Board]) -> i
             wheel[2].cleanup()
 
 
-async def _ready(link: Link, install_with: Any, say: Any) -> tuple[str, str]:
-    try:
-        folder, python, _ = await locate(link)
-    except NotThere as missing:
-        if install_with is None:
-            raise
-        say(f"{missing.problem.split(';')[0]}: installing this accel there")
-        python = await install(link, missing.folder, send, *install_with)
-        folder, python, _ = await locate(link, python)
-    return folder, python
-
-
 async def _watch(args: argparse.Namespace, config: Config, board: Board, console: Any, install_with: Any) -> int:
     def say(text: str) -> None:
         console.print(f"[{board.name}] {text}", highlight=False, markup=False, soft_wrap=True)
@@ -85,7 +73,7 @@ async def _watch(args: argparse.Namespace, config: Config, board: Board, console
     link: Link | None = None
     try:
         link = await open_link(board, SshOptions(args.ssh_config, args.accept_new_host_keys))
-        folder, python = await _ready(link, install_with, say)
+        folder, python, _ = await ready(link, install_with, say)
         sent, plain = uploads(config)
         cache = posixpath.join(folder, "cache")
         for upload in {u.key: u for u in sent.values()}.values():
@@ -110,8 +98,7 @@ async def _watch(args: argparse.Namespace, config: Config, board: Board, console
         console.print(f"accel: error: {exc}", highlight=False, markup=False, soft_wrap=True)
         return 1
     except (TimeoutError, OSError, load_asyncssh().Error) as exc:  # the link went, or the local port is taken
-        why = " ".join((str(exc) or exc.__class__.__name__).split())
-        console.print(f"accel: error: board {board.name}: {why}", highlight=False, markup=False, soft_wrap=True)
+        console.print(f"accel: error: board {board.name}: {reason(exc)}", highlight=False, markup=False, soft_wrap=True)
         return 1
     finally:
         if link is not None:

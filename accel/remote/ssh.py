@@ -27,7 +27,7 @@ from accel.remote.boards import Board
 if TYPE_CHECKING:
     import asyncssh
 
-__all__ = ["BoardError", "Link", "SshOptions", "command_line", "load_asyncssh", "open_link"]
+__all__ = ["BoardError", "Link", "SshOptions", "command_line", "load_asyncssh", "open_link", "reason"]
 
 
 class BoardError(AccelError):
@@ -191,7 +191,7 @@ async def open_link(board: Board, options: SshOptions) -> Link:
     try:
         resolved = asyncssh.SSHClientConnectionOptions(host=board.host, **kwargs)
     except (OSError, ValueError, asyncssh.Error) as exc:
-        raise BoardError(board.name, f"its ssh settings cannot be used ({_why(exc)})", "failed") from None
+        raise BoardError(board.name, f"its ssh settings cannot be used ({reason(exc)})", "failed") from None
     if resolved.known_hosts is None:
         raise BoardError(board.name, "host keys are not checked for it in your ssh config (UserKnownHostsFile "
                          "none); accel checks every board's key: name a known_hosts file there", "refused")
@@ -209,15 +209,19 @@ async def open_link(board: Board, options: SshOptions) -> Link:
                          "name it with IdentityFile in ~/.ssh/config or ansible_ssh_private_key_file", "refused") \
             from None
     except (TimeoutError, OSError, socket.gaierror) as exc:
-        raise BoardError(board.name, f"unreachable: {_why(exc)}; check that it is on and on the network, and that "
+        raise BoardError(board.name, f"unreachable: {reason(exc)}; check that it is on and on the network, and that "
                          f"`ssh {board.name}` works", "unreachable") from None
     except asyncssh.Error as exc:
-        raise BoardError(board.name, f"ssh failed: {_why(exc)}", "unreachable") from None
+        raise BoardError(board.name, f"ssh failed: {reason(exc)}", "unreachable") from None
     return Link(board, conn)
 
 
-def _why(exc: BaseException) -> str:
-    text = str(exc).strip() or exc.__class__.__name__
-    if isinstance(exc, asyncio.TimeoutError) and not str(exc):
-        text = "the connection timed out"
+def reason(exc: BaseException) -> str:
+    """An exception as one line for a board's message: a BoardError's problem, an SFTP error's reason, a bare
+    timeout as such, else its text (or its class)."""
+    if isinstance(exc, BoardError):
+        return exc.problem
+    text = str(getattr(exc, "reason", "") or exc).strip()
+    if not text:
+        text = "the connection timed out" if isinstance(exc, asyncio.TimeoutError) else exc.__class__.__name__
     return " ".join(text.split())

@@ -57,6 +57,21 @@ def wait_for(check, seconds: float = 120) -> None:  # noqa: ANN001
         time.sleep(0.1)
 
 
+def abandoned_run(fleet: Fleet, out: Path, name: str, *args: str) -> Path:
+    """Start a run on board ``name``, SIGKILL the client once the board runs it (the laptop gone: nothing of
+    it can say goodbye); the board's run folder."""
+    before = runs_on(fleet.boards[name].cache)
+    client = start(fleet, out, "--on", name, *args)
+    try:
+        wait_for(lambda: (run_folders(out) and state(out).get(name, {}).get("status") == "running"))
+        client.kill()
+        client.wait(timeout=30)
+    finally:
+        client.kill()
+    (run,) = [r for r in runs_on(fleet.boards[name].cache) if r not in before]
+    return run
+
+
 def test_two_boards_one_merged_result(fleet: Fleet, tmp_path: Path) -> None:
     done = accel(fleet, tmp_path, "--on", "board1", "--on", "board2", *FAST)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -264,17 +279,8 @@ def test_watch_on_a_board_forwards_its_page_and_ctrl_c_leaves_nothing_running(fl
 
 
 def test_collect_fetches_a_run_the_laptop_left(fleet: Fleet, tmp_path: Path) -> None:
-    board = fleet.boards["board2"]
-    before = runs_on(board.cache)
-    client = start(fleet, tmp_path, "--on", "board2", "--delegates", "xnnpack", "--threads", "1",
-                   "--frames", "1500", "--warmup", "2")
-    try:
-        wait_for(lambda: (run_folders(tmp_path) and state(tmp_path).get("board2", {}).get("status") == "running"))
-        client.kill()  # the laptop goes away (SIGKILL: nothing of it can say goodbye)
-        client.wait(timeout=30)
-    finally:
-        client.kill()
-    (run,) = [r for r in runs_on(board.cache) if r not in before]
+    run = abandoned_run(fleet, tmp_path, "board2", "--delegates", "xnnpack", "--threads", "1", "--frames", "1500",
+                        "--warmup", "2")
     folder = run_folder(tmp_path)
     assert not (folder / "boards" / "board2" / "result.json").exists()
     done = subprocess.run([sys.executable, "-m", "accel", "collect", str(folder)], capture_output=True, text=True,
@@ -363,17 +369,8 @@ def test_a_changed_key_in_the_default_known_hosts_is_refused_even_with_accept_ne
 
 
 def test_ctrl_c_in_collect_stops_following_and_leaves_the_boards_run_going(fleet: Fleet, tmp_path: Path) -> None:
-    board = fleet.boards["board1"]
-    before = runs_on(board.cache)
-    client = start(fleet, tmp_path, "--on", "board1", "--delegates", "xnnpack", "--threads", "1",
-                   "--frames", "100000", "--seconds", "60", "--warmup", "2")
-    try:
-        wait_for(lambda: (run_folders(tmp_path) and state(tmp_path).get("board1", {}).get("status") == "running"))
-        client.kill()
-        client.wait(timeout=30)
-    finally:
-        client.kill()
-    (run,) = [r for r in runs_on(board.cache) if r not in before]
+    run = abandoned_run(fleet, tmp_path, "board1", "--delegates", "xnnpack", "--threads", "1", "--frames", "100000",
+                        "--seconds", "60", "--warmup", "2")
     env = {**os.environ, "PYTHONWARNINGS": "ignore::DeprecationWarning"}
     collect = subprocess.Popen([sys.executable, "-m", "accel", "collect", str(run_folder(tmp_path))],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
